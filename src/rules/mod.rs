@@ -1,0 +1,19 @@
+//! Rules: rule sets on disk, the Rhai sandbox they run in, and their evaluation
+//! under a deadline.
+//!
+//! Architecture invariant: this module knows nothing of HTTP, TLS or SQL. It maps an
+//! estimate and a request context to alerts and a per-rule trace, under a deadline.
+
+pub mod eval;
+pub mod helpers;
+pub mod json;
+pub mod registry;
+pub mod ruleset;
+pub mod sandbox;
+
+pub use eval::{evaluate, CallInput, Evaluation, Outcome, Pool, RuleError, RuleRun};
+pub use registry::Registry;
+pub use ruleset::{Defaults, Problem, Rule, RuleSet, Settings};
+
+#[cfg(test)]
+mod tests;

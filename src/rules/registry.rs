@@ -1,0 +1,147 @@
+//! The rule sets being served, kept in step with the `rules/` folder.
+//!
+//! A change on disk (a new, edited or removed file) reloads the rule sets within
+//! about a quarter of a second. A rule set whose files fail to compile keeps serving
+//! its last good version; its problems are kept for `/readyz` and the logs until it
+//! compiles again. Requests read the current version without locking.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use notify::{RecursiveMode, Watcher};
+
+use crate::rules::ruleset::{self, Defaults, Problem, RuleSet};
+
+pub struct Registry {
+    root: PathBuf,
+    defaults: Defaults,
+    sets: ArcSwap<HashMap<String, Arc<RuleSet>>>,
+    /// Current errors per rule set name (whether or not an older version still serves).
+    problems: ArcSwap<BTreeMap<String, Vec<Problem>>>,
+    reload_lock: std::sync::Mutex<()>,
+}
+
+impl Registry {
+    /// Loads every rule set under `root`. Fails only when `root` cannot be read.
+    pub fn load(root: &Path, defaults: Defaults) -> std::io::Result<Registry> {
+        std::fs::read_dir(root)?;
+        let registry = Registry {
+            root: root.to_path_buf(),
+            defaults,
+            sets: ArcSwap::default(),
+            problems: ArcSwap::default(),
+            reload_lock: std::sync::Mutex::new(()),
+        };
+        registry.reload();
+        Ok(registry)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<RuleSet>> {
+        self.sets.load().get(name).cloned()
+    }
+
+    /// Every rule set being served, by name.
+    pub fn all(&self) -> Vec<Arc<RuleSet>> {
+        let mut sets: Vec<_> = self.sets.load().values().cloned().collect();
+        sets.sort_by(|a, b| a.name.cmp(&b.name));
+        sets
+    }
+
+    /// Problems of rule sets that do not compile right now.
+    pub fn problems(&self) -> BTreeMap<String, Vec<Problem>> {
+        self.problems.load().as_ref().clone()
+    }
+
+    /// Re-reads the folder; returns the names of rule sets that changed.
+    pub fn reload(&self) -> Vec<String> {
+        let _guard = self.reload_lock.lock().expect("lock");
+        let old = self.sets.load_full();
+        let mut sets = HashMap::new();
+        let mut problems = BTreeMap::new();
+        let mut changed = Vec::new();
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&self.root)
+            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect())
+            .unwrap_or_default();
+        dirs.sort();
+        for dir in dirs.into_iter().filter(|d| ruleset::is_ruleset_dir(d)) {
+            let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            let previous = old.get(&name);
+            match ruleset::load(&dir, &self.defaults) {
+                Ok(set) => {
+                    if previous.map(|p| p.version != set.version).unwrap_or(true) {
+                        changed.push(name.clone());
+                        log_loaded(&set);
+                    }
+                    sets.insert(name, Arc::new(set));
+                }
+                Err(errors) => {
+                    for problem in &errors {
+                        tracing::error!(ruleset = %name, "{problem}");
+                    }
+                    match previous {
+                        Some(previous) => {
+                            tracing::error!(ruleset = %name, version = %previous.version, "rule set has errors; still serving its last good version");
+                            sets.insert(name.clone(), previous.clone());
+                        }
+                        None => tracing::error!(ruleset = %name, "rule set has errors and no earlier version; calls to it get 503 until it compiles"),
+                    }
+                    problems.insert(name, errors);
+                }
+            }
+        }
+        for name in old.keys().filter(|n| !sets.contains_key(*n) && !problems.contains_key(*n)) {
+            tracing::info!(ruleset = %name, "rule set folder removed; no longer served");
+            changed.push(name.clone());
+        }
+        self.sets.store(Arc::new(sets));
+        self.problems.store(Arc::new(problems));
+        changed
+    }
+
+    /// Watches the folder and reloads on change, until the returned watcher is dropped.
+    pub fn watch(self: &Arc<Self>) -> notify::Result<notify::RecommendedWatcher> {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.map(|e| !e.kind.is_access()).unwrap_or(true) {
+                let _ = tx.send(());
+            }
+        })?;
+        watcher.watch(&self.root, RecursiveMode::Recursive)?;
+        let registry = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("lookout-rules-watch".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    // Let a burst of writes (an editor's save, a git checkout) settle.
+                    while rx.recv_timeout(Duration::from_millis(150)).is_ok() {}
+                    let Some(registry) = registry.upgrade() else { break };
+                    registry.reload();
+                }
+            })
+            .map_err(|e| notify::Error::io(e))?;
+        Ok(watcher)
+    }
+}
+
+fn log_loaded(set: &RuleSet) {
+    tracing::info!(ruleset = %set.name, version = %set.version, rules = set.rules.len(), "rule set loaded");
+    for warning in &set.warnings {
+        tracing::warn!(ruleset = %set.name, "{warning}");
+    }
+    if set.settings.api_keys.is_empty() {
+        tracing::warn!(
+            ruleset = %set.name,
+            "rule set `{}` has NO api_keys: it accepts UNSIGNED calls from anyone who can reach /hooks/{}; set api_keys = [\"env:VAR\"] in {}",
+            set.name,
+            set.name,
+            set.dir.join("ruleset.toml").display()
+        );
+    }
+}

@@ -1,0 +1,540 @@
+//! A rule set on disk: `rules/<name>/` with `ruleset.toml`, `*.rhai` rules,
+//! `lib/*.rhai` modules and `data/*.json|*.csv` reference data, compiled into memory.
+//!
+//! Loading reads every file once; nothing a rule does at run time touches the disk
+//! (imports resolve to modules compiled here). Every problem is reported with the file
+//! and, where there is one, line and column, as `path:line:col: message`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use rhai::module_resolvers::ModuleResolver;
+use rhai::{Dynamic, Engine, EvalAltResult, Module, Position, Scope, Shared, AST};
+
+type SharedModule = Shared<Module>;
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::rules::json::Json;
+use crate::rules::sandbox::{self, Limits, Run};
+use crate::signature::ApiKey;
+
+/// One problem found while loading, as `path:line:col: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(path: &Path, message: impl Into<String>) -> Problem {
+        Problem { path: path.to_path_buf(), line: None, column: None, message: message.into() }
+    }
+
+    fn at(path: &Path, pos: Position, message: impl Into<String>) -> Problem {
+        Problem { path: path.to_path_buf(), line: pos.line(), column: pos.position(), message: message.into() }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Defaults a rule set's `ruleset.toml` may override.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub budget: Duration,
+    pub margin: Duration,
+    pub limits: Limits,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults { budget: Duration::from_millis(10_000), margin: Duration::from_millis(1_500), limits: Limits::default() }
+    }
+}
+
+/// `ruleset.toml`, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsFile {
+    description: Option<String>,
+    api_keys: Option<Vec<String>>,
+    identity: Option<Vec<String>>,
+    redact_headers: Option<Vec<String>>,
+    budget_ms: Option<u64>,
+    margin_ms: Option<u64>,
+    show_rule_errors: Option<bool>,
+}
+
+/// Keys `ruleset.toml` knows, for "did you mean" hints.
+pub const SETTINGS_KEYS: &[&str] =
+    &["description", "api_keys", "identity", "redact_headers", "budget_ms", "margin_ms", "show_rule_errors"];
+
+/// A rule set's settings, resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub description: String,
+    pub api_keys: Vec<ApiKey>,
+    /// JSON pointers tried in order for the estimate's identity (GUIDs).
+    pub identity: Vec<String>,
+    /// Lower-case header names whose values the log must not keep.
+    pub redact_headers: Vec<String>,
+    /// Time from a call's arrival to the latest moment its answer may leave.
+    pub budget: Duration,
+    /// Kept free at the end of the budget for assembling and sending the answer.
+    pub margin: Duration,
+    pub show_rule_errors: bool,
+}
+
+pub const DEFAULT_IDENTITY: &[&str] = &["/estimateID", "/estimateId", "/estimate_id", "/id"];
+
+/// One rule: a compiled `*.rhai` file. Its id is the file stem.
+#[derive(Debug)]
+pub struct Rule {
+    pub id: String,
+    pub path: PathBuf,
+    pub ast: AST,
+}
+
+/// A compiled rule set, ready to serve.
+pub struct RuleSet {
+    pub name: String,
+    pub dir: PathBuf,
+    pub settings: Settings,
+    /// In file-name order, which is the order of their alerts in the answer.
+    pub rules: Vec<Rule>,
+    pub engine: Engine,
+    /// `data`: the rule set's reference data.
+    pub data: Json,
+    /// Content hash of every file of the rule set (`X-Lookout-Rules-Version`).
+    pub version: String,
+    pub limits: Limits,
+    pub warnings: Vec<Problem>,
+}
+
+impl fmt::Debug for RuleSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuleSet").field("name", &self.name).field("version", &self.version).finish()
+    }
+}
+
+impl RuleSet {
+    /// The estimate's identity for GUIDs: the first identity pointer that finds a value.
+    pub fn estimate_identity(&self, estimate: &Value) -> String {
+        self.settings
+            .identity
+            .iter()
+            .find_map(|pointer| match estimate.pointer(pointer)? {
+                Value::String(s) if !s.is_empty() => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Whether `dir` looks like a rule set (has rules or settings); `rules/samples/` does not.
+pub fn is_ruleset_dir(dir: &Path) -> bool {
+    dir.join("ruleset.toml").is_file() || rhai_files(dir).map(|f| !f.is_empty()).unwrap_or(false)
+}
+
+/// A rule set name must be usable in the URL `/hooks/<name>`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Loads and compiles the rule set in `dir`. Warnings come back with the set; errors instead of it.
+pub fn load(dir: &Path, defaults: &Defaults) -> Result<RuleSet, Vec<Problem>> {
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    if !valid_name(&name) {
+        return Err(vec![Problem::new(dir, format!("rule set folder name `{name}` cannot be a URL path; use letters, digits, `-` and `_`"))]);
+    }
+
+    let mut hasher = Sha256::new();
+    let settings = load_settings(dir, defaults, &mut hasher, &mut problems, &mut warnings);
+    let data = load_data(dir, &mut hasher, &mut problems);
+    let libs = read_sources(&dir.join("lib"), "lib/", &mut hasher, &mut problems);
+
+    let limits = defaults.limits.clone();
+    let mut engine = sandbox::engine(&limits);
+    let resolver = LibResolver { sources: libs, cache: RwLock::default(), loading: Mutex::default() };
+    // Compile every module now, so a broken lib is reported at load and imports never touch the disk.
+    let lib_names: Vec<String> = resolver.sources.keys().cloned().collect();
+    let resolver = Arc::new(resolver);
+    engine.set_module_resolver(SharedResolver(resolver.clone()));
+    Run::begin(Instant::now() + Duration::from_secs(2), &limits);
+    for lib in lib_names {
+        if let Err(err) = resolver.resolve(&engine, None, &lib, Position::NONE) {
+            problems.push(problem_from_eval(&resolver.sources[&lib].0, &err));
+        }
+    }
+    let _ = Run::finish();
+
+    // Known to the compiler so strict mode catches typos. Plain variables, not
+    // constants: the optimizer would fold a constant `()` into the rule's code.
+    let mut scope = Scope::new();
+    for name in ["estimate", "request", "data"] {
+        scope.push(name, Dynamic::UNIT);
+    }
+    let mut rules = Vec::new();
+    for (id, (path, source)) in read_sources(dir, "", &mut hasher, &mut problems) {
+        if !valid_name(&id) {
+            problems.push(Problem::new(&path, format!("rule file name `{id}` makes a poor rule id; use letters, digits, `-` and `_`")));
+            continue;
+        }
+        match engine.compile_with_scope(&scope, &source) {
+            Ok(mut ast) => {
+                ast.set_source(path.display().to_string());
+                rules.push(Rule { id, path, ast });
+            }
+            Err(err) => problems.push(Problem::at(&path, err.1, err.0.to_string())),
+        }
+    }
+    if rules.is_empty() && problems.is_empty() {
+        warnings.push(Problem::new(dir, "this rule set has no rules yet; add a <rule>.rhai file"));
+    }
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let settings = settings.expect("no problems means settings loaded");
+    Ok(RuleSet {
+        name,
+        dir: dir.to_path_buf(),
+        settings,
+        rules,
+        engine,
+        data: Json::new(Arc::new(data)),
+        version: hex::encode(&hasher.finalize()[..8]),
+        limits,
+        warnings,
+    })
+}
+
+fn load_settings(
+    dir: &Path,
+    defaults: &Defaults,
+    hasher: &mut Sha256,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) -> Option<Settings> {
+    let path = dir.join("ruleset.toml");
+    let file = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            hash_file(hasher, "ruleset.toml", text.as_bytes());
+            match toml::from_str::<SettingsFile>(&text) {
+                Ok(file) => file,
+                Err(err) => {
+                    let (line, column) = err.span().map(|s| line_col(&text, s.start)).unzip();
+                    let mut message = err.message().to_string();
+                    if let Some(unknown) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
+                        if let Some(hint) = did_you_mean(unknown, SETTINGS_KEYS) {
+                            message.push_str(&format!("; did you mean `{hint}`?"));
+                        }
+                    }
+                    problems.push(Problem { path, line, column, message });
+                    return None;
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => SettingsFile::default(),
+        Err(e) => {
+            problems.push(Problem::new(&path, format!("cannot read: {e}")));
+            return None;
+        }
+    };
+
+    let mut api_keys = Vec::new();
+    for (i, spec) in file.api_keys.unwrap_or_default().iter().enumerate() {
+        match resolve_key(spec) {
+            Ok((key, literal)) => {
+                if literal {
+                    warnings.push(Problem::new(&path, format!("api_keys[{i}] is a literal key; keep keys out of files: use \"env:VAR\" or \"file:/run/secrets/...\"")));
+                }
+                api_keys.push(key);
+            }
+            Err(message) => problems.push(Problem::new(&path, format!("api_keys[{i}]: {message}"))),
+        }
+    }
+    if api_keys.len() > 2 {
+        warnings.push(Problem::new(&path, format!("{} API keys are configured; two are enough for a rotation", api_keys.len())));
+    }
+
+    let identity = file.identity.unwrap_or_else(|| DEFAULT_IDENTITY.iter().map(|s| s.to_string()).collect());
+    for pointer in &identity {
+        if !pointer.starts_with('/') {
+            problems.push(Problem::new(&path, format!("identity `{pointer}` is not a JSON pointer; write it like \"/estimateID\"")));
+        }
+    }
+    let redact_headers: Vec<String> = file.redact_headers.unwrap_or_default().iter().map(|h| h.to_ascii_lowercase()).collect();
+
+    let budget = file.budget_ms.map(Duration::from_millis).unwrap_or(defaults.budget);
+    let margin = file.margin_ms.map(Duration::from_millis).unwrap_or(defaults.margin);
+    if budget > Duration::from_secs(10) || budget < Duration::from_millis(50) {
+        problems.push(Problem::new(&path, format!("budget_ms = {} is out of range; the Estimator waits 10 s, so use 50 to 10000", budget.as_millis())));
+    }
+    if margin >= budget {
+        problems.push(Problem::new(&path, format!("margin_ms = {} leaves no time for rules within budget_ms = {}; make the margin smaller", margin.as_millis(), budget.as_millis())));
+    }
+
+    Some(Settings {
+        description: file.description.unwrap_or_default(),
+        api_keys,
+        identity,
+        redact_headers,
+        budget,
+        margin,
+        show_rule_errors: file.show_rule_errors.unwrap_or(true),
+    })
+}
+
+/// Resolves `env:VAR`, `file:PATH` or a literal key; the bool says "literal".
+fn resolve_key(spec: &str) -> Result<(ApiKey, bool), String> {
+    let (key, literal) = if let Some(var) = spec.strip_prefix("env:") {
+        let value = std::env::var(var).map_err(|_| format!("environment variable {var} is not set; export it before starting lookout"))?;
+        (value, false)
+    } else if let Some(file) = spec.strip_prefix("file:") {
+        let value = std::fs::read_to_string(file).map_err(|e| format!("cannot read key file {file}: {e}"))?;
+        (value.trim_end_matches(['\r', '\n']).to_string(), false)
+    } else {
+        (spec.to_string(), true)
+    };
+    if key.is_empty() {
+        return Err(format!("`{spec}` gives an empty key; an empty key would let anyone sign"));
+    }
+    Ok((ApiKey::new(key), literal))
+}
+
+/// Reads `data/*.json` and `data/*.csv` into one object keyed by file stem.
+fn load_data(dir: &Path, hasher: &mut Sha256, problems: &mut Vec<Problem>) -> Value {
+    let mut data = serde_json::Map::new();
+    let data_dir = dir.join("data");
+    let Ok(entries) = std::fs::read_dir(&data_dir) else { return Value::Object(data) };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+    paths.sort();
+    for path in paths {
+        let (Some(stem), Some(ext)) = (path.file_stem().and_then(|s| s.to_str()), path.extension().and_then(|s| s.to_str())) else {
+            continue;
+        };
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                problems.push(Problem::new(&path, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        let value = match ext {
+            "json" => serde_json::from_slice::<Value>(&bytes).map_err(|e| Problem {
+                path: path.clone(),
+                line: Some(e.line()),
+                column: Some(e.column()),
+                message: format!("not valid JSON: {e}"),
+            }),
+            "csv" => read_csv(&path, &bytes),
+            _ => continue,
+        };
+        hash_file(hasher, &format!("data/{stem}.{ext}"), &bytes);
+        match value {
+            Ok(value) => {
+                if data.insert(stem.to_string(), value).is_some() {
+                    problems.push(Problem::new(&path, format!("data.{stem} is defined twice (a .json and a .csv); rename one")));
+                }
+            }
+            Err(problem) => problems.push(problem),
+        }
+    }
+    Value::Object(data)
+}
+
+/// CSV rows as objects keyed by the header row; values stay text.
+fn read_csv(path: &Path, bytes: &[u8]) -> Result<Value, Problem> {
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(bytes);
+    let headers = reader.headers().map_err(|e| Problem::new(path, format!("bad CSV header: {e}")))?.clone();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| Problem {
+            path: path.to_path_buf(),
+            line: e.position().map(|p| p.line() as usize),
+            column: None,
+            message: format!("bad CSV row: {e}"),
+        })?;
+        let row: serde_json::Map<String, Value> =
+            headers.iter().zip(record.iter()).map(|(h, v)| (h.to_string(), Value::String(v.to_string()))).collect();
+        rows.push(Value::Object(row));
+    }
+    Ok(Value::Array(rows))
+}
+
+fn rhai_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "rhai"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// `(key, (path, source))` for each `*.rhai` in `dir`, sorted; key = `prefix` + stem.
+fn read_sources(dir: &Path, prefix: &str, hasher: &mut Sha256, problems: &mut Vec<Problem>) -> BTreeMap<String, (PathBuf, String)> {
+    let mut out = BTreeMap::new();
+    for path in rhai_files(dir).unwrap_or_default() {
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        match std::fs::read_to_string(&path) {
+            Ok(source) => {
+                hash_file(hasher, &format!("{prefix}{stem}.rhai"), source.as_bytes());
+                out.insert(format!("{prefix}{stem}"), (path, source));
+            }
+            Err(e) => problems.push(Problem::new(&path, format!("cannot read: {e}"))),
+        }
+    }
+    out
+}
+
+fn hash_file(hasher: &mut Sha256, name: &str, bytes: &[u8]) {
+    hasher.update((name.len() as u64).to_le_bytes());
+    hasher.update(name.as_bytes());
+    hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(bytes);
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    (line, column)
+}
+
+/// The closest known name, when it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim_distance(word, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn strsim_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The problem an evaluation error points at: the innermost position, in its own file.
+fn problem_from_eval(path: &Path, err: &EvalAltResult) -> Problem {
+    let mut path = path.to_path_buf();
+    let mut current = err;
+    loop {
+        match current {
+            EvalAltResult::ErrorInModule(module, inner, _) => {
+                if !module.is_empty() {
+                    path = PathBuf::from(module.as_str());
+                }
+                current = inner;
+            }
+            EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => current = inner,
+            _ => break,
+        }
+    }
+    let (message, pos) = sandbox::describe(current);
+    Problem::at(&path, pos, message)
+}
+
+/// Resolves `import "lib/<name>"` to the rule set's own modules, compiled at load.
+struct LibResolver {
+    sources: BTreeMap<String, (PathBuf, String)>,
+    cache: RwLock<HashMap<String, SharedModule>>,
+    loading: Mutex<HashSet<String>>,
+}
+
+impl LibResolver {
+    fn resolve(&self, engine: &Engine, _source: Option<&str>, path: &str, pos: Position) -> Result<SharedModule, Box<EvalAltResult>> {
+        let key = path.strip_suffix(".rhai").unwrap_or(path);
+        if let Some(module) = self.cache.read().expect("lock").get(key) {
+            return Ok(module.clone());
+        }
+        let Some((file, source)) = self.sources.get(key) else {
+            let available: Vec<&str> = self.sources.keys().map(String::as_str).collect();
+            let hint = if available.is_empty() { "this rule set has no lib/ modules".to_string() } else { format!("available: {}", available.join(", ")) };
+            // Not ErrorModuleNotFound: Rhai replaces that with its own message, losing the hint.
+            return Err(Box::new(EvalAltResult::ErrorRuntime(
+                format!("module `{path}` not found: modules are lib/<name> inside this rule set; {hint}").into(),
+                pos,
+            )));
+        };
+        if !self.loading.lock().expect("lock").insert(key.to_string()) {
+            return Err(Box::new(EvalAltResult::ErrorRuntime(format!("import cycle: {key} imports itself through other modules").into(), pos)));
+        }
+        let result = (|| -> Result<SharedModule, Box<EvalAltResult>> {
+            let mut ast = engine.compile(source).map_err(|e| {
+                Box::new(EvalAltResult::ErrorInModule(file.display().to_string(), Box::new(EvalAltResult::ErrorParsing(*e.0, e.1)), pos))
+            })?;
+            ast.set_source(file.display().to_string());
+            let module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
+                .map_err(|e| Box::new(EvalAltResult::ErrorInModule(file.display().to_string(), e, pos)))?;
+            Ok(SharedModule::new(module))
+        })();
+        self.loading.lock().expect("lock").remove(key);
+        let module = result?;
+        self.cache.write().expect("lock").insert(key.to_string(), module.clone());
+        Ok(module)
+    }
+}
+
+struct SharedResolver(Arc<LibResolver>);
+
+impl ModuleResolver for SharedResolver {
+    fn resolve(&self, engine: &Engine, source: Option<&str>, path: &str, pos: Position) -> Result<SharedModule, Box<EvalAltResult>> {
+        self.0.resolve(engine, source, path, pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn did_you_mean_finds_typos() {
+        assert_eq!(did_you_mean("api_key", SETTINGS_KEYS), Some("api_keys"));
+        assert_eq!(did_you_mean("budgetms", SETTINGS_KEYS), Some("budget_ms"));
+        assert_eq!(did_you_mean("colour", SETTINGS_KEYS), None);
+    }
+
+    #[test]
+    fn problems_print_as_path_line_col() {
+        let p = Problem { path: "rules/x/a.rhai".into(), line: Some(3), column: Some(7), message: "oops".into() };
+        assert_eq!(p.to_string(), "rules/x/a.rhai:3:7: oops");
+        assert_eq!(Problem::new(Path::new("rules/x"), "no").to_string(), "rules/x: no");
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("a\nbc\nd", 4), (2, 3));
+        assert_eq!(line_col("abc", 0), (1, 1));
+    }
+}

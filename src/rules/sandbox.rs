@@ -1,0 +1,351 @@
+//! The Rhai engine rules run in, and the per-run context on the worker thread.
+//!
+//! One `Engine` is built per rule set (its `lib/` modules are its own) and shared
+//! by every call. The sandbox: no `eval`, no file, network or process access (Rhai has
+//! none built in, and `import` only sees the rule set's `lib/` modules, loaded into
+//! memory at compile time); bounded operations, call depth, expression depth, string,
+//! array and map sizes; a wall-clock deadline and a memory ceiling checked every 1,024
+//! operations and at the start of every host function.
+//!
+//! While a rule runs, its worker thread holds a [`Run`]: the deadline, the alerts the
+//! builders raised, and the captured `print`/`debug` output. Builders and helpers reach
+//! it through a thread-local, which is why a rule runs start to end on one thread.
+
+use std::cell::{Cell, RefCell};
+use std::time::Instant;
+
+use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, OptimizationLevel, Position};
+
+use crate::alerts::{self, Alert, AlertType, DisplayField};
+use crate::rules::json::{self, runtime_error, Json};
+use crate::rules::helpers;
+
+/// Limits every rule runs under.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_operations: u64,
+    pub max_call_levels: usize,
+    pub max_expr_depth: usize,
+    pub max_function_expr_depth: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    /// Net bytes a rule may allocate on its thread.
+    pub max_memory: usize,
+    /// `print`/`debug` output kept per rule.
+    pub max_output: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 50_000_000,
+            max_call_levels: 48,
+            max_expr_depth: 64,
+            max_function_expr_depth: 32,
+            max_string_size: 1 << 20,
+            max_array_size: 100_000,
+            max_map_size: 100_000,
+            max_memory: 256 << 20,
+            max_output: 64 << 10,
+        }
+    }
+}
+
+/// Why the progress callback stopped a rule.
+pub const STOP_DEADLINE: &str = "deadline";
+pub const STOP_MEMORY: &str = "memory";
+
+/// What one rule run collects on its thread.
+pub struct Run {
+    pub deadline: Instant,
+    pub alerts: Vec<Alert>,
+    pub output: String,
+    pub output_cut: bool,
+    max_output: usize,
+}
+
+thread_local! {
+    static RUN: RefCell<Option<Run>> = const { RefCell::new(None) };
+    static DEADLINE: Cell<Option<(Instant, isize, usize)>> = const { Cell::new(None) };
+    static OPERATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+impl Run {
+    /// Starts a run on this thread; [`Run::finish`] ends it.
+    pub fn begin(deadline: Instant, limits: &Limits) {
+        let memory_start = crate::memory::thread_balance();
+        DEADLINE.set(Some((deadline, memory_start, limits.max_memory)));
+        OPERATIONS.set(0);
+        RUN.with_borrow_mut(|run| {
+            *run = Some(Run {
+                deadline,
+                alerts: Vec::new(),
+                output: String::new(),
+                output_cut: false,
+                max_output: limits.max_output,
+            })
+        });
+    }
+
+    /// Ends the run on this thread and returns what it collected, with the operation count.
+    pub fn finish() -> (Run, u64) {
+        DEADLINE.set(None);
+        let run = RUN.with_borrow_mut(Option::take).expect("Run::begin was called on this thread");
+        (run, OPERATIONS.get())
+    }
+
+    fn with<T>(f: impl FnOnce(&mut Run) -> Result<T, Box<EvalAltResult>>) -> Result<T, Box<EvalAltResult>> {
+        RUN.with_borrow_mut(|run| match run {
+            Some(run) => f(run),
+            None => Err(runtime_error("alerts can only be raised while a rule runs, not while a lib module loads".into())),
+        })
+    }
+
+    fn capture(text: &str) {
+        RUN.with_borrow_mut(|run| {
+            let Some(run) = run else { return };
+            if run.output_cut {
+                return;
+            }
+            let room = run.max_output.saturating_sub(run.output.len());
+            if text.len() + 1 > room {
+                let mut cut = room.min(text.len());
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                run.output.push_str(&text[..cut]);
+                run.output.push_str("\n[output cut: more than the per-rule limit was printed]\n");
+                run.output_cut = true;
+            } else {
+                run.output.push_str(text);
+                run.output.push('\n');
+            }
+        });
+    }
+}
+
+/// Fails when the current run is past its deadline or memory ceiling. Every host
+/// function calls this first; long ones call it as they go.
+pub fn check_limits() -> Result<(), Box<EvalAltResult>> {
+    match limit_reached() {
+        None => Ok(()),
+        Some(reason) => Err(Box::new(EvalAltResult::ErrorTerminated(reason.into(), Position::NONE))),
+    }
+}
+
+fn limit_reached() -> Option<&'static str> {
+    let (deadline, memory_start, max_memory) = DEADLINE.get()?;
+    if Instant::now() >= deadline {
+        return Some(STOP_DEADLINE);
+    }
+    if crate::memory::thread_balance() - memory_start > max_memory as isize {
+        return Some(STOP_MEMORY);
+    }
+    None
+}
+
+/// Builds the engine every rule of a rule set runs in.
+pub fn engine(limits: &Limits) -> Engine {
+    let mut engine = Engine::new();
+    engine.set_optimization_level(OptimizationLevel::Simple);
+    engine.set_max_operations(limits.max_operations);
+    engine.set_max_call_levels(limits.max_call_levels);
+    engine.set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth);
+    engine.set_max_string_size(limits.max_string_size);
+    engine.set_max_array_size(limits.max_array_size);
+    engine.set_max_map_size(limits.max_map_size);
+    engine.set_max_modules(64);
+    engine.set_max_variables(10_000);
+    engine.set_max_functions(1_000);
+    engine.set_strict_variables(true);
+    engine.disable_symbol("eval");
+
+    engine.on_progress(|ops| {
+        OPERATIONS.set(ops);
+        if ops & 1023 == 0 {
+            limit_reached().map(Dynamic::from)
+        } else {
+            None
+        }
+    });
+    engine.on_print(Run::capture);
+    engine.on_debug(|text, _source, pos| {
+        if pos.is_none() {
+            Run::capture(text)
+        } else {
+            Run::capture(&format!("[line {}] {text}", pos.line().unwrap_or(0)))
+        }
+    });
+
+    register_json(&mut engine);
+    register_builders(&mut engine);
+    helpers::register(&mut engine);
+    engine
+}
+
+fn register_json(engine: &mut Engine) {
+    engine
+        .register_type_with_name::<Json>("Json")
+        .register_indexer_get(|j: &mut Json, name: &str| j.field(name))
+        .register_indexer_get(|j: &mut Json, index: i64| j.index(index))
+        .register_iterator_result::<Json, Dynamic>()
+        .register_fn("len", |j: &mut Json| j.len() as i64)
+        .register_fn("is_empty", |j: &mut Json| j.is_empty())
+        .register_fn("is_array", |j: &mut Json| j.is_array())
+        .register_fn("is_object", |j: &mut Json| !j.is_array())
+        .register_fn("contains", |j: &mut Json, name: &str| match j.value() {
+            serde_json::Value::Object(map) => map.contains_key(name),
+            _ => false,
+        })
+        .register_fn("keys", |j: &mut Json| -> rhai::Array {
+            match j.value() {
+                serde_json::Value::Object(map) => map.keys().map(|k| Dynamic::from(ImmutableString::from(k.as_str()))).collect(),
+                _ => rhai::Array::new(),
+            }
+        })
+        .register_fn("values", |j: &mut Json| -> Result<rhai::Array, Box<EvalAltResult>> {
+            check_limits()?;
+            Ok(match j.value() {
+                serde_json::Value::Object(map) => map.values().map(|v| j.wrap(v)).collect(),
+                serde_json::Value::Array(items) => items.iter().map(|v| j.wrap(v)).collect(),
+                _ => rhai::Array::new(),
+            })
+        })
+        .register_fn("to_json", |j: &mut Json| j.to_string())
+        .register_fn("to_string", |j: &mut Json| j.to_string())
+        .register_fn("to_debug", |j: &mut Json| j.to_string());
+}
+
+/// The handle `info()`, `warning()` and `error()` return, for chaining.
+#[derive(Clone, Copy)]
+pub struct AlertRef(usize);
+
+fn text_arg(helper: &str, arg: &str, value: &Dynamic) -> Result<String, Box<EvalAltResult>> {
+    if value.is_string() {
+        return Ok(value.clone().into_string().unwrap_or_default());
+    }
+    Err(runtime_error(format!(
+        "{helper}: {arg} must be a string, got {}",
+        helpers::type_name(value)
+    )))
+}
+
+fn raise(alert_type: AlertType, helper: &str, message: &Dynamic) -> Result<AlertRef, Box<EvalAltResult>> {
+    check_limits()?;
+    let message = text_arg(helper, "the message", message)?;
+    alerts::check_message(&message).map_err(|e| runtime_error(format!("{helper}: {e}")))?;
+    Run::with(|run| {
+        run.alerts.push(Alert::new(alert_type, message));
+        Ok(AlertRef(run.alerts.len() - 1))
+    })
+}
+
+fn update(alert: AlertRef, f: impl FnOnce(&mut Alert) -> Result<(), String>) -> Result<AlertRef, Box<EvalAltResult>> {
+    check_limits()?;
+    Run::with(|run| {
+        let target = run.alerts.get_mut(alert.0).expect("handles come from this run");
+        f(target).map_err(runtime_error)?;
+        Ok(alert)
+    })
+}
+
+/// A display-field value as the card shows it.
+pub fn display_value(value: &Dynamic) -> Result<String, String> {
+    if value.is_unit() {
+        return Ok("—".into());
+    }
+    if value.is_string() {
+        return Ok(value.clone().into_string().unwrap_or_default());
+    }
+    if let Ok(i) = value.as_int() {
+        return Ok(i.to_string());
+    }
+    if let Ok(f) = value.as_float() {
+        return Ok(alerts::format_number(f));
+    }
+    if let Ok(b) = value.as_bool() {
+        return Ok(b.to_string());
+    }
+    if let Ok(c) = value.as_char() {
+        return Ok(c.to_string());
+    }
+    json::to_json(value, "the value").map(|v| v.to_string())
+}
+
+fn register_builders(engine: &mut Engine) {
+    engine
+        .register_type_with_name::<AlertRef>("Alert")
+        .register_fn("info", |m: Dynamic| raise(AlertType::Unspecified, "info", &m))
+        .register_fn("warning", |m: Dynamic| raise(AlertType::PermanentWarning, "warning", &m))
+        .register_fn("error", |m: Dynamic| raise(AlertType::Error, "error", &m))
+        .register_fn("field", |a: &mut AlertRef, label: Dynamic, value: Dynamic| {
+            let label = text_arg("field(label, value)", "label", &label)?;
+            update(*a, |alert| {
+                alerts::check_label(&label)?;
+                let value = display_value(&value).map_err(|e| format!("field(\"{label}\", value): {e}"))?;
+                alert.display_fields.push(DisplayField { label, value });
+                Ok(())
+            })
+        })
+        .register_fn("link", |a: &mut AlertRef, url: Dynamic| {
+            let url = text_arg("link(url)", "url", &url)?;
+            update(*a, |alert| {
+                alerts::check_link(&url)?;
+                alert.link = Some(url);
+                Ok(())
+            })
+        })
+        .register_fn("mutation", |a: &mut AlertRef, change: Dynamic| {
+            update(*a, |alert| {
+                match json::to_json(&change, "mutation")? {
+                    serde_json::Value::Object(map) => alert.mutation = Some(map),
+                    other => {
+                        return Err(format!(
+                            "mutation(change): the change must be a map like #{{ estimateItineraries: #{{ speed: 13.4 }} }}, got {}",
+                            json_kind(&other)
+                        ))
+                    }
+                }
+                Ok(())
+            })
+        })
+        .register_fn("key", |a: &mut AlertRef, key: Dynamic| {
+            let key = if key.is_string() {
+                key.into_string().unwrap_or_default()
+            } else if key.is_int() || key.is_float() {
+                display_value(&key).unwrap_or_default()
+            } else {
+                return Err(runtime_error(format!("key(text): text must be a string, got {}", helpers::type_name(&key))));
+            };
+            update(*a, |alert| {
+                if key.trim().is_empty() {
+                    return Err("key(text): the key is empty; use something that names what the alert is about, e.g. the fuel type".into());
+                }
+                alert.key = Some(key);
+                Ok(())
+            })
+        })
+        .register_fn("to_string", |a: &mut AlertRef| format!("Alert #{}", a.0))
+        .register_fn("to_debug", |a: &mut AlertRef| format!("Alert #{}", a.0));
+}
+
+/// An error's message without the " (line 3, position 7)" Rhai appends, and that position.
+pub fn describe(err: &EvalAltResult) -> (String, Position) {
+    let pos = err.position();
+    let text = err.to_string();
+    let suffix = format!(" ({pos})");
+    let message = if pos.is_none() { text } else { text.strip_suffix(&suffix).map(str::to_string).unwrap_or(text) };
+    (message, pos)
+}
+
+pub fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "nothing (`()`)",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "a map",
+    }
+}
