@@ -6,9 +6,25 @@
 //! See ARCHITECTURE.md for the invariants.
 
 pub mod alerts;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod http;
 pub mod memory;
 pub mod rules;
 pub mod signature;
+pub mod tls;
 
 #[global_allocator]
 static GLOBAL: memory::Counting<mimalloc::MiMalloc> = memory::Counting(mimalloc::MiMalloc);
+
+/// Sets up log lines on stderr, human-readable or JSON; `RUST_LOG` filters them.
+pub fn init_logging(format: config::LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        config::LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        config::LogFormat::Text => builder.try_init(),
+    };
+}

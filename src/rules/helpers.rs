@@ -77,6 +77,14 @@ pub fn register(engine: &mut Engine) {
             let scale = 10f64.powi(places as i32);
             Ok((x * scale).round() / scale)
         })
+        .register_fn("is_number", |x: Dynamic| x.is_int() || x.is_float())
+        .register_fn("format_number", |x: Dynamic, places: i64| -> Res<String> {
+            let x = number_arg("format_number(number, places)", "number", &x)?;
+            if !(0..=12).contains(&places) {
+                return Err(runtime_error(format!("format_number(number, places): places must be 0 to 12, got {places}")));
+            }
+            Ok(group_thousands(&format!("{x:.*}", places as usize)))
+        })
         .register_fn("sum", |items: Dynamic, path: &str| -> Res<f64> {
             let mut total = 0.0;
             for_each("sum(items, path)", &items, |item| {
@@ -221,6 +229,25 @@ pub fn get(value: &Dynamic, path: &str, default: Dynamic) -> Res<Dynamic> {
     Ok(current)
 }
 
+/// "1234567.891" -> "1,234,567.891".
+fn group_thousands(plain: &str) -> String {
+    let (sign, rest) = plain.strip_prefix('-').map_or(("", plain), |r| ("-", r));
+    let (int, frac) = rest.split_once('.').map_or((rest, None), |(i, f)| (i, Some(f)));
+    let mut out = String::with_capacity(plain.len() + int.len() / 3);
+    out.push_str(sign);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if let Some(frac) = frac {
+        out.push('.');
+        out.push_str(frac);
+    }
+    out
+}
+
 fn number_arg(helper: &str, arg: &str, value: &Dynamic) -> Res<f64> {
     if let Ok(f) = value.as_float() {
         return Ok(f);
@@ -277,6 +304,14 @@ mod tests {
         for bad in ["01/12/2026", "2026-13-01", "", "tomorrow"] {
             assert!(parse_date(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(group_thousands("1234567.89"), "1,234,567.89");
+        assert_eq!(group_thousands("-11350"), "-11,350");
+        assert_eq!(group_thousands("999"), "999");
+        assert_eq!(group_thousands("1000"), "1,000");
     }
 
     #[test]

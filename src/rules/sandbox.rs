@@ -194,9 +194,17 @@ fn register_json(engine: &mut Engine) {
         .register_fn("is_empty", |j: &mut Json| j.is_empty())
         .register_fn("is_array", |j: &mut Json| j.is_array())
         .register_fn("is_object", |j: &mut Json| !j.is_array())
-        .register_fn("contains", |j: &mut Json, name: &str| match j.value() {
-            serde_json::Value::Object(map) => map.contains_key(name),
-            _ => false,
+        // `x in obj` asks for a key; `x in arr` for an element equal to x.
+        .register_fn("contains", |j: &mut Json, wanted: Dynamic| -> Result<bool, Box<EvalAltResult>> {
+            check_limits()?;
+            Ok(match j.value() {
+                serde_json::Value::Object(map) => wanted.is_string() && map.contains_key(wanted.into_string().unwrap_or_default().as_str()),
+                serde_json::Value::Array(items) => {
+                    let wanted = json::to_json(&wanted, "the value").map_err(runtime_error)?;
+                    items.iter().any(|item| *item == wanted || (item.is_number() && wanted.is_number() && item.as_f64() == wanted.as_f64()))
+                }
+                _ => false,
+            })
         })
         .register_fn("keys", |j: &mut Json| -> rhai::Array {
             match j.value() {

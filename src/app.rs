@@ -1,0 +1,112 @@
+//! Building the application from a [`Config`] and running it until stopped.
+//!
+//! `Application::build` does everything that can fail at start (rules, certificates,
+//! binding the port) so tests can bind port 0 and learn the address before serving.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::Semaphore;
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::rules::{Defaults, Pool, Registry};
+use crate::tls::{self, CertStore};
+
+pub struct Application {
+    addr: SocketAddr,
+    listener: std::net::TcpListener,
+    tls: axum_server::tls_rustls::RustlsConfig,
+    state: AppState,
+    handle: axum_server::Handle<SocketAddr>,
+    // Kept alive for as long as the server runs.
+    _watchers: Vec<notify::RecommendedWatcher>,
+    _certs: Arc<CertStore>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        config.validate().map_err(anyhow::Error::msg)?;
+        if let Some(made) = tls::ensure_dev_certs(&config.certs).context("preparing certificates")? {
+            tracing::warn!(
+                "no certificate in {}: made a development CA ({}) and a certificate for {} ({}). Clients must trust the CA; production needs a certificate from a public CA",
+                config.certs.display(),
+                made.ca.display(),
+                made.hosts.join(", "),
+                made.cert.display()
+            );
+        }
+        let certs = Arc::new(CertStore::open(&config.certs).context("loading the server certificate")?);
+
+        let defaults = Defaults { budget: config.budget, margin: config.margin, ..Defaults::default() };
+        let registry = Arc::new(Registry::load(&config.rules, defaults).with_context(|| {
+            format!("cannot read the rules folder {}; create it or pass --rules", config.rules.display())
+        })?);
+        if registry.all().is_empty() && registry.problems().is_empty() {
+            tracing::warn!("no rule sets in {}; add a folder with a .rhai rule", config.rules.display());
+        }
+
+        let watchers = vec![
+            registry.watch().context("watching the rules folder")?,
+            certs.watch().context("watching the certificate folder")?,
+        ];
+
+        let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(certs.server_config()));
+        let state = AppState {
+            pool: Arc::new(Pool::new(config.rule_threads)?),
+            permits: Arc::new(Semaphore::new(config.max_concurrent_calls)),
+            registry,
+            config: Arc::new(config),
+        };
+        Ok(Application { addr, listener, tls, state, handle: axum_server::Handle::new(), _watchers: watchers, _certs: certs })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle that stops the server gracefully (calls in flight finish).
+    pub fn stopper(&self) -> Stopper {
+        Stopper { handle: self.handle.clone(), grace: self.state.config.budget + Duration::from_secs(1) }
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.addr, rules = %self.state.registry.root().display(), "lookout listening (HTTPS)");
+        let app = http::router(self.state.clone());
+        axum_server::from_tcp_rustls(self.listener, self.tls)?
+            .handle(self.handle)
+            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+            .await?;
+        tracing::info!("lookout stopped");
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+pub struct Stopper {
+    handle: axum_server::Handle<SocketAddr>,
+    grace: Duration,
+}
+
+impl Stopper {
+    /// Stops accepting connections and lets calls in flight finish (up to one budget).
+    pub fn stop(&self) {
+        self.handle.graceful_shutdown(Some(self.grace));
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: finishing calls in flight");
+}

@@ -1,0 +1,63 @@
+//! `lookout serve`: the HTTPS server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::app::{self, Application};
+use crate::config::{self, Config, LogFormat};
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  lookout serve\n  lookout serve --listen 127.0.0.1:9443 --rules /srv/lookout/rules\n  lookout serve --config /etc/lookout/lookout.toml --log-format json\n\nWith no certificate in --certs, a development CA and a certificate for localhost are made there.")]
+pub struct ServeArgs {
+    /// A lookout.toml with settings (flags and LOOKOUT_* variables override it)
+    #[arg(long, env = "LOOKOUT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 0.0.0.0:8443]
+    #[arg(long, env = "LOOKOUT_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// The rules folder [default: rules]
+    #[arg(long, env = "LOOKOUT_RULES")]
+    pub rules: Option<PathBuf>,
+    /// Folder with cert.pem and key.pem [default: certs]
+    #[arg(long, env = "LOOKOUT_CERTS")]
+    pub certs: Option<PathBuf>,
+    /// Folder for lookout's own files [default: data]
+    #[arg(long, env = "LOOKOUT_DATA")]
+    pub data: Option<PathBuf>,
+    /// Log line format [default: text]
+    #[arg(long, env = "LOOKOUT_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+impl ServeArgs {
+    pub fn config(self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(config::File::read(path)?, path)?,
+            None => Config::default(),
+        };
+        if let Some(v) = self.listen { config.listen = v; }
+        if let Some(v) = self.rules { config.rules = v; }
+        if let Some(v) = self.certs { config.certs = v; }
+        if let Some(v) = self.data { config.data = v; }
+        if let Some(v) = self.log_format { config.log_format = v; }
+        Ok(config)
+    }
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
+    let config = args.config()?;
+    crate::init_logging(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let app = Application::build(config).await?;
+        let stopper = app.stopper();
+        tokio::spawn(async move {
+            app::shutdown_signal().await;
+            stopper.stop();
+        });
+        app.run_until_stopped().await
+    })?;
+    Ok(super::OK)
+}

@@ -1,0 +1,160 @@
+//! The server's configuration, parsed once into typed values.
+//!
+//! Precedence, lowest to highest: built-in defaults, `lookout.toml`, `LOOKOUT_*`
+//! environment variables, command-line flags (clap handles the last two). Relative
+//! paths in `lookout.toml` are taken from the folder the file is in.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything `lookout serve` runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub rules: PathBuf,
+    pub certs: PathBuf,
+    pub data: PathBuf,
+    pub log_format: LogFormat,
+    /// Largest request body accepted (413 above).
+    pub max_request_bytes: usize,
+    /// Calls evaluated at once; more get 503 with Retry-After.
+    pub max_concurrent_calls: usize,
+    /// Threads that run rules.
+    pub rule_threads: usize,
+    /// Default time from arrival to answer; rule sets may set their own.
+    pub budget: Duration,
+    /// Default safety margin kept at the end of the budget.
+    pub margin: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "0.0.0.0:8443".parse().expect("valid address"),
+            rules: "rules".into(),
+            certs: "certs".into(),
+            data: "data".into(),
+            log_format: LogFormat::Text,
+            max_request_bytes: 8 << 20,
+            max_concurrent_calls: 64,
+            rule_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            budget: Duration::from_millis(10_000),
+            margin: Duration::from_millis(1_500),
+        }
+    }
+}
+
+/// `lookout.toml`, as written. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    pub listen: Option<SocketAddr>,
+    pub rules: Option<PathBuf>,
+    pub certs: Option<PathBuf>,
+    pub data: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
+    pub max_request_bytes: Option<usize>,
+    pub max_concurrent_calls: Option<usize>,
+    pub rule_threads: Option<usize>,
+    pub budget_ms: Option<u64>,
+    pub margin_ms: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl File {
+    pub fn read(path: &Path) -> Result<File, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let mut file: File = toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: path.into(), message: e.to_string().trim().to_string() })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for dir in [&mut file.rules, &mut file.certs, &mut file.data].into_iter().flatten() {
+            if dir.is_relative() {
+                *dir = base.join(&*dir);
+            }
+        }
+        Ok(file)
+    }
+}
+
+impl Config {
+    /// Defaults overridden by the file's values.
+    pub fn from_file(file: File, path: &Path) -> Result<Config, ConfigError> {
+        let d = Config::default();
+        let invalid = |message: String| ConfigError::Invalid { path: path.into(), message };
+        let config = Config {
+            listen: file.listen.unwrap_or(d.listen),
+            rules: file.rules.unwrap_or(d.rules),
+            certs: file.certs.unwrap_or(d.certs),
+            data: file.data.unwrap_or(d.data),
+            log_format: file.log_format.unwrap_or(d.log_format),
+            max_request_bytes: file.max_request_bytes.unwrap_or(d.max_request_bytes),
+            max_concurrent_calls: file.max_concurrent_calls.unwrap_or(d.max_concurrent_calls),
+            rule_threads: file.rule_threads.unwrap_or(d.rule_threads),
+            budget: file.budget_ms.map(Duration::from_millis).unwrap_or(d.budget),
+            margin: file.margin_ms.map(Duration::from_millis).unwrap_or(d.margin),
+        };
+        config.validate().map_err(invalid)?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_request_bytes < 1024 {
+            return Err(format!("max_request_bytes = {} is too small for any estimate; use at least 1024", self.max_request_bytes));
+        }
+        if self.max_concurrent_calls == 0 || self.rule_threads == 0 {
+            return Err("max_concurrent_calls and rule_threads must be at least 1".into());
+        }
+        if self.budget > Duration::from_secs(10) || self.budget < Duration::from_millis(50) {
+            return Err(format!("budget_ms = {} is out of range; the Estimator waits 10 s, so use 50 to 10000", self.budget.as_millis()));
+        }
+        if self.margin >= self.budget {
+            return Err(format!("margin_ms = {} must be smaller than budget_ms = {}", self.margin.as_millis(), self.budget.as_millis()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_paths_are_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lookout.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9443\"\nrules = \"my-rules\"\nbudget_ms = 5000\n").unwrap();
+        let config = Config::from_file(File::read(&path).unwrap(), &path).unwrap();
+        assert_eq!(config.listen.port(), 9443);
+        assert_eq!(config.rules, dir.path().join("my-rules"));
+        assert_eq!(config.certs, PathBuf::from("certs"));
+        assert_eq!(config.budget, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn bad_files_say_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lookout.toml");
+        std::fs::write(&path, "lisen = \"x\"\n").unwrap();
+        let err = File::read(&path).unwrap_err().to_string();
+        assert!(err.contains("unknown field `lisen`"), "{err}");
+        std::fs::write(&path, "budget_ms = 60000\n").unwrap();
+        let err = Config::from_file(File::read(&path).unwrap(), &path).unwrap_err().to_string();
+        assert!(err.contains("the Estimator waits 10 s"), "{err}");
+    }
+}

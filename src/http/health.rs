@@ -1,0 +1,37 @@
+//! `/healthz` (the process runs) and `/readyz` (every rule set compiled).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::http::AppState;
+
+pub async fn healthz() -> Response {
+    Json(json!({ "status": "ok" })).into_response()
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let problems: Vec<String> = state
+        .registry
+        .problems()
+        .iter()
+        .flat_map(|(name, problems)| {
+            let serving = state.registry.get(name).map(|s| s.version.clone());
+            problems.iter().map(move |p| match &serving {
+                Some(version) => format!("rule set `{name}` (still serving version {version}): {p}"),
+                None => format!("rule set `{name}` (not serving): {p}"),
+            })
+        })
+        .collect();
+    let rulesets: serde_json::Map<String, serde_json::Value> = state
+        .registry
+        .all()
+        .iter()
+        .map(|s| (s.name.clone(), json!({ "version": s.version, "rules": s.rules.len() })))
+        .collect();
+    let ready = problems.is_empty();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({ "ready": ready, "problems": problems, "rulesets": rulesets }))).into_response()
+}

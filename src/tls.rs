@@ -1,0 +1,278 @@
+//! Certificates: load the server's PEM files, reload them when they change, and make a
+//! development CA and server certificate when none are present.
+//!
+//! The listener asks [`CertStore`] for the certificate of every new handshake, so a
+//! renewed certificate is served to the next connection without a restart. A new pair
+//! that does not parse, or whose key does not match its certificate, is refused and
+//! the previous pair keeps serving; the reason goes to the log.
+//!
+//! This module knows nothing of HTTP or rules.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use notify::{RecursiveMode, Watcher};
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)")]
+    NoCertificate { path: PathBuf },
+    #[error("{path} is not a PEM private key ({reason}); expected PKCS#8, PKCS#1 or SEC1 PEM")]
+    BadKey { path: PathBuf, reason: String },
+    #[error("{key} does not fit {cert}: {reason}; install the key that belongs to the certificate")]
+    Mismatch { cert: PathBuf, key: PathBuf, reason: String },
+    #[error("cannot make a development certificate: {0}")]
+    Generate(String),
+}
+
+/// The file names lookout uses in its certificate folder.
+pub const CERT_FILE: &str = "cert.pem";
+pub const KEY_FILE: &str = "key.pem";
+pub const CA_FILE: &str = "ca.pem";
+pub const CA_KEY_FILE: &str = "ca-key.pem";
+
+/// The one crypto provider lookout uses (ring).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Installs ring as the process-wide rustls provider (for clients such as `lookout send`).
+pub fn install_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Reads a certificate chain and its key, and checks that they belong together.
+pub fn load_pair(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey, TlsError> {
+    let cert_pem = std::fs::read(cert_path).map_err(|source| TlsError::Read { path: cert_path.into(), source })?;
+    let key_pem = std::fs::read(key_path).map_err(|source| TlsError::Read { path: key_path.into(), source })?;
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&cert_pem).filter_map(Result::ok).collect();
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate { path: cert_path.into() });
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| TlsError::BadKey { path: key_path.into(), reason: e.to_string() })?;
+    let certified = CertifiedKey::from_der(chain, key, &provider())
+        .map_err(|e| TlsError::Mismatch { cert: cert_path.into(), key: key_path.into(), reason: e.to_string() })?;
+    // A key whose public half cannot be read is accepted by from_der; insist on a match.
+    certified
+        .keys_match()
+        .map_err(|e| TlsError::Mismatch { cert: cert_path.into(), key: key_path.into(), reason: format!("{e:?}") })?;
+    Ok(certified)
+}
+
+/// The certificate being served, swapped atomically on reload.
+pub struct CertStore {
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    current: ArcSwap<CertifiedKey>,
+}
+
+impl fmt::Debug for CertStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertStore").field("cert_path", &self.cert_path).finish()
+    }
+}
+
+impl CertStore {
+    pub fn open(dir: &Path) -> Result<CertStore, TlsError> {
+        let (cert_path, key_path) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
+        let pair = load_pair(&cert_path, &key_path)?;
+        log_certificate("serving certificate", &cert_path, &pair);
+        Ok(CertStore { cert_path, key_path, current: ArcSwap::from_pointee(pair) })
+    }
+
+    /// Re-reads the files; on failure the current certificate stays and the error is returned.
+    pub fn reload(&self) -> Result<bool, TlsError> {
+        let pair = load_pair(&self.cert_path, &self.key_path)?;
+        if pair.cert == self.current.load().cert {
+            return Ok(false);
+        }
+        log_certificate("certificate reloaded", &self.cert_path, &pair);
+        self.current.store(Arc::new(pair));
+        Ok(true)
+    }
+
+    /// Watches the certificate folder and reloads on change, until the watcher is dropped.
+    pub fn watch(self: &Arc<Self>) -> notify::Result<notify::RecommendedWatcher> {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.map(|e| !e.kind.is_access()).unwrap_or(true) {
+                let _ = tx.send(());
+            }
+        })?;
+        let dir = self.cert_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+        let store = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("lookout-tls-watch".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    // Certificate and key are often written one after the other.
+                    while rx.recv_timeout(Duration::from_millis(200)).is_ok() {}
+                    let Some(store) = store.upgrade() else { break };
+                    if let Err(err) = store.reload() {
+                        tracing::error!("new certificate refused, still serving the previous one: {err}");
+                    }
+                }
+            })
+            .map_err(notify::Error::io)?;
+        Ok(watcher)
+    }
+
+    /// The rustls server configuration: TLS 1.2 and 1.3, HTTP/2 and HTTP/1.1.
+    pub fn server_config(self: &Arc<Self>) -> rustls::ServerConfig {
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .expect("ring supports TLS 1.2 and 1.3")
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Resolver(self.clone())));
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config
+    }
+}
+
+#[derive(Debug)]
+struct Resolver(Arc<CertStore>);
+
+impl ResolvesServerCert for Resolver {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.current.load_full())
+    }
+}
+
+fn log_certificate(what: &str, path: &Path, pair: &CertifiedKey) {
+    match x509_parser::parse_x509_certificate(pair.cert[0].as_ref()) {
+        Ok((_, cert)) => tracing::info!(
+            file = %path.display(),
+            subject = %cert.subject(),
+            not_after = %cert.validity().not_after,
+            "{what}"
+        ),
+        Err(_) => tracing::info!(file = %path.display(), "{what}"),
+    }
+}
+
+/// What [`generate`] wrote.
+#[derive(Debug)]
+pub struct DevCerts {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub hosts: Vec<String>,
+    pub reused_ca: bool,
+}
+
+/// Hosts a development certificate covers by default.
+pub const DEV_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1"];
+
+/// Makes the development certificates when `dir` has no server certificate yet.
+pub fn ensure_dev_certs(dir: &Path) -> Result<Option<DevCerts>, TlsError> {
+    if dir.join(CERT_FILE).exists() || dir.join(KEY_FILE).exists() {
+        return Ok(None);
+    }
+    let hosts: Vec<String> = DEV_HOSTS.iter().map(|h| h.to_string()).collect();
+    generate(dir, &hosts).map(Some)
+}
+
+/// Writes a development CA (kept when one exists) and a server certificate for `hosts`.
+pub fn generate(dir: &Path, hosts: &[String]) -> Result<DevCerts, TlsError> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TlsError::Read { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let (ca_path, ca_key_path) = (dir.join(CA_FILE), dir.join(CA_KEY_FILE));
+
+    let now = time::OffsetDateTime::now_utc();
+    let existing = std::fs::read_to_string(&ca_path).ok().zip(std::fs::read_to_string(&ca_key_path).ok());
+    let (issuer, reused_ca) = match existing {
+        Some((ca_pem, ca_key_pem)) => {
+            let key = KeyPair::from_pem(&ca_key_pem).map_err(gen)?;
+            (Issuer::from_ca_cert_pem(&ca_pem, key).map_err(gen)?, true)
+        }
+        None => {
+            let mut params = CertificateParams::new(Vec::<String>::new()).map_err(gen)?;
+            params.distinguished_name.push(DnType::CommonName, "lookout development CA");
+            params.distinguished_name.push(DnType::OrganizationName, "lookout (development only)");
+            params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+            params.not_before = now - time::Duration::hours(1);
+            params.not_after = now + time::Duration::days(3650);
+            let key = KeyPair::generate().map_err(gen)?;
+            let cert = params.self_signed(&key).map_err(gen)?;
+            write_private(&ca_key_path, key.serialize_pem().as_bytes())?;
+            std::fs::write(&ca_path, cert.pem()).map_err(io(&ca_path))?;
+            (Issuer::new(params, key), false)
+        }
+    };
+
+    let mut params = CertificateParams::new(hosts.to_vec()).map_err(gen)?;
+    params.distinguished_name.push(DnType::CommonName, hosts.first().map(String::as_str).unwrap_or("localhost"));
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.not_before = now - time::Duration::hours(1);
+    params.not_after = now + time::Duration::days(397);
+    let key = KeyPair::generate().map_err(gen)?;
+    let cert = params.signed_by(&key, &issuer).map_err(gen)?;
+    let (cert_path, key_path) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
+    // Key first: the watcher may see the certificate and look for its key.
+    write_private(&key_path, key.serialize_pem().as_bytes())?;
+    std::fs::write(&cert_path, cert.pem()).map_err(io(&cert_path))?;
+    Ok(DevCerts { ca: ca_path, cert: cert_path, key: key_path, hosts: hosts.to_vec(), reused_ca })
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| TlsError::Read { path: path.into(), source })?;
+    file.write_all(bytes).map_err(|source| TlsError::Read { path: path.into(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_pair_loads_and_a_mismatched_key_is_refused() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let made = generate(a.path(), &["localhost".into()]).unwrap();
+        assert!(!made.reused_ca);
+        load_pair(&made.cert, &made.key).unwrap();
+        let other = generate(b.path(), &["localhost".into()]).unwrap();
+        let err = load_pair(&made.cert, &other.key).unwrap_err();
+        assert!(matches!(err, TlsError::Mismatch { .. }), "{err}");
+        let again = generate(a.path(), &["lookout.test".into()]).unwrap();
+        assert!(again.reused_ca, "an existing CA is kept");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&made.key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn garbage_files_are_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = generate(dir.path(), &["localhost".into()]).unwrap();
+        std::fs::write(&made.cert, "not a certificate").unwrap();
+        let err = load_pair(&made.cert, &made.key).unwrap_err().to_string();
+        assert!(err.contains("holds no PEM certificate"), "{err}");
+    }
+}
