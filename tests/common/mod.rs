@@ -1,0 +1,122 @@
+//! The test harness: boots the real server over real TLS on port 0 with a temp
+//! folder, and a client that trusts only the development CA the server made.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lookout::app::{Application, Stopper};
+use lookout::config::Config;
+use lookout::signature::{self, ApiKey};
+
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+    pub stopper: Stopper,
+    pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Files of one rule set: (path inside the rule set, contents).
+pub type Files<'a> = &'a [(&'a str, &'a str)];
+
+pub fn write_files(root: &Path, files: Files) {
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+pub async fn spawn_app(rulesets: &[(&str, Files<'_>)]) -> TestApp {
+    spawn_app_with(rulesets, |_| {}).await
+}
+
+pub async fn spawn_app_with(rulesets: &[(&str, Files<'_>)], tweak: impl FnOnce(&mut Config)) -> TestApp {
+    lookout::tls::install_provider();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, files) in rulesets {
+        write_files(&dir.path().join("rules").join(name), files);
+    }
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        rules: dir.path().join("rules"),
+        certs: dir.path().join("certs"),
+        data: dir.path().join("data"),
+        rule_threads: 2,
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let app = Application::build(config).await.expect("server starts");
+    let addr = app.local_addr();
+    let stopper = app.stopper();
+    let server = tokio::spawn(app.run_until_stopped());
+    let client = client_for(&dir.path().join("certs/ca.pem"));
+    TestApp { addr, dir, client, stopper, server }
+}
+
+/// A client that trusts only `ca` (no "accept invalid certs").
+pub fn client_for(ca: &Path) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .tls_info(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+pub fn sign(key: &str, body: &[u8]) -> String {
+    signature::sign(&ApiKey::new(key), body)
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+
+    pub fn rules_dir(&self, ruleset: &str) -> PathBuf {
+        self.dir.path().join("rules").join(ruleset)
+    }
+
+    /// POSTs `body` to /hooks/<ruleset>, signed with `key` when given.
+    pub async fn post_hook(&self, ruleset: &str, body: &[u8], key: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.post(self.url(&format!("/hooks/{ruleset}"))).body(body.to_vec());
+        if let Some(key) = key {
+            request = request.header("Veson-Webhook-Signature", sign(key, body));
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn post_json(&self, ruleset: &str, estimate: &serde_json::Value) -> (reqwest::StatusCode, serde_json::Value) {
+        let response = self.post_hook(ruleset, estimate.to_string().as_bytes(), None).await;
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+}
+
+/// Polls `check` every 20 ms until it returns true or `limit` passes; returns the time taken.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "condition not met within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn sample(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/samples").join(name)).unwrap()
+}
