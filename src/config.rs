@@ -147,6 +147,15 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_is_valid_and_says_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("lookout.toml.example");
+        let config = Config::from_file(File::read(&path).unwrap(), &path).unwrap();
+        let d = Config::default();
+        assert_eq!((config.listen, config.max_request_bytes, config.max_concurrent_calls), (d.listen, d.max_request_bytes, d.max_concurrent_calls));
+        assert_eq!((config.budget, config.margin, config.log_format), (d.budget, d.margin, d.log_format));
+    }
+
+    #[test]
     fn bad_files_say_what_is_wrong() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lookout.toml");

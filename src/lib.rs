@@ -22,7 +22,11 @@ static GLOBAL: memory::Counting<mimalloc::MiMalloc> = memory::Counting(mimalloc:
 pub fn init_logging(format: config::LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
         config::LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
         config::LogFormat::Text => builder.try_init(),
