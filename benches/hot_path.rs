@@ -31,7 +31,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{
+    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
 use serde_json::{json, Value};
 
 use lookout::rules::eval::{answer, run_rule};
@@ -70,12 +72,13 @@ fn root() -> &'static Path {
 }
 
 fn fixture() -> Fixture {
-    let ruleset = ruleset::load(&root().join("rules/default"), &Defaults::default()).unwrap_or_else(|problems| {
-        for p in &problems {
-            eprintln!("{p}");
-        }
-        panic!("rules/default does not compile");
-    });
+    let ruleset = ruleset::load(&root().join("rules/default"), &Defaults::default())
+        .unwrap_or_else(|problems| {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            panic!("rules/default does not compile");
+        });
     let key = ApiKey::new(KEY);
     assert_eq!(KEY.len(), 48);
     let samples = SAMPLES
@@ -83,9 +86,15 @@ fn fixture() -> Fixture {
         .map(|(name, path)| {
             let body = std::fs::read(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
             let signature = signature::sign(&key, &body);
-            let estimate = Arc::new(serde_json::from_slice::<Value>(&body).expect("sample is JSON"));
+            let estimate =
+                Arc::new(serde_json::from_slice::<Value>(&body).expect("sample is JSON"));
             eprintln!("sample {name}: {path}, {} bytes", body.len());
-            Sample { name, body, signature, estimate }
+            Sample {
+                name,
+                body,
+                signature,
+                estimate,
+            }
         })
         .collect();
     Fixture {
@@ -94,7 +103,10 @@ fn fixture() -> Fixture {
         samples,
         pool1: Pool::new(1).expect("pool"),
         pool2: Pool::new(2).expect("pool"),
-        rt: tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime"),
+        rt: tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime"),
     }
 }
 
@@ -118,7 +130,10 @@ fn deadline(ruleset: &RuleSet) -> Instant {
 }
 
 fn input(estimate: &Arc<Value>) -> Arc<CallInput> {
-    Arc::new(CallInput { estimate: estimate.clone(), request: Arc::new(request_context()) })
+    Arc::new(CallInput {
+        estimate: estimate.clone(),
+        request: Arc::new(request_context()),
+    })
 }
 
 /// What the server does between "body read" and "answer ready".
@@ -128,8 +143,17 @@ fn full_call(f: &Fixture, pool: &Pool, s: &Sample) -> usize {
     let text = std::str::from_utf8(&s.body).expect("utf-8");
     let estimate: Value = serde_json::from_str(text).expect("json");
     assert!(estimate.is_object());
-    let input = Arc::new(CallInput { estimate: Arc::new(estimate), request: Arc::new(request_context()) });
-    let evaluation = f.rt.block_on(rules_mod::evaluate(pool, f.ruleset.clone(), input, deadline(&f.ruleset), ()));
+    let input = Arc::new(CallInput {
+        estimate: Arc::new(estimate),
+        request: Arc::new(request_context()),
+    });
+    let evaluation = f.rt.block_on(rules_mod::evaluate(
+        pool,
+        f.ruleset.clone(),
+        input,
+        deadline(&f.ruleset),
+        (),
+    ));
     evaluation.response.body.len()
 }
 
@@ -137,9 +161,16 @@ fn full_call(f: &Fixture, pool: &Pool, s: &Sample) -> usize {
 /// sampling and few samples; everything else gets 50 samples over 3 s.
 fn tune(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, slow: bool) {
     if slow {
-        group.sampling_mode(SamplingMode::Flat).sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
+        group
+            .sampling_mode(SamplingMode::Flat)
+            .sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(5));
     } else {
-        group.sample_size(50).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+        group
+            .sample_size(50)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
     }
 }
 
@@ -149,7 +180,13 @@ fn bench_verify_parse(c: &mut Criterion, f: &Fixture) {
     for s in &f.samples {
         group.throughput(Throughput::Bytes(s.body.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(s.name), s, |b, s| {
-            b.iter(|| signature::verify([black_box(s.signature.as_bytes())], black_box(&s.body), black_box(&f.keys)))
+            b.iter(|| {
+                signature::verify(
+                    [black_box(s.signature.as_bytes())],
+                    black_box(&s.body),
+                    black_box(&f.keys),
+                )
+            })
         });
     }
     group.finish();
@@ -177,7 +214,13 @@ fn bench_evaluate(c: &mut Criterion, f: &Fixture) {
             let call = input(&s.estimate);
             group.bench_with_input(BenchmarkId::from_parameter(s.name), s, |b, _| {
                 b.iter(|| {
-                    let evaluation = f.rt.block_on(rules_mod::evaluate(pool, f.ruleset.clone(), call.clone(), deadline(&f.ruleset), ()));
+                    let evaluation = f.rt.block_on(rules_mod::evaluate(
+                        pool,
+                        f.ruleset.clone(),
+                        call.clone(),
+                        deadline(&f.ruleset),
+                        (),
+                    ));
                     black_box(evaluation.response.body.len())
                 })
             });
@@ -190,7 +233,9 @@ fn bench_evaluate(c: &mut Criterion, f: &Fixture) {
         for s in &f.samples {
             tune(&mut group, s.name == "1m");
             group.throughput(Throughput::Bytes(s.body.len() as u64));
-            group.bench_with_input(BenchmarkId::from_parameter(s.name), s, |b, s| b.iter(|| black_box(full_call(f, pool, s))));
+            group.bench_with_input(BenchmarkId::from_parameter(s.name), s, |b, s| {
+                b.iter(|| black_box(full_call(f, pool, s)))
+            });
         }
         group.finish();
     }
@@ -200,23 +245,44 @@ fn bench_assemble(c: &mut Criterion, f: &Fixture) {
     let mut group = c.benchmark_group("assemble");
     tune(&mut group, false);
     for s in &f.samples {
-        let evaluation = f.rt.block_on(rules_mod::evaluate(&f.pool1, f.ruleset.clone(), input(&s.estimate), deadline(&f.ruleset), ()));
+        let evaluation = f.rt.block_on(rules_mod::evaluate(
+            &f.pool1,
+            f.ruleset.clone(),
+            input(&s.estimate),
+            deadline(&f.ruleset),
+            (),
+        ));
         eprintln!(
             "sample {}: {} alerts, {} byte answer; rules: {}",
             s.name,
             evaluation.response.sent,
             evaluation.response.body.len(),
-            evaluation.runs.iter().map(|r| format!("{}={} ({} ops)", r.rule, r.outcome.as_str(), r.operations)).collect::<Vec<_>>().join(", ")
+            evaluation
+                .runs
+                .iter()
+                .map(|r| format!("{}={} ({} ops)", r.rule, r.outcome.as_str(), r.operations))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         group.bench_with_input(BenchmarkId::from_parameter(s.name), s, |b, s| {
-            b.iter(|| black_box(answer(&f.ruleset, &s.estimate, black_box(&evaluation.runs)).body.len()))
+            b.iter(|| {
+                black_box(
+                    answer(&f.ruleset, &s.estimate, black_box(&evaluation.runs))
+                        .body
+                        .len(),
+                )
+            })
         });
     }
     group.finish();
 }
 
 fn bench_rules(c: &mut Criterion, f: &Fixture) {
-    let s = f.samples.iter().find(|s| s.name == "100k").expect("100k sample");
+    let s = f
+        .samples
+        .iter()
+        .find(|s| s.name == "100k")
+        .expect("100k sample");
     let call = input(&s.estimate);
     let mut group = c.benchmark_group("rule_100k");
     tune(&mut group, false);
@@ -233,13 +299,23 @@ fn bench_rules(c: &mut Criterion, f: &Fixture) {
 }
 
 fn bench_representation(c: &mut Criterion, f: &Fixture) {
-    let s = f.samples.iter().find(|s| s.name == "100k").expect("100k sample");
+    let s = f
+        .samples
+        .iter()
+        .find(|s| s.name == "100k")
+        .expect("100k sample");
     let mut group = c.benchmark_group("representation_100k");
     tune(&mut group, false);
-    group.bench_function("to_dynamic", |b| b.iter(|| rhai::serde::to_dynamic(black_box(&*s.estimate)).expect("converts")));
+    group.bench_function("to_dynamic", |b| {
+        b.iter(|| rhai::serde::to_dynamic(black_box(&*s.estimate)).expect("converts"))
+    });
     let converted = rhai::serde::to_dynamic(&*s.estimate).expect("converts");
-    group.bench_function("to_dynamic_clone", |b| b.iter(|| black_box(&converted).clone()));
-    group.bench_function("json_view", |b| b.iter(|| Json::new(black_box(&s.estimate).clone())));
+    group.bench_function("to_dynamic_clone", |b| {
+        b.iter(|| black_box(&converted).clone())
+    });
+    group.bench_function("json_view", |b| {
+        b.iter(|| Json::new(black_box(&s.estimate).clone()))
+    });
     group.finish();
 }
 

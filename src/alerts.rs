@@ -90,7 +90,9 @@ pub fn check_link(link: &str) -> Result<(), String> {
             "link `{link}` uses `{}:`; the Estimator opens only http(s) links",
             url.scheme()
         )),
-        Err(e) => Err(format!("link `{link}` is not a URL ({e}); give a full https:// address")),
+        Err(e) => Err(format!(
+            "link `{link}` is not a URL ({e}); give a full https:// address"
+        )),
     }
 }
 
@@ -119,7 +121,12 @@ pub struct Identity<'a> {
 }
 
 /// The GUID of one alert: UUIDv5 of (rule set, rule, key, estimate identity, mutation).
-pub fn guid(identity: &Identity, rule: &str, key: &str, mutation: Option<&Map<String, Value>>) -> Uuid {
+pub fn guid(
+    identity: &Identity,
+    rule: &str,
+    key: &str,
+    mutation: Option<&Map<String, Value>>,
+) -> Uuid {
     // serde_json's Map is a BTreeMap here, so this serialization is canonical (sorted keys).
     let mutation = mutation.map(|m| Value::Object(m.clone()));
     let name = serde_json::to_vec(&(identity.ruleset, rule, key, identity.estimate, mutation))
@@ -181,14 +188,20 @@ fn assemble_within(identity: &Identity, raised: &[Raised], limit: usize) -> Asse
         .collect();
 
     // "[" + items joined by "," + "]"
-    let total: usize = 2 + encoded.iter().map(Vec::len).sum::<usize>() + encoded.len().saturating_sub(1);
+    let total: usize =
+        2 + encoded.iter().map(Vec::len).sum::<usize>() + encoded.len().saturating_sub(1);
     if total < limit {
-        return Assembled { body: join(encoded.iter()), sent: raised.len(), omitted: 0, notes };
+        return Assembled {
+            body: join(encoded.iter()),
+            sent: raised.len(),
+            omitted: 0,
+            notes,
+        };
     }
 
     let mut order: Vec<usize> = (0..raised.len()).collect();
     order.sort_by_key(|&i| (raised[i].alert.alert_type, i)); // stable: severity, then rule order
-    // Reserve room for the notice, sized for the largest count it could carry.
+                                                             // Reserve room for the notice, sized for the largest count it could carry.
     let reserve = omission_notice(identity, raised.len()).len() + 1;
     let mut kept = Vec::new();
     let mut size = 2 + reserve;
@@ -201,13 +214,26 @@ fn assemble_within(identity: &Identity, raised: &[Raised], limit: usize) -> Asse
     }
     let omitted = raised.len() - kept.len();
     let notice = omission_notice(identity, omitted);
-    let body = join(kept.iter().map(|&i| &encoded[i]).chain(std::iter::once(&notice)));
+    let body = join(
+        kept.iter()
+            .map(|&i| &encoded[i])
+            .chain(std::iter::once(&notice)),
+    );
     debug_assert!(body.len() < limit);
-    Assembled { body, sent: kept.len(), omitted, notes }
+    Assembled {
+        body,
+        sent: kept.len(),
+        omitted,
+        notes,
+    }
 }
 
 /// GUIDs for each alert, made unique within the response deterministically.
-fn assign_guids(identity: &Identity, raised: &[Raised], notes: &mut Vec<(String, String)>) -> Vec<Uuid> {
+fn assign_guids(
+    identity: &Identity,
+    raised: &[Raised],
+    notes: &mut Vec<(String, String)>,
+) -> Vec<Uuid> {
     let mut seen = std::collections::HashSet::with_capacity(raised.len());
     let mut noted = std::collections::HashSet::new();
     let mut ordinal: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
@@ -254,7 +280,10 @@ fn omission_notice(identity: &Identity, omitted: usize) -> Vec<u8> {
             "{omitted} more alerts were left out to keep the answer under 1 MB; the most severe are shown. Make the rules raise fewer alerts (e.g. one summary alert per check)"
         ),
     );
-    alert.display_fields.push(DisplayField { label: "Alerts left out".into(), value: omitted.to_string() });
+    alert.display_fields.push(DisplayField {
+        label: "Alerts left out".into(),
+        value: omitted.to_string(),
+    });
     encode(&alert, guid(identity, "lookout", "omitted", None))
 }
 
@@ -276,10 +305,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const ID: Identity = Identity { ruleset: "drybulk", estimate: "EST-1" };
+    const ID: Identity = Identity {
+        ruleset: "drybulk",
+        estimate: "EST-1",
+    };
 
     fn raised(rule: &str, alert: Alert) -> Raised {
-        Raised { rule: rule.into(), alert }
+        Raised {
+            rule: rule.into(),
+            alert,
+        }
     }
 
     fn mutation(v: Value) -> Option<Map<String, Value>> {
@@ -288,7 +323,10 @@ mod tests {
 
     #[test]
     fn optional_fields_are_omitted_not_null() {
-        let out = assemble(&ID, &[raised("r", Alert::new(AlertType::Unspecified, "hello"))]);
+        let out = assemble(
+            &ID,
+            &[raised("r", Alert::new(AlertType::Unspecified, "hello"))],
+        );
         let body: Value = serde_json::from_slice(&out.body).unwrap();
         let alert = body[0].as_object().unwrap();
         let mut keys: Vec<_> = alert.keys().cloned().collect();
@@ -301,14 +339,28 @@ mod tests {
     fn full_alert_matches_the_veson_shape() {
         let mut alert = Alert::new(AlertType::PermanentWarning, "bunkers short");
         alert.mutation = mutation(json!({"estimateItineraries": {"speed": 13.4}}));
-        alert.display_fields.push(DisplayField { label: "Client Rating".into(), value: "C".into() });
+        alert.display_fields.push(DisplayField {
+            label: "Client Rating".into(),
+            value: "C".into(),
+        });
         alert.link = Some("https://example.com/x".into());
         let out = assemble(&ID, &[raised("r", alert)]);
         let body: Value = serde_json::from_slice(&out.body).unwrap();
-        assert_eq!(body[0]["mutation"], json!({"estimateItineraries": {"speed": 13.4}}));
-        assert_eq!(body[0]["displayFields"], json!([{"label": "Client Rating", "value": "C"}]));
+        assert_eq!(
+            body[0]["mutation"],
+            json!({"estimateItineraries": {"speed": 13.4}})
+        );
+        assert_eq!(
+            body[0]["displayFields"],
+            json!([{"label": "Client Rating", "value": "C"}])
+        );
         assert_eq!(body[0]["link"], "https://example.com/x");
-        assert_eq!(Uuid::parse_str(body[0]["guid"].as_str().unwrap()).unwrap().get_version_num(), 5);
+        assert_eq!(
+            Uuid::parse_str(body[0]["guid"].as_str().unwrap())
+                .unwrap()
+                .get_version_num(),
+            5
+        );
     }
 
     #[test]
@@ -317,26 +369,57 @@ mod tests {
         let m1_reordered = mutation(json!({"b": 2, "a": 1}));
         let m2 = mutation(json!({"a": 1, "b": 3}));
         let base = guid(&ID, "rule", "k", m1.as_ref());
-        assert_eq!(base, guid(&ID, "rule", "k", m1_reordered.as_ref()), "key order does not matter");
-        assert_ne!(base, guid(&ID, "rule", "k", m2.as_ref()), "changed suggestion");
+        assert_eq!(
+            base,
+            guid(&ID, "rule", "k", m1_reordered.as_ref()),
+            "key order does not matter"
+        );
+        assert_ne!(
+            base,
+            guid(&ID, "rule", "k", m2.as_ref()),
+            "changed suggestion"
+        );
         assert_ne!(base, guid(&ID, "rule2", "k", m1.as_ref()), "other rule");
         assert_ne!(base, guid(&ID, "rule", "k2", m1.as_ref()), "other key");
-        let other = Identity { ruleset: "drybulk", estimate: "EST-2" };
-        assert_ne!(base, guid(&other, "rule", "k", m1.as_ref()), "other estimate");
-        let other_set = Identity { ruleset: "tankers", estimate: "EST-1" };
-        assert_ne!(base, guid(&other_set, "rule", "k", m1.as_ref()), "other rule set");
+        let other = Identity {
+            ruleset: "drybulk",
+            estimate: "EST-2",
+        };
+        assert_ne!(
+            base,
+            guid(&other, "rule", "k", m1.as_ref()),
+            "other estimate"
+        );
+        let other_set = Identity {
+            ruleset: "tankers",
+            estimate: "EST-1",
+        };
+        assert_ne!(
+            base,
+            guid(&other_set, "rule", "k", m1.as_ref()),
+            "other rule set"
+        );
     }
 
     #[test]
     fn repeated_keys_get_distinct_deterministic_guids_and_a_note() {
         let mut a = Alert::new(AlertType::Error, "one");
         a.key = Some("same".into());
-        let list = vec![raised("r", a.clone()), raised("r", a.clone()), raised("r", a)];
+        let list = vec![
+            raised("r", a.clone()),
+            raised("r", a.clone()),
+            raised("r", a),
+        ];
         let first = assemble(&ID, &list);
         let second = assemble(&ID, &list);
         assert_eq!(first.body, second.body);
         let body: Value = serde_json::from_slice(&first.body).unwrap();
-        let guids: std::collections::HashSet<_> = body.as_array().unwrap().iter().map(|a| a["guid"].clone()).collect();
+        let guids: std::collections::HashSet<_> = body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["guid"].clone())
+            .collect();
         assert_eq!(guids.len(), 3);
         assert_eq!(first.notes.len(), 1);
         assert!(first.notes[0].1.contains("key `same`"));
@@ -359,8 +442,15 @@ mod tests {
     fn oversized_responses_keep_the_most_severe_and_count_the_rest() {
         let mut list = Vec::new();
         for i in 0..30 {
-            let kind = [AlertType::Unspecified, AlertType::PermanentWarning, AlertType::Error][i % 3];
-            list.push(raised("r", Alert::new(kind, format!("{i:02} {}", "x".repeat(80)))));
+            let kind = [
+                AlertType::Unspecified,
+                AlertType::PermanentWarning,
+                AlertType::Error,
+            ][i % 3];
+            list.push(raised(
+                "r",
+                Alert::new(kind, format!("{i:02} {}", "x".repeat(80))),
+            ));
         }
         let limit = 1500;
         let out = assemble_within(&ID, &list, limit);
@@ -370,7 +460,10 @@ mod tests {
         assert_eq!(out.sent + out.omitted, 30);
         assert_eq!(alerts.len(), out.sent + 1);
         // Errors first in rule order, then warnings.
-        let kinds: Vec<_> = alerts[..out.sent].iter().map(|a| a["alertType"].as_str().unwrap()).collect();
+        let kinds: Vec<_> = alerts[..out.sent]
+            .iter()
+            .map(|a| a["alertType"].as_str().unwrap())
+            .collect();
         let mut sorted = kinds.clone();
         sorted.sort_by_key(|k| AlertType::parse(k).unwrap());
         assert_eq!(kinds, sorted);
@@ -378,7 +471,10 @@ mod tests {
         assert!(alerts[0]["message"].as_str().unwrap().starts_with("02 "));
         let notice = alerts.last().unwrap();
         assert_eq!(notice["alertType"], "Error");
-        assert!(notice["message"].as_str().unwrap().starts_with(&format!("{} more alerts", out.omitted)));
+        assert!(notice["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{} more alerts", out.omitted)));
     }
 
     #[test]
@@ -396,9 +492,13 @@ mod tests {
     fn links_must_be_http() {
         assert!(check_link("https://compliance.example.com/c/1").is_ok());
         assert!(check_link("http://intranet.desk/x").is_ok());
-        assert!(check_link("ftp://x.com/a").unwrap_err().contains("only http(s)"));
+        assert!(check_link("ftp://x.com/a")
+            .unwrap_err()
+            .contains("only http(s)"));
         assert!(check_link("javascript:alert(1)").is_err());
-        assert!(check_link("www.example.com").unwrap_err().contains("not a URL"));
+        assert!(check_link("www.example.com")
+            .unwrap_err()
+            .contains("not a URL"));
     }
 
     #[test]

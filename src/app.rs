@@ -29,7 +29,9 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         config.validate().map_err(anyhow::Error::msg)?;
-        if let Some(made) = tls::ensure_dev_certs(&config.certs).context("preparing certificates")? {
+        if let Some(made) =
+            tls::ensure_dev_certs(&config.certs).context("preparing certificates")?
+        {
             tracing::warn!(
                 "no certificate in {}: made a development CA ({}) and a certificate for {} ({}). Clients must trust the CA; production needs a certificate from a public CA",
                 config.certs.display(),
@@ -38,14 +40,25 @@ impl Application {
                 made.cert.display()
             );
         }
-        let certs = Arc::new(CertStore::open(&config.certs).context("loading the server certificate")?);
+        let certs =
+            Arc::new(CertStore::open(&config.certs).context("loading the server certificate")?);
 
-        let defaults = Defaults { budget: config.budget, margin: config.margin, ..Defaults::default() };
+        let defaults = Defaults {
+            budget: config.budget,
+            margin: config.margin,
+            ..Defaults::default()
+        };
         let registry = Arc::new(Registry::load(&config.rules, defaults).with_context(|| {
-            format!("cannot read the rules folder {}; create it or pass --rules", config.rules.display())
+            format!(
+                "cannot read the rules folder {}; create it or pass --rules",
+                config.rules.display()
+            )
         })?);
         if registry.all().is_empty() && registry.problems().is_empty() {
-            tracing::warn!("no rule sets in {}; add a folder with a .rhai rule", config.rules.display());
+            tracing::warn!(
+                "no rule sets in {}; add a folder with a .rhai rule",
+                config.rules.display()
+            );
         }
 
         let watchers = vec![
@@ -53,17 +66,27 @@ impl Application {
             certs.watch().context("watching the certificate folder")?,
         ];
 
-        let listener = std::net::TcpListener::bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+        let listener = std::net::TcpListener::bind(config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(certs.server_config()));
+        let tls =
+            axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(certs.server_config()));
         let state = AppState {
             pool: Arc::new(Pool::new(config.rule_threads)?),
             permits: Arc::new(Semaphore::new(config.max_concurrent_calls)),
             registry,
             config: Arc::new(config),
         };
-        Ok(Application { addr, listener, tls, state, handle: axum_server::Handle::new(), _watchers: watchers, _certs: certs })
+        Ok(Application {
+            addr,
+            listener,
+            tls,
+            state,
+            handle: axum_server::Handle::new(),
+            _watchers: watchers,
+            _certs: certs,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -72,7 +95,10 @@ impl Application {
 
     /// A handle that stops the server gracefully (calls in flight finish).
     pub fn stopper(&self) -> Stopper {
-        Stopper { handle: self.handle.clone(), grace: self.state.config.budget + Duration::from_secs(1) }
+        Stopper {
+            handle: self.handle.clone(),
+            grace: self.state.config.budget + Duration::from_secs(1),
+        }
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
@@ -103,7 +129,8 @@ impl Stopper {
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}

@@ -47,7 +47,9 @@ impl Default for Config {
             log_format: LogFormat::Text,
             max_request_bytes: 8 << 20,
             max_concurrent_calls: 64,
-            rule_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            rule_threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             budget: Duration::from_millis(10_000),
             margin: Duration::from_millis(1_500),
         }
@@ -73,17 +75,29 @@ pub struct File {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
 
 impl File {
     pub fn read(path: &Path) -> Result<File, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let mut file: File = toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: path.into(), message: e.to_string().trim().to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let mut file: File = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            path: path.into(),
+            message: e.to_string().trim().to_string(),
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for dir in [&mut file.rules, &mut file.certs, &mut file.data].into_iter().flatten() {
+        for dir in [&mut file.rules, &mut file.certs, &mut file.data]
+            .into_iter()
+            .flatten()
+        {
             if dir.is_relative() {
                 *dir = base.join(&*dir);
             }
@@ -96,7 +110,10 @@ impl Config {
     /// Defaults overridden by the file's values.
     pub fn from_file(file: File, path: &Path) -> Result<Config, ConfigError> {
         let d = Config::default();
-        let invalid = |message: String| ConfigError::Invalid { path: path.into(), message };
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.into(),
+            message,
+        };
         let config = Config {
             listen: file.listen.unwrap_or(d.listen),
             rules: file.rules.unwrap_or(d.rules),
@@ -106,8 +123,14 @@ impl Config {
             max_request_bytes: file.max_request_bytes.unwrap_or(d.max_request_bytes),
             max_concurrent_calls: file.max_concurrent_calls.unwrap_or(d.max_concurrent_calls),
             rule_threads: file.rule_threads.unwrap_or(d.rule_threads),
-            budget: file.budget_ms.map(Duration::from_millis).unwrap_or(d.budget),
-            margin: file.margin_ms.map(Duration::from_millis).unwrap_or(d.margin),
+            budget: file
+                .budget_ms
+                .map(Duration::from_millis)
+                .unwrap_or(d.budget),
+            margin: file
+                .margin_ms
+                .map(Duration::from_millis)
+                .unwrap_or(d.margin),
         };
         config.validate().map_err(invalid)?;
         Ok(config)
@@ -115,16 +138,26 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), String> {
         if self.max_request_bytes < 1024 {
-            return Err(format!("max_request_bytes = {} is too small for any estimate; use at least 1024", self.max_request_bytes));
+            return Err(format!(
+                "max_request_bytes = {} is too small for any estimate; use at least 1024",
+                self.max_request_bytes
+            ));
         }
         if self.max_concurrent_calls == 0 || self.rule_threads == 0 {
             return Err("max_concurrent_calls and rule_threads must be at least 1".into());
         }
         if self.budget > Duration::from_secs(10) || self.budget < Duration::from_millis(50) {
-            return Err(format!("budget_ms = {} is out of range; the Estimator waits 10 s, so use 50 to 10000", self.budget.as_millis()));
+            return Err(format!(
+                "budget_ms = {} is out of range; the Estimator waits 10 s, so use 50 to 10000",
+                self.budget.as_millis()
+            ));
         }
         if self.margin >= self.budget {
-            return Err(format!("margin_ms = {} must be smaller than budget_ms = {}", self.margin.as_millis(), self.budget.as_millis()));
+            return Err(format!(
+                "margin_ms = {} must be smaller than budget_ms = {}",
+                self.margin.as_millis(),
+                self.budget.as_millis()
+            ));
         }
         Ok(())
     }
@@ -138,7 +171,11 @@ mod tests {
     fn file_paths_are_relative_to_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lookout.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9443\"\nrules = \"my-rules\"\nbudget_ms = 5000\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9443\"\nrules = \"my-rules\"\nbudget_ms = 5000\n",
+        )
+        .unwrap();
         let config = Config::from_file(File::read(&path).unwrap(), &path).unwrap();
         assert_eq!(config.listen.port(), 9443);
         assert_eq!(config.rules, dir.path().join("my-rules"));
@@ -151,8 +188,18 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("lookout.toml.example");
         let config = Config::from_file(File::read(&path).unwrap(), &path).unwrap();
         let d = Config::default();
-        assert_eq!((config.listen, config.max_request_bytes, config.max_concurrent_calls), (d.listen, d.max_request_bytes, d.max_concurrent_calls));
-        assert_eq!((config.budget, config.margin, config.log_format), (d.budget, d.margin, d.log_format));
+        assert_eq!(
+            (
+                config.listen,
+                config.max_request_bytes,
+                config.max_concurrent_calls
+            ),
+            (d.listen, d.max_request_bytes, d.max_concurrent_calls)
+        );
+        assert_eq!(
+            (config.budget, config.margin, config.log_format),
+            (d.budget, d.margin, d.log_format)
+        );
     }
 
     #[test]
@@ -163,7 +210,9 @@ mod tests {
         let err = File::read(&path).unwrap_err().to_string();
         assert!(err.contains("unknown field `lisen`"), "{err}");
         std::fs::write(&path, "budget_ms = 60000\n").unwrap();
-        let err = Config::from_file(File::read(&path).unwrap(), &path).unwrap_err().to_string();
+        let err = Config::from_file(File::read(&path).unwrap(), &path)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("the Estimator waits 10 s"), "{err}");
     }
 }

@@ -8,7 +8,11 @@ fn main() -> std::process::ExitCode {
         Ok(opts) => opts,
         Err(err) => {
             let _ = err.print();
-            return std::process::ExitCode::from(if err.use_stderr() { lookout::cli::TROUBLE } else { lookout::cli::OK });
+            return std::process::ExitCode::from(if err.use_stderr() {
+                lookout::cli::TROUBLE
+            } else {
+                lookout::cli::OK
+            });
         }
     };
     std::process::ExitCode::from(lookout::cli::run(opts))

@@ -52,7 +52,9 @@ pub enum Outcome {
     /// The rule set has no key: unsigned calls are accepted.
     NotRequired,
     /// Matched the key at this index of the rule set's `api_keys`.
-    Valid { key_index: usize },
+    Valid {
+        key_index: usize,
+    },
     Missing,
     Repeated,
     Malformed,
@@ -167,7 +169,10 @@ mod tests {
     const BODY: &[u8] = br#"{"estimateID":"EST-1","vesselCode":"ANNA"}"#;
 
     fn keys() -> Vec<ApiKey> {
-        vec![ApiKey::new("old-key-0123456789"), ApiKey::new("new-key-abcdefghij")]
+        vec![
+            ApiKey::new("old-key-0123456789"),
+            ApiKey::new("new-key-abcdefghij"),
+        ]
     }
 
     fn digest(key: &str, body: &[u8]) -> Vec<u8> {
@@ -196,15 +201,25 @@ mod tests {
             (hex_lower.clone(), "hex lower case"),
             (hex_lower.to_uppercase(), "hex upper case"),
             (STANDARD.encode(&d), "base64 padded"),
-            (STANDARD.encode(&d).trim_end_matches('=').to_string(), "base64 unpadded"),
+            (
+                STANDARD.encode(&d).trim_end_matches('=').to_string(),
+                "base64 unpadded",
+            ),
             (url_safe.clone(), "url-safe base64 unpadded"),
             (format!("{url_safe}="), "url-safe base64 padded"),
             (format!("sha256={hex_lower}"), "sha256= prefix"),
-            (format!("SHA256={}", STANDARD.encode(&d)), "upper-case prefix with base64"),
+            (
+                format!("SHA256={}", STANDARD.encode(&d)),
+                "upper-case prefix with base64",
+            ),
             (format!(" {hex_lower} "), "surrounding whitespace"),
         ];
         for (value, why) in cases {
-            assert_eq!(check(&value), Outcome::Valid { key_index: 1 }, "{why}: {value}");
+            assert_eq!(
+                check(&value),
+                Outcome::Valid { key_index: 1 },
+                "{why}: {value}"
+            );
         }
         let old = hex::encode(digest("old-key-0123456789", BODY));
         assert_eq!(check(&old), Outcome::Valid { key_index: 0 }, "first key");
@@ -217,16 +232,36 @@ mod tests {
         let cases = [
             ("".to_string(), Outcome::Malformed, "empty"),
             ("   ".to_string(), Outcome::Malformed, "blank"),
-            (good[..63].to_string(), Outcome::Malformed, "hex one digit short"),
+            (
+                good[..63].to_string(),
+                Outcome::Malformed,
+                "hex one digit short",
+            ),
             (good[..62].to_string(), Outcome::Malformed, "hex truncated"),
             (format!("{good}00"), Outcome::Malformed, "hex too long"),
             (format!("{}zz", &good[..62]), Outcome::Malformed, "not hex"),
             ("x".repeat(500), Outcome::Malformed, "over-long"),
-            (format!("sha256:{good}"), Outcome::Malformed, "wrong prefix separator"),
-            (format!("sha1={good}"), Outcome::Malformed, "wrong algorithm prefix"),
-            (hex::encode(digest("wrong-key", BODY)), Outcome::Mismatch, "wrong key"),
+            (
+                format!("sha256:{good}"),
+                Outcome::Malformed,
+                "wrong prefix separator",
+            ),
+            (
+                format!("sha1={good}"),
+                Outcome::Malformed,
+                "wrong algorithm prefix",
+            ),
+            (
+                hex::encode(digest("wrong-key", BODY)),
+                Outcome::Mismatch,
+                "wrong key",
+            ),
             (other_body, Outcome::Mismatch, "signature of another body"),
-            ("%".repeat(43), Outcome::Malformed, "43 characters that are not base64"),
+            (
+                "%".repeat(43),
+                Outcome::Malformed,
+                "43 characters that are not base64",
+            ),
         ];
         for (value, expected, why) in cases {
             assert_eq!(check(&value), expected, "{why}: {value:?}");
@@ -237,7 +272,10 @@ mod tests {
     fn non_ascii_header_never_passes() {
         let mut value = hex::encode(digest("new-key-abcdefghij", BODY)).into_bytes();
         value[10] = 0xC3;
-        assert_eq!(verify([value.as_slice()], BODY, &keys()), Outcome::Malformed);
+        assert_eq!(
+            verify([value.as_slice()], BODY, &keys()),
+            Outcome::Malformed
+        );
     }
 
     #[test]

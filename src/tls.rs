@@ -24,13 +24,22 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)")]
     NoCertificate { path: PathBuf },
     #[error("{path} is not a PEM private key ({reason}); expected PKCS#8, PKCS#1 or SEC1 PEM")]
     BadKey { path: PathBuf, reason: String },
-    #[error("{key} does not fit {cert}: {reason}; install the key that belongs to the certificate")]
-    Mismatch { cert: PathBuf, key: PathBuf, reason: String },
+    #[error(
+        "{key} does not fit {cert}: {reason}; install the key that belongs to the certificate"
+    )]
+    Mismatch {
+        cert: PathBuf,
+        key: PathBuf,
+        reason: String,
+    },
     #[error("cannot make a development certificate: {0}")]
     Generate(String),
 }
@@ -53,21 +62,38 @@ pub fn install_provider() {
 
 /// Reads a certificate chain and its key, and checks that they belong together.
 pub fn load_pair(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey, TlsError> {
-    let cert_pem = std::fs::read(cert_path).map_err(|source| TlsError::Read { path: cert_path.into(), source })?;
-    let key_pem = std::fs::read(key_path).map_err(|source| TlsError::Read { path: key_path.into(), source })?;
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(&cert_pem).filter_map(Result::ok).collect();
+    let cert_pem = std::fs::read(cert_path).map_err(|source| TlsError::Read {
+        path: cert_path.into(),
+        source,
+    })?;
+    let key_pem = std::fs::read(key_path).map_err(|source| TlsError::Read {
+        path: key_path.into(),
+        source,
+    })?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .filter_map(Result::ok)
+        .collect();
     if chain.is_empty() {
-        return Err(TlsError::NoCertificate { path: cert_path.into() });
+        return Err(TlsError::NoCertificate {
+            path: cert_path.into(),
+        });
     }
-    let key = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|e| TlsError::BadKey { path: key_path.into(), reason: e.to_string() })?;
-    let certified = CertifiedKey::from_der(chain, key, &provider())
-        .map_err(|e| TlsError::Mismatch { cert: cert_path.into(), key: key_path.into(), reason: e.to_string() })?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::BadKey {
+        path: key_path.into(),
+        reason: e.to_string(),
+    })?;
+    let certified =
+        CertifiedKey::from_der(chain, key, &provider()).map_err(|e| TlsError::Mismatch {
+            cert: cert_path.into(),
+            key: key_path.into(),
+            reason: e.to_string(),
+        })?;
     // A key whose public half cannot be read is accepted by from_der; insist on a match.
-    certified
-        .keys_match()
-        .map_err(|e| TlsError::Mismatch { cert: cert_path.into(), key: key_path.into(), reason: format!("{e:?}") })?;
+    certified.keys_match().map_err(|e| TlsError::Mismatch {
+        cert: cert_path.into(),
+        key: key_path.into(),
+        reason: format!("{e:?}"),
+    })?;
     Ok(certified)
 }
 
@@ -80,7 +106,9 @@ pub struct CertStore {
 
 impl fmt::Debug for CertStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CertStore").field("cert_path", &self.cert_path).finish()
+        f.debug_struct("CertStore")
+            .field("cert_path", &self.cert_path)
+            .finish()
     }
 }
 
@@ -89,7 +117,11 @@ impl CertStore {
         let (cert_path, key_path) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
         let pair = load_pair(&cert_path, &key_path)?;
         log_certificate("serving certificate", &cert_path, &pair);
-        Ok(CertStore { cert_path, key_path, current: ArcSwap::from_pointee(pair) })
+        Ok(CertStore {
+            cert_path,
+            key_path,
+            current: ArcSwap::from_pointee(pair),
+        })
     }
 
     /// Re-reads the files; on failure the current certificate stays and the error is returned.
@@ -106,12 +138,17 @@ impl CertStore {
     /// Watches the certificate folder and reloads on change, until the watcher is dropped.
     pub fn watch(self: &Arc<Self>) -> notify::Result<notify::RecommendedWatcher> {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.map(|e| !e.kind.is_access()).unwrap_or(true) {
-                let _ = tx.send(());
-            }
-        })?;
-        let dir = self.cert_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if event.map(|e| !e.kind.is_access()).unwrap_or(true) {
+                    let _ = tx.send(());
+                }
+            })?;
+        let dir = self
+            .cert_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
         watcher.watch(&dir, RecursiveMode::NonRecursive)?;
         let store = Arc::downgrade(self);
         std::thread::Builder::new()
@@ -122,7 +159,9 @@ impl CertStore {
                     while rx.recv_timeout(Duration::from_millis(200)).is_ok() {}
                     let Some(store) = store.upgrade() else { break };
                     if let Err(err) = store.reload() {
-                        tracing::error!("new certificate refused, still serving the previous one: {err}");
+                        tracing::error!(
+                            "new certificate refused, still serving the previous one: {err}"
+                        );
                     }
                 }
             })
@@ -187,7 +226,10 @@ pub fn ensure_dev_certs(dir: &Path) -> Result<Option<DevCerts>, TlsError> {
 
 /// Writes a development CA (kept when one exists) and a server certificate for `hosts`.
 pub fn generate(dir: &Path, hosts: &[String]) -> Result<DevCerts, TlsError> {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
     let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -197,7 +239,9 @@ pub fn generate(dir: &Path, hosts: &[String]) -> Result<DevCerts, TlsError> {
     let (ca_path, ca_key_path) = (dir.join(CA_FILE), dir.join(CA_KEY_FILE));
 
     let now = time::OffsetDateTime::now_utc();
-    let existing = std::fs::read_to_string(&ca_path).ok().zip(std::fs::read_to_string(&ca_key_path).ok());
+    let existing = std::fs::read_to_string(&ca_path)
+        .ok()
+        .zip(std::fs::read_to_string(&ca_key_path).ok());
     let (issuer, reused_ca) = match existing {
         Some((ca_pem, ca_key_pem)) => {
             let key = KeyPair::from_pem(&ca_key_pem).map_err(gen)?;
@@ -205,10 +249,18 @@ pub fn generate(dir: &Path, hosts: &[String]) -> Result<DevCerts, TlsError> {
         }
         None => {
             let mut params = CertificateParams::new(Vec::<String>::new()).map_err(gen)?;
-            params.distinguished_name.push(DnType::CommonName, "lookout development CA");
-            params.distinguished_name.push(DnType::OrganizationName, "lookout (development only)");
+            params
+                .distinguished_name
+                .push(DnType::CommonName, "lookout development CA");
+            params
+                .distinguished_name
+                .push(DnType::OrganizationName, "lookout (development only)");
             params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
             params.not_before = now - time::Duration::hours(1);
             params.not_after = now + time::Duration::days(3650);
             let key = KeyPair::generate().map_err(gen)?;
@@ -220,8 +272,14 @@ pub fn generate(dir: &Path, hosts: &[String]) -> Result<DevCerts, TlsError> {
     };
 
     let mut params = CertificateParams::new(hosts.to_vec()).map_err(gen)?;
-    params.distinguished_name.push(DnType::CommonName, hosts.first().map(String::as_str).unwrap_or("localhost"));
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.distinguished_name.push(
+        DnType::CommonName,
+        hosts.first().map(String::as_str).unwrap_or("localhost"),
+    );
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.not_before = now - time::Duration::hours(1);
     params.not_after = now + time::Duration::days(397);
@@ -231,7 +289,13 @@ pub fn generate(dir: &Path, hosts: &[String]) -> Result<DevCerts, TlsError> {
     // Key first: the watcher may see the certificate and look for its key.
     write_private(&key_path, key.serialize_pem().as_bytes())?;
     std::fs::write(&cert_path, cert.pem()).map_err(io(&cert_path))?;
-    Ok(DevCerts { ca: ca_path, cert: cert_path, key: key_path, hosts: hosts.to_vec(), reused_ca })
+    Ok(DevCerts {
+        ca: ca_path,
+        cert: cert_path,
+        key: key_path,
+        hosts: hosts.to_vec(),
+        reused_ca,
+    })
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
@@ -243,8 +307,14 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .map_err(|source| TlsError::Read { path: path.into(), source })?;
-    file.write_all(bytes).map_err(|source| TlsError::Read { path: path.into(), source })
+        .map_err(|source| TlsError::Read {
+            path: path.into(),
+            source,
+        })?;
+    file.write_all(bytes).map_err(|source| TlsError::Read {
+        path: path.into(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -264,7 +334,10 @@ mod tests {
         let again = generate(a.path(), &["lookout.test".into()]).unwrap();
         assert!(again.reused_ca, "an existing CA is kept");
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&made.key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&made.key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]

@@ -38,13 +38,19 @@ async fn shipped() -> TestApp {
     let mut text = std::fs::read_to_string(&toml).unwrap();
     text.push_str("\napi_keys = [\"env:LOOKOUT_TEST_WEBHOOK_KEY_OLD\", \"env:LOOKOUT_TEST_WEBHOOK_KEY_NEW\"]\n");
     std::fs::write(&toml, text).unwrap();
-    eventually(Duration::from_secs(5), || async { app.get("/readyz").await.json::<Value>().await.unwrap()["rulesets"]["signed"].is_object() }).await;
+    eventually(Duration::from_secs(5), || async {
+        app.get("/readyz").await.json::<Value>().await.unwrap()["rulesets"]["signed"].is_object()
+    })
+    .await;
     app
 }
 
 async fn error_of(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
-    assert_eq!(response.headers()["content-type"], "application/json; charset=utf-8");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
     assert!(response.headers().contains_key("x-lookout-call-id") || status == 405 || status == 404);
     let body: Value = response.json().await.unwrap();
     let obj = body.as_object().unwrap();
@@ -58,14 +64,59 @@ async fn every_refusal_has_its_status_and_a_json_error_that_says_what_to_do() {
     let body = sample("drybulk-single-cargo.json");
     let huge = vec![b' '; (2 << 20) + 1];
     let cases: Vec<(reqwest::Response, u16, &str, &str)> = vec![
-        (app.post_hook("nope", &body, None).await, 404, "no rule set `nope`; this server has: default, signed", "unknown rule set"),
-        (app.client.get(app.url("/hooks/default")).send().await.unwrap(), 405, "the Estimator POSTs", "wrong method"),
-        (app.get("/elsewhere").await, 404, "the webhook URL is https://<host>/hooks/<ruleset>", "unknown path"),
-        (app.post_hook("default", &huge, None).await, 413, "larger than 2097152 bytes", "body over the limit"),
-        (app.post_hook("signed", &body, None).await, 401, "missing Veson-Webhook-Signature", "unsigned call to a keyed rule set"),
-        (app.post_hook("default", b"{\n \"estimateID\": \"E\",\n}", None).await, 400, "body is not valid JSON: trailing comma at line 3 column 1", "bad JSON"),
-        (app.post_hook("default", b"[1, 2]", None).await, 400, "not an object (it is an array)", "JSON but not an object"),
-        (app.post_hook("default", b"", None).await, 400, "EOF while parsing a value at line 1 column 0", "empty body"),
+        (
+            app.post_hook("nope", &body, None).await,
+            404,
+            "no rule set `nope`; this server has: default, signed",
+            "unknown rule set",
+        ),
+        (
+            app.client
+                .get(app.url("/hooks/default"))
+                .send()
+                .await
+                .unwrap(),
+            405,
+            "the Estimator POSTs",
+            "wrong method",
+        ),
+        (
+            app.get("/elsewhere").await,
+            404,
+            "the webhook URL is https://<host>/hooks/<ruleset>",
+            "unknown path",
+        ),
+        (
+            app.post_hook("default", &huge, None).await,
+            413,
+            "larger than 2097152 bytes",
+            "body over the limit",
+        ),
+        (
+            app.post_hook("signed", &body, None).await,
+            401,
+            "missing Veson-Webhook-Signature",
+            "unsigned call to a keyed rule set",
+        ),
+        (
+            app.post_hook("default", b"{\n \"estimateID\": \"E\",\n}", None)
+                .await,
+            400,
+            "body is not valid JSON: trailing comma at line 3 column 1",
+            "bad JSON",
+        ),
+        (
+            app.post_hook("default", b"[1, 2]", None).await,
+            400,
+            "not an object (it is an array)",
+            "JSON but not an object",
+        ),
+        (
+            app.post_hook("default", b"", None).await,
+            400,
+            "EOF while parsing a value at line 1 column 0",
+            "empty body",
+        ),
     ];
     for (response, status, text, why) in cases {
         let (got_status, error) = error_of(response).await;
@@ -76,7 +127,11 @@ async fn every_refusal_has_its_status_and_a_json_error_that_says_what_to_do() {
 
 #[tokio::test]
 async fn a_body_exactly_at_the_limit_is_read() {
-    let app = spawn_app_with(&[("d", &[("r.rhai", "info(`${estimate.pad.len()}`)")])], |c| c.max_request_bytes = 4096).await;
+    let app = spawn_app_with(
+        &[("d", &[("r.rhai", "info(`${estimate.pad.len()}`)")])],
+        |c| c.max_request_bytes = 4096,
+    )
+    .await;
     let mut body = br#"{"pad":""#.to_vec();
     body.resize(4096 - 2, b'x');
     body.extend_from_slice(b"\"}");
@@ -95,13 +150,26 @@ async fn signatures_in_every_accepted_form_pass_and_everything_else_fails() {
     let digest = hex::decode(sign(KEY_NEW, &body)).unwrap();
     let post = |value: String| {
         let (client, url, body) = (app.client.clone(), app.url("/hooks/signed"), body.clone());
-        async move { client.post(url).header("Veson-Webhook-Signature", value).body(body).send().await.unwrap().status().as_u16() }
+        async move {
+            client
+                .post(url)
+                .header("Veson-Webhook-Signature", value)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
     };
     let accepted = [
         (hex::encode(&digest), "hex"),
         (hex::encode(&digest).to_uppercase(), "upper-case hex"),
         (STANDARD.encode(&digest), "base64"),
-        (URL_SAFE_NO_PAD.encode(&digest), "url-safe base64 without padding"),
+        (
+            URL_SAFE_NO_PAD.encode(&digest),
+            "url-safe base64 without padding",
+        ),
         (format!("sha256={}", hex::encode(&digest)), "sha256= prefix"),
         (sign(KEY_OLD, &body), "the first of two keys"),
     ];
@@ -114,7 +182,10 @@ async fn signatures_in_every_accepted_form_pass_and_everything_else_fails() {
         (String::new(), "empty"),
         ("garbage".to_string(), "garbage"),
         (sign("wrong-key", &body), "wrong key"),
-        (sign(KEY_NEW, &changed), "signature of a body one byte different"),
+        (
+            sign(KEY_NEW, &changed),
+            "signature of a body one byte different",
+        ),
         (hex::encode(&digest)[..40].to_string(), "truncated"),
     ];
     for (value, why) in rejected {
@@ -131,7 +202,13 @@ async fn signatures_in_every_accepted_form_pass_and_everything_else_fails() {
         .await
         .unwrap();
     let (status, error) = error_of(repeated).await;
-    assert_eq!((status, error.as_str()), (401, "more than one Veson-Webhook-Signature header; send exactly one"));
+    assert_eq!(
+        (status, error.as_str()),
+        (
+            401,
+            "more than one Veson-Webhook-Signature header; send exactly one"
+        )
+    );
 }
 
 #[tokio::test]
@@ -145,20 +222,55 @@ async fn the_answer_is_the_alert_contract() {
     let call_id = headers["x-lookout-call-id"].to_str().unwrap();
     assert_eq!(uuid::Uuid::parse_str(call_id).unwrap().get_version_num(), 7);
     let version = headers["x-lookout-rules-version"].to_str().unwrap();
-    assert!(version.len() == 16 && version.bytes().all(|b| b.is_ascii_hexdigit()), "{version}");
+    assert!(
+        version.len() == 16 && version.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{version}"
+    );
     let text = response.text().await.unwrap();
-    assert!(!text.contains("null"), "optional fields are omitted, never null: {text}");
+    assert!(
+        !text.contains("null"),
+        "optional fields are omitted, never null: {text}"
+    );
     let alerts: Vec<Value> = serde_json::from_str(&text).unwrap();
-    let rules_fired: Vec<&str> = alerts.iter().map(|a| a["alertType"].as_str().unwrap()).collect();
-    assert_eq!(rules_fired, ["PermanentWarning", "PermanentWarning", "Error", "PermanentWarning"], "{text}");
+    let rules_fired: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["alertType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules_fired,
+        [
+            "PermanentWarning",
+            "PermanentWarning",
+            "Error",
+            "PermanentWarning"
+        ],
+        "{text}"
+    );
     for alert in &alerts {
         let keys: Vec<&String> = alert.as_object().unwrap().keys().collect();
         for key in keys {
-            assert!(["message", "alertType", "guid", "mutation", "displayFields", "link"].contains(&key.as_str()), "{key}");
+            assert!(
+                [
+                    "message",
+                    "alertType",
+                    "guid",
+                    "mutation",
+                    "displayFields",
+                    "link"
+                ]
+                .contains(&key.as_str()),
+                "{key}"
+            );
         }
     }
-    assert_eq!(alerts[0]["mutation"], json!({"estimateItineraries": {"voyageEstimateBunkers": [{"fuelType": "LSF", "departureQty": 1199.2}]}}));
-    assert_eq!(alerts[1]["link"], "https://compliance.example.com/counterparty/oceanic-grain-trading");
+    assert_eq!(
+        alerts[0]["mutation"],
+        json!({"estimateItineraries": {"voyageEstimateBunkers": [{"fuelType": "LSF", "departureQty": 1199.2}]}})
+    );
+    assert_eq!(
+        alerts[1]["link"],
+        "https://compliance.example.com/counterparty/oceanic-grain-trading"
+    );
     // A rule set without keys answers unsigned calls.
     assert_eq!(app.post_hook("default", &body, None).await.status(), 200);
 }
@@ -167,23 +279,51 @@ async fn the_answer_is_the_alert_contract() {
 async fn guids_are_stable_per_alert_and_estimate_and_change_with_the_suggestion() {
     let app = shipped().await;
     let estimate: Value = serde_json::from_slice(&sample("drybulk-single-cargo.json")).unwrap();
-    let guids = |alerts: &Value| -> Vec<String> { alerts.as_array().unwrap().iter().map(|a| a["guid"].as_str().unwrap().to_string()).collect() };
+    let guids = |alerts: &Value| -> Vec<String> {
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["guid"].as_str().unwrap().to_string())
+            .collect()
+    };
 
     let (_, first) = app.post_json("default", &estimate).await;
     let (_, again) = app.post_json("default", &estimate).await;
-    assert_eq!(guids(&first), guids(&again), "same alert, same estimate, same GUID");
+    assert_eq!(
+        guids(&first),
+        guids(&again),
+        "same alert, same estimate, same GUID"
+    );
     let unique: std::collections::HashSet<_> = guids(&first).into_iter().collect();
     assert_eq!(unique.len(), 4);
 
     // Burn more LSF on the last leg: the bunker suggestion changes, nothing else does.
     let mut hungrier = estimate.clone();
-    let last = hungrier["estimateItineraries"].as_array_mut().unwrap().last_mut().unwrap();
-    let lsf = last["voyageEstimateBunkers"].as_array_mut().unwrap().iter_mut().find(|b| b["fuelType"] == "LSF").unwrap();
+    let last = hungrier["estimateItineraries"]
+        .as_array_mut()
+        .unwrap()
+        .last_mut()
+        .unwrap();
+    let lsf = last["voyageEstimateBunkers"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|b| b["fuelType"] == "LSF")
+        .unwrap();
     lsf["seaConsumption"] = json!(lsf["seaConsumption"].as_f64().unwrap() + 50.0);
     let (_, changed) = app.post_json("default", &hungrier).await;
     assert_ne!(changed[0]["mutation"], first[0]["mutation"]);
-    assert_ne!(guids(&changed)[0], guids(&first)[0], "a changed suggestion gets a new GUID");
-    assert_eq!(guids(&changed)[1..], guids(&first)[1..], "unchanged alerts keep theirs");
+    assert_ne!(
+        guids(&changed)[0],
+        guids(&first)[0],
+        "a changed suggestion gets a new GUID"
+    );
+    assert_eq!(
+        guids(&changed)[1..],
+        guids(&first)[1..],
+        "unchanged alerts keep theirs"
+    );
 
     let mut other = estimate.clone();
     other["estimateID"] = json!("EST-2026-99999");
@@ -209,15 +349,36 @@ async fn twenty_thousand_alerts_still_fit_under_one_megabyte() {
     let alerts: Vec<Value> = serde_json::from_slice(&text).unwrap();
     let notice = alerts.last().unwrap();
     assert_eq!(notice["alertType"], "Error");
-    let left_out: usize = notice["displayFields"][0]["value"].as_str().unwrap().parse().unwrap();
+    let left_out: usize = notice["displayFields"][0]["value"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(left_out + alerts.len() - 1, 20_000);
-    assert!(notice["message"].as_str().unwrap().starts_with(&format!("{left_out} more alerts were left out")));
+    assert!(notice["message"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{left_out} more alerts were left out")));
     // Severity first: every kept Error comes before every kept info.
-    let first_info = alerts.iter().position(|a| a["alertType"] == "Unspecified").unwrap_or(alerts.len() - 1);
-    assert!(alerts[..first_info].iter().all(|a| a["alertType"] == "Error"));
-    assert_eq!(first_info, 2000, "all 2,000 errors are kept, before any info");
-    assert!(alerts[first_info..alerts.len() - 1].iter().all(|a| a["alertType"] == "Unspecified"));
-    assert_eq!(alerts[first_info]["message"].as_str().unwrap(), "info 1: the quick brown fox jumps over the lazy dog", "then rule order");
+    let first_info = alerts
+        .iter()
+        .position(|a| a["alertType"] == "Unspecified")
+        .unwrap_or(alerts.len() - 1);
+    assert!(alerts[..first_info]
+        .iter()
+        .all(|a| a["alertType"] == "Error"));
+    assert_eq!(
+        first_info, 2000,
+        "all 2,000 errors are kept, before any info"
+    );
+    assert!(alerts[first_info..alerts.len() - 1]
+        .iter()
+        .all(|a| a["alertType"] == "Unspecified"));
+    assert_eq!(
+        alerts[first_info]["message"].as_str().unwrap(),
+        "info 1: the quick brown fox jumps over the lazy dog",
+        "then rule order"
+    );
 }
 
 #[tokio::test]
@@ -225,84 +386,92 @@ async fn runaway_rules_are_stopped_before_the_deadline_and_the_server_carries_on
     let settings = "budget_ms = 1500\nmargin_ms = 500\n";
     let runaways = [
         ("loop {}", "loop"),
-        ("fn f(n) { f(n + 1) + f(n + 1) } f(0);", "exponential recursion"),
+        (
+            "fn f(n) { f(n + 1) + f(n + 1) } f(0);",
+            "exponential recursion",
+        ),
         ("fn f(n) { f(n + 1) } f(0);", "deep recursion"),
         ("let s = \"ab\"; loop { s += s; }", "string doubling"),
-        ("let n = 0; loop { n += days_between(\"2026-01-01\", \"2026-02-01\"); }", "host function in a loop"),
+        (
+            "let n = 0; loop { n += days_between(\"2026-01-01\", \"2026-02-01\"); }",
+            "host function in a loop",
+        ),
     ];
     for (source, why) in runaways {
-        let app = spawn_app(&[("desk", &[("ruleset.toml", settings), ("a_fine.rhai", "info(\"fine\")"), ("b_runaway.rhai", source)])]).await;
+        let app = spawn_app(&[(
+            "desk",
+            &[
+                ("ruleset.toml", settings),
+                ("a_fine.rhai", "info(\"fine\")"),
+                ("b_runaway.rhai", source),
+            ],
+        )])
+        .await;
         let started = Instant::now();
         let (status, alerts) = app.post_json("desk", &json!({"estimateID": "E1"})).await;
         let took = started.elapsed();
         assert_eq!(status, 200, "{why}");
-        assert!(took < Duration::from_millis(1500), "{why}: answered after {took:?}");
+        assert!(
+            took < Duration::from_millis(1500),
+            "{why}: answered after {took:?}"
+        );
         assert_eq!(alerts[0]["message"], "fine", "{why}");
         assert_eq!(alerts[1]["alertType"], "Error", "{why}");
-        assert!(alerts[1]["message"].as_str().unwrap().starts_with("rule `b_runaway`"), "{why}: {}", alerts[1]);
+        assert!(
+            alerts[1]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("rule `b_runaway`"),
+            "{why}: {}",
+            alerts[1]
+        );
         // And the next call is served normally.
         std::fs::remove_file(app.rules_dir("desk").join("b_runaway.rhai")).unwrap();
-        eventually(Duration::from_secs(3), || async { app.post_json("desk", &json!({})).await.1.as_array().unwrap().len() == 1 }).await;
+        eventually(Duration::from_secs(3), || async {
+            app.post_json("desk", &json!({}))
+                .await
+                .1
+                .as_array()
+                .unwrap()
+                .len()
+                == 1
+        })
+        .await;
     }
-}
-
-#[tokio::test]
-async fn hundreds_of_stopped_rules_leak_no_threads() {
-    let app = spawn_app(&[("desk", &[("ruleset.toml", "budget_ms = 60\nmargin_ms = 20\n"), ("spin.rhai", "loop {}")])]).await;
-    let threads = || std::fs::read_to_string("/proc/self/status").unwrap().lines().find(|l| l.starts_with("Threads:")).unwrap().to_string();
-    let (_, warm) = app.post_json("desk", &json!({})).await;
-    assert_eq!(warm[0]["alertType"], "Error");
-    let before = threads();
-    let empty = json!({});
-    for _ in 0..50 {
-        let calls = (0..4).map(|_| app.post_json("desk", &empty));
-        for (status, alerts) in futures_join_all(calls).await {
-            assert_eq!(status, 200);
-            assert!(alerts[0]["message"].as_str().unwrap().contains("stopped at the deadline (40 ms)"), "{alerts}");
-        }
-    }
-    assert_eq!(threads(), before, "200 stopped rules later, the process has the same threads");
-}
-
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let handles: Vec<_> = futures.collect();
-    let mut out = Vec::new();
-    // Poll them concurrently on this task.
-    let mut pinned: Vec<_> = handles.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in pinned.iter_mut().enumerate() {
-            if results[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => results[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-    })
-    .await;
-    out.extend(results.into_iter().map(Option::unwrap));
-    out
 }
 
 #[tokio::test]
 async fn a_flood_past_the_concurrency_limit_gets_503_with_retry_after() {
-    let app = spawn_app_with(&[("desk", &[("ruleset.toml", "budget_ms = 1000\nmargin_ms = 300\n"), ("spin.rhai", "loop {}")])], |c| c.max_concurrent_calls = 2).await;
+    let app = spawn_app_with(
+        &[(
+            "desk",
+            &[
+                ("ruleset.toml", "budget_ms = 1000\nmargin_ms = 300\n"),
+                ("spin.rhai", "loop {}"),
+            ],
+        )],
+        |c| c.max_concurrent_calls = 2,
+    )
+    .await;
     let calls = (0..8).map(|_| {
         let (client, url) = (app.client.clone(), app.url("/hooks/desk"));
         async move { client.post(url).body("{}").send().await.unwrap() }
     });
     let responses = futures_join_all(calls).await;
     let ok = responses.iter().filter(|r| r.status() == 200).count();
-    let busy: Vec<_> = responses.into_iter().filter(|r| r.status() == 503).collect();
+    let busy: Vec<_> = responses
+        .into_iter()
+        .filter(|r| r.status() == 503)
+        .collect();
     assert!(ok >= 1 && ok <= 2, "{ok} answered");
     assert_eq!(ok + busy.len(), 8);
     for response in busy {
         assert_eq!(response.headers()["retry-after"], "1");
         let (_, error) = error_of(response).await;
-        assert!(error.contains("limit of 2 calls at once; retry in a second"), "{error}");
+        assert!(
+            error.contains("limit of 2 calls at once; retry in a second"),
+            "{error}"
+        );
     }
     // Once the flood is answered, calls are accepted again.
     assert_eq!(app.post_hook("desk", b"{}", None).await.status(), 200);
@@ -312,35 +481,96 @@ async fn a_flood_past_the_concurrency_limit_gets_503_with_retry_after() {
 async fn a_compile_error_keeps_the_last_good_version_serving() {
     let app = spawn_app(&[("desk", &[("r.rhai", "info(\"version one\")")])]).await;
     let first = app.post_hook("desk", b"{}", None).await;
-    let version = first.headers()["x-lookout-rules-version"].to_str().unwrap().to_string();
+    let version = first.headers()["x-lookout-rules-version"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert_eq!(app.get("/readyz").await.status(), 200);
 
-    std::fs::write(app.rules_dir("desk").join("r.rhai"), "info(\"version two\"\n").unwrap();
-    eventually(Duration::from_secs(5), || async { app.get("/readyz").await.status() == 503 }).await;
+    std::fs::write(
+        app.rules_dir("desk").join("r.rhai"),
+        "info(\"version two\"\n",
+    )
+    .unwrap();
+    eventually(Duration::from_secs(5), || async {
+        app.get("/readyz").await.status() == 503
+    })
+    .await;
     let ready: Value = app.get("/readyz").await.json().await.unwrap();
     let problem = ready["problems"][0].as_str().unwrap();
-    assert!(problem.contains(&format!("still serving version {version}")), "{problem}");
-    assert!(problem.contains("r.rhai:2:1:"), "file, line and column: {problem}");
+    assert!(
+        problem.contains(&format!("still serving version {version}")),
+        "{problem}"
+    );
+    assert!(
+        problem.contains("r.rhai:2:1:"),
+        "file, line and column: {problem}"
+    );
 
     let during = app.post_hook("desk", b"{}", None).await;
-    assert_eq!(during.headers()["x-lookout-rules-version"].to_str().unwrap(), version);
-    assert_eq!(during.json::<Value>().await.unwrap()[0]["message"], "version one");
+    assert_eq!(
+        during.headers()["x-lookout-rules-version"]
+            .to_str()
+            .unwrap(),
+        version
+    );
+    assert_eq!(
+        during.json::<Value>().await.unwrap()[0]["message"],
+        "version one"
+    );
 
-    std::fs::write(app.rules_dir("desk").join("r.rhai"), "info(\"version three\")\n").unwrap();
-    eventually(Duration::from_secs(5), || async { app.get("/readyz").await.status() == 200 }).await;
-    assert_eq!(app.post_json("desk", &json!({})).await.1[0]["message"], "version three");
+    std::fs::write(
+        app.rules_dir("desk").join("r.rhai"),
+        "info(\"version three\")\n",
+    )
+    .unwrap();
+    eventually(Duration::from_secs(5), || async {
+        app.get("/readyz").await.status() == 200
+    })
+    .await;
+    assert_eq!(
+        app.post_json("desk", &json!({})).await.1[0]["message"],
+        "version three"
+    );
 }
 
 #[tokio::test]
 async fn a_new_rule_file_is_live_within_two_seconds() {
     let app = spawn_app(&[("desk", &[("a.rhai", "info(\"a\")")])]).await;
-    assert_eq!(app.post_json("desk", &json!({})).await.1.as_array().unwrap().len(), 1);
-    std::fs::write(app.rules_dir("desk").join("b.rhai"), "warning(\"b is new\")").unwrap();
-    let took = eventually(Duration::from_secs(2), || async { app.post_json("desk", &json!({})).await.1.as_array().unwrap().len() == 2 }).await;
+    assert_eq!(
+        app.post_json("desk", &json!({}))
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    std::fs::write(
+        app.rules_dir("desk").join("b.rhai"),
+        "warning(\"b is new\")",
+    )
+    .unwrap();
+    let took = eventually(Duration::from_secs(2), || async {
+        app.post_json("desk", &json!({}))
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len()
+            == 2
+    })
+    .await;
     assert!(took < Duration::from_secs(2), "{took:?}");
     // A new rule set folder is served too.
-    write_files(&app.rules_dir("tankers"), &[("r.rhai", "info(\"tankers\")")]);
-    eventually(Duration::from_secs(2), || async { app.post_hook("tankers", b"{}", None).await.status() == 200 }).await;
+    write_files(
+        &app.rules_dir("tankers"),
+        &[("r.rhai", "info(\"tankers\")")],
+    );
+    eventually(Duration::from_secs(2), || async {
+        app.post_hook("tankers", b"{}", None).await.status() == 200
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -351,20 +581,34 @@ async fn a_certificate_swapped_on_disk_is_served_to_the_next_connection() {
         let url = app.url("/healthz");
         async move {
             let response = client.get(url).send().await.unwrap();
-            response.extensions().get::<reqwest::tls::TlsInfo>().unwrap().peer_certificate().unwrap().to_vec()
+            response
+                .extensions()
+                .get::<reqwest::tls::TlsInfo>()
+                .unwrap()
+                .peer_certificate()
+                .unwrap()
+                .to_vec()
         }
     };
     let original = peer(client_for(&certs.join("ca.pem"))).await;
 
     // A renewed certificate from the same CA.
-    let renewed = lookout::tls::generate(&certs, &["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let renewed =
+        lookout::tls::generate(&certs, &["localhost".into(), "127.0.0.1".into()]).unwrap();
     assert!(renewed.reused_ca);
-    let took = eventually(Duration::from_secs(5), || async { peer(client_for(&certs.join("ca.pem"))).await != original }).await;
+    let took = eventually(Duration::from_secs(5), || async {
+        peer(client_for(&certs.join("ca.pem"))).await != original
+    })
+    .await;
     assert!(took < Duration::from_secs(5));
     let served = peer(client_for(&certs.join("ca.pem"))).await;
 
     // A broken certificate is refused; the renewed one keeps serving.
-    std::fs::write(certs.join("cert.pem"), "-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n").unwrap();
+    std::fs::write(
+        certs.join("cert.pem"),
+        "-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await; // give the watcher its chance to (wrongly) swap
     assert_eq!(peer(client_for(&certs.join("ca.pem"))).await, served);
 }
@@ -380,24 +624,48 @@ async fn health_and_readiness() {
     assert_eq!(ready["rulesets"]["desk"]["rules"], 1);
 
     write_files(&app.rules_dir("broken"), &[("r.rhai", "let = 1;")]);
-    eventually(Duration::from_secs(5), || async { app.get("/readyz").await.status() == 503 }).await;
+    eventually(Duration::from_secs(5), || async {
+        app.get("/readyz").await.status() == 503
+    })
+    .await;
     let (status, error) = error_of(app.post_hook("broken", b"{}", None).await).await;
     assert_eq!(status, 503);
-    assert!(error.contains("rule set `broken` does not compile yet"), "{error}");
+    assert!(
+        error.contains("rule set `broken` does not compile yet"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
 async fn graceful_shutdown_lets_calls_in_flight_finish() {
-    let app = spawn_app(&[("desk", &[("ruleset.toml", "budget_ms = 900\nmargin_ms = 300\n"), ("a.rhai", "info(\"done\")"), ("spin.rhai", "loop {}")])]).await;
+    let app = spawn_app(&[(
+        "desk",
+        &[
+            ("ruleset.toml", "budget_ms = 900\nmargin_ms = 300\n"),
+            ("a.rhai", "info(\"done\")"),
+            ("spin.rhai", "loop {}"),
+        ],
+    )])
+    .await;
     let (client, url) = (app.client.clone(), app.url("/hooks/desk"));
     let in_flight = tokio::spawn(async move { client.post(url).body("{}").send().await.unwrap() });
     tokio::time::sleep(Duration::from_millis(200)).await;
     app.stopper.stop();
     let response = in_flight.await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.json::<Value>().await.unwrap()[0]["message"], "done");
-    tokio::time::timeout(Duration::from_secs(5), app.server).await.expect("server stops").unwrap().unwrap();
-    let refused = client_for(&app.dir.path().join("certs/ca.pem")).get(format!("https://localhost:{}/healthz", app.addr.port())).send().await;
+    assert_eq!(
+        response.json::<Value>().await.unwrap()[0]["message"],
+        "done"
+    );
+    tokio::time::timeout(Duration::from_secs(5), app.server)
+        .await
+        .expect("server stops")
+        .unwrap()
+        .unwrap();
+    let refused = client_for(&app.dir.path().join("certs/ca.pem"))
+        .get(format!("https://localhost:{}/healthz", app.addr.port()))
+        .send()
+        .await;
     assert!(refused.is_err(), "no new connections after shutdown");
 }
 
@@ -405,7 +673,17 @@ async fn graceful_shutdown_lets_calls_in_flight_finish() {
 async fn rules_read_imos_config_flags_from_headers_but_never_the_signature() {
     std::env::set_var("LOOKOUT_TEST_FLAGS_KEY", KEY_NEW);
     let rule = r#"info(`${request.headers["x-imos-flag"]} ${request.headers["veson-webhook-signature"] ?? "hidden"} ${request.ruleset}`)"#;
-    let app = spawn_app(&[("desk", &[("ruleset.toml", "api_keys = [\"env:LOOKOUT_TEST_FLAGS_KEY\"]\n"), ("r.rhai", rule)])]).await;
+    let app = spawn_app(&[(
+        "desk",
+        &[
+            (
+                "ruleset.toml",
+                "api_keys = [\"env:LOOKOUT_TEST_FLAGS_KEY\"]\n",
+            ),
+            ("r.rhai", rule),
+        ],
+    )])
+    .await;
     let response = app
         .client
         .post(app.url("/hooks/desk"))
@@ -415,5 +693,8 @@ async fn rules_read_imos_config_flags_from_headers_but_never_the_signature() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.json::<Value>().await.unwrap()[0]["message"], "CFGEnableThing hidden desk");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()[0]["message"],
+        "CFGEnableThing hidden desk"
+    );
 }

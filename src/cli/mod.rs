@@ -43,7 +43,9 @@ pub enum Command {
         rules: PathBuf,
     },
     /// Evaluate a rule set on an estimate file and print the exact response body
-    #[command(after_help = "Example:\n  lookout run default rules/samples/drybulk-single-cargo.json --header x-imos-token:abc\n\nstdout is byte for byte what the server would answer; stderr has a per-rule trace.")]
+    #[command(
+        after_help = "Example:\n  lookout run default rules/samples/drybulk-single-cargo.json --header x-imos-token:abc\n\nstdout is byte for byte what the server would answer; stderr has a per-rule trace."
+    )]
     Run {
         /// Rule set name (a folder of the rules folder)
         ruleset: String,
@@ -57,7 +59,9 @@ pub enum Command {
         rules: PathBuf,
     },
     /// Print the Veson-Webhook-Signature value for a request body
-    #[command(after_help = "Example:\n  LOOKOUT_KEY=... lookout sign --key-env LOOKOUT_KEY rules/samples/drybulk-single-cargo.json")]
+    #[command(
+        after_help = "Example:\n  LOOKOUT_KEY=... lookout sign --key-env LOOKOUT_KEY rules/samples/drybulk-single-cargo.json"
+    )]
     Sign {
         /// Environment variable holding the API key
         #[arg(long, value_name = "VAR")]
@@ -66,7 +70,9 @@ pub enum Command {
         file: PathBuf,
     },
     /// Make a development CA and a server certificate
-    #[command(after_help = "Example:\n  lookout certs --out certs --host localhost --host lookout.desk.local\n\nAn existing CA in the folder is reused, so clients that trust it keep working.")]
+    #[command(
+        after_help = "Example:\n  lookout certs --out certs --host localhost --host lookout.desk.local\n\nAn existing CA in the folder is reused, so clients that trust it keep working."
+    )]
     Certs {
         /// Folder to write ca.pem, ca-key.pem, cert.pem and key.pem into
         #[arg(long, default_value = "certs")]
@@ -82,7 +88,12 @@ pub fn run(opts: Opts) -> u8 {
     let result = match opts.command {
         Command::Serve(args) => serve::run(args),
         Command::Check { rules } => check::run(&rules),
-        Command::Run { ruleset, estimate, headers, rules } => run::run(&rules, &ruleset, &estimate, &headers),
+        Command::Run {
+            ruleset,
+            estimate,
+            headers,
+            rules,
+        } => run::run(&rules, &ruleset, &estimate, &headers),
         Command::Sign { key_env, file } => sign::run(&key_env, &file),
         Command::Certs { out, hosts } => certs::run(&out, hosts),
     };

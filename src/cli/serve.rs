@@ -9,7 +9,9 @@ use crate::app::{self, Application};
 use crate::config::{self, Config, LogFormat};
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  lookout serve\n  lookout serve --listen 127.0.0.1:9443 --rules /srv/lookout/rules\n  lookout serve --config /etc/lookout/lookout.toml --log-format json\n\nWith no certificate in --certs, a development CA and a certificate for localhost are made there.")]
+#[command(
+    after_help = "Examples:\n  lookout serve\n  lookout serve --listen 127.0.0.1:9443 --rules /srv/lookout/rules\n  lookout serve --config /etc/lookout/lookout.toml --log-format json\n\nWith no certificate in --certs, a development CA and a certificate for localhost are made there."
+)]
 pub struct ServeArgs {
     /// A lookout.toml with settings (flags and LOOKOUT_* variables override it)
     #[arg(long, env = "LOOKOUT_CONFIG")]
@@ -37,11 +39,21 @@ impl ServeArgs {
             Some(path) => Config::from_file(config::File::read(path)?, path)?,
             None => Config::default(),
         };
-        if let Some(v) = self.listen { config.listen = v; }
-        if let Some(v) = self.rules { config.rules = v; }
-        if let Some(v) = self.certs { config.certs = v; }
-        if let Some(v) = self.data { config.data = v; }
-        if let Some(v) = self.log_format { config.log_format = v; }
+        if let Some(v) = self.listen {
+            config.listen = v;
+        }
+        if let Some(v) = self.rules {
+            config.rules = v;
+        }
+        if let Some(v) = self.certs {
+            config.certs = v;
+        }
+        if let Some(v) = self.data {
+            config.data = v;
+        }
+        if let Some(v) = self.log_format {
+            config.log_format = v;
+        }
         Ok(config)
     }
 }
@@ -49,7 +61,9 @@ impl ServeArgs {
 pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     let config = args.config()?;
     crate::init_logging(config.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let app = Application::build(config).await?;
         let stopper = app.stopper();

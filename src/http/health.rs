@@ -20,7 +20,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         .flat_map(|(name, problems)| {
             let serving = state.registry.get(name).map(|s| s.version.clone());
             problems.iter().map(move |p| match &serving {
-                Some(version) => format!("rule set `{name}` (still serving version {version}): {p}"),
+                Some(version) => {
+                    format!("rule set `{name}` (still serving version {version}): {p}")
+                }
                 None => format!("rule set `{name}` (not serving): {p}"),
             })
         })
@@ -29,9 +31,22 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         .registry
         .all()
         .iter()
-        .map(|s| (s.name.clone(), json!({ "version": s.version, "rules": s.rules.len() })))
+        .map(|s| {
+            (
+                s.name.clone(),
+                json!({ "version": s.version, "rules": s.rules.len() }),
+            )
+        })
         .collect();
     let ready = problems.is_empty();
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({ "ready": ready, "problems": problems, "rulesets": rulesets }))).into_response()
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({ "ready": ready, "problems": problems, "rulesets": rulesets })),
+    )
+        .into_response()
 }

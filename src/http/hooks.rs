@@ -10,9 +10,9 @@ use std::time::{Instant, SystemTime};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::Extension;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -24,7 +24,12 @@ use crate::rules::{self, CallInput, RuleSet};
 use crate::signature;
 
 /// Headers never handed to rules: they carry credentials, not IMOS config flags.
-const HIDDEN_FROM_RULES: &[&str] = &[signature::HEADER, "authorization", "cookie", "proxy-authorization"];
+const HIDDEN_FROM_RULES: &[&str] = &[
+    signature::HEADER,
+    "authorization",
+    "cookie",
+    "proxy-authorization",
+];
 
 pub async fn hook(
     State(state): State<AppState>,
@@ -36,17 +41,27 @@ pub async fn hook(
     let arrived = Instant::now();
     let received_at = SystemTime::now();
     let call_id = Uuid::now_v7();
-    let peer = peer.map(|Extension(ConnectInfo(addr))| addr.to_string()).unwrap_or_default();
+    let peer = peer
+        .map(|Extension(ConnectInfo(addr))| addr.to_string())
+        .unwrap_or_default();
     let span = tracing::info_span!("call", %call_id, ruleset = %name, %peer);
     async move {
-        let mut response = match answer(&state, &name, call_id, arrived, received_at, &headers, body).await {
-            Ok(response) => response,
-            Err(err) => {
-                tracing::warn!(status = err.status().as_u16(), elapsed_ms = arrived.elapsed().as_secs_f64() * 1e3, "refused: {err}");
-                err.into_response()
-            }
-        };
-        response.headers_mut().insert("x-lookout-call-id", HeaderValue::from_str(&call_id.to_string()).expect("uuid is ascii"));
+        let mut response =
+            match answer(&state, &name, call_id, arrived, received_at, &headers, body).await {
+                Ok(response) => response,
+                Err(err) => {
+                    tracing::warn!(
+                        status = err.status().as_u16(),
+                        elapsed_ms = arrived.elapsed().as_secs_f64() * 1e3,
+                        "refused: {err}"
+                    );
+                    err.into_response()
+                }
+            };
+        response.headers_mut().insert(
+            "x-lookout-call-id",
+            HeaderValue::from_str(&call_id.to_string()).expect("uuid is ascii"),
+        );
         response
     }
     .instrument(span)
@@ -67,11 +82,16 @@ async fn answer(
         .permits
         .clone()
         .try_acquire_owned()
-        .map_err(|_| ApiError::Overloaded { limit: state.config.max_concurrent_calls })?;
+        .map_err(|_| ApiError::Overloaded {
+            limit: state.config.max_concurrent_calls,
+        })?;
     let body = read_body(headers, body, state.config.max_request_bytes).await?;
 
     let outcome = signature::verify(
-        headers.get_all(signature::HEADER).iter().map(|v| v.as_bytes()),
+        headers
+            .get_all(signature::HEADER)
+            .iter()
+            .map(|v| v.as_bytes()),
         &body,
         &ruleset.settings.api_keys,
     );
@@ -106,8 +126,14 @@ async fn answer(
 
     let mut response = (StatusCode::OK, evaluation.response.body).into_response();
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
-    h.insert("x-lookout-rules-version", HeaderValue::from_str(&version).expect("hex is ascii"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    h.insert(
+        "x-lookout-rules-version",
+        HeaderValue::from_str(&version).expect("hex is ascii"),
+    );
     Ok(response)
 }
 
@@ -116,12 +142,20 @@ fn find_ruleset(state: &AppState, name: &str) -> Result<Arc<RuleSet>, ApiError> 
         return Ok(set);
     }
     if let Some(problems) = state.registry.problems().get(name) {
-        let first = problems.first().map(ToString::to_string).unwrap_or_default();
+        let first = problems
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         return Err(ApiError::Unavailable(format!(
             "rule set `{name}` does not compile yet ({first}); fix it and save, or run `lookout check`"
         )));
     }
-    let known: Vec<String> = state.registry.all().iter().map(|s| s.name.clone()).collect();
+    let known: Vec<String> = state
+        .registry
+        .all()
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
     Err(ApiError::NotFound(format!(
         "no rule set `{name}`; this server has: {}. Check the webhook URL in the IMOS rule set (https://<host>/hooks/<ruleset>)",
         if known.is_empty() { "none".to_string() } else { known.join(", ") }
@@ -130,20 +164,32 @@ fn find_ruleset(state: &AppState, name: &str) -> Result<Arc<RuleSet>, ApiError> 
 
 /// Reads the body, refusing it as soon as it is known to be over `limit`.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(ApiError::TooLarge { limit });
     }
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::TooLarge { limit }),
+        Err(err)
+            if err
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::TooLarge { limit })
+        }
         Err(err) => Err(ApiError::BodyRead(err.to_string())),
     }
 }
 
 fn parse_estimate(body: &[u8]) -> Result<Value, ApiError> {
     let text = std::str::from_utf8(body).map_err(|e| {
-        ApiError::BadRequest(format!("body is not UTF-8 text (invalid byte at offset {}); send the estimate as UTF-8 JSON", e.valid_up_to()))
+        ApiError::BadRequest(format!(
+            "body is not UTF-8 text (invalid byte at offset {}); send the estimate as UTF-8 JSON",
+            e.valid_up_to()
+        ))
     })?;
     let estimate: Value = serde_json::from_str(text).map_err(|e| {
         ApiError::BadRequest(format!(
@@ -166,11 +212,18 @@ fn parse_estimate(body: &[u8]) -> Result<Value, ApiError> {
 fn strip_position(err: &serde_json::Error) -> String {
     let text = err.to_string();
     let suffix = format!(" at line {} column {}", err.line(), err.column());
-    text.strip_suffix(&suffix).map(str::to_string).unwrap_or(text)
+    text.strip_suffix(&suffix)
+        .map(str::to_string)
+        .unwrap_or(text)
 }
 
 /// `request` as rules see it.
-fn request_context(name: &str, call_id: Uuid, received_at: SystemTime, headers: &HeaderMap) -> Value {
+fn request_context(
+    name: &str,
+    call_id: Uuid,
+    received_at: SystemTime,
+    headers: &HeaderMap,
+) -> Value {
     let mut map = serde_json::Map::new();
     for (key, value) in headers {
         let key = key.as_str(); // already lower case
@@ -203,12 +256,22 @@ mod tests {
 
     #[test]
     fn json_errors_name_line_and_column() {
-        let err = parse_estimate(b"{\n  \"a\": 1,\n  \"b\": \n}").unwrap_err().to_string();
-        assert!(err.starts_with("body is not valid JSON: expected value at line 4 column 1;"), "{err}");
+        let err = parse_estimate(b"{\n  \"a\": 1,\n  \"b\": \n}")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("body is not valid JSON: expected value at line 4 column 1;"),
+            "{err}"
+        );
         let err = parse_estimate(b"[1,2]").unwrap_err().to_string();
         assert!(err.contains("not an object (it is an array)"), "{err}");
-        let err = parse_estimate(b"{\"a\": \"\xff\"}").unwrap_err().to_string();
-        assert!(err.contains("not UTF-8 text (invalid byte at offset 7)"), "{err}");
+        let err = parse_estimate(b"{\"a\": \"\xff\"}")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not UTF-8 text (invalid byte at offset 7)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -217,10 +280,16 @@ mod tests {
         headers.insert("x-imos-token", HeaderValue::from_static("abc"));
         headers.append("x-multi", HeaderValue::from_static("1"));
         headers.append("x-multi", HeaderValue::from_static("2"));
-        headers.insert("veson-webhook-signature", HeaderValue::from_static("secret"));
+        headers.insert(
+            "veson-webhook-signature",
+            HeaderValue::from_static("secret"),
+        );
         headers.insert("authorization", HeaderValue::from_static("Bearer x"));
         let ctx = request_context("desk", Uuid::nil(), SystemTime::UNIX_EPOCH, &headers);
-        assert_eq!(ctx["headers"], json!({"x-imos-token": "abc", "x-multi": "1, 2"}));
+        assert_eq!(
+            ctx["headers"],
+            json!({"x-imos-token": "abc", "x-multi": "1, 2"})
+        );
         assert_eq!(ctx["received_at"], "1970-01-01T00:00:00.000Z");
     }
 }

@@ -29,7 +29,10 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/hooks/{ruleset}", post(hooks::hook).fallback(method_not_allowed))
+        .route(
+            "/hooks/{ruleset}",
+            post(hooks::hook).fallback(method_not_allowed),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(not_found)
@@ -37,9 +40,14 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::NotFound(format!("nothing at {}; the webhook URL is https://<host>/hooks/<ruleset>", uri.path()))
+    ApiError::NotFound(format!(
+        "nothing at {}; the webhook URL is https://<host>/hooks/<ruleset>",
+        uri.path()
+    ))
 }
 
 async fn method_not_allowed(method: Method) -> ApiError {
-    ApiError::MethodNotAllowed(format!("{method} is not accepted here; the Estimator POSTs the estimate to /hooks/<ruleset>"))
+    ApiError::MethodNotAllowed(format!(
+        "{method} is not accepted here; the Estimator POSTs the estimate to /hooks/<ruleset>"
+    ))
 }

@@ -134,17 +134,30 @@ impl Pool {
 /// Rules stop at `deadline`; the answer is ready by `deadline + ruleset margin / 2`
 /// at the latest. `hold` is dropped when the last rule has really finished (the
 /// server passes its concurrency permit, so stuck threads count against the limit).
-pub async fn evaluate(pool: &Pool, ruleset: Arc<RuleSet>, input: Arc<CallInput>, deadline: Instant, hold: impl Send + Sync + 'static) -> Evaluation {
+pub async fn evaluate(
+    pool: &Pool,
+    ruleset: Arc<RuleSet>,
+    input: Arc<CallInput>,
+    deadline: Instant,
+    hold: impl Send + Sync + 'static,
+) -> Evaluation {
     let count = ruleset.rules.len();
-    let slots: Arc<Vec<OnceLock<RuleRun>>> = Arc::new((0..count).map(|_| OnceLock::new()).collect());
+    let slots: Arc<Vec<OnceLock<RuleRun>>> =
+        Arc::new((0..count).map(|_| OnceLock::new()).collect());
     let remaining = Arc::new(AtomicUsize::new(count));
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let done_tx = Arc::new(Mutex::new(Some(done_tx)));
     let hold = Arc::new(hold);
 
     for index in 0..count {
-        let (ruleset, input, slots, remaining, done_tx, hold) =
-            (ruleset.clone(), input.clone(), slots.clone(), remaining.clone(), done_tx.clone(), hold.clone());
+        let (ruleset, input, slots, remaining, done_tx, hold) = (
+            ruleset.clone(),
+            input.clone(),
+            slots.clone(),
+            remaining.clone(),
+            done_tx.clone(),
+            hold.clone(),
+        );
         pool.spawn(move || {
             let run = run_rule(&ruleset, &ruleset.rules[index], &input, deadline);
             let _ = slots[index].set(run);
@@ -175,7 +188,10 @@ pub async fn evaluate(pool: &Pool, ruleset: Arc<RuleSet>, input: Arc<CallInput>,
                 output: String::new(),
                 operations: 0,
                 duration: deadline.saturating_duration_since(Instant::now()),
-                notes: vec!["still inside one long built-in call at the deadline; its result was discarded".into()],
+                notes: vec![
+                    "still inside one long built-in call at the deadline; its result was discarded"
+                        .into(),
+                ],
             })
         })
         .collect();
@@ -196,15 +212,30 @@ pub fn answer(ruleset: &RuleSet, estimate: &Value, runs: &[RuleRun]) -> Assemble
     let mut raised = Vec::new();
     for run in runs {
         match &run.outcome {
-            Outcome::Ok => raised.extend(run.alerts.iter().map(|a| Raised { rule: run.rule.clone(), alert: a.clone() })),
+            Outcome::Ok => raised.extend(run.alerts.iter().map(|a| Raised {
+                rule: run.rule.clone(),
+                alert: a.clone(),
+            })),
             Outcome::Error(err) if ruleset.settings.show_rule_errors => {
-                let mut alert = Alert::new(AlertType::Error, format!("rule `{}` failed at {err}", run.rule));
-                alert.display_fields.push(DisplayField { label: "Rule".into(), value: run.rule.clone() });
+                let mut alert = Alert::new(
+                    AlertType::Error,
+                    format!("rule `{}` failed at {err}", run.rule),
+                );
+                alert.display_fields.push(DisplayField {
+                    label: "Rule".into(),
+                    value: run.rule.clone(),
+                });
                 if let Some(line) = err.line {
-                    alert.display_fields.push(DisplayField { label: "Line".into(), value: line.to_string() });
+                    alert.display_fields.push(DisplayField {
+                        label: "Line".into(),
+                        value: line.to_string(),
+                    });
                 }
                 alert.key = Some("lookout:rule-error".into());
-                raised.push(Raised { rule: run.rule.clone(), alert });
+                raised.push(Raised {
+                    rule: run.rule.clone(),
+                    alert,
+                });
             }
             Outcome::Error(_) => {}
             Outcome::Timeout => {
@@ -212,14 +243,26 @@ pub fn answer(ruleset: &RuleSet, estimate: &Value, runs: &[RuleRun]) -> Assemble
                     AlertType::Error,
                     format!("rule `{}` was stopped at the deadline ({budget_ms} ms) and its alerts were dropped; make it do less work or raise budget_ms in ruleset.toml", run.rule),
                 );
-                alert.display_fields.push(DisplayField { label: "Rule".into(), value: run.rule.clone() });
+                alert.display_fields.push(DisplayField {
+                    label: "Rule".into(),
+                    value: run.rule.clone(),
+                });
                 alert.key = Some("lookout:rule-timeout".into());
-                raised.push(Raised { rule: run.rule.clone(), alert });
+                raised.push(Raised {
+                    rule: run.rule.clone(),
+                    alert,
+                });
             }
         }
     }
     let identity = ruleset.estimate_identity(estimate);
-    alerts::assemble(&Identity { ruleset: &ruleset.name, estimate: &identity }, &raised)
+    alerts::assemble(
+        &Identity {
+            ruleset: &ruleset.name,
+            estimate: &identity,
+        },
+        &raised,
+    )
 }
 
 /// Runs one rule to completion (or to the deadline) on the current thread.
@@ -233,7 +276,9 @@ pub fn run_rule(ruleset: &RuleSet, rule: &Rule, input: &CallInput, deadline: Ins
             output: String::new(),
             operations: 0,
             duration: Duration::ZERO,
-            notes: vec!["did not start: the call's deadline had passed while it waited for a worker".into()],
+            notes: vec![
+                "did not start: the call's deadline had passed while it waited for a worker".into(),
+            ],
         };
     }
 
@@ -243,7 +288,9 @@ pub fn run_rule(ruleset: &RuleSet, rule: &Rule, input: &CallInput, deadline: Ins
     scope.push_constant("data", Dynamic::from(ruleset.data.clone()));
 
     Run::begin(deadline, &ruleset.limits);
-    let result = ruleset.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &rule.ast);
+    let result = ruleset
+        .engine
+        .eval_ast_with_scope::<Dynamic>(&mut scope, &rule.ast);
     let (run, operations) = Run::finish();
     let mut alerts = run.alerts;
     let outcome = match result {
@@ -252,7 +299,12 @@ pub fn run_rule(ruleset: &RuleSet, rule: &Rule, input: &CallInput, deadline: Ins
                 alerts.extend(more);
                 Outcome::Ok
             }
-            Err(message) => Outcome::Error(RuleError { message, line: None, column: None, source: None }),
+            Err(message) => Outcome::Error(RuleError {
+                message,
+                line: None,
+                column: None,
+                source: None,
+            }),
         },
         Err(err) => classify(&err, &rule.path.display().to_string(), &ruleset.limits),
     };
@@ -260,7 +312,15 @@ pub fn run_rule(ruleset: &RuleSet, rule: &Rule, input: &CallInput, deadline: Ins
         alerts.clear();
     }
     drop(scope);
-    RuleRun { rule: rule.id.clone(), outcome, alerts, output: run.output, operations, duration: started.elapsed(), notes: Vec::new() }
+    RuleRun {
+        rule: rule.id.clone(),
+        outcome,
+        alerts,
+        output: run.output,
+        operations,
+        duration: started.elapsed(),
+        notes: Vec::new(),
+    }
 }
 
 fn classify(err: &EvalAltResult, rule_path: &str, limits: &sandbox::Limits) -> Outcome {
@@ -308,7 +368,12 @@ fn classify(err: &EvalAltResult, rule_path: &str, limits: &sandbox::Limits) -> O
         ),
         _ => described,
     };
-    Outcome::Error(RuleError { message, line: pos.line(), column: pos.position(), source })
+    Outcome::Error(RuleError {
+        message,
+        line: pos.line(),
+        column: pos.position(),
+        source,
+    })
 }
 
 /// Alerts a rule returned as an array of maps (alert handles in it were raised already).
@@ -330,13 +395,25 @@ fn returned_alerts(value: &Dynamic) -> Result<Vec<Alert>, String> {
     Ok(out)
 }
 
-const ALERT_MAP_KEYS: &[&str] = &["message", "alertType", "displayFields", "link", "mutation", "key"];
+const ALERT_MAP_KEYS: &[&str] = &[
+    "message",
+    "alertType",
+    "displayFields",
+    "link",
+    "mutation",
+    "key",
+];
 
 fn alert_from_map(map: &rhai::Map) -> Result<Alert, String> {
     for key in map.keys() {
         if !ALERT_MAP_KEYS.contains(&key.as_str()) {
-            let hint = crate::rules::ruleset::did_you_mean(key, ALERT_MAP_KEYS).map(|h| format!(" (did you mean `{h}`?)")).unwrap_or_default();
-            return Err(format!("unknown field `{key}`{hint}; alert maps have {}", ALERT_MAP_KEYS.join(", ")));
+            let hint = crate::rules::ruleset::did_you_mean(key, ALERT_MAP_KEYS)
+                .map(|h| format!(" (did you mean `{h}`?)"))
+                .unwrap_or_default();
+            return Err(format!(
+                "unknown field `{key}`{hint}; alert maps have {}",
+                ALERT_MAP_KEYS.join(", ")
+            ));
         }
     }
     let text = |name: &str| -> Result<Option<String>, String> {
@@ -344,14 +421,20 @@ fn alert_from_map(map: &rhai::Map) -> Result<Alert, String> {
             None => Ok(None),
             Some(v) if v.is_unit() => Ok(None),
             Some(v) if v.is_string() => Ok(Some(v.clone().into_string().unwrap_or_default())),
-            Some(v) => Err(format!("`{name}` must be a string, got {}", crate::rules::helpers::type_name(v))),
+            Some(v) => Err(format!(
+                "`{name}` must be a string, got {}",
+                crate::rules::helpers::type_name(v)
+            )),
         }
     };
-    let message = text("message")?.ok_or("`message` is missing; every alert needs the text of its card")?;
+    let message =
+        text("message")?.ok_or("`message` is missing; every alert needs the text of its card")?;
     alerts::check_message(&message)?;
     let alert_type = match text("alertType")? {
         None => AlertType::Unspecified,
-        Some(t) => AlertType::parse(&t).ok_or_else(|| format!("alertType `{t}` is not one of Unspecified, PermanentWarning, Error"))?,
+        Some(t) => AlertType::parse(&t).ok_or_else(|| {
+            format!("alertType `{t}` is not one of Unspecified, PermanentWarning, Error")
+        })?,
     };
     let mut alert = Alert::new(alert_type, message);
     if let Some(link) = text("link")? {
@@ -364,7 +447,12 @@ fn alert_from_map(map: &rhai::Map) -> Result<Alert, String> {
     if let Some(change) = map.get("mutation").filter(|m| !m.is_unit()) {
         match json::to_json(change, "mutation")? {
             Value::Object(m) => alert.mutation = Some(m),
-            other => return Err(format!("`mutation` must be a map, got {}", sandbox::json_kind(&other))),
+            other => {
+                return Err(format!(
+                    "`mutation` must be a map, got {}",
+                    sandbox::json_kind(&other)
+                ))
+            }
         }
     }
     if let Some(fields) = map.get("displayFields").filter(|f| !f.is_unit()) {
@@ -375,8 +463,12 @@ fn alert_from_map(map: &rhai::Map) -> Result<Alert, String> {
             let Some(field) = field.read_lock::<rhai::Map>() else {
                 return Err(format!("displayFields[{i}] must be a map like #{{ label: \"TCE\", value: \"11,350\" }}"));
             };
-            let label = field.get("label").filter(|l| l.is_string()).map(|l| l.clone().into_string().unwrap_or_default());
-            let label = label.ok_or_else(|| format!("displayFields[{i}].label must be a string"))?;
+            let label = field
+                .get("label")
+                .filter(|l| l.is_string())
+                .map(|l| l.clone().into_string().unwrap_or_default());
+            let label =
+                label.ok_or_else(|| format!("displayFields[{i}].label must be a string"))?;
             alerts::check_label(&label)?;
             let value = sandbox::display_value(field.get("value").unwrap_or(&Dynamic::UNIT))?;
             alert.display_fields.push(DisplayField { label, value });

@@ -122,9 +122,13 @@ fn for_each(helper: &str, items: &Dynamic, mut f: impl FnMut(&Dynamic) -> Res<bo
     }
     if let Some(json) = items.read_lock::<Json>() {
         if !json.is_array() {
-            return Err(runtime_error(format!("{helper}: items must be an array, got a map")));
+            return Err(runtime_error(format!(
+                "{helper}: items must be an array, got a map"
+            )));
         }
-        let Value::Array(list) = json.value() else { unreachable!() };
+        let Value::Array(list) = json.value() else {
+            unreachable!()
+        };
         for (i, item) in list.iter().enumerate() {
             if i % 256 == 255 {
                 check_limits()?;
@@ -146,11 +150,17 @@ fn for_each(helper: &str, items: &Dynamic, mut f: impl FnMut(&Dynamic) -> Res<bo
         }
         return Ok(());
     }
-    Err(runtime_error(format!("{helper}: items must be an array, got {}", type_name(items))))
+    Err(runtime_error(format!(
+        "{helper}: items must be an array, got {}",
+        type_name(items)
+    )))
 }
 
 fn same_scalar(a: &Dynamic, b: &Dynamic) -> bool {
-    match (a.as_float().ok().or(a.as_int().ok().map(|i| i as f64)), b.as_float().ok().or(b.as_int().ok().map(|i| i as f64))) {
+    match (
+        a.as_float().ok().or(a.as_int().ok().map(|i| i as f64)),
+        b.as_float().ok().or(b.as_int().ok().map(|i| i as f64)),
+    ) {
         (Some(x), Some(y)) => x == y,
         _ => match (a.as_bool(), b.as_bool()) {
             (Ok(x), Ok(y)) => x == y,
@@ -166,7 +176,9 @@ enum Step<'a> {
 }
 
 fn parse_path(path: &str) -> Res<Vec<Step<'_>>> {
-    let bad = || runtime_error(format!("get(value, path): `{path}` is not a path; write it like \"estimateItineraries[0].speed\""));
+    let bad = || {
+        runtime_error(format!("get(value, path): `{path}` is not a path; write it like \"estimateItineraries[0].speed\""))
+    };
     let mut steps = Vec::new();
     for part in path.split('.') {
         let (name, mut rest) = match part.find('[') {
@@ -201,7 +213,10 @@ pub fn get(value: &Dynamic, path: &str, default: Dynamic) -> Res<Dynamic> {
                 (Step::Field(name), Value::Object(map)) => map.get(name).map(|v| json.wrap(v)),
                 (Step::Index(i), Value::Array(items)) => {
                     let at = if i < 0 { items.len() as i64 + i } else { i };
-                    usize::try_from(at).ok().and_then(|at| items.get(at)).map(|v| json.wrap(v))
+                    usize::try_from(at)
+                        .ok()
+                        .and_then(|at| items.get(at))
+                        .map(|v| json.wrap(v))
                 }
                 _ => None,
             }
@@ -214,7 +229,10 @@ pub fn get(value: &Dynamic, path: &str, default: Dynamic) -> Res<Dynamic> {
             match step {
                 Step::Index(i) => {
                     let at = if i < 0 { array.len() as i64 + i } else { i };
-                    usize::try_from(at).ok().and_then(|at| array.get(at)).cloned()
+                    usize::try_from(at)
+                        .ok()
+                        .and_then(|at| array.get(at))
+                        .cloned()
                 }
                 Step::Field(_) => None,
             }
@@ -232,7 +250,9 @@ pub fn get(value: &Dynamic, path: &str, default: Dynamic) -> Res<Dynamic> {
 /// "1234567.891" -> "1,234,567.891".
 fn group_thousands(plain: &str) -> String {
     let (sign, rest) = plain.strip_prefix('-').map_or(("", plain), |r| ("-", r));
-    let (int, frac) = rest.split_once('.').map_or((rest, None), |(i, f)| (i, Some(f)));
+    let (int, frac) = rest
+        .split_once('.')
+        .map_or((rest, None), |(i, f)| (i, Some(f)));
     let mut out = String::with_capacity(plain.len() + int.len() / 3);
     out.push_str(sign);
     for (i, c) in int.chars().enumerate() {
@@ -255,7 +275,10 @@ fn number_arg(helper: &str, arg: &str, value: &Dynamic) -> Res<f64> {
     if let Ok(i) = value.as_int() {
         return Ok(i as f64);
     }
-    Err(runtime_error(format!("{helper}: {arg} must be a number, got {}", type_name(value))))
+    Err(runtime_error(format!(
+        "{helper}: {arg} must be a number, got {}",
+        type_name(value)
+    )))
 }
 
 fn date_arg(helper: &str, arg: &str, value: &Dynamic) -> Res<DateTime<FixedOffset>> {
@@ -276,13 +299,21 @@ pub fn parse_date(text: &str) -> Option<DateTime<FixedOffset>> {
         return Some(d);
     }
     let utc = FixedOffset::east_opt(0)?;
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(d) = NaiveDateTime::parse_from_str(text, format) {
             return Some(utc.from_utc_datetime(&d));
         }
     }
     let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-    Some(Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0)?).fixed_offset())
+    Some(
+        Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0)?)
+            .fixed_offset(),
+    )
 }
 
 #[cfg(test)]

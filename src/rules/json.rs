@@ -15,7 +15,7 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use rhai::{Dynamic, ImmutableString, EvalAltResult, Position};
+use rhai::{Dynamic, EvalAltResult, ImmutableString, Position};
 use serde_json::Value;
 
 /// A read-only handle on one node of a shared JSON tree.
@@ -44,7 +44,10 @@ impl Json {
 
     /// A handle on a node inside this handle's tree.
     fn child(&self, node: &Value) -> Json {
-        Json { root: self.root.clone(), node: NonNull::from(node) }
+        Json {
+            root: self.root.clone(),
+            node: NonNull::from(node),
+        }
     }
 
     /// The Rhai value for a node of this tree: scalars by value, containers as handles.
@@ -80,7 +83,11 @@ impl Json {
             Value::Array(items) => {
                 let len = items.len() as i64;
                 let at = if index < 0 { len + index } else { index };
-                Ok(if (0..len).contains(&at) { self.wrap(&items[at as usize]) } else { Dynamic::UNIT })
+                Ok(if (0..len).contains(&at) {
+                    self.wrap(&items[at as usize])
+                } else {
+                    Dynamic::UNIT
+                })
             }
             Value::Object(_) => Err(runtime_error(format!(
                 "cannot index an object with the number {index}; use a field name, e.g. [\"name\"]"
@@ -151,7 +158,9 @@ impl Iterator for JsonIter {
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.state {
             Ok(i) => {
-                let Value::Array(items) = self.json.value() else { return None };
+                let Value::Array(items) = self.json.value() else {
+                    return None;
+                };
                 let item = items.get(*i)?;
                 *i += 1;
                 Some(Ok(self.json.wrap(item)))
@@ -199,10 +208,14 @@ pub fn to_json(value: &Dynamic, what: &str) -> Result<Value, String> {
             .ok_or_else(|| format!("{what} contains {f}, which JSON cannot carry"));
     }
     if value.is_string() {
-        return Ok(Value::String(value.clone().into_string().unwrap_or_default()));
+        return Ok(Value::String(
+            value.clone().into_string().unwrap_or_default(),
+        ));
     }
     if value.is_char() {
-        return Ok(Value::String(value.as_char().unwrap_or_default().to_string()));
+        return Ok(Value::String(
+            value.as_char().unwrap_or_default().to_string(),
+        ));
     }
     if let Some(json) = value.read_lock::<Json>() {
         return Ok(json.value().clone());
@@ -224,7 +237,10 @@ pub fn to_json(value: &Dynamic, what: &str) -> Result<Value, String> {
         }
         return Ok(Value::Object(out));
     }
-    Err(format!("{what} holds a {}, which cannot be sent as JSON", value.type_name()))
+    Err(format!(
+        "{what} holds a {}, which cannot be sent as JSON",
+        value.type_name()
+    ))
 }
 
 #[cfg(test)]
@@ -246,7 +262,10 @@ mod tests {
     #[test]
     fn scalars_convert_and_containers_stay_handles() {
         let h = handle();
-        assert_eq!(h.field("estimateID").unwrap().into_string().unwrap(), "EST-1");
+        assert_eq!(
+            h.field("estimateID").unwrap().into_string().unwrap(),
+            "EST-1"
+        );
         assert_eq!(h.field("speed").unwrap().as_float().unwrap(), 12.5);
         assert_eq!(h.field("dwt").unwrap().as_int().unwrap(), 58000);
         assert!(h.field("flag").unwrap().as_bool().unwrap());
@@ -255,7 +274,10 @@ mod tests {
         let ports = h.field("ports").unwrap().cast::<Json>();
         assert_eq!(ports.len(), 2);
         let last = ports.index(-1).unwrap().cast::<Json>();
-        assert_eq!(last.field("name").unwrap().into_string().unwrap(), "QINGDAO");
+        assert_eq!(
+            last.field("name").unwrap().into_string().unwrap(),
+            "QINGDAO"
+        );
         assert!(ports.index(2).unwrap().is_unit());
     }
 
@@ -263,8 +285,16 @@ mod tests {
     fn type_confusion_is_a_clear_error() {
         let h = handle();
         let ports = h.field("ports").unwrap().cast::<Json>();
-        assert!(ports.field("name").unwrap_err().to_string().contains("pick an element first"));
-        assert!(h.index(0).unwrap_err().to_string().contains("use a field name"));
+        assert!(ports
+            .field("name")
+            .unwrap_err()
+            .to_string()
+            .contains("pick an element first"));
+        assert!(h
+            .index(0)
+            .unwrap_err()
+            .to_string()
+            .contains("use a field name"));
         assert!(h.items().unwrap_err().to_string().contains(".keys()"));
     }
 
@@ -275,7 +305,10 @@ mod tests {
         map.insert("speed".into(), Dynamic::from_float(13.4));
         map.insert("ports".into(), h.field("ports").unwrap());
         let out = to_json(&Dynamic::from_map(map), "mutation").unwrap();
-        assert_eq!(out, json!({"speed": 13.4, "ports": [{"name": "SANTOS"}, {"name": "QINGDAO"}]}));
+        assert_eq!(
+            out,
+            json!({"speed": 13.4, "ports": [{"name": "SANTOS"}, {"name": "QINGDAO"}]})
+        );
         let err = to_json(&Dynamic::from_float(f64::NAN), "mutation").unwrap_err();
         assert!(err.contains("JSON cannot carry"), "{err}");
     }

@@ -67,11 +67,20 @@ impl Registry {
         let mut problems = BTreeMap::new();
         let mut changed = Vec::new();
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(&self.root)
-            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect())
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
             .unwrap_or_default();
         dirs.sort();
         for dir in dirs.into_iter().filter(|d| ruleset::is_ruleset_dir(d)) {
-            let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            let name = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
             let previous = old.get(&name);
             match ruleset::load(&dir, &self.defaults) {
                 Ok(set) => {
@@ -90,13 +99,18 @@ impl Registry {
                             tracing::error!(ruleset = %name, version = %previous.version, "rule set has errors; still serving its last good version");
                             sets.insert(name.clone(), previous.clone());
                         }
-                        None => tracing::error!(ruleset = %name, "rule set has errors and no earlier version; calls to it get 503 until it compiles"),
+                        None => {
+                            tracing::error!(ruleset = %name, "rule set has errors and no earlier version; calls to it get 503 until it compiles")
+                        }
                     }
                     problems.insert(name, errors);
                 }
             }
         }
-        for name in old.keys().filter(|n| !sets.contains_key(*n) && !problems.contains_key(*n)) {
+        for name in old
+            .keys()
+            .filter(|n| !sets.contains_key(*n) && !problems.contains_key(*n))
+        {
             tracing::info!(ruleset = %name, "rule set folder removed; no longer served");
             changed.push(name.clone());
         }
@@ -108,11 +122,12 @@ impl Registry {
     /// Watches the folder and reloads on change, until the returned watcher is dropped.
     pub fn watch(self: &Arc<Self>) -> notify::Result<notify::RecommendedWatcher> {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.map(|e| !e.kind.is_access()).unwrap_or(true) {
-                let _ = tx.send(());
-            }
-        })?;
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if event.map(|e| !e.kind.is_access()).unwrap_or(true) {
+                    let _ = tx.send(());
+                }
+            })?;
         watcher.watch(&self.root, RecursiveMode::Recursive)?;
         let registry = Arc::downgrade(self);
         std::thread::Builder::new()
@@ -121,7 +136,9 @@ impl Registry {
                 while rx.recv().is_ok() {
                     // Let a burst of writes (an editor's save, a git checkout) settle.
                     while rx.recv_timeout(Duration::from_millis(150)).is_ok() {}
-                    let Some(registry) = registry.upgrade() else { break };
+                    let Some(registry) = registry.upgrade() else {
+                        break;
+                    };
                     registry.reload();
                 }
             })

@@ -34,11 +34,21 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(path: &Path, message: impl Into<String>) -> Problem {
-        Problem { path: path.to_path_buf(), line: None, column: None, message: message.into() }
+        Problem {
+            path: path.to_path_buf(),
+            line: None,
+            column: None,
+            message: message.into(),
+        }
     }
 
     fn at(path: &Path, pos: Position, message: impl Into<String>) -> Problem {
-        Problem { path: path.to_path_buf(), line: pos.line(), column: pos.position(), message: message.into() }
+        Problem {
+            path: path.to_path_buf(),
+            line: pos.line(),
+            column: pos.position(),
+            message: message.into(),
+        }
     }
 }
 
@@ -65,7 +75,11 @@ pub struct Defaults {
 
 impl Default for Defaults {
     fn default() -> Self {
-        Defaults { budget: Duration::from_millis(10_000), margin: Duration::from_millis(1_500), limits: Limits::default() }
+        Defaults {
+            budget: Duration::from_millis(10_000),
+            margin: Duration::from_millis(1_500),
+            limits: Limits::default(),
+        }
     }
 }
 
@@ -83,8 +97,15 @@ struct SettingsFile {
 }
 
 /// Keys `ruleset.toml` knows, for "did you mean" hints.
-pub const SETTINGS_KEYS: &[&str] =
-    &["description", "api_keys", "identity", "redact_headers", "budget_ms", "margin_ms", "show_rule_errors"];
+pub const SETTINGS_KEYS: &[&str] = &[
+    "description",
+    "api_keys",
+    "identity",
+    "redact_headers",
+    "budget_ms",
+    "margin_ms",
+    "show_rule_errors",
+];
 
 /// A rule set's settings, resolved.
 #[derive(Debug, Clone)]
@@ -130,7 +151,10 @@ pub struct RuleSet {
 
 impl fmt::Debug for RuleSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RuleSet").field("name", &self.name).field("version", &self.version).finish()
+        f.debug_struct("RuleSet")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .finish()
     }
 }
 
@@ -156,12 +180,20 @@ pub fn is_ruleset_dir(dir: &Path) -> bool {
 
 /// A rule set name must be usable in the URL `/hooks/<name>`.
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Loads and compiles the rule set in `dir`. Warnings come back with the set; errors instead of it.
 pub fn load(dir: &Path, defaults: &Defaults) -> Result<RuleSet, Vec<Problem>> {
-    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     if !valid_name(&name) {
@@ -175,7 +207,11 @@ pub fn load(dir: &Path, defaults: &Defaults) -> Result<RuleSet, Vec<Problem>> {
 
     let limits = defaults.limits.clone();
     let mut engine = sandbox::engine(&limits);
-    let resolver = LibResolver { sources: libs, cache: RwLock::default(), loading: Mutex::default() };
+    let resolver = LibResolver {
+        sources: libs,
+        cache: RwLock::default(),
+        loading: Mutex::default(),
+    };
     // Compile every module now, so a broken lib is reported at load and imports never touch the disk.
     let lib_names: Vec<String> = resolver.sources.keys().cloned().collect();
     let resolver = Arc::new(resolver);
@@ -197,7 +233,12 @@ pub fn load(dir: &Path, defaults: &Defaults) -> Result<RuleSet, Vec<Problem>> {
     let mut rules = Vec::new();
     for (id, (path, source)) in read_sources(dir, "", &mut hasher, &mut problems) {
         if !valid_name(&id) {
-            problems.push(Problem::new(&path, format!("rule file name `{id}` makes a poor rule id; use letters, digits, `-` and `_`")));
+            problems.push(Problem::new(
+                &path,
+                format!(
+                    "rule file name `{id}` makes a poor rule id; use letters, digits, `-` and `_`"
+                ),
+            ));
             continue;
         }
         match engine.compile_with_scope(&scope, &source) {
@@ -209,7 +250,10 @@ pub fn load(dir: &Path, defaults: &Defaults) -> Result<RuleSet, Vec<Problem>> {
         }
     }
     if rules.is_empty() && problems.is_empty() {
-        warnings.push(Problem::new(dir, "this rule set has no rules yet; add a <rule>.rhai file"));
+        warnings.push(Problem::new(
+            dir,
+            "this rule set has no rules yet; add a <rule>.rhai file",
+        ));
     }
 
     if !problems.is_empty() {
@@ -245,12 +289,20 @@ fn load_settings(
                 Err(err) => {
                     let (line, column) = err.span().map(|s| line_col(&text, s.start)).unzip();
                     let mut message = err.message().to_string();
-                    if let Some(unknown) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
+                    if let Some(unknown) = message
+                        .strip_prefix("unknown field `")
+                        .and_then(|m| m.split('`').next())
+                    {
                         if let Some(hint) = did_you_mean(unknown, SETTINGS_KEYS) {
                             message.push_str(&format!("; did you mean `{hint}`?"));
                         }
                     }
-                    problems.push(Problem { path, line, column, message });
+                    problems.push(Problem {
+                        path,
+                        line,
+                        column,
+                        message,
+                    });
                     return None;
                 }
             }
@@ -275,21 +327,51 @@ fn load_settings(
         }
     }
     if api_keys.len() > 2 {
-        warnings.push(Problem::new(&path, format!("{} API keys are configured; two are enough for a rotation", api_keys.len())));
+        warnings.push(Problem::new(
+            &path,
+            format!(
+                "{} API keys are configured; two are enough for a rotation",
+                api_keys.len()
+            ),
+        ));
     }
 
-    let identity = file.identity.unwrap_or_else(|| DEFAULT_IDENTITY.iter().map(|s| s.to_string()).collect());
+    let identity = file
+        .identity
+        .unwrap_or_else(|| DEFAULT_IDENTITY.iter().map(|s| s.to_string()).collect());
     for pointer in &identity {
         if !pointer.starts_with('/') {
-            problems.push(Problem::new(&path, format!("identity `{pointer}` is not a JSON pointer; write it like \"/estimateID\"")));
+            problems.push(Problem::new(
+                &path,
+                format!(
+                    "identity `{pointer}` is not a JSON pointer; write it like \"/estimateID\""
+                ),
+            ));
         }
     }
-    let redact_headers: Vec<String> = file.redact_headers.unwrap_or_default().iter().map(|h| h.to_ascii_lowercase()).collect();
+    let redact_headers: Vec<String> = file
+        .redact_headers
+        .unwrap_or_default()
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
 
-    let budget = file.budget_ms.map(Duration::from_millis).unwrap_or(defaults.budget);
-    let margin = file.margin_ms.map(Duration::from_millis).unwrap_or(defaults.margin);
+    let budget = file
+        .budget_ms
+        .map(Duration::from_millis)
+        .unwrap_or(defaults.budget);
+    let margin = file
+        .margin_ms
+        .map(Duration::from_millis)
+        .unwrap_or(defaults.margin);
     if budget > Duration::from_secs(10) || budget < Duration::from_millis(50) {
-        problems.push(Problem::new(&path, format!("budget_ms = {} is out of range; the Estimator waits 10 s, so use 50 to 10000", budget.as_millis())));
+        problems.push(Problem::new(
+            &path,
+            format!(
+                "budget_ms = {} is out of range; the Estimator waits 10 s, so use 50 to 10000",
+                budget.as_millis()
+            ),
+        ));
     }
     if margin >= budget {
         problems.push(Problem::new(&path, format!("margin_ms = {} leaves no time for rules within budget_ms = {}; make the margin smaller", margin.as_millis(), budget.as_millis())));
@@ -309,16 +391,21 @@ fn load_settings(
 /// Resolves `env:VAR`, `file:PATH` or a literal key; the bool says "literal".
 fn resolve_key(spec: &str) -> Result<(ApiKey, bool), String> {
     let (key, literal) = if let Some(var) = spec.strip_prefix("env:") {
-        let value = std::env::var(var).map_err(|_| format!("environment variable {var} is not set; export it before starting lookout"))?;
+        let value = std::env::var(var).map_err(|_| {
+            format!("environment variable {var} is not set; export it before starting lookout")
+        })?;
         (value, false)
     } else if let Some(file) = spec.strip_prefix("file:") {
-        let value = std::fs::read_to_string(file).map_err(|e| format!("cannot read key file {file}: {e}"))?;
+        let value = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read key file {file}: {e}"))?;
         (value.trim_end_matches(['\r', '\n']).to_string(), false)
     } else {
         (spec.to_string(), true)
     };
     if key.is_empty() {
-        return Err(format!("`{spec}` gives an empty key; an empty key would let anyone sign"));
+        return Err(format!(
+            "`{spec}` gives an empty key; an empty key would let anyone sign"
+        ));
     }
     Ok((ApiKey::new(key), literal))
 }
@@ -327,11 +414,19 @@ fn resolve_key(spec: &str) -> Result<(ApiKey, bool), String> {
 fn load_data(dir: &Path, hasher: &mut Sha256, problems: &mut Vec<Problem>) -> Value {
     let mut data = serde_json::Map::new();
     let data_dir = dir.join("data");
-    let Ok(entries) = std::fs::read_dir(&data_dir) else { return Value::Object(data) };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+    let Ok(entries) = std::fs::read_dir(&data_dir) else {
+        return Value::Object(data);
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
     paths.sort();
     for path in paths {
-        let (Some(stem), Some(ext)) = (path.file_stem().and_then(|s| s.to_str()), path.extension().and_then(|s| s.to_str())) else {
+        let (Some(stem), Some(ext)) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|s| s.to_str()),
+        ) else {
             continue;
         };
         let bytes = match std::fs::read(&path) {
@@ -355,7 +450,10 @@ fn load_data(dir: &Path, hasher: &mut Sha256, problems: &mut Vec<Problem>) -> Va
         match value {
             Ok(value) => {
                 if data.insert(stem.to_string(), value).is_some() {
-                    problems.push(Problem::new(&path, format!("data.{stem} is defined twice (a .json and a .csv); rename one")));
+                    problems.push(Problem::new(
+                        &path,
+                        format!("data.{stem} is defined twice (a .json and a .csv); rename one"),
+                    ));
                 }
             }
             Err(problem) => problems.push(problem),
@@ -366,8 +464,13 @@ fn load_data(dir: &Path, hasher: &mut Sha256, problems: &mut Vec<Problem>) -> Va
 
 /// CSV rows as objects keyed by the header row; values stay text.
 fn read_csv(path: &Path, bytes: &[u8]) -> Result<Value, Problem> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(bytes);
-    let headers = reader.headers().map_err(|e| Problem::new(path, format!("bad CSV header: {e}")))?.clone();
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let headers = reader
+        .headers()
+        .map_err(|e| Problem::new(path, format!("bad CSV header: {e}")))?
+        .clone();
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| Problem {
@@ -376,8 +479,11 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<Value, Problem> {
             column: None,
             message: format!("bad CSV row: {e}"),
         })?;
-        let row: serde_json::Map<String, Value> =
-            headers.iter().zip(record.iter()).map(|(h, v)| (h.to_string(), Value::String(v.to_string()))).collect();
+        let row: serde_json::Map<String, Value> = headers
+            .iter()
+            .zip(record.iter())
+            .map(|(h, v)| (h.to_string(), Value::String(v.to_string())))
+            .collect();
         rows.push(Value::Object(row));
     }
     Ok(Value::Array(rows))
@@ -393,10 +499,19 @@ fn rhai_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// `(key, (path, source))` for each `*.rhai` in `dir`, sorted; key = `prefix` + stem.
-fn read_sources(dir: &Path, prefix: &str, hasher: &mut Sha256, problems: &mut Vec<Problem>) -> BTreeMap<String, (PathBuf, String)> {
+fn read_sources(
+    dir: &Path,
+    prefix: &str,
+    hasher: &mut Sha256,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, (PathBuf, String)> {
     let mut out = BTreeMap::new();
     for path in rhai_files(dir).unwrap_or_default() {
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
         match std::fs::read_to_string(&path) {
             Ok(source) => {
                 hash_file(hasher, &format!("{prefix}{stem}.rhai"), source.as_bytes());
@@ -418,7 +533,10 @@ fn hash_file(hasher: &mut Sha256, name: &str, bytes: &[u8]) {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, column)
 }
 
@@ -438,7 +556,11 @@ fn strsim_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
         }
         prev = cur;
     }
@@ -473,14 +595,24 @@ struct LibResolver {
 }
 
 impl LibResolver {
-    fn resolve(&self, engine: &Engine, _source: Option<&str>, path: &str, pos: Position) -> Result<SharedModule, Box<EvalAltResult>> {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        _source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<SharedModule, Box<EvalAltResult>> {
         let key = path.strip_suffix(".rhai").unwrap_or(path);
         if let Some(module) = self.cache.read().expect("lock").get(key) {
             return Ok(module.clone());
         }
         let Some((file, source)) = self.sources.get(key) else {
             let available: Vec<&str> = self.sources.keys().map(String::as_str).collect();
-            let hint = if available.is_empty() { "this rule set has no lib/ modules".to_string() } else { format!("available: {}", available.join(", ")) };
+            let hint = if available.is_empty() {
+                "this rule set has no lib/ modules".to_string()
+            } else {
+                format!("available: {}", available.join(", "))
+            };
             // Not ErrorModuleNotFound: Rhai replaces that with its own message, losing the hint.
             return Err(Box::new(EvalAltResult::ErrorRuntime(
                 format!("module `{path}` not found: modules are lib/<name> inside this rule set; {hint}").into(),
@@ -488,20 +620,35 @@ impl LibResolver {
             )));
         };
         if !self.loading.lock().expect("lock").insert(key.to_string()) {
-            return Err(Box::new(EvalAltResult::ErrorRuntime(format!("import cycle: {key} imports itself through other modules").into(), pos)));
+            return Err(Box::new(EvalAltResult::ErrorRuntime(
+                format!("import cycle: {key} imports itself through other modules").into(),
+                pos,
+            )));
         }
         let result = (|| -> Result<SharedModule, Box<EvalAltResult>> {
             let mut ast = engine.compile(source).map_err(|e| {
-                Box::new(EvalAltResult::ErrorInModule(file.display().to_string(), Box::new(EvalAltResult::ErrorParsing(*e.0, e.1)), pos))
+                Box::new(EvalAltResult::ErrorInModule(
+                    file.display().to_string(),
+                    Box::new(EvalAltResult::ErrorParsing(*e.0, e.1)),
+                    pos,
+                ))
             })?;
             ast.set_source(file.display().to_string());
-            let module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
-                .map_err(|e| Box::new(EvalAltResult::ErrorInModule(file.display().to_string(), e, pos)))?;
+            let module = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(|e| {
+                Box::new(EvalAltResult::ErrorInModule(
+                    file.display().to_string(),
+                    e,
+                    pos,
+                ))
+            })?;
             Ok(SharedModule::new(module))
         })();
         self.loading.lock().expect("lock").remove(key);
         let module = result?;
-        self.cache.write().expect("lock").insert(key.to_string(), module.clone());
+        self.cache
+            .write()
+            .expect("lock")
+            .insert(key.to_string(), module.clone());
         Ok(module)
     }
 }
@@ -509,7 +656,13 @@ impl LibResolver {
 struct SharedResolver(Arc<LibResolver>);
 
 impl ModuleResolver for SharedResolver {
-    fn resolve(&self, engine: &Engine, source: Option<&str>, path: &str, pos: Position) -> Result<SharedModule, Box<EvalAltResult>> {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<SharedModule, Box<EvalAltResult>> {
         self.0.resolve(engine, source, path, pos)
     }
 }
@@ -527,9 +680,17 @@ mod tests {
 
     #[test]
     fn problems_print_as_path_line_col() {
-        let p = Problem { path: "rules/x/a.rhai".into(), line: Some(3), column: Some(7), message: "oops".into() };
+        let p = Problem {
+            path: "rules/x/a.rhai".into(),
+            line: Some(3),
+            column: Some(7),
+            message: "oops".into(),
+        };
         assert_eq!(p.to_string(), "rules/x/a.rhai:3:7: oops");
-        assert_eq!(Problem::new(Path::new("rules/x"), "no").to_string(), "rules/x: no");
+        assert_eq!(
+            Problem::new(Path::new("rules/x"), "no").to_string(),
+            "rules/x: no"
+        );
     }
 
     #[test]

@@ -17,8 +17,8 @@ use std::time::Instant;
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, OptimizationLevel, Position};
 
 use crate::alerts::{self, Alert, AlertType, DisplayField};
-use crate::rules::json::{self, runtime_error, Json};
 use crate::rules::helpers;
+use crate::rules::json::{self, runtime_error, Json};
 
 /// Limits every rule runs under.
 #[derive(Debug, Clone)]
@@ -91,14 +91,20 @@ impl Run {
     /// Ends the run on this thread and returns what it collected, with the operation count.
     pub fn finish() -> (Run, u64) {
         DEADLINE.set(None);
-        let run = RUN.with_borrow_mut(Option::take).expect("Run::begin was called on this thread");
+        let run = RUN
+            .with_borrow_mut(Option::take)
+            .expect("Run::begin was called on this thread");
         (run, OPERATIONS.get())
     }
 
-    fn with<T>(f: impl FnOnce(&mut Run) -> Result<T, Box<EvalAltResult>>) -> Result<T, Box<EvalAltResult>> {
+    fn with<T>(
+        f: impl FnOnce(&mut Run) -> Result<T, Box<EvalAltResult>>,
+    ) -> Result<T, Box<EvalAltResult>> {
         RUN.with_borrow_mut(|run| match run {
             Some(run) => f(run),
-            None => Err(runtime_error("alerts can only be raised while a rule runs, not while a lib module loads".into())),
+            None => Err(runtime_error(
+                "alerts can only be raised while a rule runs, not while a lib module loads".into(),
+            )),
         })
     }
 
@@ -115,7 +121,8 @@ impl Run {
                     cut -= 1;
                 }
                 run.output.push_str(&text[..cut]);
-                run.output.push_str("\n[output cut: more than the per-rule limit was printed]\n");
+                run.output
+                    .push_str("\n[output cut: more than the per-rule limit was printed]\n");
                 run.output_cut = true;
             } else {
                 run.output.push_str(text);
@@ -130,7 +137,10 @@ impl Run {
 pub fn check_limits() -> Result<(), Box<EvalAltResult>> {
     match limit_reached() {
         None => Ok(()),
-        Some(reason) => Err(Box::new(EvalAltResult::ErrorTerminated(reason.into(), Position::NONE))),
+        Some(reason) => Err(Box::new(EvalAltResult::ErrorTerminated(
+            reason.into(),
+            Position::NONE,
+        ))),
     }
 }
 
@@ -195,31 +205,48 @@ fn register_json(engine: &mut Engine) {
         .register_fn("is_array", |j: &mut Json| j.is_array())
         .register_fn("is_object", |j: &mut Json| !j.is_array())
         // `x in obj` asks for a key; `x in arr` for an element equal to x.
-        .register_fn("contains", |j: &mut Json, wanted: Dynamic| -> Result<bool, Box<EvalAltResult>> {
-            check_limits()?;
-            Ok(match j.value() {
-                serde_json::Value::Object(map) => wanted.is_string() && map.contains_key(wanted.into_string().unwrap_or_default().as_str()),
-                serde_json::Value::Array(items) => {
-                    let wanted = json::to_json(&wanted, "the value").map_err(runtime_error)?;
-                    items.iter().any(|item| *item == wanted || (item.is_number() && wanted.is_number() && item.as_f64() == wanted.as_f64()))
-                }
-                _ => false,
-            })
-        })
+        .register_fn(
+            "contains",
+            |j: &mut Json, wanted: Dynamic| -> Result<bool, Box<EvalAltResult>> {
+                check_limits()?;
+                Ok(match j.value() {
+                    serde_json::Value::Object(map) => {
+                        wanted.is_string()
+                            && map.contains_key(wanted.into_string().unwrap_or_default().as_str())
+                    }
+                    serde_json::Value::Array(items) => {
+                        let wanted = json::to_json(&wanted, "the value").map_err(runtime_error)?;
+                        items.iter().any(|item| {
+                            *item == wanted
+                                || (item.is_number()
+                                    && wanted.is_number()
+                                    && item.as_f64() == wanted.as_f64())
+                        })
+                    }
+                    _ => false,
+                })
+            },
+        )
         .register_fn("keys", |j: &mut Json| -> rhai::Array {
             match j.value() {
-                serde_json::Value::Object(map) => map.keys().map(|k| Dynamic::from(ImmutableString::from(k.as_str()))).collect(),
+                serde_json::Value::Object(map) => map
+                    .keys()
+                    .map(|k| Dynamic::from(ImmutableString::from(k.as_str())))
+                    .collect(),
                 _ => rhai::Array::new(),
             }
         })
-        .register_fn("values", |j: &mut Json| -> Result<rhai::Array, Box<EvalAltResult>> {
-            check_limits()?;
-            Ok(match j.value() {
-                serde_json::Value::Object(map) => map.values().map(|v| j.wrap(v)).collect(),
-                serde_json::Value::Array(items) => items.iter().map(|v| j.wrap(v)).collect(),
-                _ => rhai::Array::new(),
-            })
-        })
+        .register_fn(
+            "values",
+            |j: &mut Json| -> Result<rhai::Array, Box<EvalAltResult>> {
+                check_limits()?;
+                Ok(match j.value() {
+                    serde_json::Value::Object(map) => map.values().map(|v| j.wrap(v)).collect(),
+                    serde_json::Value::Array(items) => items.iter().map(|v| j.wrap(v)).collect(),
+                    _ => rhai::Array::new(),
+                })
+            },
+        )
         .register_fn("to_json", |j: &mut Json| j.to_string())
         .register_fn("to_string", |j: &mut Json| j.to_string())
         .register_fn("to_debug", |j: &mut Json| j.to_string());
@@ -239,7 +266,11 @@ fn text_arg(helper: &str, arg: &str, value: &Dynamic) -> Result<String, Box<Eval
     )))
 }
 
-fn raise(alert_type: AlertType, helper: &str, message: &Dynamic) -> Result<AlertRef, Box<EvalAltResult>> {
+fn raise(
+    alert_type: AlertType,
+    helper: &str,
+    message: &Dynamic,
+) -> Result<AlertRef, Box<EvalAltResult>> {
     check_limits()?;
     let message = text_arg(helper, "the message", message)?;
     alerts::check_message(&message).map_err(|e| runtime_error(format!("{helper}: {e}")))?;
@@ -249,10 +280,16 @@ fn raise(alert_type: AlertType, helper: &str, message: &Dynamic) -> Result<Alert
     })
 }
 
-fn update(alert: AlertRef, f: impl FnOnce(&mut Alert) -> Result<(), String>) -> Result<AlertRef, Box<EvalAltResult>> {
+fn update(
+    alert: AlertRef,
+    f: impl FnOnce(&mut Alert) -> Result<(), String>,
+) -> Result<AlertRef, Box<EvalAltResult>> {
     check_limits()?;
     Run::with(|run| {
-        let target = run.alerts.get_mut(alert.0).expect("handles come from this run");
+        let target = run
+            .alerts
+            .get_mut(alert.0)
+            .expect("handles come from this run");
         f(target).map_err(runtime_error)?;
         Ok(alert)
     })
@@ -343,7 +380,13 @@ pub fn describe(err: &EvalAltResult) -> (String, Position) {
     let pos = err.position();
     let text = err.to_string();
     let suffix = format!(" ({pos})");
-    let message = if pos.is_none() { text } else { text.strip_suffix(&suffix).map(str::to_string).unwrap_or(text) };
+    let message = if pos.is_none() {
+        text
+    } else {
+        text.strip_suffix(&suffix)
+            .map(str::to_string)
+            .unwrap_or(text)
+    };
     (message, pos)
 }
 

@@ -27,7 +27,10 @@ fn ruleset(files: &[(&str, &str)]) -> Result<Fixture, Vec<Problem>> {
         std::fs::write(path, text).unwrap();
     }
     let set = ruleset::load(&root, &Defaults::default())?;
-    Ok(Fixture { _dir: dir, set: Arc::new(set) })
+    Ok(Fixture {
+        _dir: dir,
+        set: Arc::new(set),
+    })
 }
 
 fn rule(source: &str) -> Fixture {
@@ -37,10 +40,21 @@ fn rule(source: &str) -> Fixture {
 fn run_with(fx: &Fixture, estimate: Value, budget: Duration) -> Evaluation {
     let input = Arc::new(CallInput {
         estimate: Arc::new(estimate),
-        request: Arc::new(json!({"ruleset": "desk", "call_id": "c1", "received_at": "2026-11-22T10:00:00Z", "headers": {"x-imos-token": "t0k"}})),
+        request: Arc::new(
+            json!({"ruleset": "desk", "call_id": "c1", "received_at": "2026-11-22T10:00:00Z", "headers": {"x-imos-token": "t0k"}}),
+        ),
     });
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-    rt.block_on(evaluate(pool(), fx.set.clone(), input, Instant::now() + budget, ()))
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(evaluate(
+        pool(),
+        fx.set.clone(),
+        input,
+        Instant::now() + budget,
+        (),
+    ))
 }
 
 fn run(fx: &Fixture, estimate: Value) -> Evaluation {
@@ -66,7 +80,8 @@ fn estimate() -> Value {
 
 #[test]
 fn builders_make_full_alerts() {
-    let fx = rule(r#"
+    let fx = rule(
+        r#"
         let tce = estimate.voyageResults.tce;
         if tce < 12000 {
             warning("TCE below floor")
@@ -78,13 +93,20 @@ fn builders_make_full_alerts() {
                 .key("tce");
         }
         info("second");
-    "#);
+    "#,
+    );
     let ev = run(&fx, estimate());
     assert_eq!(ev.runs[0].outcome, Outcome::Ok, "{:?}", ev.runs[0]);
     let b = body(&ev);
     assert_eq!(b[0]["alertType"], "PermanentWarning");
-    assert_eq!(b[0]["displayFields"], json!([{"label": "TCE", "value": "11350.5"}, {"label": "Floor", "value": "12000"}, {"label": "Missing", "value": "—"}]));
-    assert_eq!(b[0]["mutation"], json!({"estimateItineraries": {"speed": 13.4}}));
+    assert_eq!(
+        b[0]["displayFields"],
+        json!([{"label": "TCE", "value": "11350.5"}, {"label": "Floor", "value": "12000"}, {"label": "Missing", "value": "—"}])
+    );
+    assert_eq!(
+        b[0]["mutation"],
+        json!({"estimateItineraries": {"speed": 13.4}})
+    );
     assert_eq!(b[0]["link"], "https://desk.example.com/tce");
     assert_eq!(b[1]["alertType"], "Unspecified");
     assert_eq!(b.as_array().unwrap().len(), 2);
@@ -92,9 +114,11 @@ fn builders_make_full_alerts() {
 
 #[test]
 fn a_rule_can_return_alert_maps() {
-    let fx = rule(r#"
+    let fx = rule(
+        r#"
         [#{ message: "from a map", alertType: "Error", displayFields: [#{ label: "Qty", value: 52.85 }], key: "m" }]
-    "#);
+    "#,
+    );
     let b = body(&run(&fx, estimate()));
     assert_eq!(b[0]["message"], "from a map");
     assert_eq!(b[0]["alertType"], "Error");
@@ -103,7 +127,8 @@ fn a_rule_can_return_alert_maps() {
 
 #[test]
 fn estimate_fields_read_naturally_and_absent_fields_are_unit() {
-    let fx = rule(r#"
+    let fx = rule(
+        r#"
         let n = 0;
         for pc in estimate.estimateItineraries { n += pc.portDays; }
         let missing = estimate.notThere;
@@ -114,7 +139,8 @@ fn estimate_fields_read_naturally_and_absent_fields_are_unit() {
         info(`days ${n} ${missing == ()} ${deep == ()} ${bunkers.len()} ${bunkers[0].fuelType} ${has}`);
         info(`${get(estimate, "estimateItineraries[0].voyageEstimateBunkers[0].departureQty")} ${get(estimate, "x.y[3]", "dflt")}`);
         info(`${request.headers["x-imos-token"]} ${request.ruleset} ${estimate.speedLaden > 12}`);
-    "#);
+    "#,
+    );
     let b = body(&run(&fx, estimate()));
     assert_eq!(b[0]["message"], "days 5.5 true true 1 LSF true");
     assert_eq!(b[1]["message"], "150 dflt");
@@ -133,8 +159,14 @@ fn no_rule_can_change_what_the_next_rule_sees() {
         "data.x = 1;",
     ];
     for attempt in attempts {
-        let fx = ruleset(&[("a.rhai", attempt), ("b.rhai", r#"info(`${estimate.vesselCode} ${estimate.estimateItineraries[0].portName}`)"#)])
-            .unwrap_or_else(|p| panic!("{attempt}: {p:?}"));
+        let fx = ruleset(&[
+            ("a.rhai", attempt),
+            (
+                "b.rhai",
+                r#"info(`${estimate.vesselCode} ${estimate.estimateItineraries[0].portName}`)"#,
+            ),
+        ])
+        .unwrap_or_else(|p| panic!("{attempt}: {p:?}"));
         let ev = run(&fx, estimate());
         let b = body(&ev);
         let last = b.as_array().unwrap().last().unwrap();
@@ -156,13 +188,19 @@ fn a_failing_rule_becomes_one_error_alert_with_its_line() {
     let msg = b[1]["message"].as_str().unwrap();
     assert!(msg.starts_with("rule `b_bad` failed at line 2"), "{msg}");
     assert!(msg.contains("no_such_method"), "{msg}");
-    let Outcome::Error(err) = &ev.runs[1].outcome else { panic!("{:?}", ev.runs[1]) };
+    let Outcome::Error(err) = &ev.runs[1].outcome else {
+        panic!("{:?}", ev.runs[1])
+    };
     assert_eq!(err.line, Some(2));
 }
 
 #[test]
 fn rule_errors_can_be_hidden_from_cards() {
-    let fx = ruleset(&[("ruleset.toml", "show_rule_errors = false\n"), ("r.rhai", "throw \"boom\";")]).unwrap();
+    let fx = ruleset(&[
+        ("ruleset.toml", "show_rule_errors = false\n"),
+        ("r.rhai", "throw \"boom\";"),
+    ])
+    .unwrap();
     let ev = run(&fx, estimate());
     assert_eq!(body(&ev), json!([]));
     assert!(matches!(&ev.runs[0].outcome, Outcome::Error(e) if e.message == "boom"));
@@ -176,17 +214,32 @@ fn invalid_alert_output_is_the_rules_error() {
         (r#"info("x").link("ftp://a.b/c")"#, "only http(s)"),
         (r#"info("x").mutation([1, 2])"#, "must be a map"),
         (r#"info("x").field("", 1)"#, "label is empty"),
-        (r#"[#{ message: "x", alertType: "Warning" }]"#, "not one of Unspecified"),
+        (
+            r#"[#{ message: "x", alertType: "Warning" }]"#,
+            "not one of Unspecified",
+        ),
         (r#"[#{ mesage: "x" }]"#, "did you mean `message`"),
-        (r#"[#{ message: "x", displayFields: "a" }]"#, "must be an array"),
+        (
+            r#"[#{ message: "x", displayFields: "a" }]"#,
+            "must be an array",
+        ),
         (r#"[42]"#, "not an alert map"),
-        (r#"info("x").mutation(#{ speed: 0.0 / 0.0 })"#, "JSON cannot carry"),
+        (
+            r#"info("x").mutation(#{ speed: 0.0 / 0.0 })"#,
+            "JSON cannot carry",
+        ),
     ];
     for (source, expected) in cases {
         let ev = run(&rule(source), estimate());
-        let Outcome::Error(err) = &ev.runs[0].outcome else { panic!("{source}: {:?}", ev.runs[0]) };
+        let Outcome::Error(err) = &ev.runs[0].outcome else {
+            panic!("{source}: {:?}", ev.runs[0])
+        };
         assert!(err.message.contains(expected), "{source}: {}", err.message);
-        assert_eq!(body(&ev).as_array().unwrap().len(), 1, "{source}: one error card");
+        assert_eq!(
+            body(&ev).as_array().unwrap().len(),
+            1,
+            "{source}: one error card"
+        );
     }
 }
 
@@ -194,10 +247,19 @@ fn invalid_alert_output_is_the_rules_error() {
 fn runaway_rules_stop_at_the_deadline_and_others_still_answer() {
     let runaways = [
         ("loop {}", "an empty loop"),
-        ("fn f(n) { f(n + 1) + f(n + 1) } f(0);", "exponential recursion"),
+        (
+            "fn f(n) { f(n + 1) + f(n + 1) } f(0);",
+            "exponential recursion",
+        ),
         ("let s = \"ab\"; loop { s += s; }", "string doubling"),
-        ("let m = #{}; let i = 0; loop { m[`k${i}`] = i; i += 1; }", "map index-assignment"),
-        ("let n = 0; loop { n += get(estimate, \"estimateItineraries[0].portDays\"); }", "host function in a loop"),
+        (
+            "let m = #{}; let i = 0; loop { m[`k${i}`] = i; i += 1; }",
+            "map index-assignment",
+        ),
+        (
+            "let n = 0; loop { n += get(estimate, \"estimateItineraries[0].portDays\"); }",
+            "host function in a loop",
+        ),
         ("let a = []; loop { a.push(estimate); }", "array growth"),
     ];
     for (source, why) in runaways {
@@ -205,7 +267,10 @@ fn runaway_rules_stop_at_the_deadline_and_others_still_answer() {
         let started = Instant::now();
         let ev = run_with(&fx, estimate(), Duration::from_millis(300));
         let took = started.elapsed();
-        assert!(took < Duration::from_millis(300) + Duration::from_millis(750), "{why}: {took:?}");
+        assert!(
+            took < Duration::from_millis(300) + Duration::from_millis(750),
+            "{why}: {took:?}"
+        );
         assert_ne!(ev.runs[1].outcome, Outcome::Ok, "{why}");
         let b = body(&ev);
         assert_eq!(b[0]["message"], "still here", "{why}");
@@ -216,7 +281,9 @@ fn runaway_rules_stop_at_the_deadline_and_others_still_answer() {
 #[test]
 fn deep_recursion_is_a_clear_error() {
     let ev = run(&rule("fn f(n) { f(n + 1) } f(0);"), estimate());
-    let Outcome::Error(err) = &ev.runs[0].outcome else { panic!("{:?}", ev.runs[0]) };
+    let Outcome::Error(err) = &ev.runs[0].outcome else {
+        panic!("{:?}", ev.runs[0])
+    };
     assert!(err.message.contains("levels deep"), "{}", err.message);
 }
 
@@ -224,7 +291,11 @@ fn deep_recursion_is_a_clear_error() {
 fn print_and_debug_are_captured_and_capped() {
     let ev = run(&rule("print(\"hello\"); debug(estimate.vesselCode); for i in 0..100000 { print(\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"); }"), estimate());
     let out = &ev.runs[0].output;
-    assert!(out.starts_with("hello\n[line 1] \"ANNA\"\n"), "{}", &out[..60]);
+    assert!(
+        out.starts_with("hello\n[line 1] \"ANNA\"\n"),
+        "{}",
+        &out[..60]
+    );
     assert!(out.len() < 70 * 1024);
     assert!(out.ends_with("[output cut: more than the per-rule limit was printed]\n"));
 }
@@ -232,44 +303,90 @@ fn print_and_debug_are_captured_and_capped() {
 #[test]
 fn libs_and_data_are_the_rule_sets_own() {
     let fx = ruleset(&[
-        ("lib/fuel.rhai", "fn needed(consumption, margin_pct) { consumption * (100 + margin_pct) / 100 }"),
+        (
+            "lib/fuel.rhai",
+            "fn needed(consumption, margin_pct) { consumption * (100 + margin_pct) / 100 }",
+        ),
         ("data/desk.json", r#"{"tceFloor": 12000}"#),
-        ("data/parties.csv", "name,rating\nOceanic Grain,C\nBunge,A\n"),
-        ("r.rhai", r#"
+        (
+            "data/parties.csv",
+            "name,rating\nOceanic Grain,C\nBunge,A\n",
+        ),
+        (
+            "r.rhai",
+            r#"
             import "lib/fuel" as fuel;
             let p = find(data.parties, "name", "oceanic grain");
             info(`${fuel::needed(100, 10)} ${data.desk.tceFloor} ${p.rating}`);
-        "#),
+        "#,
+        ),
     ])
     .unwrap();
     assert_eq!(body(&run(&fx, estimate()))[0]["message"], "110 12000 C");
 
     let escape = ruleset(&[("r.rhai", r#"import "../../etc/passwd" as p; info("x")"#)]).unwrap();
     let ev = run(&escape, estimate());
-    let Outcome::Error(err) = &ev.runs[0].outcome else { panic!() };
-    assert!(err.message.contains("module `../../etc/passwd` not found: modules are lib/<name> inside this rule set"), "{}", err.message);
+    let Outcome::Error(err) = &ev.runs[0].outcome else {
+        panic!()
+    };
+    assert!(
+        err.message.contains(
+            "module `../../etc/passwd` not found: modules are lib/<name> inside this rule set"
+        ),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
 fn eval_is_off() {
-    let problems = ruleset(&[("r.rhai", r#"eval("1 + 1")"#)]).err().expect("eval must not compile");
-    assert!(problems[0].to_string().starts_with(&format!("{}", problems[0].path.display())));
+    let problems = ruleset(&[("r.rhai", r#"eval("1 + 1")"#)])
+        .err()
+        .expect("eval must not compile");
+    assert!(problems[0]
+        .to_string()
+        .starts_with(&format!("{}", problems[0].path.display())));
     assert_eq!(problems[0].line, Some(1));
 }
 
 #[test]
 fn compile_errors_name_file_line_and_column() {
-    let problems = ruleset(&[("good.rhai", "info(\"x\")"), ("bad.rhai", "let x = ;\n")]).err().unwrap();
+    let problems = ruleset(&[("good.rhai", "info(\"x\")"), ("bad.rhai", "let x = ;\n")])
+        .err()
+        .unwrap();
     assert_eq!(problems.len(), 1);
     let text = problems[0].to_string();
     assert!(text.contains("bad.rhai:1:9: "), "{text}");
-    let typo = ruleset(&[("r.rhai", "info(estimat.vesselCode)")]).err().unwrap();
+    let typo = ruleset(&[("r.rhai", "info(estimat.vesselCode)")])
+        .err()
+        .unwrap();
     assert!(typo[0].message.contains("estimat"), "{}", typo[0]);
-    let broken_lib = ruleset(&[("lib/x.rhai", "fn f( {"), ("r.rhai", "1")]).err().unwrap();
-    assert!(broken_lib[0].path.ends_with("lib/x.rhai"), "{:?}", broken_lib[0]);
-    let toml = ruleset(&[("ruleset.toml", "budget_ms = 500\napi_key = [\"x\"]\n"), ("r.rhai", "1")]).err().unwrap();
-    assert!(toml[0].to_string().contains("ruleset.toml:2:1: unknown field `api_key`"), "{}", toml[0]);
-    assert!(toml[0].message.contains("did you mean `api_keys`?"), "{}", toml[0]);
+    let broken_lib = ruleset(&[("lib/x.rhai", "fn f( {"), ("r.rhai", "1")])
+        .err()
+        .unwrap();
+    assert!(
+        broken_lib[0].path.ends_with("lib/x.rhai"),
+        "{:?}",
+        broken_lib[0]
+    );
+    let toml = ruleset(&[
+        ("ruleset.toml", "budget_ms = 500\napi_key = [\"x\"]\n"),
+        ("r.rhai", "1"),
+    ])
+    .err()
+    .unwrap();
+    assert!(
+        toml[0]
+            .to_string()
+            .contains("ruleset.toml:2:1: unknown field `api_key`"),
+        "{}",
+        toml[0]
+    );
+    assert!(
+        toml[0].message.contains("did you mean `api_keys`?"),
+        "{}",
+        toml[0]
+    );
 }
 
 #[test]
@@ -277,11 +394,35 @@ fn settings_resolve_keys_and_reject_nonsense() {
     std::env::set_var("LOOKOUT_TEST_KEY_A", "alpha-key");
     let fx = ruleset(&[("ruleset.toml", "api_keys = [\"env:LOOKOUT_TEST_KEY_A\", \"literal-key\"]\nbudget_ms = 2000\nmargin_ms = 500\n"), ("r.rhai", "1")]).unwrap();
     assert_eq!(fx.set.settings.api_keys.len(), 2);
-    assert!(fx.set.warnings.iter().any(|w| w.message.contains("literal key")));
-    let missing = ruleset(&[("ruleset.toml", "api_keys = [\"env:LOOKOUT_TEST_KEY_UNSET\"]\n"), ("r.rhai", "1")]).err().unwrap();
-    assert!(missing[0].message.contains("LOOKOUT_TEST_KEY_UNSET is not set"), "{}", missing[0]);
-    let budget = ruleset(&[("ruleset.toml", "budget_ms = 20000\n"), ("r.rhai", "1")]).err().unwrap();
-    assert!(budget[0].message.contains("the Estimator waits 10 s"), "{}", budget[0]);
+    assert!(fx
+        .set
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("literal key")));
+    let missing = ruleset(&[
+        (
+            "ruleset.toml",
+            "api_keys = [\"env:LOOKOUT_TEST_KEY_UNSET\"]\n",
+        ),
+        ("r.rhai", "1"),
+    ])
+    .err()
+    .unwrap();
+    assert!(
+        missing[0]
+            .message
+            .contains("LOOKOUT_TEST_KEY_UNSET is not set"),
+        "{}",
+        missing[0]
+    );
+    let budget = ruleset(&[("ruleset.toml", "budget_ms = 20000\n"), ("r.rhai", "1")])
+        .err()
+        .unwrap();
+    assert!(
+        budget[0].message.contains("the Estimator waits 10 s"),
+        "{}",
+        budget[0]
+    );
 }
 
 #[test]
@@ -294,19 +435,31 @@ fn rules_run_in_parallel_and_answer_in_file_order() {
     ])
     .unwrap();
     let ev = run(&fx, estimate());
-    let messages: Vec<_> = body(&ev).as_array().unwrap().iter().map(|a| a["message"].as_str().unwrap().to_string()).collect();
+    let messages: Vec<_> = body(&ev)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["message"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(messages, ["a", "b", "c"]);
     assert!(ev.runs[0].operations > 200_000);
 }
 
 #[test]
 fn identity_pointer_feeds_the_guid() {
-    let fx = ruleset(&[("ruleset.toml", "identity = [\"/vesselCode\"]\n"), ("r.rhai", "info(\"x\")")]).unwrap();
+    let fx = ruleset(&[
+        ("ruleset.toml", "identity = [\"/vesselCode\"]\n"),
+        ("r.rhai", "info(\"x\")"),
+    ])
+    .unwrap();
     let a = body(&run(&fx, estimate()));
     let mut other = estimate();
     other["estimateID"] = json!("EST-2");
     let b = body(&run(&fx, other.clone()));
-    assert_eq!(a[0]["guid"], b[0]["guid"], "estimateID is not the identity here");
+    assert_eq!(
+        a[0]["guid"], b[0]["guid"],
+        "estimateID is not the identity here"
+    );
     other["vesselCode"] = json!("BETA");
     let c = body(&run(&fx, other));
     assert_ne!(a[0]["guid"], c[0]["guid"]);

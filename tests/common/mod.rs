@@ -33,7 +33,10 @@ pub async fn spawn_app(rulesets: &[(&str, Files<'_>)]) -> TestApp {
     spawn_app_with(rulesets, |_| {}).await
 }
 
-pub async fn spawn_app_with(rulesets: &[(&str, Files<'_>)], tweak: impl FnOnce(&mut Config)) -> TestApp {
+pub async fn spawn_app_with(
+    rulesets: &[(&str, Files<'_>)],
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     lookout::tls::install_provider();
     let dir = tempfile::tempdir().unwrap();
     for (name, files) in rulesets {
@@ -54,7 +57,13 @@ pub async fn spawn_app_with(rulesets: &[(&str, Files<'_>)], tweak: impl FnOnce(&
     let stopper = app.stopper();
     let server = tokio::spawn(app.run_until_stopped());
     let client = client_for(&dir.path().join("certs/ca.pem"));
-    TestApp { addr, dir, client, stopper, server }
+    TestApp {
+        addr,
+        dir,
+        client,
+        stopper,
+        server,
+    }
 }
 
 /// A client that trusts only `ca` (no "accept invalid certs").
@@ -82,16 +91,30 @@ impl TestApp {
     }
 
     /// POSTs `body` to /hooks/<ruleset>, signed with `key` when given.
-    pub async fn post_hook(&self, ruleset: &str, body: &[u8], key: Option<&str>) -> reqwest::Response {
-        let mut request = self.client.post(self.url(&format!("/hooks/{ruleset}"))).body(body.to_vec());
+    pub async fn post_hook(
+        &self,
+        ruleset: &str,
+        body: &[u8],
+        key: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url(&format!("/hooks/{ruleset}")))
+            .body(body.to_vec());
         if let Some(key) = key {
             request = request.header("Veson-Webhook-Signature", sign(key, body));
         }
         request.send().await.unwrap()
     }
 
-    pub async fn post_json(&self, ruleset: &str, estimate: &serde_json::Value) -> (reqwest::StatusCode, serde_json::Value) {
-        let response = self.post_hook(ruleset, estimate.to_string().as_bytes(), None).await;
+    pub async fn post_json(
+        &self,
+        ruleset: &str,
+        estimate: &serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let response = self
+            .post_hook(ruleset, estimate.to_string().as_bytes(), None)
+            .await;
         let status = response.status();
         (status, response.json().await.unwrap())
     }
@@ -112,11 +135,49 @@ where
         if check().await {
             return start.elapsed();
         }
-        assert!(start.elapsed() < limit, "condition not met within {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "condition not met within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 pub fn sample(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/samples").join(name)).unwrap()
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("rules/samples")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// Runs futures concurrently on this task and returns their outputs in order.
+pub async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.collect();
+    let mut out = Vec::new();
+    // Poll them concurrently on this task.
+    let mut pinned: Vec<_> = handles.into_iter().map(Box::pin).collect();
+    let mut results: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if results[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => results[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.extend(results.into_iter().map(Option::unwrap));
+    out
 }
