@@ -70,6 +70,7 @@ pub fn register(engine: &mut Engine) {
             Ok(out)
         })
         .register_fn("round", |x: Dynamic, places: i64| -> Res<f64> {
+            check_limits()?;
             let x = number_arg("round(number, places)", "number", &x)?;
             if !(0..=12).contains(&places) {
                 return Err(runtime_error(format!("round(number, places): places must be 0 to 12, got {places}")));
@@ -79,6 +80,7 @@ pub fn register(engine: &mut Engine) {
         })
         .register_fn("is_number", |x: Dynamic| x.is_int() || x.is_float())
         .register_fn("format_number", |x: Dynamic, places: i64| -> Res<String> {
+            check_limits()?;
             let x = number_arg("format_number(number, places)", "number", &x)?;
             if !(0..=12).contains(&places) {
                 return Err(runtime_error(format!("format_number(number, places): places must be 0 to 12, got {places}")));
