@@ -169,6 +169,9 @@ pub fn engine(limits: &Limits) -> Engine {
     engine.set_max_variables(10_000);
     engine.set_max_functions(1_000);
     engine.set_strict_variables(true);
+    // The interner is one lock shared by every thread running this engine: with two
+    // rule threads it made evaluation 5x slower (BENCHMARKS.md). Strings are small here.
+    engine.set_max_strings_interned(0);
     engine.disable_symbol("eval");
 
     engine.on_progress(|ops| {
