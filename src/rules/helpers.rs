@@ -89,8 +89,9 @@ pub fn register(engine: &mut Engine) {
         })
         .register_fn("sum", |items: Dynamic, path: &str| -> Res<f64> {
             let mut total = 0.0;
+            let steps = parse_path(path)?;
             for_each("sum(items, path)", &items, |item| {
-                let v = get(item, path, Dynamic::UNIT)?;
+                let v = walk(item, &steps).unwrap_or(Dynamic::UNIT);
                 if !v.is_unit() {
                     total += number_arg("sum(items, path)", path, &v)?;
                 }
@@ -101,10 +102,11 @@ pub fn register(engine: &mut Engine) {
         .register_fn("find", |items: Dynamic, path: &str, wanted: Dynamic| -> Res<Dynamic> {
             let mut found = Dynamic::UNIT;
             let wanted_text = wanted.is_string().then(|| wanted.clone().into_string().unwrap_or_default());
+            let steps = parse_path(path)?;
             for_each("find(items, path, value)", &items, |item| {
-                let v = get(item, path, Dynamic::UNIT)?;
+                let v = walk(item, &steps).unwrap_or(Dynamic::UNIT);
                 let hit = match &wanted_text {
-                    Some(w) => v.is_string() && v.clone().into_string().unwrap_or_default().eq_ignore_ascii_case(w),
+                    Some(w) => v.read_lock::<ImmutableString>().is_some_and(|s| s.eq_ignore_ascii_case(w)),
                     None => same_scalar(&v, &wanted),
                 };
                 if hit {
@@ -208,8 +210,17 @@ fn parse_path(path: &str) -> Res<Vec<Step<'_>>> {
 /// Safe path access: the value at `path`, or `default` when any step is missing.
 pub fn get(value: &Dynamic, path: &str, default: Dynamic) -> Res<Dynamic> {
     check_limits()?;
+    Ok(walk(value, &parse_path(path)?).unwrap_or(default))
+}
+
+/// The value at the end of `steps`, or `None` when a step is missing.
+fn walk(value: &Dynamic, steps: &[Step]) -> Option<Dynamic> {
     let mut current = value.clone();
-    for step in parse_path(path)? {
+    for step in steps {
+        let step = match step {
+            Step::Field(name) => Step::Field(name),
+            Step::Index(i) => Step::Index(*i),
+        };
         let next = if let Some(json) = current.read_lock::<Json>() {
             match (step, json.value()) {
                 (Step::Field(name), Value::Object(map)) => map.get(name).map(|v| json.wrap(v)),
@@ -243,10 +254,10 @@ pub fn get(value: &Dynamic, path: &str, default: Dynamic) -> Res<Dynamic> {
         };
         match next {
             Some(v) if !v.is_unit() => current = v,
-            _ => return Ok(default),
+            _ => return None,
         }
     }
-    Ok(current)
+    Some(current)
 }
 
 /// "1234567.891" -> "1,234,567.891".
