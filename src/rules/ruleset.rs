@@ -5,7 +5,7 @@
 //! (imports resolve to modules compiled here). Every problem is reported with the file
 //! and, where there is one, line and column, as `path:line:col: message`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -205,8 +205,17 @@ pub fn load(dir: &Path, defaults: &Defaults) -> Result<RuleSet, Vec<Problem>> {
     let data = load_data(dir, &mut hasher, &mut problems);
     let libs = read_sources(&dir.join("lib"), "lib/", &mut hasher, &mut problems);
 
+    let rule_sources = read_sources(dir, "", &mut hasher, &mut problems);
     let limits = defaults.limits.clone();
     let mut engine = sandbox::engine(&limits);
+    // Direct getters for the property names this rule set uses: `row.portName` on a
+    // JSON view then skips Rhai's failed-getter path (which formats an error message
+    // before falling back to the indexer). Names not seen here still work that way.
+    let names = rule_sources
+        .values()
+        .chain(libs.values())
+        .flat_map(|(_, source)| property_names(source));
+    sandbox::register_json_getters(&mut engine, names.collect::<BTreeSet<_>>());
     let resolver = LibResolver {
         sources: libs,
         cache: RwLock::default(),
@@ -231,7 +240,7 @@ pub fn load(dir: &Path, defaults: &Defaults) -> Result<RuleSet, Vec<Problem>> {
         scope.push(name, Dynamic::UNIT);
     }
     let mut rules = Vec::new();
-    for (id, (path, source)) in read_sources(dir, "", &mut hasher, &mut problems) {
+    for (id, (path, source)) in rule_sources {
         if !valid_name(&id) {
             problems.push(Problem::new(
                 &path,
@@ -523,6 +532,18 @@ fn read_sources(
     out
 }
 
+/// Every identifier written after a `.` in a script (`row.portName` gives `portName`).
+fn property_names(source: &str) -> impl Iterator<Item = String> + '_ {
+    source.split('.').skip(1).filter_map(|rest| {
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let first = name.chars().next()?;
+        (first.is_ascii_alphabetic() || first == '_').then_some(name)
+    })
+}
+
 fn hash_file(hasher: &mut Sha256, name: &str, bytes: &[u8]) {
     hasher.update((name.len() as u64).to_le_bytes());
     hasher.update(name.as_bytes());
@@ -670,6 +691,13 @@ impl ModuleResolver for SharedResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn property_names_are_the_words_after_dots() {
+        let names: Vec<String> =
+            property_names("let x = estimate.voyageResults?.tce; y.len(); 1.5; a._b").collect();
+        assert_eq!(names, ["voyageResults", "tce", "len", "_b"]);
+    }
 
     #[test]
     fn did_you_mean_finds_typos() {

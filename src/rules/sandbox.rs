@@ -255,6 +255,15 @@ fn register_json(engine: &mut Engine) {
         .register_fn("to_debug", |j: &mut Json| j.to_string());
 }
 
+/// Registers `obj.name` getters on [`Json`] for `names`, so reading those properties
+/// is one function call instead of a failed getter lookup plus the indexer.
+pub fn register_json_getters(engine: &mut Engine, names: impl IntoIterator<Item = String>) {
+    for name in names {
+        let field = name.clone();
+        engine.register_get(&name, move |j: &mut Json| j.field(&field));
+    }
+}
+
 /// The handle `info()`, `warning()` and `error()` return, for chaining.
 #[derive(Clone, Copy)]
 pub struct AlertRef(usize);
