@@ -100,9 +100,26 @@ pub fn register(engine: &mut Engine) {
             Ok(total)
         })
         .register_fn("find", |items: Dynamic, path: &str, wanted: Dynamic| -> Res<Dynamic> {
+            let steps = parse_path(path)?;
+            // JSON arrays (the estimate, data files): compare in place, wrap only the hit.
+            if let Some(json) = items.read_lock::<Json>() {
+                check_limits()?;
+                let Value::Array(list) = json.value() else {
+                    return Err(runtime_error("find(items, path, value): items must be an array, got a map".into()));
+                };
+                let wanted = crate::rules::json::to_json(&wanted, "the value").map_err(runtime_error)?;
+                for (i, item) in list.iter().enumerate() {
+                    if i % 256 == 255 {
+                        check_limits()?;
+                    }
+                    if walk_json(item, &steps).is_some_and(|v| same_json(v, &wanted)) {
+                        return Ok(json.wrap(item));
+                    }
+                }
+                return Ok(Dynamic::UNIT);
+            }
             let mut found = Dynamic::UNIT;
             let wanted_text = wanted.is_string().then(|| wanted.clone().into_string().unwrap_or_default());
-            let steps = parse_path(path)?;
             for_each("find(items, path, value)", &items, |item| {
                 let v = walk(item, &steps).unwrap_or(Dynamic::UNIT);
                 let hit = match &wanted_text {
@@ -211,6 +228,30 @@ fn parse_path(path: &str) -> Res<Vec<Step<'_>>> {
 pub fn get(value: &Dynamic, path: &str, default: Dynamic) -> Res<Dynamic> {
     check_limits()?;
     Ok(walk(value, &parse_path(path)?).unwrap_or(default))
+}
+
+/// The JSON value at the end of `steps`, without making handles on the way.
+fn walk_json<'v>(mut value: &'v Value, steps: &[Step]) -> Option<&'v Value> {
+    for step in steps {
+        value = match (step, value) {
+            (Step::Field(name), Value::Object(map)) => map.get(*name)?,
+            (Step::Index(i), Value::Array(items)) => {
+                let at = if *i < 0 { items.len() as i64 + i } else { *i };
+                items.get(usize::try_from(at).ok()?)?
+            }
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+/// `find`'s equality: text ignoring case, numbers by value, others exactly.
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => x.eq_ignore_ascii_case(y),
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
 }
 
 /// The value at the end of `steps`, or `None` when a step is missing.
