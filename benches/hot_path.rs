@@ -6,25 +6,33 @@
 //! test (`benches/load.sh`) covers those end to end.
 //!
 //! Samples (from `rules/samples/`, rule set `rules/default`):
-//!   - `small`: drybulk-single-cargo.json (~6 KB; the "10 KB class" of real estimates)
-//!   - `100k`:  large-100k.json (~104 KB)
-//!   - `1m`:    large-1m.json (~945 KB)
+//!   - `small`: drybulk-single-cargo.json (6,072 bytes; the "10 KB class" of estimates)
+//!   - `100k`:  large-100k.json (103,671 bytes)
+//!   - `1m`:    large-1m.json (944,622 bytes)
 //!
 //! Groups:
-//!   - `verify`             HMAC-SHA256 over the raw bytes, one key
-//!   - `parse`              `str::from_utf8` + `serde_json::from_str::<Value>`
-//!   - `evaluate_1thread`   `rules::evaluate` with `Pool::new(1)` (one core for rules)
-//!   - `evaluate_2threads`  the same with `Pool::new(2)`
-//!   - `full_1thread`       verify + parse + request context + evaluate (+ assemble), `Pool::new(1)`
-//!   - `full_2threads`      the same with `Pool::new(2)`
-//!   - `assemble`           `rules::eval::answer` alone (alerts -> GUIDs -> JSON body)
-//!   - `rule_100k`          `rules::eval::run_rule` per rule, on the 100 KB sample, this thread
-//!   - `representation_100k` what per-rule conversion of the estimate to Rhai maps would cost
-//!     (`rhai::serde::to_dynamic`, and the deep `.clone()` a second rule would need) against
-//!     the zero-copy `Json` handle the rules get.
+//!   - `verify`              HMAC-SHA256 over the raw bytes, one key
+//!   - `parse`               `str::from_utf8` + `serde_json::from_str::<Value>`
+//!   - `evaluate_1thread`    `rules::evaluate` with `Pool::new(1)` (one core for rules)
+//!   - `evaluate_2threads`   the same with `Pool::new(2)`
+//!   - `full_1thread`        verify + parse + request context + evaluate (+ assemble)
+//!   - `full_2threads`       the same with `Pool::new(2)`
+//!   - `full_inline`         the same work on the bench thread alone: `run_rule` for each
+//!     rule in turn, then `answer` (no pool, no hand-off between threads)
+//!   - `assemble`            `rules::eval::answer` alone (alerts -> GUIDs -> JSON body)
+//!   - `rule_100k`           `rules::eval::run_rule` per rule, 100 KB sample, this thread
+//!   - `evaluate_2threads_with_interner` a regression guard: `evaluate_2threads` with
+//!     Rhai's string interner turned back on (`set_max_strings_interned(256)`, Rhai's
+//!     default; `sandbox::engine` turns it off). With feature `sync` the interner is one
+//!     engine-wide RwLock whose `try_write` sleeps 10 ms when another thread holds it,
+//!     and `let x = <string>`, `for` loops and `${}` strings intern at run time, so two
+//!     rule threads of one call collide (see BENCHMARKS.md).
+//!   - `representation_100k` what converting the estimate to Rhai maps would cost
+//!     (`rhai::serde::to_dynamic`, and the deep `.clone()` each further rule would
+//!     need) against the zero-copy `Json` handle the rules get.
 //!
 //! `std::hint::black_box` is used throughout: `criterion::black_box` is deprecated in
-//! criterion 0.8 and is a plain forward to it.
+//! criterion 0.8 and only forwards to it.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -60,6 +68,8 @@ struct Sample {
 
 struct Fixture {
     ruleset: Arc<RuleSet>,
+    /// The same rule set with Rhai's string interner turned back on.
+    with_interner: Arc<RuleSet>,
     keys: Vec<ApiKey>,
     samples: Vec<Sample>,
     pool1: Pool,
@@ -71,14 +81,19 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+fn load_default() -> RuleSet {
+    ruleset::load(&root().join("rules/default"), &Defaults::default()).unwrap_or_else(|problems| {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        panic!("rules/default does not compile");
+    })
+}
+
 fn fixture() -> Fixture {
-    let ruleset = ruleset::load(&root().join("rules/default"), &Defaults::default())
-        .unwrap_or_else(|problems| {
-            for p in &problems {
-                eprintln!("{p}");
-            }
-            panic!("rules/default does not compile");
-        });
+    let ruleset = load_default();
+    let mut with_interner = load_default();
+    with_interner.engine.set_max_strings_interned(256);
     let key = ApiKey::new(KEY);
     assert_eq!(KEY.len(), 48);
     let samples = SAMPLES
@@ -86,8 +101,7 @@ fn fixture() -> Fixture {
         .map(|(name, path)| {
             let body = std::fs::read(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
             let signature = signature::sign(&key, &body);
-            let estimate =
-                Arc::new(serde_json::from_slice::<Value>(&body).expect("sample is JSON"));
+            let estimate = Arc::new(serde_json::from_slice::<Value>(&body).expect("JSON"));
             eprintln!("sample {name}: {path}, {} bytes", body.len());
             Sample {
                 name,
@@ -99,6 +113,7 @@ fn fixture() -> Fixture {
         .collect();
     Fixture {
         ruleset: Arc::new(ruleset),
+        with_interner: Arc::new(with_interner),
         keys: vec![key],
         samples,
         pool1: Pool::new(1).expect("pool"),
@@ -110,8 +125,8 @@ fn fixture() -> Fixture {
     }
 }
 
-/// `request` as the server builds it (see `http::hooks::request_context`), with the
-/// headers a signed IMOS call carries once the signature header is hidden.
+/// `request` as the server builds it (`http::hooks::request_context`), with the headers
+/// a signed IMOS call carries once the signature header is hidden from rules.
 fn request_context() -> Value {
     json!({
         "ruleset": "default",
@@ -147,9 +162,10 @@ fn full_call(f: &Fixture, pool: &Pool, s: &Sample) -> usize {
         estimate: Arc::new(estimate),
         request: Arc::new(request_context()),
     });
+    let ruleset = f.ruleset.clone();
     let evaluation = f.rt.block_on(rules_mod::evaluate(
         pool,
-        f.ruleset.clone(),
+        ruleset,
         input,
         deadline(&f.ruleset),
         (),
@@ -157,42 +173,93 @@ fn full_call(f: &Fixture, pool: &Pool, s: &Sample) -> usize {
     evaluation.response.body.len()
 }
 
-/// Per-group timing: the 1 MB sample's evaluation takes tens of ms, so it gets flat
-/// sampling and few samples; everything else gets 50 samples over 3 s.
-fn tune(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, slow: bool) {
-    if slow {
-        group
-            .sampling_mode(SamplingMode::Flat)
-            .sample_size(10)
-            .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(5));
+/// The same work as [`full_call`] on this one thread, rules one after another, without
+/// the pool: the difference is the cost of handing the call to a rule thread.
+fn full_inline(f: &Fixture, s: &Sample) -> usize {
+    let outcome = signature::verify([s.signature.as_bytes()], &s.body, &f.keys);
+    assert!(outcome.is_accepted());
+    let text = std::str::from_utf8(&s.body).expect("utf-8");
+    let estimate: Value = serde_json::from_str(text).expect("json");
+    assert!(estimate.is_object());
+    let input = Arc::new(CallInput {
+        estimate: Arc::new(estimate),
+        request: Arc::new(request_context()),
+    });
+    let deadline = deadline(&f.ruleset);
+    let runs: Vec<_> = f
+        .ruleset
+        .rules
+        .iter()
+        .map(|rule| run_rule(&f.ruleset, rule, &input, deadline))
+        .collect();
+    answer(&f.ruleset, &input.estimate, &runs).body.len()
+}
+
+/// How long a benchmark may take, so the whole run stays near three minutes.
+#[derive(Clone, Copy, PartialEq)]
+enum Tier {
+    /// Microseconds per iteration: 30 samples over 2 s.
+    Micro,
+    /// Up to a few ms per iteration: 30 samples over 2.5 s.
+    Milli,
+    /// Tens of ms (the 1 MB sample's rules): flat sampling, 10 samples over 4 s.
+    Slow,
+}
+
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+fn tune(group: &mut Group<'_>, tier: Tier) {
+    let (mode, samples, warm_up, measure) = match tier {
+        Tier::Micro => (
+            SamplingMode::Auto,
+            30,
+            Duration::from_millis(500),
+            Duration::from_secs(2),
+        ),
+        Tier::Milli => (
+            SamplingMode::Auto,
+            30,
+            Duration::from_secs(1),
+            Duration::from_millis(2500),
+        ),
+        Tier::Slow => (
+            SamplingMode::Flat,
+            10,
+            Duration::from_secs(1),
+            Duration::from_secs(4),
+        ),
+    };
+    group
+        .sampling_mode(mode)
+        .sample_size(samples)
+        .warm_up_time(warm_up)
+        .measurement_time(measure);
+}
+
+fn eval_tier(s: &Sample) -> Tier {
+    if s.name == "1m" {
+        Tier::Slow
     } else {
-        group
-            .sample_size(50)
-            .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(3));
+        Tier::Milli
     }
 }
 
 fn bench_verify_parse(c: &mut Criterion, f: &Fixture) {
     let mut group = c.benchmark_group("verify");
-    tune(&mut group, false);
+    tune(&mut group, Tier::Micro);
     for s in &f.samples {
         group.throughput(Throughput::Bytes(s.body.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(s.name), s, |b, s| {
             b.iter(|| {
-                signature::verify(
-                    [black_box(s.signature.as_bytes())],
-                    black_box(&s.body),
-                    black_box(&f.keys),
-                )
+                let header = black_box(s.signature.as_bytes());
+                signature::verify([header], black_box(&s.body), black_box(&f.keys))
             })
         });
     }
     group.finish();
 
     let mut group = c.benchmark_group("parse");
-    tune(&mut group, false);
+    tune(&mut group, Tier::Micro);
     for s in &f.samples {
         group.throughput(Throughput::Bytes(s.body.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(s.name), s, |b, s| {
@@ -206,19 +273,28 @@ fn bench_verify_parse(c: &mut Criterion, f: &Fixture) {
 }
 
 fn bench_evaluate(c: &mut Criterion, f: &Fixture) {
-    for (label, pool) in [("1thread", &f.pool1), ("2threads", &f.pool2)] {
-        let mut group = c.benchmark_group(format!("evaluate_{label}"));
+    let variants = [
+        ("evaluate_1thread", &f.pool1, &f.ruleset),
+        ("evaluate_2threads", &f.pool2, &f.ruleset),
+        (
+            "evaluate_2threads_with_interner",
+            &f.pool2,
+            &f.with_interner,
+        ),
+    ];
+    for (name, pool, ruleset) in variants {
+        let mut group = c.benchmark_group(name);
         for s in &f.samples {
-            tune(&mut group, s.name == "1m");
+            tune(&mut group, eval_tier(s));
             group.throughput(Throughput::Bytes(s.body.len() as u64));
             let call = input(&s.estimate);
             group.bench_with_input(BenchmarkId::from_parameter(s.name), s, |b, _| {
                 b.iter(|| {
                     let evaluation = f.rt.block_on(rules_mod::evaluate(
                         pool,
-                        f.ruleset.clone(),
+                        ruleset.clone(),
                         call.clone(),
-                        deadline(&f.ruleset),
+                        deadline(ruleset),
                         (),
                     ));
                     black_box(evaluation.response.body.len())
@@ -228,10 +304,10 @@ fn bench_evaluate(c: &mut Criterion, f: &Fixture) {
         group.finish();
     }
 
-    for (label, pool) in [("1thread", &f.pool1), ("2threads", &f.pool2)] {
-        let mut group = c.benchmark_group(format!("full_{label}"));
+    for (name, pool) in [("full_1thread", &f.pool1), ("full_2threads", &f.pool2)] {
+        let mut group = c.benchmark_group(name);
         for s in &f.samples {
-            tune(&mut group, s.name == "1m");
+            tune(&mut group, eval_tier(s));
             group.throughput(Throughput::Bytes(s.body.len() as u64));
             group.bench_with_input(BenchmarkId::from_parameter(s.name), s, |b, s| {
                 b.iter(|| black_box(full_call(f, pool, s)))
@@ -239,38 +315,46 @@ fn bench_evaluate(c: &mut Criterion, f: &Fixture) {
         }
         group.finish();
     }
+
+    let mut group = c.benchmark_group("full_inline");
+    for s in &f.samples {
+        tune(&mut group, eval_tier(s));
+        group.throughput(Throughput::Bytes(s.body.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(s.name), s, |b, s| {
+            b.iter(|| black_box(full_inline(f, s)))
+        });
+    }
+    group.finish();
 }
 
 fn bench_assemble(c: &mut Criterion, f: &Fixture) {
     let mut group = c.benchmark_group("assemble");
-    tune(&mut group, false);
+    tune(&mut group, Tier::Micro);
     for s in &f.samples {
+        let call = input(&s.estimate);
         let evaluation = f.rt.block_on(rules_mod::evaluate(
             &f.pool1,
             f.ruleset.clone(),
-            input(&s.estimate),
+            call,
             deadline(&f.ruleset),
             (),
         ));
+        let runs: Vec<String> = evaluation
+            .runs
+            .iter()
+            .map(|r| format!("{}={} ({} ops)", r.rule, r.outcome.as_str(), r.operations))
+            .collect();
         eprintln!(
             "sample {}: {} alerts, {} byte answer; rules: {}",
             s.name,
             evaluation.response.sent,
             evaluation.response.body.len(),
-            evaluation
-                .runs
-                .iter()
-                .map(|r| format!("{}={} ({} ops)", r.rule, r.outcome.as_str(), r.operations))
-                .collect::<Vec<_>>()
-                .join(", ")
+            runs.join(", ")
         );
         group.bench_with_input(BenchmarkId::from_parameter(s.name), s, |b, s| {
             b.iter(|| {
-                black_box(
-                    answer(&f.ruleset, &s.estimate, black_box(&evaluation.runs))
-                        .body
-                        .len(),
-                )
+                let assembled = answer(&f.ruleset, &s.estimate, black_box(&evaluation.runs));
+                black_box(assembled.body.len())
             })
         });
     }
@@ -284,12 +368,18 @@ fn bench_rules(c: &mut Criterion, f: &Fixture) {
         .find(|s| s.name == "100k")
         .expect("100k sample");
     let call = input(&s.estimate);
+    let ruleset = &f.ruleset;
     let mut group = c.benchmark_group("rule_100k");
-    tune(&mut group, false);
-    for rule in &f.ruleset.rules {
+    for rule in &ruleset.rules {
+        let tier = if rule.id == "tce_floor" {
+            Tier::Micro
+        } else {
+            Tier::Milli
+        };
+        tune(&mut group, tier);
         group.bench_function(rule.id.as_str(), |b| {
             b.iter(|| {
-                let run = run_rule(&f.ruleset, rule, &call, deadline(&f.ruleset));
+                let run = run_rule(ruleset, rule, &call, deadline(ruleset));
                 assert_eq!(run.outcome.as_str(), "ok", "{}: {:?}", rule.id, run.outcome);
                 black_box(run.alerts.len())
             })
@@ -305,7 +395,7 @@ fn bench_representation(c: &mut Criterion, f: &Fixture) {
         .find(|s| s.name == "100k")
         .expect("100k sample");
     let mut group = c.benchmark_group("representation_100k");
-    tune(&mut group, false);
+    tune(&mut group, Tier::Micro);
     group.bench_function("to_dynamic", |b| {
         b.iter(|| rhai::serde::to_dynamic(black_box(&*s.estimate)).expect("converts"))
     });
