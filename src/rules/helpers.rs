@@ -349,6 +349,14 @@ fn date_arg(helper: &str, arg: &str, value: &Dynamic) -> Res<DateTime<FixedOffse
 /// Parses ISO 8601 with offset, without offset (UTC), or date-only (midnight UTC).
 pub fn parse_date(text: &str) -> Option<DateTime<FixedOffset>> {
     let text = text.trim();
+    // Date-only values (laycans) are common: try that form first, not after five others.
+    if text.len() == 10 {
+        let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+        return Some(
+            Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0)?)
+                .fixed_offset(),
+        );
+    }
     if let Ok(d) = DateTime::parse_from_rfc3339(text) {
         return Some(d);
     }
