@@ -14,6 +14,7 @@ pub mod memory;
 pub mod rules;
 pub mod signature;
 pub mod tls;
+pub mod watch;
 
 #[global_allocator]
 static GLOBAL: memory::Counting<mimalloc::MiMalloc> = memory::Counting(mimalloc::MiMalloc);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use notify::{RecursiveMode, Watcher};
+use notify::RecursiveMode;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -137,36 +137,30 @@ impl CertStore {
 
     /// Watches the certificate folder and reloads on change, until the watcher is dropped.
     pub fn watch(self: &Arc<Self>) -> notify::Result<notify::RecommendedWatcher> {
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if event.map(|e| !e.kind.is_access()).unwrap_or(true) {
-                    let _ = tx.send(());
-                }
-            })?;
         let dir = self
             .cert_path
             .parent()
             .unwrap_or(Path::new("."))
             .to_path_buf();
-        watcher.watch(&dir, RecursiveMode::NonRecursive)?;
         let store = Arc::downgrade(self);
-        std::thread::Builder::new()
-            .name("lookout-tls-watch".into())
-            .spawn(move || {
-                while rx.recv().is_ok() {
-                    // Certificate and key are often written one after the other.
-                    while rx.recv_timeout(Duration::from_millis(200)).is_ok() {}
-                    let Some(store) = store.upgrade() else { break };
-                    if let Err(err) = store.reload() {
-                        tracing::error!(
-                            "new certificate refused, still serving the previous one: {err}"
-                        );
-                    }
+        // Certificate and key are often written one after the other: settle for 200 ms.
+        crate::watch::on_change(
+            &dir,
+            RecursiveMode::NonRecursive,
+            "lookout-tls-watch",
+            Duration::from_millis(200),
+            move || {
+                let Some(store) = store.upgrade() else {
+                    return false;
+                };
+                if let Err(err) = store.reload() {
+                    tracing::error!(
+                        "new certificate refused, still serving the previous one: {err}"
+                    );
                 }
-            })
-            .map_err(notify::Error::io)?;
-        Ok(watcher)
+                true
+            },
+        )
     }
 
     /// The rustls server configuration: TLS 1.2 and 1.3, HTTP/2 and HTTP/1.1.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use notify::{RecursiveMode, Watcher};
+use notify::RecursiveMode;
 
 use crate::rules::ruleset::{self, Defaults, Problem, RuleSet};
 
@@ -121,29 +121,20 @@ impl Registry {
 
     /// Watches the folder and reloads on change, until the returned watcher is dropped.
     pub fn watch(self: &Arc<Self>) -> notify::Result<notify::RecommendedWatcher> {
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if event.map(|e| !e.kind.is_access()).unwrap_or(true) {
-                    let _ = tx.send(());
-                }
-            })?;
-        watcher.watch(&self.root, RecursiveMode::Recursive)?;
         let registry = Arc::downgrade(self);
-        std::thread::Builder::new()
-            .name("lookout-rules-watch".into())
-            .spawn(move || {
-                while rx.recv().is_ok() {
-                    // Let a burst of writes (an editor's save, a git checkout) settle.
-                    while rx.recv_timeout(Duration::from_millis(150)).is_ok() {}
-                    let Some(registry) = registry.upgrade() else {
-                        break;
-                    };
-                    registry.reload();
-                }
-            })
-            .map_err(notify::Error::io)?;
-        Ok(watcher)
+        crate::watch::on_change(
+            &self.root,
+            RecursiveMode::Recursive,
+            "lookout-rules-watch",
+            Duration::from_millis(150),
+            move || {
+                let Some(registry) = registry.upgrade() else {
+                    return false;
+                };
+                registry.reload();
+                true
+            },
+        )
     }
 }
 
