@@ -77,6 +77,15 @@ struct Fixture {
     rt: tokio::runtime::Runtime,
 }
 
+impl Fixture {
+    fn sample(&self, name: &str) -> &Sample {
+        self.samples
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no {name} sample"))
+    }
+}
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -362,11 +371,7 @@ fn bench_assemble(c: &mut Criterion, f: &Fixture) {
 }
 
 fn bench_rules(c: &mut Criterion, f: &Fixture) {
-    let s = f
-        .samples
-        .iter()
-        .find(|s| s.name == "100k")
-        .expect("100k sample");
+    let s = f.sample("100k");
     let call = input(&s.estimate);
     let ruleset = &f.ruleset;
     let mut group = c.benchmark_group("rule_100k");
@@ -389,11 +394,7 @@ fn bench_rules(c: &mut Criterion, f: &Fixture) {
 }
 
 fn bench_representation(c: &mut Criterion, f: &Fixture) {
-    let s = f
-        .samples
-        .iter()
-        .find(|s| s.name == "100k")
-        .expect("100k sample");
+    let s = f.sample("100k");
     let mut group = c.benchmark_group("representation_100k");
     tune(&mut group, Tier::Micro);
     group.bench_function("to_dynamic", |b| {

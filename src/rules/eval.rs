@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::alerts::{self, Alert, AlertType, Assembled, DisplayField, Identity, Raised};
 use crate::rules::json::{self, Json};
 use crate::rules::ruleset::{Rule, RuleSet};
-use crate::rules::sandbox::{self, Run, STOP_DEADLINE, STOP_MEMORY};
+use crate::rules::sandbox::{self, Run, STOP_MEMORY};
 
 /// What a call hands to its rules.
 pub struct CallInput {
@@ -334,7 +334,6 @@ fn classify(err: &EvalAltResult, rule_path: &str, limits: &sandbox::Limits) -> O
                 source: None,
             });
         }
-        let _ = STOP_DEADLINE;
         return Outcome::Timeout;
     }
     // The position that matters is the innermost one (inside a function or lib module).

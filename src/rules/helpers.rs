@@ -254,35 +254,25 @@ fn same_json(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// The value at the end of `steps`, or `None` when a step is missing.
+/// The value at the end of `steps`, or `None` when a step is missing (or null).
 fn walk(value: &Dynamic, steps: &[Step]) -> Option<Dynamic> {
     let mut current = value.clone();
-    for step in steps {
-        let step = match step {
-            Step::Field(name) => Step::Field(name),
-            Step::Index(i) => Step::Index(*i),
-        };
-        let next = if let Some(json) = current.read_lock::<Json>() {
-            match (step, json.value()) {
-                (Step::Field(name), Value::Object(map)) => map.get(name).map(|v| json.wrap(v)),
-                (Step::Index(i), Value::Array(items)) => {
-                    let at = if i < 0 { items.len() as i64 + i } else { i };
-                    usize::try_from(at)
-                        .ok()
-                        .and_then(|at| items.get(at))
-                        .map(|v| json.wrap(v))
-                }
-                _ => None,
-            }
-        } else if let Some(map) = current.read_lock::<Map>() {
+    for (at, step) in steps.iter().enumerate() {
+        if let Some(json) = current.read_lock::<Json>() {
+            // The rest of the path is inside one JSON tree: walk it without making handles.
+            return walk_json(json.value(), &steps[at..])
+                .filter(|v| !v.is_null())
+                .map(|v| json.wrap(v));
+        }
+        let next = if let Some(map) = current.read_lock::<Map>() {
             match step {
-                Step::Field(name) => map.get(name).cloned(),
+                Step::Field(name) => map.get(*name).cloned(),
                 Step::Index(_) => None,
             }
         } else if let Some(array) = current.read_lock::<Array>() {
             match step {
                 Step::Index(i) => {
-                    let at = if i < 0 { array.len() as i64 + i } else { i };
+                    let at = if *i < 0 { array.len() as i64 + i } else { *i };
                     usize::try_from(at)
                         .ok()
                         .and_then(|at| array.get(at))

@@ -7,9 +7,10 @@
 //! array and map sizes; a wall-clock deadline and a memory ceiling checked every 1,024
 //! operations and at the start of every host function.
 //!
-//! While a rule runs, its worker thread holds a [`Run`]: the deadline, the alerts the
-//! builders raised, and the captured `print`/`debug` output. Builders and helpers reach
-//! it through a thread-local, which is why a rule runs start to end on one thread.
+//! While a rule runs, its worker thread holds its deadline and memory ceiling in a
+//! thread-local cell, and a [`Run`] with the alerts the builders raised and the captured
+//! `print`/`debug` output. Builders and helpers reach both through thread-locals, which is
+//! why a rule runs start to end on one thread.
 
 use std::cell::{Cell, RefCell};
 use std::time::Instant;
@@ -58,7 +59,6 @@ pub const STOP_MEMORY: &str = "memory";
 
 /// What one rule run collects on its thread.
 pub struct Run {
-    pub deadline: Instant,
     pub alerts: Vec<Alert>,
     pub output: String,
     pub output_cut: bool,
@@ -79,7 +79,6 @@ impl Run {
         OPERATIONS.set(0);
         RUN.with_borrow_mut(|run| {
             *run = Some(Run {
-                deadline,
                 alerts: Vec::new(),
                 output: String::new(),
                 output_cut: false,
