@@ -12,6 +12,14 @@ How the files in rules/samples/ were produced (run from the project root):
     python3 rules/samples/gen_estimate.py --preset broken               > rules/samples/broken.json
     python3 rules/samples/gen_estimate.py --calls 45  --seed 1          > rules/samples/large-100k.json
     python3 rules/samples/gen_estimate.py --calls 450 --seed 1          > rules/samples/large-1m.json
+    python3 rules/samples/gen_estimate.py --calls 50 --cargoes 6 --detail --seed 2 > rules/samples/multiport-100k.json
+
+Two shapes of large estimate: the liner files carry a breakbulk trade's many small
+parcels (148 cargoes over 45 calls), so rules that loop over cargoes work hard; the
+--detail file is a long multi-port rotation with few cargoes and detailed port calls
+(cargo handling, a port-expense breakdown, routing waypoints, agents), the shape of
+the 100 KB estimate in the product's baseline measurements (1 itinerary x 47 calls,
+5-7 cargoes).
 
 Presets are pretty-printed (2-space indent, as a human would save them);
 the --calls mode is compact JSON (no whitespace), like the Estimator's POST body.
@@ -643,7 +651,7 @@ LINER_CHARTERERS = [      # all rated A/B without sanctions in rules/default/dat
 ]
 
 
-def liner(calls_wanted, seed):
+def liner(calls_wanted, seed, max_cargoes=None, detail=False):
     rng = Random(seed)
     v = Vessel("LKTNAV", "LKT NAVIGATOR", imo_number(rng), "Ultramax", 63450, 12.5, 12.0,
                6.0, 13.3, ["LSF", "LSG", "HSF", "MGO"], {"ballast": 23.0, "laden": 26.0},
@@ -675,6 +683,18 @@ def liner(calls_wanted, seed):
         if not later:
             continue
         budget = int(cap * CALL_BUDGET)
+        if max_cargoes is not None:
+            # few, large lots: one per load call until the count is reached
+            if len(parcels) >= max_cargoes:
+                continue
+            qty = min(cap - onboard, budget, rng.randrange(6000, 11000, 250))
+            if qty >= PARCEL_MT[0]:
+                j = rng.choice(later)
+                parcels.append((i, j, qty))
+                onboard += qty
+                load_at[i] += qty
+                dis_at[j] += qty
+            continue
         for _ in range(rng.randint(PARCELS_MIN, PARCELS_MAX)):
             room = min(cap - onboard, budget - load_at[i])
             if room < PARCEL_MT[0]:
@@ -741,8 +761,76 @@ def liner(calls_wanted, seed):
             lport, dport, addr, brok, rng.randrange(11000, 19000, 500),
             rng.randrange(3000, 9000, 500), rng.randrange(3000, 8000, 500),
             terms=rng.choice(("SHINC", "SHEX", "SSHEX", "FHEX")), ftype=ftype))
+    if max_cargoes is not None:
+        # few lots carry the whole rotation: price them to a plausible TCE
+        solve_rates_for_tce(est, ctx, 15250)
     est["voyageResults"] = voyage_results(est, ctx)
+    if detail:
+        add_detail(est, parcels, rng)
     return est
+
+
+EXPENSE_TYPES = ["Port Dues", "Pilotage", "Towage", "Mooring", "Agency Fee", "Light Dues",
+                 "Garbage Removal", "Launch Hire"]
+AGENTS = ["Inchcape Shipping Services", "GAC Shipping", "Wilhelmsen Ships Service",
+          "Ben Line Agencies", "Sharaf Shipping Agency", "Seaport Agencies"]
+# rough positions, to give the routing waypoints plausible coordinates
+WAYPOINTS = [("Taiwan Strait", 24.5, 119.5), ("Singapore Strait", 1.2, 104.0),
+             ("Malacca Strait", 3.5, 100.5), ("Dondra Head", 5.8, 80.6),
+             ("Strait of Hormuz", 26.5, 56.4), ("Bab-el-Mandeb", 12.6, 43.3),
+             ("Suez Canal S", 29.9, 32.6), ("Port Said", 31.3, 32.3),
+             ("Kithira Strait", 36.1, 23.0), ("Luzon Strait", 20.5, 121.0)]
+
+
+def add_detail(est, parcels, rng):
+    """The rest of an IMOS port call: cargo handling lines, the port-expense breakdown
+    (summing to portExpenses), routing with waypoints, and the port agent."""
+    cargo_at = {}
+    for c, (i, j, qty) in zip(est["estimateCargoes"], parcels):
+        cargo_at.setdefault(i, []).append((c, "L", qty, c["loadRate"]))
+        cargo_at.setdefault(j, []).append((c, "D", qty, c["dischargeRate"]))
+    for i, row in enumerate(est["estimateItineraries"]):
+        row["terminal"] = "%s %s" % (row["portName"].title(), rng.choice(
+            ("Bulk Terminal", "Multipurpose Terminal", "General Cargo Berths", "Anchorage")))
+        row["berth"] = "B%d" % rng.randint(1, 24)
+        row["portDaysWorking"] = round(row["portDays"] * rng.uniform(0.6, 0.85), 2)
+        row["portDaysIdle"] = round(row["portDays"] - row["portDaysWorking"], 2)
+        row["salinity"] = rng.choice((1.025, 1.025, 1.02, 1.0))
+        handling = []
+        for (c, fn, qty, rate) in cargo_at.get(i, []):
+            hours = round(qty / rate * 24, 2)
+            handling.append({"cargoID": c["cargoID"], "cargoName": c["cargoName"],
+                             "function": fn, "qty": qty, "unit": "MT",
+                             "rate": rate, "rateUnit": "MT/day",
+                             "terms": c["laytimeTerms"], "laytimeHours": hours,
+                             "turnTimeHours": rng.choice((6, 12, 12, 24)),
+                             "demurrageRate": c["demurrageRate"]})
+        row["cargoHandling"] = handling
+        total = row["portExpenses"]
+        items, left = [], total
+        kinds = rng.sample(EXPENSE_TYPES, rng.randint(5, 7))
+        for k, kind in enumerate(kinds):
+            amount = left if k == len(kinds) - 1 else round(total * rng.uniform(0.05, 0.25), -1)
+            amount = min(amount, left)
+            left -= amount
+            items.append({"expenseType": kind, "amount": num(amount), "currency": "USD",
+                          "basis": rng.choice(("Lumpsum", "Per GRT", "Per Call")),
+                          "estimated": True})
+        row["portExpenseItems"] = items
+        legs = rng.sample(WAYPOINTS, rng.randint(2, 5)) if row["distance"] else []
+        row["routing"] = {
+            "routeName": "%s-%s" % (est["estimateItineraries"][i - 1]["unlocode"] if i else "",
+                                    row["unlocode"]),
+            "distanceEca": num(round(row["distance"] * (1.0 if row["isEca"] else 0.0))),
+            "distanceNonEca": num(round(row["distance"] * (0.0 if row["isEca"] else 1.0))),
+            "waypoints": [{"name": n, "lat": round(la + rng.uniform(-0.4, 0.4), 4),
+                           "lon": round(lo + rng.uniform(-0.4, 0.4), 4)} for n, la, lo in legs],
+        }
+        agent = rng.choice(AGENTS)
+        row["agent"] = {"name": "%s %s" % (agent, row["portName"].title()),
+                        "email": "ops.%s@%s.example.com" % (row["unlocode"].lower(),
+                                                            agent.split()[0].lower()),
+                        "nominatedBy": rng.choice(("Owners", "Charterers"))}
 
 
 PRESETS = {
@@ -758,6 +846,8 @@ def main(argv=None):
     ap.add_argument("--preset", choices=sorted(PRESETS))
     ap.add_argument("--calls", type=int, default=45, help="port calls (liner mode)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cargoes", type=int, help="liner mode: at most this many cargoes, one large lot per load call")
+    ap.add_argument("--detail", action="store_true", help="liner mode: detailed port calls (cargo handling, expenses, routing, agent)")
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--pretty", action="store_true")
     g.add_argument("--compact", action="store_true")
@@ -771,7 +861,7 @@ def main(argv=None):
         est = PRESETS[a.preset]()
         pretty = not a.compact
     else:
-        est = liner(a.calls, a.seed)
+        est = liner(a.calls, a.seed, a.cargoes, a.detail)
         pretty = a.pretty
     if pretty:
         out = json.dumps(est, indent=2, ensure_ascii=False) + "\n"
