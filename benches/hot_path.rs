@@ -7,12 +7,16 @@
 //!
 //! Samples (from `rules/samples/`, rule set `rules/default`):
 //!   - `small`: drybulk-single-cargo.json (6,072 bytes; the "10 KB class" of estimates)
-//!   - `100k`:  large-100k.json (103,671 bytes)
+//!   - `100k`:  multiport-100k.json (103,774 bytes; 50 detailed port calls, 6 cargoes:
+//!     the shape of the 100 KB estimate in the product's baseline measurements)
+//!   - `100k-parcels`: large-100k.json (103,671 bytes; 45 port calls, 148 cargo parcels,
+//!     so the cargo loops of the shipped rules run 25 times as often)
 //!   - `1m`:    large-1m.json (944,622 bytes)
 //!
 //! Groups:
 //!   - `verify`              HMAC-SHA256 over the raw bytes, one key
-//!   - `parse`               `str::from_utf8` + `serde_json::from_str::<Value>`
+//!   - `parse`               `str::from_utf8` + `rules::json::parse` (sonic-rs), as served
+//!   - `parse_serde_json`    `str::from_utf8` + `serde_json::from_str::<Value>`, for scale
 //!   - `evaluate_1thread`    `rules::evaluate` with `Pool::new(1)` (one core for rules)
 //!   - `evaluate_2threads`   the same with `Pool::new(2)`
 //!   - `full_1thread`        verify + parse + request context + evaluate (+ assemble)
@@ -20,7 +24,7 @@
 //!   - `full_inline`         the same work on the bench thread alone: `run_rule` for each
 //!     rule in turn, then `answer` (no pool, no hand-off between threads)
 //!   - `assemble`            `rules::eval::answer` alone (alerts -> GUIDs -> JSON body)
-//!   - `rule_100k`           `rules::eval::run_rule` per rule, 100 KB sample, this thread
+//!   - `rule_100k`, `rule_100k-parcels` `rules::eval::run_rule` per rule, this thread
 //!   - `evaluate_2threads_with_interner` a regression guard: `evaluate_2threads` with
 //!     Rhai's string interner turned back on (`set_max_strings_interned(256)`, Rhai's
 //!     default; `sandbox::engine` turns it off). With feature `sync` the interner is one
@@ -42,10 +46,13 @@ use std::time::{Duration, Instant};
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use serde_json::{json, Value};
+use axum::http::{HeaderMap, HeaderValue};
+use serde_json::Value;
+use sonic_rs::JsonValueTrait;
 
 use lookout::rules::eval::{answer, run_rule};
-use lookout::rules::json::Json;
+use lookout::http::hooks::request_context as server_request_context;
+use lookout::rules::json::{self, Doc, Json};
 use lookout::rules::ruleset::{self, Defaults};
 use lookout::rules::{self as rules_mod, CallInput, Pool, RuleSet};
 use lookout::signature::{self, ApiKey};
@@ -55,7 +62,8 @@ const KEY: &str = "bench-key-0123456789abcdefghijklmnopqrstuvwxyzAB";
 
 const SAMPLES: &[(&str, &str)] = &[
     ("small", "rules/samples/drybulk-single-cargo.json"),
-    ("100k", "rules/samples/large-100k.json"),
+    ("100k", "rules/samples/multiport-100k.json"),
+    ("100k-parcels", "rules/samples/large-100k.json"),
     ("1m", "rules/samples/large-1m.json"),
 ];
 
@@ -63,7 +71,7 @@ struct Sample {
     name: &'static str,
     body: Vec<u8>,
     signature: String,
-    estimate: Arc<Value>,
+    estimate: Arc<Doc>,
 }
 
 struct Fixture {
@@ -110,7 +118,7 @@ fn fixture() -> Fixture {
         .map(|(name, path)| {
             let body = std::fs::read(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
             let signature = signature::sign(&key, &body);
-            let estimate = Arc::new(serde_json::from_slice::<Value>(&body).expect("JSON"));
+            let estimate = Arc::new(json::parse(std::str::from_utf8(&body).expect("utf-8")).expect("JSON"));
             eprintln!("sample {name}: {path}, {} bytes", body.len());
             Sample {
                 name,
@@ -134,26 +142,29 @@ fn fixture() -> Fixture {
     }
 }
 
-/// `request` as the server builds it (`http::hooks::request_context`), with the headers
-/// a signed IMOS call carries once the signature header is hidden from rules.
-fn request_context() -> Value {
-    json!({
-        "ruleset": "default",
-        "call_id": "0193a6f0-0000-7000-8000-000000000000",
-        "received_at": "2026-11-22T12:00:00.000Z",
-        "headers": {
-            "content-type": "application/json",
-            "host": "127.0.0.1:8443",
-            "content-length": "103671",
-        },
-    })
+/// `request` as the server builds it, from the headers a signed IMOS call carries.
+fn request_context() -> Doc {
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers.insert("host", HeaderValue::from_static("127.0.0.1:8443"));
+    headers.insert("content-length", HeaderValue::from_static("103671"));
+    headers.insert(
+        "veson-webhook-signature",
+        HeaderValue::from_static("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+    );
+    server_request_context(
+        "default",
+        uuid::Uuid::now_v7(),
+        std::time::SystemTime::now(),
+        &headers,
+    )
 }
 
 fn deadline(ruleset: &RuleSet) -> Instant {
     Instant::now() + ruleset.settings.budget - ruleset.settings.margin
 }
 
-fn input(estimate: &Arc<Value>) -> Arc<CallInput> {
+fn input(estimate: &Arc<Doc>) -> Arc<CallInput> {
     Arc::new(CallInput {
         estimate: estimate.clone(),
         request: Arc::new(request_context()),
@@ -165,7 +176,7 @@ fn full_call(f: &Fixture, pool: &Pool, s: &Sample) -> usize {
     let outcome = signature::verify([s.signature.as_bytes()], &s.body, &f.keys);
     assert!(outcome.is_accepted());
     let text = std::str::from_utf8(&s.body).expect("utf-8");
-    let estimate: Value = serde_json::from_str(text).expect("json");
+    let estimate = json::parse(text).expect("json");
     assert!(estimate.is_object());
     let input = Arc::new(CallInput {
         estimate: Arc::new(estimate),
@@ -188,7 +199,7 @@ fn full_inline(f: &Fixture, s: &Sample) -> usize {
     let outcome = signature::verify([s.signature.as_bytes()], &s.body, &f.keys);
     assert!(outcome.is_accepted());
     let text = std::str::from_utf8(&s.body).expect("utf-8");
-    let estimate: Value = serde_json::from_str(text).expect("json");
+    let estimate = json::parse(text).expect("json");
     assert!(estimate.is_object());
     let input = Arc::new(CallInput {
         estimate: Arc::new(estimate),
@@ -268,6 +279,19 @@ fn bench_verify_parse(c: &mut Criterion, f: &Fixture) {
     group.finish();
 
     let mut group = c.benchmark_group("parse");
+    tune(&mut group, Tier::Micro);
+    for s in &f.samples {
+        group.throughput(Throughput::Bytes(s.body.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(s.name), s, |b, s| {
+            b.iter(|| {
+                let text = std::str::from_utf8(black_box(&s.body)).expect("utf-8");
+                json::parse(text).expect("json")
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("parse_serde_json");
     tune(&mut group, Tier::Micro);
     for s in &f.samples {
         group.throughput(Throughput::Bytes(s.body.len() as u64));
@@ -371,10 +395,16 @@ fn bench_assemble(c: &mut Criterion, f: &Fixture) {
 }
 
 fn bench_rules(c: &mut Criterion, f: &Fixture) {
-    let s = f.sample("100k");
+    for name in ["100k", "100k-parcels"] {
+        bench_rules_on(c, f, name);
+    }
+}
+
+fn bench_rules_on(c: &mut Criterion, f: &Fixture, sample: &str) {
+    let s = f.sample(sample);
     let call = input(&s.estimate);
     let ruleset = &f.ruleset;
-    let mut group = c.benchmark_group("rule_100k");
+    let mut group = c.benchmark_group(format!("rule_{sample}"));
     for rule in &ruleset.rules {
         let tier = if rule.id == "tce_floor" {
             Tier::Micro
@@ -397,10 +427,11 @@ fn bench_representation(c: &mut Criterion, f: &Fixture) {
     let s = f.sample("100k");
     let mut group = c.benchmark_group("representation_100k");
     tune(&mut group, Tier::Micro);
+    let value: Value = serde_json::from_slice(&s.body).expect("JSON");
     group.bench_function("to_dynamic", |b| {
-        b.iter(|| rhai::serde::to_dynamic(black_box(&*s.estimate)).expect("converts"))
+        b.iter(|| rhai::serde::to_dynamic(black_box(&value)).expect("converts"))
     });
-    let converted = rhai::serde::to_dynamic(&*s.estimate).expect("converts");
+    let converted = rhai::serde::to_dynamic(&value).expect("converts");
     group.bench_function("to_dynamic_clone", |b| {
         b.iter(|| black_box(&converted).clone())
     });

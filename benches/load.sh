@@ -7,7 +7,9 @@
 # whose `default` rule set requires a signature (a random 48-character key in
 # LOOKOUT_KEY_LOAD), checks a few answers with curl, then runs
 #   wrk -t2 -c16 -d30s --latency -s benches/load.lua https://127.0.0.1:PORT/hooks/default
-# with rules/samples/large-100k.json (and, unless RUN_1M=0, 15 s with large-1m.json),
+# with rules/samples/multiport-100k.json (row `100k`), then, unless RUN_PARCELS=0, with
+# large-100k.json (row `100k-parcels`: 148 cargo parcels, so the shipped rules' cargo
+# loops run 25 times as often), and, unless RUN_1M=0, 15 s with large-1m.json,
 # recording the server's resident memory idle and at peak. Only 127.0.0.1 is targeted.
 #
 # Then, unless RUN_ONE_RULE_THREAD=0, the 100 KB run again on a server started with a
@@ -15,7 +17,7 @@
 # server also gets 10 s of one connection at a time (`wrk -t1 -c1`, rows `*-c1`): the
 # latency of a lone call, which is how the Estimator usually calls.
 #
-# Knobs (environment): DURATION (30s), DURATION_1M (15s), DURATION_SINGLE (10s), RUN_1M (1),
+# Knobs (environment): DURATION (30s), DURATION_1M (15s), DURATION_SINGLE (10s), RUN_1M (1), RUN_PARCELS (1),
 # RUN_SINGLE (1), RUN_ONE_RULE_THREAD (1), THREADS (2), CONNECTIONS (16), WAIT_FOR_QUIET (1:
 # before each wrk run, wait up to 10 min until the 1-minute load average is below
 # LOAD_MAX=0.8; the machine is shared).
@@ -26,6 +28,7 @@ ROOT=$PWD
 DURATION=${DURATION:-30s}
 DURATION_1M=${DURATION_1M:-15s}
 RUN_1M=${RUN_1M:-1}
+RUN_PARCELS=${RUN_PARCELS:-1}
 RUN_ONE_RULE_THREAD=${RUN_ONE_RULE_THREAD:-1}
 RUN_SINGLE=${RUN_SINGLE:-1}
 DURATION_SINGLE=${DURATION_SINGLE:-10s}
@@ -158,7 +161,7 @@ start_server() { # [config-file]
     STARTUP_RSS=$(status_kb VmRSS)
     log "server RSS right after start: $(mib "$STARTUP_RSS") MiB"
     local code
-    code=$(post "$ROOT/rules/samples/large-100k.json" "$(printf '0%.0s' $(seq 1 64))")
+    code=$(post "$ROOT/rules/samples/multiport-100k.json" "$(printf '0%.0s' $(seq 1 64))")
     [ "$code" = 401 ] || { log "a wrong signature got HTTP $code, expected 401"; exit 1; }
     log "checked: a wrong signature gets 401"
 }
@@ -209,9 +212,12 @@ run_wrk() { # label sample duration [threads connections]
 }
 
 start_server
-run_wrk 100k rules/samples/large-100k.json "$DURATION"
+run_wrk 100k rules/samples/multiport-100k.json "$DURATION"
 if [ "$RUN_SINGLE" = 1 ]; then
-    run_wrk 100k-c1 rules/samples/large-100k.json "$DURATION_SINGLE" 1 1
+    run_wrk 100k-c1 rules/samples/multiport-100k.json "$DURATION_SINGLE" 1 1
+fi
+if [ "$RUN_PARCELS" = 1 ]; then
+    run_wrk 100k-parcels rules/samples/large-100k.json "$DURATION"
 fi
 if [ "$RUN_1M" = 1 ]; then
     run_wrk 1m rules/samples/large-1m.json "$DURATION_1M"
@@ -224,9 +230,9 @@ stop_server
 if [ "$RUN_ONE_RULE_THREAD" = 1 ]; then
     printf 'rule_threads = 1\n' >"$TMP/one-rule-thread.toml"
     start_server "$TMP/one-rule-thread.toml"
-    run_wrk 100k-1rt rules/samples/large-100k.json "$DURATION"
+    run_wrk 100k-1rt rules/samples/multiport-100k.json "$DURATION"
     if [ "$RUN_SINGLE" = 1 ]; then
-        run_wrk 100k-1rt-c1 rules/samples/large-100k.json "$DURATION_SINGLE" 1 1
+        run_wrk 100k-1rt-c1 rules/samples/multiport-100k.json "$DURATION_SINGLE" 1 1
     fi
     stop_server
 fi

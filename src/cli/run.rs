@@ -9,6 +9,8 @@ use std::time::{Instant, SystemTime};
 use anyhow::{anyhow, Context};
 use serde_json::{json, Value};
 
+use crate::rules::json;
+use sonic_rs::JsonValueTrait;
 use crate::rules::{self, CallInput, Defaults, Outcome, Pool, Registry};
 
 pub fn run(
@@ -41,7 +43,7 @@ pub fn run(
     })?;
     let text = std::fs::read_to_string(estimate_path)
         .with_context(|| format!("cannot read {}", estimate_path.display()))?;
-    let estimate: Value = serde_json::from_str(&text).map_err(|e| {
+    let estimate = json::parse(&text).map_err(|e| {
         anyhow!(
             "{}:{}:{}: not valid JSON: {e}",
             estimate_path.display(),
@@ -68,12 +70,12 @@ pub fn run(
     let received_at: chrono::DateTime<chrono::Utc> = SystemTime::now().into();
     let input = Arc::new(CallInput {
         estimate: Arc::new(estimate),
-        request: Arc::new(json!({
+        request: Arc::new(json::doc_from(&json!({
             "ruleset": name,
             "call_id": "lookout-run",
             "received_at": received_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "headers": header_map,
-        })),
+        }))),
     });
     let pool = Pool::new(
         std::thread::available_parallelism()

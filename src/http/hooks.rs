@@ -15,11 +15,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use serde_json::{json, Value};
+use sonic_rs::JsonValueTrait;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::http::{ApiError, AppState};
+use crate::rules::json::{self, Doc};
 use crate::rules::{self, CallInput, RuleSet};
 use crate::signature;
 
@@ -184,14 +185,14 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     }
 }
 
-fn parse_estimate(body: &[u8]) -> Result<Value, ApiError> {
+fn parse_estimate(body: &[u8]) -> Result<Doc, ApiError> {
     let text = std::str::from_utf8(body).map_err(|e| {
         ApiError::BadRequest(format!(
             "body is not UTF-8 text (invalid byte at offset {}); send the estimate as UTF-8 JSON",
             e.valid_up_to()
         ))
     })?;
-    let estimate: Value = serde_json::from_str(text).map_err(|e| {
+    let estimate = json::parse(text).map_err(|e| {
         ApiError::BadRequest(format!(
             "body is not valid JSON: {} at line {} column {}; the Estimator sends the estimate as a JSON object, so check what produced this body",
             strip_position(&e),
@@ -202,7 +203,7 @@ fn parse_estimate(body: &[u8]) -> Result<Value, ApiError> {
     if !estimate.is_object() {
         return Err(ApiError::BadRequest(format!(
             "body is JSON but not an object (it is {}); send the estimate as a JSON object {{...}}",
-            crate::rules::sandbox::json_kind(&estimate)
+            json::kind(&estimate)
         )));
     }
     Ok(estimate)
@@ -218,41 +219,47 @@ fn strip_position(err: &serde_json::Error) -> String {
 }
 
 /// `request` as rules see it.
-fn request_context(
+pub fn request_context(
     name: &str,
     call_id: Uuid,
     received_at: SystemTime,
     headers: &HeaderMap,
-) -> Value {
-    let mut map = serde_json::Map::new();
+) -> Doc {
+    let mut map = sonic_rs::Object::new();
     for (key, value) in headers {
         let key = key.as_str(); // already lower case
         if HIDDEN_FROM_RULES.contains(&key) {
             continue;
         }
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        match map.get_mut(key) {
-            Some(Value::String(existing)) => {
-                existing.push_str(", ");
-                existing.push_str(&value);
+        let value = String::from_utf8_lossy(value.as_bytes());
+        match map.get_mut(&key) {
+            Some(existing) => {
+                let joined = format!("{}, {value}", existing.as_str().unwrap_or_default());
+                *existing = Doc::from(joined.as_str());
             }
-            _ => {
-                map.insert(key.to_string(), Value::String(value));
+            None => {
+                map.insert(key, value.as_ref());
             }
         }
     }
     let received_at: chrono::DateTime<chrono::Utc> = received_at.into();
-    json!({
-        "ruleset": name,
-        "call_id": call_id.to_string(),
-        "received_at": received_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "headers": map,
-    })
+    let mut context = sonic_rs::Object::with_capacity(4);
+    context.insert("ruleset", name);
+    context.insert("call_id", call_id.to_string().as_str());
+    context.insert(
+        "received_at",
+        received_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            .as_str(),
+    );
+    context.insert("headers", map);
+    context.into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn json_errors_name_line_and_column() {
@@ -285,7 +292,12 @@ mod tests {
             HeaderValue::from_static("secret"),
         );
         headers.insert("authorization", HeaderValue::from_static("Bearer x"));
-        let ctx = request_context("desk", Uuid::nil(), SystemTime::UNIX_EPOCH, &headers);
+        let ctx = json::doc_to_value(&request_context(
+            "desk",
+            Uuid::nil(),
+            SystemTime::UNIX_EPOCH,
+            &headers,
+        ));
         assert_eq!(
             ctx["headers"],
             json!({"x-imos-token": "abc", "x-multi": "1, 2"})

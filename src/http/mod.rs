@@ -4,7 +4,7 @@
 
 mod error;
 mod health;
-mod hooks;
+pub mod hooks;
 
 use std::sync::Arc;
 

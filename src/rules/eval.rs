@@ -19,16 +19,16 @@ use rhai::{Dynamic, EvalAltResult, Scope};
 use serde_json::Value;
 
 use crate::alerts::{self, Alert, AlertType, Assembled, DisplayField, Identity, Raised};
-use crate::rules::json::{self, Json};
+use crate::rules::json::{self, Doc, Json};
 use crate::rules::ruleset::{Rule, RuleSet};
 use crate::rules::sandbox::{self, Run, STOP_MEMORY};
 
 /// What a call hands to its rules.
 pub struct CallInput {
     /// The parsed estimate (`estimate` in rules).
-    pub estimate: Arc<Value>,
+    pub estimate: Arc<Doc>,
     /// `request`: `{ruleset, call_id, received_at, headers}`.
-    pub request: Arc<Value>,
+    pub request: Arc<Doc>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -207,7 +207,7 @@ pub async fn evaluate(
 
 /// Turns rule runs into the response body: alerts in rule order, plus an Error alert
 /// per failed rule (unless the rule set turned those off) and per stopped rule.
-pub fn answer(ruleset: &RuleSet, estimate: &Value, runs: &[RuleRun]) -> Assembled {
+pub fn answer(ruleset: &RuleSet, estimate: &Doc, runs: &[RuleRun]) -> Assembled {
     let budget_ms = (ruleset.settings.budget - ruleset.settings.margin).as_millis();
     let mut raised = Vec::new();
     for run in runs {

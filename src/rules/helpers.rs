@@ -7,9 +7,9 @@
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
-use serde_json::Value;
+use sonic_rs::{JsonContainerTrait, JsonNumberTrait, JsonValueTrait, ValueRef};
 
-use crate::rules::json::{runtime_error, Json};
+use crate::rules::json::{runtime_error, Doc, Json};
 use crate::rules::sandbox::check_limits;
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
@@ -104,10 +104,11 @@ pub fn register(engine: &mut Engine) {
             // JSON arrays (the estimate, data files): compare in place, wrap only the hit.
             if let Some(json) = items.read_lock::<Json>() {
                 check_limits()?;
-                let Value::Array(list) = json.value() else {
+                let Some(list) = json.value().as_array() else {
                     return Err(runtime_error("find(items, path, value): items must be an array, got a map".into()));
                 };
                 let wanted = crate::rules::json::to_json(&wanted, "the value").map_err(runtime_error)?;
+                let wanted = crate::rules::json::doc_from(&wanted);
                 for (i, item) in list.iter().enumerate() {
                     if i % 256 == 255 {
                         check_limits()?;
@@ -147,9 +148,7 @@ fn for_each(helper: &str, items: &Dynamic, mut f: impl FnMut(&Dynamic) -> Res<bo
                 "{helper}: items must be an array, got a map"
             )));
         }
-        let Value::Array(list) = json.value() else {
-            unreachable!()
-        };
+        let list = json.value().as_array().expect("checked is_array");
         for (i, item) in list.iter().enumerate() {
             if i % 256 == 255 {
                 check_limits()?;
@@ -231,11 +230,11 @@ pub fn get(value: &Dynamic, path: &str, default: Dynamic) -> Res<Dynamic> {
 }
 
 /// The JSON value at the end of `steps`, without making handles on the way.
-fn walk_json<'v>(mut value: &'v Value, steps: &[Step]) -> Option<&'v Value> {
+fn walk_json<'v>(mut value: &'v Doc, steps: &[Step]) -> Option<&'v Doc> {
     for step in steps {
-        value = match (step, value) {
-            (Step::Field(name), Value::Object(map)) => map.get(*name)?,
-            (Step::Index(i), Value::Array(items)) => {
+        value = match (step, value.as_ref()) {
+            (Step::Field(name), ValueRef::Object(map)) => map.get(name)?,
+            (Step::Index(i), ValueRef::Array(items)) => {
                 let at = if *i < 0 { items.len() as i64 + i } else { *i };
                 items.get(usize::try_from(at).ok()?)?
             }
@@ -246,10 +245,10 @@ fn walk_json<'v>(mut value: &'v Value, steps: &[Step]) -> Option<&'v Value> {
 }
 
 /// `find`'s equality: text ignoring case, numbers by value, others exactly.
-fn same_json(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::String(x), Value::String(y)) => x.eq_ignore_ascii_case(y),
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+fn same_json(a: &Doc, b: &Doc) -> bool {
+    match (a.as_ref(), b.as_ref()) {
+        (ValueRef::String(x), ValueRef::String(y)) => x.eq_ignore_ascii_case(y),
+        (ValueRef::Number(x), ValueRef::Number(y)) => x.as_f64() == y.as_f64(),
         _ => a == b,
     }
 }

@@ -17,9 +17,10 @@ use rhai::{Dynamic, Engine, EvalAltResult, Module, Position, Scope, Shared, AST}
 type SharedModule = Shared<Module>;
 use serde::Deserialize;
 use serde_json::Value;
+use sonic_rs::ValueRef;
 use sha2::{Digest, Sha256};
 
-use crate::rules::json::Json;
+use crate::rules::json::{self, Doc, Json};
 use crate::rules::sandbox::{self, Limits, Run};
 use crate::signature::ApiKey;
 
@@ -160,13 +161,13 @@ impl fmt::Debug for RuleSet {
 
 impl RuleSet {
     /// The estimate's identity for GUIDs: the first identity pointer that finds a value.
-    pub fn estimate_identity(&self, estimate: &Value) -> String {
+    pub fn estimate_identity(&self, estimate: &Doc) -> String {
         self.settings
             .identity
             .iter()
-            .find_map(|pointer| match estimate.pointer(pointer)? {
-                Value::String(s) if !s.is_empty() => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
+            .find_map(|at| match json::pointer(estimate, at)?.as_ref() {
+                ValueRef::String(s) if !s.is_empty() => Some(s.to_string()),
+                ValueRef::Number(n) => Some(n.to_string()),
                 _ => None,
             })
             .unwrap_or_default()
@@ -420,11 +421,11 @@ fn resolve_key(spec: &str) -> Result<(ApiKey, bool), String> {
 }
 
 /// Reads `data/*.json` and `data/*.csv` into one object keyed by file stem.
-fn load_data(dir: &Path, hasher: &mut Sha256, problems: &mut Vec<Problem>) -> Value {
-    let mut data = serde_json::Map::new();
+fn load_data(dir: &Path, hasher: &mut Sha256, problems: &mut Vec<Problem>) -> Doc {
+    let mut data = sonic_rs::Object::new();
     let data_dir = dir.join("data");
     let Ok(entries) = std::fs::read_dir(&data_dir) else {
-        return Value::Object(data);
+        return data.into();
     };
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -446,7 +447,8 @@ fn load_data(dir: &Path, hasher: &mut Sha256, problems: &mut Vec<Problem>) -> Va
             }
         };
         let value = match ext {
-            "json" => serde_json::from_slice::<Value>(&bytes).map_err(|e| Problem {
+            // serde_json for its error positions; the rule's view is converted once, here.
+            "json" => serde_json::from_slice::<Value>(&bytes).map(|v| json::doc_from(&v)).map_err(|e| Problem {
                 path: path.clone(),
                 line: Some(e.line()),
                 column: Some(e.column()),
@@ -458,21 +460,23 @@ fn load_data(dir: &Path, hasher: &mut Sha256, problems: &mut Vec<Problem>) -> Va
         hash_file(hasher, &format!("data/{stem}.{ext}"), &bytes);
         match value {
             Ok(value) => {
-                if data.insert(stem.to_string(), value).is_some() {
+                if data.contains_key(&stem) {
                     problems.push(Problem::new(
                         &path,
                         format!("data.{stem} is defined twice (a .json and a .csv); rename one"),
                     ));
+                } else {
+                    data.insert(stem, value);
                 }
             }
             Err(problem) => problems.push(problem),
         }
     }
-    Value::Object(data)
+    data.into()
 }
 
-/// CSV rows as objects keyed by the header row; values stay text.
-fn read_csv(path: &Path, bytes: &[u8]) -> Result<Value, Problem> {
+/// CSV rows as objects keyed by the header row, in its order; values stay text.
+fn read_csv(path: &Path, bytes: &[u8]) -> Result<Doc, Problem> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(bytes);
@@ -488,14 +492,17 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<Value, Problem> {
             column: None,
             message: format!("bad CSV row: {e}"),
         })?;
-        let row: serde_json::Map<String, Value> = headers
-            .iter()
-            .zip(record.iter())
-            .map(|(h, v)| (h.to_string(), Value::String(v.to_string())))
-            .collect();
-        rows.push(Value::Object(row));
+        let mut row = sonic_rs::Object::with_capacity(headers.len());
+        for (h, v) in headers.iter().zip(record.iter()) {
+            row.insert(h, v);
+        }
+        rows.push(Doc::from(row));
     }
-    Ok(Value::Array(rows))
+    let mut array = sonic_rs::Array::with_capacity(rows.len());
+    for row in rows {
+        array.push(row);
+    }
+    Ok(array.into())
 }
 
 fn rhai_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {

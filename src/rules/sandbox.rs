@@ -16,6 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::time::Instant;
 
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, OptimizationLevel, Position};
+use sonic_rs::{JsonContainerTrait, JsonValueTrait, ValueRef};
 
 use crate::alerts::{self, Alert, AlertType, DisplayField};
 use crate::rules::helpers;
@@ -211,13 +212,14 @@ fn register_json(engine: &mut Engine) {
             "contains",
             |j: &mut Json, wanted: Dynamic| -> Result<bool, Box<EvalAltResult>> {
                 check_limits()?;
-                Ok(match j.value() {
-                    serde_json::Value::Object(map) => {
+                Ok(match j.value().as_ref() {
+                    ValueRef::Object(map) => {
                         wanted.is_string()
-                            && map.contains_key(wanted.into_string().unwrap_or_default().as_str())
+                            && map.contains_key(&wanted.into_string().unwrap_or_default())
                     }
-                    serde_json::Value::Array(items) => {
+                    ValueRef::Array(items) => {
                         let wanted = json::to_json(&wanted, "the value").map_err(runtime_error)?;
+                        let wanted = json::doc_from(&wanted);
                         items.iter().any(|item| {
                             *item == wanted
                                 || (item.is_number()
@@ -230,21 +232,21 @@ fn register_json(engine: &mut Engine) {
             },
         )
         .register_fn("keys", |j: &mut Json| -> rhai::Array {
-            match j.value() {
-                serde_json::Value::Object(map) => map
-                    .keys()
-                    .map(|k| Dynamic::from(ImmutableString::from(k.as_str())))
+            match j.value().as_object() {
+                Some(map) => map
+                    .iter()
+                    .map(|(k, _)| Dynamic::from(ImmutableString::from(k)))
                     .collect(),
-                _ => rhai::Array::new(),
+                None => rhai::Array::new(),
             }
         })
         .register_fn(
             "values",
             |j: &mut Json| -> Result<rhai::Array, Box<EvalAltResult>> {
                 check_limits()?;
-                Ok(match j.value() {
-                    serde_json::Value::Object(map) => map.values().map(|v| j.wrap(v)).collect(),
-                    serde_json::Value::Array(items) => items.iter().map(|v| j.wrap(v)).collect(),
+                Ok(match j.value().as_ref() {
+                    ValueRef::Object(map) => map.iter().map(|(_, v)| j.wrap(v)).collect(),
+                    ValueRef::Array(items) => items.iter().map(|v| j.wrap(v)).collect(),
                     _ => rhai::Array::new(),
                 })
             },

@@ -39,10 +39,10 @@ fn rule(source: &str) -> Fixture {
 
 fn run_with(fx: &Fixture, estimate: Value, budget: Duration) -> Evaluation {
     let input = Arc::new(CallInput {
-        estimate: Arc::new(estimate),
-        request: Arc::new(
-            json!({"ruleset": "desk", "call_id": "c1", "received_at": "2026-11-22T10:00:00Z", "headers": {"x-imos-token": "t0k"}}),
-        ),
+        estimate: Arc::new(crate::rules::json::doc_from(&estimate)),
+        request: Arc::new(crate::rules::json::doc_from(
+            &json!({"ruleset": "desk", "call_id": "c1", "received_at": "2026-11-22T10:00:00Z", "headers": {"x-imos-token": "t0k"}}),
+        )),
     });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
