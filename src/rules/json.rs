@@ -316,6 +316,62 @@ mod tests {
     }
 
     #[test]
+    fn sonic_parse_agrees_with_serde_json_on_every_sample() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/samples");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let ours = doc_to_value(&parse(&text).unwrap());
+            let reference: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(ours, reference, "{}", path.display());
+            checked += 1;
+        }
+        assert!(checked >= 6, "only {checked} samples");
+    }
+
+    #[test]
+    fn parse_edge_cases_match_serde_json() {
+        for text in [
+            r#"{"big": 18446744073709551615, "neg": -9223372036854775808, "f": 1.5e-7}"#,
+            r#"{"esc": "a\"b\\c\u00e9\ud83d\ude00", "nested": [[], {}, [{"x": null}]]}"#,
+            "  {\"ws\": true}  \n",
+            "[1, 2]",
+            "\"text\"",
+        ] {
+            let reference: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(doc_to_value(&parse(text).unwrap()), reference, "{text}");
+        }
+        // Refused texts carry serde_json's message and position.
+        for (text, line, column) in [
+            ("{\n  \"a\": 1,\n  \"b\": \n}", 4, 1),
+            ("{\"a\": 1} trailing", 1, 10),
+            ("{\"a\": tru}", 1, 10),
+            ("", 1, 0),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert_eq!((err.line(), err.column()), (line, column), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn pointers_follow_rfc_6901() {
+        let doc = parse(r#"{"a": {"b/c": [10, {"d~e": "x"}]}, "": 1}"#).unwrap();
+        let at = |p: &str| pointer(&doc, p).map(doc_to_value);
+        assert_eq!(at("/a/b~1c/0"), Some(json!(10)));
+        assert_eq!(at("/a/b~1c/1/d~0e"), Some(json!("x")));
+        assert_eq!(at("/"), Some(json!(1)));
+        assert_eq!(at(""), Some(doc_to_value(&doc)));
+        assert_eq!(at("/a/b~1c/2"), None);
+        assert_eq!(at("/a/missing"), None);
+        assert_eq!(at("a"), None);
+        assert_eq!(at("/a/b~1c/x"), None);
+    }
+
+    #[test]
     fn scalars_convert_and_containers_stay_handles() {
         let h = handle();
         assert_eq!(
