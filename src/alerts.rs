@@ -167,6 +167,9 @@ pub struct Assembled {
     pub omitted: usize,
     /// Per rule: notes for its trace (e.g. a repeated key that was disambiguated).
     pub notes: Vec<(String, String)>,
+    /// The rule behind each alert of the body, in body order; `None` for the omission
+    /// notice (what `lookout test` matches `rule` against).
+    pub sources: Vec<Option<String>>,
 }
 
 /// Gives every alert its GUID and serializes the response under the size limit.
@@ -196,6 +199,7 @@ fn assemble_within(identity: &Identity, raised: &[Raised], limit: usize) -> Asse
             sent: raised.len(),
             omitted: 0,
             notes,
+            sources: raised.iter().map(|r| Some(r.rule.clone())).collect(),
         };
     }
 
@@ -220,11 +224,15 @@ fn assemble_within(identity: &Identity, raised: &[Raised], limit: usize) -> Asse
             .chain(std::iter::once(&notice)),
     );
     debug_assert!(body.len() < limit);
+    let mut sources: Vec<Option<String>> =
+        kept.iter().map(|&i| Some(raised[i].rule.clone())).collect();
+    sources.push(None);
     Assembled {
         body,
         sent: kept.len(),
         omitted,
         notes,
+        sources,
     }
 }
 

@@ -1,10 +1,18 @@
-//! `lookout check`: compile every rule set and report problems as `path:line:col: message`.
+//! `lookout check`: compile every rule set, lib module and data file; report problems
+//! as `path:line:col: message` with the source line and a caret under the column.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::rules::{Defaults, Registry};
+use crate::rules::{Defaults, Problem, Registry};
 
 pub fn run(rules: &Path) -> anyhow::Result<u8> {
+    if !rules.is_dir() {
+        return Err(anyhow::anyhow!(
+            "the rules folder {} does not exist; run from the project folder or pass --rules DIR",
+            rules.display()
+        ));
+    }
     let registry = Registry::load(rules, Defaults::default()).map_err(|e| {
         anyhow::anyhow!(
             "cannot read the rules folder {}: {e}; pass --rules DIR",
@@ -12,31 +20,77 @@ pub fn run(rules: &Path) -> anyhow::Result<u8> {
         )
     })?;
     let problems = registry.problems();
+    let mut warnings = 0;
     for set in registry.all() {
         for warning in &set.warnings {
-            eprintln!("warning: {warning}");
+            eprintln!("warning: {}", render(warning));
+            warnings += 1;
         }
         if set.settings.api_keys.is_empty() {
             eprintln!(
-                "warning: {}: rule set `{}` has no api_keys, so it accepts unsigned calls",
-                set.dir.display(),
-                set.name
+                "warning: {}: rule set `{}` has no api_keys, so it accepts unsigned calls; add api_keys = [\"env:LOOKOUT_KEY_{}\"] to its ruleset.toml",
+                set.dir.join("ruleset.toml").display(),
+                set.name,
+                set.name.to_ascii_uppercase().replace('-', "_")
             );
+            warnings += 1;
         }
         println!(
-            "ok: {} ({} rules, version {})",
+            "ok: {} ({} rule{}, version {})",
             set.name,
             set.rules.len(),
+            if set.rules.len() == 1 { "" } else { "s" },
             set.version
         );
     }
     for problem in problems.values().flatten() {
-        eprintln!("{problem}");
+        eprintln!("{}", render(problem));
     }
     let count: usize = problems.values().map(Vec::len).sum();
+    if registry.all().is_empty() && problems.is_empty() {
+        eprintln!(
+            "warning: no rule sets in {} (a rule set is a folder with *.rhai files); make one with `lookout init {}/<name>`",
+            rules.display(),
+            rules.display()
+        );
+    }
     if count > 0 {
-        eprintln!("{count} error(s) in {} rule set(s)", problems.len());
+        eprintln!(
+            "{count} error{} in {} rule set{}, {warnings} warning{}",
+            if count == 1 { "" } else { "s" },
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" },
+            if warnings == 1 { "" } else { "s" },
+        );
         return Ok(super::FOUND);
     }
     Ok(super::OK)
+}
+
+/// `path:line:col: message`, then the source line and a caret when the file has one.
+pub fn render(problem: &Problem) -> String {
+    let mut out = problem.to_string();
+    let Some(line_no) = problem.line.filter(|l| *l > 0) else {
+        return out;
+    };
+    let Ok(text) = std::fs::read_to_string(&problem.path) else {
+        return out;
+    };
+    let Some(line) = text.lines().nth(line_no - 1) else {
+        return out;
+    };
+    let gutter = line_no.to_string().len();
+    let line = line.replace('\t', "    ");
+    let _ = write!(out, "\n {line_no} | {line}");
+    if let Some(column) = problem.column.filter(|c| *c > 0) {
+        // Columns count characters; tabs were widened to four spaces above.
+        let original = text.lines().nth(line_no - 1).unwrap_or_default();
+        let width: usize = original
+            .chars()
+            .take(column - 1)
+            .map(|c| if c == '\t' { 4 } else { 1 })
+            .sum();
+        let _ = write!(out, "\n {:gutter$} | {:width$}^", "", "");
+    }
+    out
 }

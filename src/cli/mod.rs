@@ -3,11 +3,16 @@
 
 mod certs;
 mod check;
+mod init;
+mod local;
 mod run;
+mod send;
 mod serve;
 mod sign;
+mod test;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -24,7 +29,7 @@ pub const TROUBLE: u8 = 2;
     version,
     about = "A decision-webhook host for Veson IMOS voyage estimates",
     long_about = "lookout answers the Voyage Estimator's webhook over HTTPS: it checks the signature, runs the desk's Rhai rules in rules/<ruleset>/ under the 10-second budget, and answers with alert cards.",
-    after_help = "Examples:\n  lookout serve                       serve ./rules over HTTPS on 0.0.0.0:8443\n  lookout check                       compile every rule set\n  lookout run default rules/samples/drybulk-single-cargo.json\n  lookout certs --host lookout.desk.local"
+    after_help = "Examples:\n  lookout serve                       serve ./rules over HTTPS on 0.0.0.0:8443\n  lookout init rules/drybulk          a new rule set with a rule, tests and a sample\n  lookout check                       compile every rule set\n  lookout test                        run every rule set's tests\n  lookout run default rules/samples/drybulk-single-cargo.json\n  lookout send https://localhost:8443/hooks/default rules/samples/drybulk-single-cargo.json --cacert certs/ca.pem\n  lookout certs --host lookout.desk.local\n\nExit codes: 0 ok, 1 a check, test or call found a problem, 2 bad usage, configuration or I/O."
 )]
 pub struct Opts {
     #[command(subcommand)]
@@ -35,8 +40,10 @@ pub struct Opts {
 pub enum Command {
     /// Serve the webhook over HTTPS
     Serve(ServeArgs),
-    /// Compile every rule set; print errors as path:line:col: message
-    #[command(after_help = "Example:\n  lookout check --rules rules")]
+    /// Compile every rule set, lib module and data file; print errors as path:line:col: message
+    #[command(
+        after_help = "Example:\n  lookout check --rules rules\n\nExit 1 when anything does not compile; warnings (no api_keys, a literal key, an unknown ruleset.toml key) do not fail."
+    )]
     Check {
         /// The rules folder
         #[arg(long, env = "LOOKOUT_RULES", default_value = "rules")]
@@ -44,7 +51,7 @@ pub enum Command {
     },
     /// Evaluate a rule set on an estimate file and print the exact response body
     #[command(
-        after_help = "Example:\n  lookout run default rules/samples/drybulk-single-cargo.json --header x-imos-token:abc\n\nstdout is byte for byte what the server would answer; stderr has a per-rule trace."
+        after_help = "Examples:\n  lookout run default rules/samples/drybulk-single-cargo.json --header x-imos-user:apatel\n  lookout run default my-estimate.json --watch\n\nstdout is byte for byte what the server would answer; stderr has a per-rule trace:\nrule, outcome, time, Rhai operations, alerts, and what the rule printed (print/debug)."
     )]
     Run {
         /// Rule set name (a folder of the rules folder)
@@ -57,6 +64,56 @@ pub enum Command {
         /// The rules folder
         #[arg(long, env = "LOOKOUT_RULES", default_value = "rules")]
         rules: PathBuf,
+        /// Run again whenever a rule, lib module, data file or the estimate changes
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Run the rule tests in rules/<ruleset>/tests/*.json
+    #[command(
+        after_help = "Examples:\n  lookout test                        every rule set's tests\n  lookout test default --filter laycan\n  lookout test --junit target/rule-tests.xml\n\nPrints `test <ruleset>/<name> ... ok` or `FAILED` with what differed; the last line is\n`N passed, N failed`. Exit 1 when a test fails. The test format is in rules/README.md."
+    )]
+    Test {
+        /// Only this rule set
+        ruleset: Option<String>,
+        /// The rules folder
+        #[arg(long, env = "LOOKOUT_RULES", default_value = "rules")]
+        rules: PathBuf,
+        /// Only tests whose `<ruleset>/<name>` contains this text
+        #[arg(long, value_name = "TEXT")]
+        filter: Option<String>,
+        /// Also write a JUnit XML report here (for CI)
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
+    /// Act as the Estimator: sign a body, POST it, print the status, headers, body and time
+    #[command(
+        after_help = "Example:\n  export LOOKOUT_KEY_DEFAULT=...\n  lookout send https://localhost:8443/hooks/default rules/samples/drybulk-single-cargo.json \\\n      --key-env LOOKOUT_KEY_DEFAULT --cacert certs/ca.pem --header x-imos-user:apatel\n\nExit 1 when the answer is not 2xx, 2 when the call could not be made."
+    )]
+    Send {
+        /// The webhook URL, e.g. https://localhost:8443/hooks/default
+        url: String,
+        /// The body to send (an estimate as JSON), exactly as it is on disk
+        file: PathBuf,
+        /// Environment variable holding the API key to sign with (unsigned without it)
+        #[arg(long, value_name = "VAR")]
+        key_env: Option<String>,
+        /// Trust this CA certificate (PEM) instead of the system's, e.g. certs/ca.pem
+        #[arg(long, value_name = "PEM")]
+        cacert: Option<PathBuf>,
+        /// An extra request header, as NAME:VALUE (repeatable): IMOS config flags
+        #[arg(long = "header", value_name = "NAME:VALUE")]
+        headers: Vec<String>,
+        /// Give up after this many seconds
+        #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+        timeout: u64,
+    },
+    /// Make a new rule set: one rule, two tests and a sample estimate
+    #[command(
+        after_help = "Example:\n  lookout init rules/drybulk\n  lookout test drybulk\n\nThe folder name is the rule set's name and its URL: /hooks/<name>."
+    )]
+    Init {
+        /// The new rule set's folder, e.g. rules/drybulk
+        dir: PathBuf,
     },
     /// Print the Veson-Webhook-Signature value for a request body
     #[command(
@@ -93,7 +150,41 @@ pub fn run(opts: Opts) -> u8 {
             estimate,
             headers,
             rules,
-        } => run::run(&rules, &ruleset, &estimate, &headers),
+            watch,
+        } => run::run(run::RunArgs {
+            rules: &rules,
+            ruleset: &ruleset,
+            estimate: &estimate,
+            headers: &headers,
+            watch,
+        }),
+        Command::Test {
+            ruleset,
+            rules,
+            filter,
+            junit,
+        } => test::run(test::TestArgs {
+            rules: &rules,
+            ruleset: ruleset.as_deref(),
+            filter: filter.as_deref(),
+            junit: junit.as_deref(),
+        }),
+        Command::Send {
+            url,
+            file,
+            key_env,
+            cacert,
+            headers,
+            timeout,
+        } => send::run(send::SendArgs {
+            url: &url,
+            file: &file,
+            key_env: key_env.as_deref(),
+            cacert: cacert.as_deref(),
+            headers: &headers,
+            timeout: Duration::from_secs(timeout.max(1)),
+        }),
+        Command::Init { dir } => init::run(&dir),
         Command::Sign { key_env, file } => sign::run(&key_env, &file),
         Command::Certs { out, hosts } => certs::run(&out, hosts),
     };

@@ -17,8 +17,8 @@ use rhai::{Dynamic, Engine, EvalAltResult, Module, Position, Scope, Shared, AST}
 type SharedModule = Shared<Module>;
 use serde::Deserialize;
 use serde_json::Value;
-use sonic_rs::ValueRef;
 use sha2::{Digest, Sha256};
+use sonic_rs::ValueRef;
 
 use crate::rules::json::{self, Doc, Json};
 use crate::rules::sandbox::{self, Limits, Run};
@@ -294,6 +294,7 @@ fn load_settings(
     let file = match std::fs::read_to_string(&path) {
         Ok(text) => {
             hash_file(hasher, "ruleset.toml", text.as_bytes());
+            let text = drop_unknown_keys(&path, &text, problems, warnings)?;
             match toml::from_str::<SettingsFile>(&text) {
                 Ok(file) => file,
                 Err(err) => {
@@ -448,12 +449,14 @@ fn load_data(dir: &Path, hasher: &mut Sha256, problems: &mut Vec<Problem>) -> Do
         };
         let value = match ext {
             // serde_json for its error positions; the rule's view is converted once, here.
-            "json" => serde_json::from_slice::<Value>(&bytes).map(|v| json::doc_from(&v)).map_err(|e| Problem {
-                path: path.clone(),
-                line: Some(e.line()),
-                column: Some(e.column()),
-                message: format!("not valid JSON: {e}"),
-            }),
+            "json" => serde_json::from_slice::<Value>(&bytes)
+                .map(|v| json::doc_from(&v))
+                .map_err(|e| Problem {
+                    path: path.clone(),
+                    line: Some(e.line()),
+                    column: Some(e.column()),
+                    message: format!("not valid JSON: {e}"),
+                }),
             "csv" => read_csv(&path, &bytes),
             _ => continue,
         };
@@ -566,6 +569,74 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
         .map_or(before.len(), |nl| before.len() - nl - 1)
         + 1;
     (line, column)
+}
+
+/// Unknown top-level keys of `ruleset.toml` become warnings (with a "did you mean")
+/// and are left out; a near miss of `api_keys` is an error, because ignoring it would
+/// leave the rule set open to unsigned calls. Returns the text to deserialize, or
+/// `None` after an error.
+fn drop_unknown_keys(
+    path: &Path,
+    text: &str,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) -> Option<String> {
+    let Ok(mut table) = text.parse::<toml::Table>() else {
+        // Not TOML: let the typed parse report it with its position.
+        return Some(text.to_string());
+    };
+    let unknown: Vec<String> = table
+        .keys()
+        .filter(|k| !SETTINGS_KEYS.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    if unknown.is_empty() {
+        return Some(text.to_string());
+    }
+    let mut failed = false;
+    for key in &unknown {
+        let (line, column) = text
+            .lines()
+            .enumerate()
+            .find(|(_, l)| {
+                let t = l.trim_start();
+                t.strip_prefix(key.as_str())
+                    .or_else(|| t.strip_prefix(&format!("\"{key}\"")))
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            })
+            .map(|(i, l)| (i + 1, l.len() - l.trim_start().len() + 1))
+            .unzip();
+        let hint = did_you_mean(key, SETTINGS_KEYS);
+        let mut problem = Problem {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: format!("unknown key `{key}`"),
+        };
+        if hint == Some("api_keys") {
+            problem.message.push_str(
+                "; did you mean `api_keys`? (as written, the rule set would accept unsigned calls)",
+            );
+            problems.push(problem);
+            failed = true;
+            continue;
+        }
+        match hint {
+            Some(hint) => problem
+                .message
+                .push_str(&format!("; did you mean `{hint}`? It is ignored")),
+            None => problem.message.push_str(&format!(
+                "; it is ignored (known keys: {})",
+                SETTINGS_KEYS.join(", ")
+            )),
+        }
+        warnings.push(problem);
+        table.remove(key);
+    }
+    if failed {
+        return None;
+    }
+    Some(toml::to_string(&table).unwrap_or_else(|_| text.to_string()))
 }
 
 /// The closest known name, when it is close enough to be a likely typo.

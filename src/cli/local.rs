@@ -1,0 +1,193 @@
+//! What `run`, `test` and `send` share: the rule sets of a folder, evaluated on this
+//! machine through the server's own code (`rules::evaluate`, `http::hooks::request_context`),
+//! so a local answer is byte for byte the server's.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{anyhow, Context};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use sonic_rs::JsonValueTrait;
+
+use crate::rules::json::{self, Doc};
+use crate::rules::{self, CallInput, Defaults, Evaluation, Outcome, Pool, Registry, RuleSet};
+
+/// A rules folder loaded once, with a rule pool and a runtime to evaluate on.
+pub struct Local {
+    pub root: PathBuf,
+    pub registry: Registry,
+    pool: Pool,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Local {
+    pub fn open(root: &Path) -> anyhow::Result<Local> {
+        if !root.is_dir() {
+            return Err(anyhow!(
+                "the rules folder {} does not exist; run from the project folder or pass --rules DIR",
+                root.display()
+            ));
+        }
+        let registry = Registry::load(root, Defaults::default()).map_err(|e| {
+            anyhow!(
+                "cannot read the rules folder {}: {e}; pass --rules DIR",
+                root.display()
+            )
+        })?;
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Local {
+            root: root.to_path_buf(),
+            registry,
+            pool: Pool::new(threads)?,
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()?,
+        })
+    }
+
+    /// The rule set called `name`, or an error that lists the known ones or prints
+    /// its compile errors.
+    pub fn ruleset(&self, name: &str) -> anyhow::Result<Arc<RuleSet>> {
+        if let Some(problems) = self.registry.problems().get(name) {
+            for p in problems {
+                eprintln!("{}", super::check::render(p));
+            }
+            return Err(anyhow!(
+                "rule set `{name}` does not compile; fix the errors above (lookout check shows them all)"
+            ));
+        }
+        self.registry.get(name).ok_or_else(|| {
+            let known: Vec<String> = self.registry.all().iter().map(|s| s.name.clone()).collect();
+            anyhow!(
+                "no rule set `{name}` in {}; there are: {}",
+                self.root.display(),
+                if known.is_empty() {
+                    "none (make one with `lookout init`)".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )
+        })
+    }
+
+    /// Evaluates `ruleset` on `estimate` as the server would for a call with `headers`.
+    /// `deadline` overrides the rule set's budget minus margin (tests use it).
+    pub fn evaluate(
+        &self,
+        ruleset: &Arc<RuleSet>,
+        estimate: Doc,
+        headers: &[(String, String)],
+        deadline: Option<Duration>,
+    ) -> anyhow::Result<Evaluation> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| anyhow!("`{name}` is not a valid header name"))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| anyhow!("the value of header `{name}` is not valid header text"))?;
+            map.append(name, value);
+        }
+        let call_id = uuid::Uuid::now_v7();
+        let input = Arc::new(CallInput {
+            estimate: Arc::new(estimate),
+            request: Arc::new(crate::http::hooks::request_context(
+                &ruleset.name,
+                call_id,
+                SystemTime::now(),
+                &map,
+            )),
+        });
+        let budget = deadline.unwrap_or(ruleset.settings.budget - ruleset.settings.margin);
+        let deadline = Instant::now() + budget;
+        Ok(self.runtime.block_on(rules::evaluate(
+            &self.pool,
+            ruleset.clone(),
+            input,
+            deadline,
+            (),
+        )))
+    }
+}
+
+/// Reads an estimate file; errors say `path:line:col` and what to do.
+pub fn read_estimate(path: &Path) -> anyhow::Result<Doc> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the estimate {}", path.display()))?;
+    parse_estimate(&text, &path.display().to_string())
+}
+
+pub fn parse_estimate(text: &str, origin: &str) -> anyhow::Result<Doc> {
+    let estimate = json::parse(text).map_err(|e| {
+        anyhow!(
+            "{origin}:{}:{}: not valid JSON: {}; the Estimator sends the estimate as a JSON object",
+            e.line(),
+            e.column(),
+            strip_position(&e)
+        )
+    })?;
+    if !estimate.is_object() {
+        return Err(anyhow!(
+            "{origin}: the estimate must be a JSON object {{...}}, this is {}",
+            json::kind(&estimate)
+        ));
+    }
+    Ok(estimate)
+}
+
+fn strip_position(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    text.strip_suffix(&suffix)
+        .map(str::to_string)
+        .unwrap_or(text)
+}
+
+/// `--header NAME:VALUE`.
+pub fn parse_header(text: &str) -> anyhow::Result<(String, String)> {
+    let (name, value) = text.split_once(':').ok_or_else(|| {
+        anyhow!("--header `{text}` must look like NAME:VALUE, e.g. x-imos-user:apatel")
+    })?;
+    let name = name.trim().to_ascii_lowercase();
+    if name.is_empty() {
+        return Err(anyhow!("--header `{text}` has no name before the `:`"));
+    }
+    Ok((name, value.trim().to_string()))
+}
+
+/// The per-rule trace `run` and `test` print: rule, outcome, time, operations,
+/// alerts, then what the rule printed and the notes.
+pub fn write_trace(out: &mut impl Write, evaluation: &Evaluation) -> std::io::Result<()> {
+    for run in &evaluation.runs {
+        let detail = match &run.outcome {
+            Outcome::Error(e) => format!("  {e}"),
+            Outcome::Timeout => "  stopped at the deadline".to_string(),
+            Outcome::Ok => String::new(),
+        };
+        writeln!(
+            out,
+            "rule {:<24} {:<7} {:>9.3} ms {:>9} ops {:>3} alert{}{detail}",
+            run.rule,
+            run.outcome.as_str(),
+            run.duration.as_secs_f64() * 1e3,
+            run.operations,
+            run.alerts.len(),
+            if run.alerts.len() == 1 { " " } else { "s" },
+        )?;
+        for line in run.output.lines() {
+            writeln!(out, "  | {line}")?;
+        }
+        for note in &run.notes {
+            writeln!(out, "  note: {note}")?;
+        }
+    }
+    if evaluation.response.omitted > 0 {
+        writeln!(
+            out,
+            "{} alerts left out to stay under 1,000,000 bytes",
+            evaluation.response.omitted
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,900 @@
+//! `lookout test`: runs `rules/<ruleset>/tests/*.json` through the server's own
+//! evaluation and checks each answer against what the test expects.
+//!
+//! One file is one test; its name is the file stem. The format is documented in
+//! `rules/README.md` ("Testing rules"):
+//!
+//! ```json
+//! { "description": "...", "estimate": "../../samples/x.json" | {...},
+//!   "set": {"/pointer": value}, "remove": ["/pointer"], "headers": {"name": "value"},
+//!   "deadline_ms": 2000, "allow_rule_errors": false,
+//!   "expect": { "alerts": [...], "count": 3, "contains": [...], "absent": [...] } }
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::anyhow;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sonic_rs::{JsonContainerTrait, JsonValueMutTrait, JsonValueTrait};
+
+use super::local::{self, Local};
+use crate::rules::json::{self, Doc};
+use crate::rules::{Outcome, RuleSet};
+
+/// A test's deadline when it does not set `deadline_ms`.
+pub const DEFAULT_DEADLINE_MS: u64 = 2_000;
+
+pub struct TestArgs<'a> {
+    pub rules: &'a Path,
+    pub ruleset: Option<&'a str>,
+    pub filter: Option<&'a str>,
+    pub junit: Option<&'a Path>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFile {
+    #[serde(default)]
+    description: Option<String>,
+    estimate: Value,
+    #[serde(default)]
+    set: serde_json::Map<String, Value>,
+    #[serde(default)]
+    remove: Vec<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    deadline_ms: Option<u64>,
+    #[serde(default)]
+    allow_rule_errors: bool,
+    expect: Expect,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    #[serde(default)]
+    alerts: Option<Vec<Matcher>>,
+    #[serde(default)]
+    count: Option<usize>,
+    #[serde(default)]
+    contains: Vec<Matcher>,
+    #[serde(default)]
+    absent: Vec<Matcher>,
+}
+
+/// What an alert must look like; every key given must hold, keys left out are not
+/// compared.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Matcher {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<String>,
+    #[serde(rename = "alertType", skip_serializing_if = "Option::is_none")]
+    alert_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_contains: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_matches: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<Field>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<Vec<Field>>,
+    #[serde(rename = "displayFields", skip_serializing_if = "Option::is_none")]
+    display_fields: Option<Vec<Field>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mutation: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    guid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    guid_same_as: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Field {
+    label: String,
+    value: String,
+}
+
+/// One alert of an answer, with the rule that raised it.
+#[derive(Debug)]
+struct Actual {
+    rule: Option<String>,
+    alert: Value,
+}
+
+impl Actual {
+    fn text(&self, key: &str) -> Option<&str> {
+        self.alert.get(key).and_then(Value::as_str)
+    }
+
+    fn fields(&self) -> Vec<Field> {
+        self.alert
+            .get("displayFields")
+            .and_then(|f| serde_json::from_value(f.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// `[rule] Type: message`, for listings.
+    fn summary(&self) -> String {
+        format!(
+            "[{}] {}: {}",
+            self.rule.as_deref().unwrap_or("lookout"),
+            self.text("alertType").unwrap_or("?"),
+            self.text("message").unwrap_or("")
+        )
+    }
+}
+
+/// A test that ran (or could not): what the report and `guid_same_as` need.
+struct Ran {
+    ruleset: String,
+    name: String,
+    path: PathBuf,
+    file: Option<TestFile>,
+    alerts: Vec<Actual>,
+    /// Failures found before the expectations (bad file, rule errors).
+    failures: Vec<String>,
+    duration: Duration,
+}
+
+pub fn run(args: TestArgs<'_>) -> anyhow::Result<u8> {
+    let local = Local::open(args.rules)?;
+    let sets: Vec<String> = match args.ruleset {
+        Some(name) => {
+            if local.registry.get(name).is_none() && !local.registry.problems().contains_key(name) {
+                // Let `ruleset()` build the "there are: ..." message.
+                local.ruleset(name)?;
+            }
+            vec![name.to_string()]
+        }
+        None => {
+            let mut names: Vec<String> = local
+                .registry
+                .all()
+                .iter()
+                .map(|s| s.name.clone())
+                .collect();
+            names.extend(local.registry.problems().keys().cloned());
+            names.sort();
+            names.dedup();
+            names
+        }
+    };
+
+    let started = Instant::now();
+    let mut results: Vec<(Ran, Vec<String>)> = Vec::new();
+    let mut broken_sets = 0;
+    for name in &sets {
+        let files = test_files(&local.root.join(name))?;
+        let files: Vec<PathBuf> = files
+            .into_iter()
+            .filter(|f| {
+                args.filter
+                    .is_none_or(|t| format!("{name}/{}", stem(f)).contains(t))
+            })
+            .collect();
+        if files.is_empty() {
+            continue;
+        }
+        let ruleset = match local.ruleset(name) {
+            Ok(set) => set,
+            Err(err) => {
+                println!("test {name}/* ... FAILED");
+                println!("    {err:#}");
+                broken_sets += files.len();
+                continue;
+            }
+        };
+        let ran: Vec<Ran> = files
+            .iter()
+            .map(|path| run_one(&local, &ruleset, path))
+            .collect();
+        let by_name: HashMap<&str, &Ran> = ran.iter().map(|r| (r.name.as_str(), r)).collect();
+        let checked: Vec<Vec<String>> = ran.iter().map(|r| check(r, &by_name)).collect();
+        for (r, failures) in ran.into_iter().zip(checked) {
+            if failures.is_empty() {
+                println!("test {}/{} ... ok", r.ruleset, r.name);
+            } else {
+                println!("test {}/{} ... FAILED", r.ruleset, r.name);
+                for failure in &failures {
+                    for line in failure.lines() {
+                        println!("    {line}");
+                    }
+                }
+            }
+            results.push((r, failures));
+        }
+    }
+
+    let failed = results.iter().filter(|(_, f)| !f.is_empty()).count() + broken_sets;
+    let passed = results.len() + broken_sets - failed;
+    if let Some(path) = args.junit {
+        std::fs::write(path, junit(&results, started.elapsed()))
+            .map_err(|e| anyhow!("cannot write the JUnit report {}: {e}", path.display()))?;
+    }
+    if passed + failed == 0 {
+        eprintln!(
+            "no tests found{}; a test is a JSON file in rules/<ruleset>/tests/ (see rules/README.md, \"Testing rules\")",
+            args.filter.map(|f| format!(" matching `{f}`")).unwrap_or_default()
+        );
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed > 0 { super::FOUND } else { super::OK })
+}
+
+fn test_files(set_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let dir = set_dir.join("tests");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(anyhow!("cannot read {}: {e}", dir.display())),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()) == Some("json"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn run_one(local: &Local, ruleset: &Arc<RuleSet>, path: &Path) -> Ran {
+    let started = Instant::now();
+    let mut ran = Ran {
+        ruleset: ruleset.name.clone(),
+        name: stem(path),
+        path: path.to_path_buf(),
+        file: None,
+        alerts: Vec::new(),
+        failures: Vec::new(),
+        duration: Duration::ZERO,
+    };
+    let prepared = load_test(path).and_then(|file| {
+        let estimate = build_estimate(path, &file)?;
+        Ok((file, estimate))
+    });
+    let (file, estimate) = match prepared {
+        Ok(p) => p,
+        Err(err) => {
+            ran.failures.push(format!("{err:#}"));
+            return ran;
+        }
+    };
+    let headers: Vec<(String, String)> = file
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect();
+    let deadline = Duration::from_millis(file.deadline_ms.unwrap_or(DEFAULT_DEADLINE_MS));
+    match local.evaluate(ruleset, estimate, &headers, Some(deadline)) {
+        Ok(evaluation) => {
+            if !file.allow_rule_errors {
+                for run in &evaluation.runs {
+                    match &run.outcome {
+                        Outcome::Ok => {}
+                        Outcome::Error(e) => ran.failures.push(format!(
+                            "rule `{}` failed: {e}\n(set \"allow_rule_errors\": true if the test expects that)",
+                            run.rule
+                        )),
+                        Outcome::Timeout => ran.failures.push(format!(
+                            "rule `{}` did not finish within the test's deadline of {} ms (\"deadline_ms\")",
+                            run.rule,
+                            deadline.as_millis()
+                        )),
+                    }
+                }
+            }
+            let body: Value = serde_json::from_slice(&evaluation.response.body)
+                .expect("lookout's own answers are JSON");
+            let alerts = body.as_array().cloned().unwrap_or_default();
+            ran.alerts = alerts
+                .into_iter()
+                .zip(evaluation.response.sources.iter())
+                .map(|(alert, rule)| Actual {
+                    rule: rule.clone(),
+                    alert,
+                })
+                .collect();
+        }
+        Err(err) => ran.failures.push(format!("{err:#}")),
+    }
+    ran.file = Some(file);
+    ran.duration = started.elapsed();
+    ran
+}
+
+fn load_test(path: &Path) -> anyhow::Result<TestFile> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str::<TestFile>(&text).map_err(|e| {
+        anyhow!(
+            "{}:{}:{}: {}",
+            path.display(),
+            e.line(),
+            e.column(),
+            explain_test_error(&e.to_string())
+        )
+    })
+}
+
+/// serde's message, without its position, with a hint for the usual slips.
+fn explain_test_error(message: &str) -> String {
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message, |(m, _)| m)
+        .to_string();
+    if message.contains("missing field `expect`") {
+        return format!(
+            "{message}; a test needs an \"expect\" object, e.g. \"expect\": {{\"count\": 0}}"
+        );
+    }
+    if message.contains("missing field `estimate`") {
+        return format!("{message}; give \"estimate\": a path relative to this file, or the estimate object itself");
+    }
+    message
+}
+
+/// The estimate a test runs on: the file or inline object, with `set` and `remove` applied.
+fn build_estimate(path: &Path, file: &TestFile) -> anyhow::Result<Doc> {
+    let mut estimate = match &file.estimate {
+        Value::String(rel) => {
+            let at = path.parent().unwrap_or(Path::new(".")).join(rel);
+            if !at.is_file() {
+                return Err(anyhow!(
+                    "{}: \"estimate\": {} does not exist (paths are relative to the test file)",
+                    path.display(),
+                    at.display()
+                ));
+            }
+            local::read_estimate(&at)?
+        }
+        Value::Object(_) => json::doc_from(&file.estimate),
+        other => {
+            return Err(anyhow!(
+                "{}: \"estimate\" must be a file path or a JSON object, not {}",
+                path.display(),
+                kind(other)
+            ))
+        }
+    };
+    for (pointer, value) in &file.set {
+        set(&mut estimate, pointer, json::doc_from(value))
+            .map_err(|e| anyhow!("{}: \"set\" {pointer}: {e}", path.display()))?;
+    }
+    for pointer in &file.remove {
+        remove(&mut estimate, pointer)
+            .map_err(|e| anyhow!("{}: \"remove\" {pointer}: {e}", path.display()))?;
+    }
+    Ok(estimate)
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `/a/b~1c/0` -> ["a", "b/c", "0"].
+fn tokens(pointer: &str) -> Result<Vec<String>, String> {
+    let rest = pointer.strip_prefix('/').ok_or_else(|| {
+        "a JSON pointer starts with `/`, e.g. /estimateItineraries/0/speed".to_string()
+    })?;
+    Ok(rest
+        .split('/')
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect())
+}
+
+fn node_mut<'d>(doc: &'d mut Doc, path: &[String]) -> Result<&'d mut Doc, String> {
+    let mut node = doc;
+    for (i, token) in path.iter().enumerate() {
+        let here = format!("/{}", path[..i].join("/"));
+        node = if node.is_object() {
+            node.as_object_mut()
+                .and_then(|o| o.get_mut(token))
+                .ok_or_else(|| format!("there is no `{token}` in {here}"))?
+        } else if node.is_array() {
+            let len = node.as_array().map_or(0, |a| a.len());
+            let index: usize = token
+                .parse()
+                .map_err(|_| format!("{here} is an array; `{token}` is not an index"))?;
+            node.as_array_mut()
+                .and_then(|a| a.get_mut(index))
+                .ok_or_else(|| format!("{here} has {len} elements; there is no [{index}]"))?
+        } else {
+            return Err(format!("{here} is not an object or an array"));
+        };
+    }
+    Ok(node)
+}
+
+fn set(doc: &mut Doc, pointer: &str, value: Doc) -> Result<(), String> {
+    let path = tokens(pointer)?;
+    let (last, parent) = path.split_last().expect("split yields one token at least");
+    let parent = node_mut(doc, parent)?;
+    if parent.is_object() {
+        parent.as_object_mut().expect("checked").insert(last, value);
+        return Ok(());
+    }
+    if let Some(array) = parent.as_array_mut() {
+        let len = array.len();
+        match last.as_str() {
+            "-" => array.push(value),
+            index => {
+                let index: usize = index
+                    .parse()
+                    .map_err(|_| format!("`{index}` is not an array index (or `-` to append)"))?;
+                if index < len {
+                    array[index] = value;
+                } else if index == len {
+                    array.push(value);
+                } else {
+                    return Err(format!(
+                        "the array has {len} elements; set [{len}] or `-` to append"
+                    ));
+                }
+            }
+        }
+        return Ok(());
+    }
+    Err("its parent is not an object or an array".into())
+}
+
+fn remove(doc: &mut Doc, pointer: &str) -> Result<(), String> {
+    let path = tokens(pointer)?;
+    let (last, parent) = path.split_last().expect("split yields one token at least");
+    let parent = node_mut(doc, parent)?;
+    if let Some(object) = parent.as_object_mut() {
+        return object
+            .remove(last)
+            .map(|_| ())
+            .ok_or_else(|| format!("there is no `{last}` to remove"));
+    }
+    if let Some(array) = parent.as_array_mut() {
+        let index: usize = last
+            .parse()
+            .map_err(|_| format!("`{last}` is not an array index"))?;
+        if index >= array.len() {
+            return Err(format!("the array has {} elements", array.len()));
+        }
+        array.remove(index);
+        return Ok(());
+    }
+    Err("its parent is not an object or an array".into())
+}
+
+/// Every way the test's answer differs from its expectations.
+fn check(ran: &Ran, others: &HashMap<&str, &Ran>) -> Vec<String> {
+    let mut failures = ran.failures.clone();
+    let Some(file) = &ran.file else {
+        return failures;
+    };
+    if !ran.failures.is_empty() && ran.alerts.is_empty() {
+        return failures;
+    }
+    let expect = &file.expect;
+    let ctx = Ctx { others };
+
+    if let Some(count) = expect.count {
+        if ran.alerts.len() != count {
+            failures.push(format!(
+                "expected {count} alert{}, got {}{}",
+                if count == 1 { "" } else { "s" },
+                ran.alerts.len(),
+                listing(&ran.alerts)
+            ));
+        }
+    }
+    for matcher in &expect.contains {
+        if let Err(e) = ctx.validate(matcher) {
+            failures.push(e);
+            continue;
+        }
+        let scored: Vec<(usize, Vec<String>)> = ran
+            .alerts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (i, ctx.mismatches(matcher, a)))
+            .collect();
+        if scored.iter().any(|(_, m)| m.is_empty()) {
+            continue;
+        }
+        let mut text = format!("expected an alert like {}", show(matcher));
+        // Closest: fewest differences, and an alert of the same rule before any other.
+        let weight = |misses: &Vec<String>| -> usize {
+            misses
+                .iter()
+                .map(|m| if m.starts_with("rule:") { 100 } else { 1 })
+                .sum()
+        };
+        if let Some((i, misses)) = scored.iter().min_by_key(|(_, m)| weight(m)) {
+            let _ = write!(
+                text,
+                "\nclosest is #{}: {}",
+                i + 1,
+                ran.alerts[*i].summary()
+            );
+            for miss in misses {
+                let _ = write!(text, "\n  {miss}");
+            }
+        }
+        text.push_str(&listing(&ran.alerts));
+        failures.push(text);
+    }
+    for matcher in &expect.absent {
+        if let Err(e) = ctx.validate(matcher) {
+            failures.push(e);
+            continue;
+        }
+        let hits: Vec<String> = ran
+            .alerts
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| ctx.mismatches(matcher, a).is_empty())
+            .map(|(i, a)| format!("\n  #{}: {}", i + 1, a.summary()))
+            .collect();
+        if !hits.is_empty() {
+            failures.push(format!(
+                "expected no alert like {}, got:{}",
+                show(matcher),
+                hits.concat()
+            ));
+        }
+    }
+    if let Some(expected) = &expect.alerts {
+        let mut diff = String::new();
+        let mut differs = expected.len() != ran.alerts.len();
+        for i in 0..expected.len().max(ran.alerts.len()) {
+            match (expected.get(i), ran.alerts.get(i)) {
+                (Some(m), Some(a)) => {
+                    let misses = match ctx.validate(m) {
+                        Ok(()) => ctx.mismatches(m, a),
+                        Err(e) => vec![e],
+                    };
+                    if misses.is_empty() {
+                        let _ = write!(diff, "\n  #{} ok: {}", i + 1, a.summary());
+                    } else {
+                        differs = true;
+                        let _ = write!(diff, "\n  #{} - expected {}", i + 1, show(m));
+                        let _ = write!(diff, "\n  #{} + got      {}", i + 1, a.summary());
+                        for miss in misses {
+                            let _ = write!(diff, "\n       {miss}");
+                        }
+                    }
+                }
+                (Some(m), None) => {
+                    let _ = write!(diff, "\n  #{} - expected {}", i + 1, show(m));
+                    let _ = write!(diff, "\n  #{} + got      nothing", i + 1);
+                }
+                (None, Some(a)) => {
+                    let _ = write!(diff, "\n  #{} + unexpected {}", i + 1, a.summary());
+                }
+                (None, None) => {}
+            }
+        }
+        if differs {
+            failures.push(format!(
+                "expected exactly {} alert{}, got {} (- expected, + got):{diff}",
+                expected.len(),
+                if expected.len() == 1 { "" } else { "s" },
+                ran.alerts.len()
+            ));
+        }
+    }
+    failures
+}
+
+struct Ctx<'a> {
+    others: &'a HashMap<&'a str, &'a Ran>,
+}
+
+impl Ctx<'_> {
+    /// Problems with the matcher itself (a bad regex, an unknown test name).
+    fn validate(&self, m: &Matcher) -> Result<(), String> {
+        if let Some(pattern) = &m.message_matches {
+            regex::Regex::new(pattern).map_err(|e| {
+                format!("\"message_matches\": {pattern:?} is not a valid pattern: {e}")
+            })?;
+        }
+        if let Some(alert_type) = &m.alert_type {
+            if !["Error", "PermanentWarning", "Unspecified"].contains(&alert_type.as_str()) {
+                return Err(format!(
+                    "\"alertType\": {alert_type:?} is not one of \"Error\", \"PermanentWarning\", \"Unspecified\""
+                ));
+            }
+        }
+        if let Some(other) = &m.guid_same_as {
+            match self.others.get(other.as_str()) {
+                None => {
+                    return Err(format!(
+                        "\"guid_same_as\": there is no test `{other}` in this rule set's tests/"
+                    ))
+                }
+                Some(r) if r.alerts.is_empty() => {
+                    return Err(format!(
+                        "\"guid_same_as\": test `{other}` raised no alerts to compare GUIDs with"
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn mismatches(&self, m: &Matcher, a: &Actual) -> Vec<String> {
+        let mut out = Vec::new();
+        fn differ(
+            out: &mut Vec<String>,
+            what: &str,
+            want: &dyn std::fmt::Debug,
+            got: &dyn std::fmt::Debug,
+        ) {
+            out.push(format!("{what}: expected {want:?}, got {got:?}"));
+        }
+        if let Some(rule) = &m.rule {
+            if a.rule.as_deref() != Some(rule.as_str()) {
+                differ(
+                    &mut out,
+                    "rule",
+                    rule,
+                    &a.rule.as_deref().unwrap_or("(lookout's notice)"),
+                );
+            }
+        }
+        if let Some(t) = &m.alert_type {
+            if a.text("alertType") != Some(t.as_str()) {
+                differ(
+                    &mut out,
+                    "alertType",
+                    t,
+                    &a.text("alertType").unwrap_or_default(),
+                );
+            }
+        }
+        let message = a.text("message").unwrap_or_default();
+        if let Some(want) = &m.message {
+            if message != want {
+                differ(&mut out, "message", want, &message);
+            }
+        }
+        if let Some(part) = &m.message_contains {
+            if !message.to_lowercase().contains(&part.to_lowercase()) {
+                out.push(format!("message does not contain {part:?} (ignoring case)"));
+            }
+        }
+        if let Some(pattern) = &m.message_matches {
+            if let Ok(re) = regex::Regex::new(pattern) {
+                if !re.is_match(message) {
+                    out.push(format!("message does not match /{pattern}/"));
+                }
+            }
+        }
+        let fields = a.fields();
+        for want in m.field.iter().chain(m.fields.iter().flatten()) {
+            if !fields.contains(want) {
+                match fields.iter().find(|f| f.label == want.label) {
+                    Some(f) => out.push(format!(
+                        "field {:?}: expected {:?}, got {:?}",
+                        want.label, want.value, f.value
+                    )),
+                    None => out.push(format!(
+                        "no field {:?} (fields: {})",
+                        want.label,
+                        if fields.is_empty() {
+                            "none".to_string()
+                        } else {
+                            fields
+                                .iter()
+                                .map(|f| format!("{:?}", f.label))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                    )),
+                }
+            }
+        }
+        if let Some(want) = &m.display_fields {
+            if &fields != want {
+                differ(
+                    &mut out,
+                    "displayFields",
+                    &serde_json::to_string(want).unwrap_or_default(),
+                    &serde_json::to_string(&fields).unwrap_or_default(),
+                );
+            }
+        }
+        if let Some(link) = &m.link {
+            if a.text("link") != Some(link.as_str()) {
+                differ(&mut out, "link", link, &a.text("link").unwrap_or("(none)"));
+            }
+        }
+        if let Some(want) = &m.mutation {
+            let got = a.alert.get("mutation");
+            if got != Some(want) {
+                differ(
+                    &mut out,
+                    "mutation",
+                    &want.to_string(),
+                    &got.map_or("(none)".to_string(), Value::to_string),
+                );
+            }
+        }
+        if let Some(guid) = &m.guid {
+            if a.text("guid") != Some(guid.as_str()) {
+                differ(&mut out, "guid", guid, &a.text("guid").unwrap_or_default());
+            }
+        }
+        if let Some(other) = &m.guid_same_as {
+            if let Some(r) = self.others.get(other.as_str()) {
+                let guid = a.text("guid").unwrap_or_default();
+                if !r.alerts.iter().any(|o| o.text("guid") == Some(guid)) {
+                    out.push(format!(
+                        "guid {guid} does not appear in test `{other}`'s answer"
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn show(m: &Matcher) -> String {
+    serde_json::to_string(m).unwrap_or_default()
+}
+
+fn listing(alerts: &[Actual]) -> String {
+    if alerts.is_empty() {
+        return "\ngot no alerts".to_string();
+    }
+    let mut text = format!(
+        "\ngot {} alert{}:",
+        alerts.len(),
+        if alerts.len() == 1 { "" } else { "s" }
+    );
+    for (i, a) in alerts.iter().enumerate() {
+        let _ = write!(text, "\n  #{}: {}", i + 1, a.summary());
+    }
+    text
+}
+
+fn junit(results: &[(Ran, Vec<String>)], total: Duration) -> String {
+    let failures = results.iter().filter(|(_, f)| !f.is_empty()).count();
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        xml,
+        "<testsuites name=\"lookout test\" tests=\"{}\" failures=\"{failures}\" time=\"{:.3}\">",
+        results.len(),
+        total.as_secs_f64()
+    );
+    let mut by_set: BTreeMap<&str, Vec<&(Ran, Vec<String>)>> = BTreeMap::new();
+    for r in results {
+        by_set.entry(r.0.ruleset.as_str()).or_default().push(r);
+    }
+    for (set, items) in by_set {
+        let failed = items.iter().filter(|(_, f)| !f.is_empty()).count();
+        let _ = writeln!(
+            xml,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\">",
+            escape(set),
+            items.len()
+        );
+        for (ran, failures) in items {
+            let description = ran
+                .file
+                .as_ref()
+                .and_then(|f| f.description.clone())
+                .unwrap_or_default();
+            let _ = write!(
+                xml,
+                "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" time=\"{:.3}\"",
+                escape(set),
+                escape(&ran.name),
+                escape(&ran.path.display().to_string()),
+                ran.duration.as_secs_f64()
+            );
+            if failures.is_empty() && description.is_empty() {
+                xml.push_str("/>\n");
+                continue;
+            }
+            xml.push_str(">\n");
+            if !description.is_empty() {
+                let _ = writeln!(
+                    xml,
+                    "      <properties><property name=\"description\" value=\"{}\"/></properties>",
+                    escape(&description)
+                );
+            }
+            if !failures.is_empty() {
+                let first = failures[0].lines().next().unwrap_or_default();
+                let _ = writeln!(
+                    xml,
+                    "      <failure message=\"{}\">{}</failure>",
+                    escape(first),
+                    escape(&failures.join("\n\n"))
+                );
+            }
+            xml.push_str("    </testcase>\n");
+        }
+        xml.push_str("  </testsuite>\n");
+    }
+    xml.push_str("</testsuites>\n");
+    xml
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' && c != '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(text: &str) -> Doc {
+        json::parse(text).unwrap()
+    }
+
+    #[test]
+    fn set_and_remove_follow_pointers() {
+        let mut d = doc(r#"{"rows": [{"speed": 12}, {"speed": 13}], "a~b": {"c/d": 1}}"#);
+        set(&mut d, "/rows/1/speed", doc("9.5")).unwrap();
+        set(&mut d, "/rows/0/new", doc("\"x\"")).unwrap();
+        set(&mut d, "/rows/-", doc("{}")).unwrap();
+        set(&mut d, "/a~0b/c~1d", doc("null")).unwrap();
+        remove(&mut d, "/rows/0/speed").unwrap();
+        assert_eq!(
+            json::doc_to_value(&d),
+            serde_json::json!({"rows": [{"new": "x"}, {"speed": 9.5}, {}], "a~b": {"c/d": null}})
+        );
+        assert!(set(&mut d, "/rows/9/speed", doc("1"))
+            .unwrap_err()
+            .contains("has 3 elements"));
+        assert!(set(&mut d, "/nope/x", doc("1"))
+            .unwrap_err()
+            .contains("no `nope`"));
+        assert!(remove(&mut d, "/rows/0/speed")
+            .unwrap_err()
+            .contains("no `speed` to remove"));
+        assert!(set(&mut d, "rows", doc("1"))
+            .unwrap_err()
+            .contains("starts with `/`"));
+    }
+
+    #[test]
+    fn junit_escapes_what_it_quotes() {
+        assert_eq!(escape("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
+    }
+}
