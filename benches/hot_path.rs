@@ -43,15 +43,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::http::{HeaderMap, HeaderValue};
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use axum::http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 use sonic_rs::JsonValueTrait;
 
-use lookout::rules::eval::{answer, run_rule};
 use lookout::http::hooks::request_context as server_request_context;
+use lookout::rules::eval::{answer, run_rule};
 use lookout::rules::json::{self, Doc, Json};
 use lookout::rules::ruleset::{self, Defaults};
 use lookout::rules::{self as rules_mod, CallInput, Pool, RuleSet};
@@ -118,7 +118,8 @@ fn fixture() -> Fixture {
         .map(|(name, path)| {
             let body = std::fs::read(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
             let signature = signature::sign(&key, &body);
-            let estimate = Arc::new(json::parse(std::str::from_utf8(&body).expect("utf-8")).expect("JSON"));
+            let estimate =
+                Arc::new(json::parse(std::str::from_utf8(&body).expect("utf-8")).expect("JSON"));
             eprintln!("sample {name}: {path}, {} bytes", body.len());
             Sample {
                 name,
@@ -150,7 +151,9 @@ fn request_context() -> Doc {
     headers.insert("content-length", HeaderValue::from_static("103671"));
     headers.insert(
         "veson-webhook-signature",
-        HeaderValue::from_static("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+        HeaderValue::from_static(
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ),
     );
     server_request_context(
         "default",

@@ -353,7 +353,11 @@ mod tests {
             ("", 1, 0),
         ] {
             let err = parse(text).unwrap_err();
-            assert_eq!((err.line(), err.column()), (line, column), "{text:?}: {err}");
+            assert_eq!(
+                (err.line(), err.column()),
+                (line, column),
+                "{text:?}: {err}"
+            );
         }
     }
 
