@@ -148,6 +148,25 @@ fn check_warns_about_keys_and_unknown_settings_without_failing() {
 }
 
 #[test]
+fn check_reads_the_test_files_too() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        &dir.path().join("rules/desk"),
+        &[
+            ("tce.rhai", GOOD_RULE),
+            ("tests/typo.json", "{\"estimate\": {}, \"expect\": {\"contians\": []}}"),
+            ("tests/gone.json", "{\"estimate\": \"nowhere.json\", \"expect\": {}}"),
+        ],
+    );
+    let out = lookout(dir.path(), &["check"]);
+    assert_exit(&out, 1);
+    let err = text(&out.stderr);
+    assert!(err.contains("typo.json:1:") && err.contains("unknown field `contians`"), "{err}");
+    assert!(err.contains("nowhere.json does not exist"), "{err}");
+    assert!(err.contains("2 errors in 1 rule set"), "{err}");
+}
+
+#[test]
 fn check_without_a_rules_folder_is_trouble() {
     let dir = tempfile::tempdir().unwrap();
     let out = lookout(dir.path(), &["check", "--rules", "nowhere"]);

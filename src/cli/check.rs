@@ -46,7 +46,17 @@ pub fn run(rules: &Path) -> anyhow::Result<u8> {
     for problem in problems.values().flatten() {
         eprintln!("{}", render(problem));
     }
-    let count: usize = problems.values().map(Vec::len).sum();
+    let mut count: usize = problems.values().map(Vec::len).sum();
+    let mut names: Vec<String> = registry.all().iter().map(|s| s.name.clone()).collect();
+    names.extend(problems.keys().cloned());
+    names.sort();
+    names.dedup();
+    for name in names {
+        for problem in super::test::check_files(&rules.join(&name)) {
+            eprintln!("{problem}");
+            count += 1;
+        }
+    }
     if registry.all().is_empty() && problems.is_empty() {
         eprintln!(
             "warning: no rule sets in {} (a rule set is a folder with *.rhai files); make one with `lookout init {}/<name>`",
@@ -58,8 +68,8 @@ pub fn run(rules: &Path) -> anyhow::Result<u8> {
         eprintln!(
             "{count} error{} in {} rule set{}, {warnings} warning{}",
             if count == 1 { "" } else { "s" },
-            problems.len(),
-            if problems.len() == 1 { "" } else { "s" },
+            problems.len().max(1),
+            if problems.len() > 1 { "s" } else { "" },
             if warnings == 1 { "" } else { "s" },
         );
         return Ok(super::FOUND);

@@ -233,6 +233,24 @@ pub fn run(args: TestArgs<'_>) -> anyhow::Result<u8> {
     Ok(if failed > 0 { super::FOUND } else { super::OK })
 }
 
+/// Problems with a rule set's test files (unreadable, not JSON, unknown keys, a missing
+/// estimate or a bad pointer), for `lookout check`.
+pub fn check_files(set_dir: &Path) -> Vec<String> {
+    let files = match test_files(set_dir) {
+        Ok(files) => files,
+        Err(err) => return vec![format!("{err:#}")],
+    };
+    files
+        .iter()
+        .filter_map(|path| {
+            load_test(path)
+                .and_then(|file| build_estimate(path, &file).map(|_| ()))
+                .err()
+                .map(|e| format!("{e:#}"))
+        })
+        .collect()
+}
+
 fn test_files(set_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let dir = set_dir.join("tests");
     let entries = match std::fs::read_dir(&dir) {
