@@ -378,7 +378,7 @@ fn compile_errors_name_file_line_and_column() {
     assert!(
         toml[0]
             .to_string()
-            .contains("ruleset.toml:2:1: unknown field `api_key`"),
+            .contains("ruleset.toml:2:1: unknown key `api_key`"),
         "{}",
         toml[0]
     );
@@ -387,6 +387,22 @@ fn compile_errors_name_file_line_and_column() {
         "{}",
         toml[0]
     );
+    // Other unknown keys only warn, and the rule set loads without them.
+    let fx = ruleset(&[
+        ("ruleset.toml", "budjet_ms = 500
+[extra]
+x = 1
+"),
+        ("r.rhai", "1"),
+    ])
+    .unwrap_or_else(|p| panic!("{p:?}"));
+    let warnings: Vec<String> = fx.set.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("ruleset.toml:1:1: unknown key `budjet_ms`; did you mean `budget_ms`?")),
+        "{warnings:?}"
+    );
+    assert!(warnings.iter().any(|w| w.contains("unknown key `extra`")), "{warnings:?}");
+    assert_eq!(fx.set.settings.budget, std::time::Duration::from_millis(10_000));
 }
 
 #[test]
