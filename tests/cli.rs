@@ -154,14 +154,23 @@ fn check_reads_the_test_files_too() {
         &dir.path().join("rules/desk"),
         &[
             ("tce.rhai", GOOD_RULE),
-            ("tests/typo.json", "{\"estimate\": {}, \"expect\": {\"contians\": []}}"),
-            ("tests/gone.json", "{\"estimate\": \"nowhere.json\", \"expect\": {}}"),
+            (
+                "tests/typo.json",
+                "{\"estimate\": {}, \"expect\": {\"contians\": []}}",
+            ),
+            (
+                "tests/gone.json",
+                "{\"estimate\": \"nowhere.json\", \"expect\": {}}",
+            ),
         ],
     );
     let out = lookout(dir.path(), &["check"]);
     assert_exit(&out, 1);
     let err = text(&out.stderr);
-    assert!(err.contains("typo.json:1:") && err.contains("unknown field `contians`"), "{err}");
+    assert!(
+        err.contains("typo.json:1:") && err.contains("unknown field `contians`"),
+        "{err}"
+    );
     assert!(err.contains("nowhere.json does not exist"), "{err}");
     assert!(err.contains("2 errors in 1 rule set"), "{err}");
 }
@@ -759,4 +768,101 @@ fn every_command_has_help_with_examples_and_bad_usage_is_2() {
     assert_exit(&out, 2);
     let out = lookout(&root(), &["frobnicate"]);
     assert_exit(&out, 2);
+}
+
+// ---------------------------------------------------------------- the manual
+
+/// Every command in rules/README.md's `sh` blocks, run as written, in order, in a copy
+/// of the project's rules: a new user following the manual gets no errors. `lookout
+/// serve` is started in the background on a free loopback port, which replaces 8443 in
+/// the URLs that follow.
+#[test]
+fn the_manual_works_as_written() {
+    let manual = std::fs::read_to_string(root().join("rules/README.md")).unwrap();
+    let mut commands = Vec::new();
+    let mut in_sh = false;
+    let mut pending = String::new();
+    for line in manual.lines() {
+        if line.starts_with("```") {
+            in_sh = line.trim() == "```sh";
+            continue;
+        }
+        if !in_sh || line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        pending.push_str(line.trim_end().trim_end_matches('\\'));
+        if line.trim_end().ends_with('\\') {
+            pending.push(' ');
+            continue;
+        }
+        commands.push(std::mem::take(&mut pending));
+    }
+    assert!(commands.len() >= 5, "{commands:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&root().join("rules"), &dir.path().join("rules"));
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut server: Option<std::process::Child> = None;
+    for command in &commands {
+        let words: Vec<String> = command
+            .split_whitespace()
+            .map(|w| w.replace("localhost:8443", &format!("localhost:{port}")))
+            .collect();
+        if let Some(assignment) = command.strip_prefix("export ") {
+            let (k, v) = assignment.split_once('=').expect("export K=V");
+            env.push((k.to_string(), v.trim_matches('"').to_string()));
+            continue;
+        }
+        assert_eq!(
+            words[0], "lookout",
+            "the manual has a command this test cannot run: {command}"
+        );
+        if words[1] == "serve" {
+            let child = Command::new(env!("CARGO_BIN_EXE_lookout"))
+                .args(&words[1..])
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .current_dir(dir.path())
+                .envs(env.iter().cloned())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            server = Some(child);
+            let until = Instant::now() + Duration::from_secs(20);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+                || !dir.path().join("certs/ca.pem").is_file()
+            {
+                assert!(
+                    Instant::now() < until,
+                    "`lookout serve` did not listen in 20 s"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            continue;
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_lookout"))
+            .args(&words[1..])
+            .current_dir(dir.path())
+            .envs(env.iter().cloned())
+            .output()
+            .unwrap();
+        if out.status.code() != Some(0) {
+            if let Some(mut s) = server.take() {
+                let _ = s.kill();
+            }
+            panic!(
+                "`{command}` from rules/README.md exited {:?}\n--- stdout\n{}\n--- stderr\n{}",
+                out.status.code(),
+                text(&out.stdout),
+                text(&out.stderr)
+            );
+        }
+    }
+    let mut server = server.expect("the manual starts a server");
+    server.kill().unwrap();
+    let _ = server.wait();
 }

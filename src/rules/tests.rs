@@ -389,20 +389,32 @@ fn compile_errors_name_file_line_and_column() {
     );
     // Other unknown keys only warn, and the rule set loads without them.
     let fx = ruleset(&[
-        ("ruleset.toml", "budjet_ms = 500
+        (
+            "ruleset.toml",
+            "budjet_ms = 500
 [extra]
 x = 1
-"),
+",
+        ),
         ("r.rhai", "1"),
     ])
     .unwrap_or_else(|p| panic!("{p:?}"));
     let warnings: Vec<String> = fx.set.warnings.iter().map(|w| w.to_string()).collect();
     assert!(
-        warnings.iter().any(|w| w.contains("ruleset.toml:1:1: unknown key `budjet_ms`; did you mean `budget_ms`?")),
+        warnings
+            .iter()
+            .any(|w| w
+                .contains("ruleset.toml:1:1: unknown key `budjet_ms`; did you mean `budget_ms`?")),
         "{warnings:?}"
     );
-    assert!(warnings.iter().any(|w| w.contains("unknown key `extra`")), "{warnings:?}");
-    assert_eq!(fx.set.settings.budget, std::time::Duration::from_millis(10_000));
+    assert!(
+        warnings.iter().any(|w| w.contains("unknown key `extra`")),
+        "{warnings:?}"
+    );
+    assert_eq!(
+        fx.set.settings.budget,
+        std::time::Duration::from_millis(10_000)
+    );
 }
 
 #[test]
