@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::alerts::{self, Alert, AlertType, Assembled, DisplayField, Identity, Raised};
 use crate::rules::json::{self, Doc, Json};
 use crate::rules::ruleset::{Rule, RuleSet};
-use crate::rules::sandbox::{self, Run, STOP_MEMORY};
+use crate::rules::sandbox::{self, Run, STOP_MEMORY, STOP_OPERATIONS};
 
 /// What a call hands to its rules.
 pub struct CallInput {
@@ -329,6 +329,17 @@ fn classify(err: &EvalAltResult, rule_path: &str, limits: &sandbox::Limits) -> O
         if token.clone().into_string().ok().as_deref() == Some(STOP_MEMORY) {
             return Outcome::Error(RuleError {
                 message: format!("rule used more than {} MiB of memory and was stopped; build smaller maps and arrays", limits.max_memory >> 20),
+                line: None,
+                column: None,
+                source: None,
+            });
+        }
+        if token.clone().into_string().ok().as_deref() == Some(STOP_OPERATIONS) {
+            return Outcome::Error(RuleError {
+                message: format!(
+                    "rule ran more than {} operations and was stopped; look for a loop that does not end",
+                    limits.max_operations
+                ),
                 line: None,
                 column: None,
                 source: None,

@@ -57,6 +57,7 @@ impl Default for Limits {
 /// Why the progress callback stopped a rule.
 pub const STOP_DEADLINE: &str = "deadline";
 pub const STOP_MEMORY: &str = "memory";
+pub const STOP_OPERATIONS: &str = "operations";
 
 /// What one rule run collects on its thread.
 pub struct Run {
@@ -68,15 +69,30 @@ pub struct Run {
 
 thread_local! {
     static RUN: RefCell<Option<Run>> = const { RefCell::new(None) };
-    static DEADLINE: Cell<Option<(Instant, isize, usize)>> = const { Cell::new(None) };
+    static DEADLINE: Cell<Option<RunLimits>> = const { Cell::new(None) };
+    /// Operations of the current run, counted here rather than read from Rhai: Rhai
+    /// restarts its count inside closures that built-ins such as `map` and `filter` call,
+    /// so its count (and its own operations limit) miss that work.
     static OPERATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+#[derive(Clone, Copy)]
+struct RunLimits {
+    deadline: Instant,
+    memory_start: isize,
+    max_memory: usize,
+    max_operations: u64,
 }
 
 impl Run {
     /// Starts a run on this thread; [`Run::finish`] ends it.
     pub fn begin(deadline: Instant, limits: &Limits) {
-        let memory_start = crate::memory::thread_balance();
-        DEADLINE.set(Some((deadline, memory_start, limits.max_memory)));
+        DEADLINE.set(Some(RunLimits {
+            deadline,
+            memory_start: crate::memory::thread_balance(),
+            max_memory: limits.max_memory,
+            max_operations: limits.max_operations,
+        }));
         OPERATIONS.set(0);
         RUN.with_borrow_mut(|run| {
             *run = Some(Run {
@@ -145,12 +161,15 @@ pub fn check_limits() -> Result<(), Box<EvalAltResult>> {
 }
 
 fn limit_reached() -> Option<&'static str> {
-    let (deadline, memory_start, max_memory) = DEADLINE.get()?;
-    if Instant::now() >= deadline {
+    let limits = DEADLINE.get()?;
+    if Instant::now() >= limits.deadline {
         return Some(STOP_DEADLINE);
     }
-    if crate::memory::thread_balance() - memory_start > max_memory as isize {
+    if crate::memory::thread_balance() - limits.memory_start > limits.max_memory as isize {
         return Some(STOP_MEMORY);
+    }
+    if OPERATIONS.get() > limits.max_operations {
+        return Some(STOP_OPERATIONS);
     }
     None
 }
@@ -174,7 +193,10 @@ pub fn engine(limits: &Limits) -> Engine {
     engine.set_max_strings_interned(0);
     engine.disable_symbol("eval");
 
-    engine.on_progress(|ops| {
+    // Called before every operation, including inside closures that built-ins call
+    // (whose operations Rhai counts from zero again): count here, check every 1,024.
+    engine.on_progress(|_| {
+        let ops = OPERATIONS.get() + 1;
         OPERATIONS.set(ops);
         if ops & 1023 == 0 {
             limit_reached().map(Dynamic::from)

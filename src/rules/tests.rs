@@ -278,6 +278,70 @@ fn runaway_rules_stop_at_the_deadline_and_others_still_answer() {
     }
 }
 
+/// Rhai counts operations from zero again inside a closure that a built-in such as
+/// `map` calls, so neither its count nor its own operations limit sees that work; lookout
+/// counts every operation itself. Before that, this rule reported 18 operations and held
+/// its thread for seconds after the deadline.
+#[test]
+fn closures_called_by_builtins_are_counted_and_stopped() {
+    let nested = "let a = []; a.pad(3000, 0); let c = []; c.pad(3000, 0); a.map(|x| c.map(|y| y + 1).len()).len()";
+    let fx = rule(nested);
+    let input = CallInput {
+        estimate: Arc::new(crate::rules::json::doc_from(&estimate())),
+        request: Arc::new(crate::rules::json::doc_from(&json!({}))),
+    };
+    let started = Instant::now();
+    let run = eval::run_rule(
+        &fx.set,
+        &fx.set.rules[0],
+        &input,
+        Instant::now() + Duration::from_millis(200),
+    );
+    let took = started.elapsed();
+    assert_eq!(run.outcome, Outcome::Timeout, "{run:?}");
+    assert!(
+        took < Duration::from_millis(400),
+        "the thread was held {took:?}"
+    );
+    assert!(
+        run.operations > 50_000,
+        "{} operations counted",
+        run.operations
+    );
+
+    // The operations limit holds inside closures too.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("desk");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(
+        root.join("r.rhai"),
+        "let a = []; a.pad(200, 0); a.map(|x| { let s = 0; for i in 0..1000 { s += i; } s }).len()",
+    )
+    .unwrap();
+    let mut defaults = Defaults::default();
+    defaults.limits.max_operations = 20_000;
+    let set = ruleset::load(&root, &defaults).unwrap();
+    let run = eval::run_rule(
+        &set,
+        &set.rules[0],
+        &input,
+        Instant::now() + Duration::from_secs(5),
+    );
+    let Outcome::Error(err) = &run.outcome else {
+        panic!("{run:?}")
+    };
+    assert!(
+        err.message.contains("more than 20000 operations"),
+        "{}",
+        err.message
+    );
+    assert!(
+        run.operations > 20_000 && run.operations < 22_000,
+        "{}",
+        run.operations
+    );
+}
+
 #[test]
 fn deep_recursion_is_a_clear_error() {
     let ev = run(&rule("fn f(n) { f(n + 1) } f(0);"), estimate());
