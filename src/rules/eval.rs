@@ -149,21 +149,35 @@ pub async fn evaluate(
     let done_tx = Arc::new(Mutex::new(Some(done_tx)));
     let hold = Arc::new(hold);
 
-    for index in 0..count {
-        let (ruleset, input, slots, remaining, done_tx, hold) = (
+    // At most one job per pool thread; each takes the next rule not yet taken, so a call
+    // costs a hand-off per thread rather than per rule and uneven rules balance out.
+    let next = Arc::new(AtomicUsize::new(0));
+    for _ in 0..pool.threads().min(count) {
+        let (ruleset, input, slots, remaining, done_tx, hold, next) = (
             ruleset.clone(),
             input.clone(),
             slots.clone(),
             remaining.clone(),
             done_tx.clone(),
             hold.clone(),
+            next.clone(),
         );
         pool.spawn(move || {
-            let run = run_rule(&ruleset, &ruleset.rules[index], &input, deadline);
-            let _ = slots[index].set(run);
-            if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-                if let Some(tx) = done_tx.lock().expect("lock").take() {
-                    let _ = tx.send(());
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(rule) = ruleset.rules.get(index) else {
+                    break;
+                };
+                let run = if Instant::now() >= deadline {
+                    not_started(rule)
+                } else {
+                    run_rule(&ruleset, rule, &input, deadline)
+                };
+                let _ = slots[index].set(run);
+                if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    if let Some(tx) = done_tx.lock().expect("lock").take() {
+                        let _ = tx.send(());
+                    }
                 }
             }
             drop(hold);
@@ -203,6 +217,19 @@ pub async fn evaluate(
         }
     }
     Evaluation { runs, response }
+}
+
+/// A rule whose turn came after the deadline (its thread was busy with another rule).
+fn not_started(rule: &Rule) -> RuleRun {
+    RuleRun {
+        rule: rule.id.clone(),
+        outcome: Outcome::Timeout,
+        alerts: Vec::new(),
+        output: String::new(),
+        operations: 0,
+        duration: Duration::ZERO,
+        notes: vec!["not started: the deadline passed while other rules of the call ran".into()],
+    }
 }
 
 /// Turns rule runs into the response body: alerts in rule order, plus an Error alert

@@ -342,6 +342,28 @@ fn closures_called_by_builtins_are_counted_and_stopped() {
     );
 }
 
+/// A call hands the pool one job per thread, and each job takes the next rule; a rule
+/// whose turn comes after the deadline is not started and says so in its trace.
+#[test]
+fn rules_whose_turn_comes_after_the_deadline_are_not_started() {
+    let fx = ruleset(&[
+        ("a.rhai", "loop {}"),
+        ("b.rhai", "loop {}"),
+        ("c.rhai", "info(\"late\")"),
+    ])
+    .unwrap();
+    let ev = run_with(&fx, estimate(), Duration::from_millis(200));
+    let c = &ev.runs[2];
+    assert_eq!(c.outcome, Outcome::Timeout, "{c:?}");
+    assert_eq!(c.operations, 0, "{c:?}");
+    assert!(c.notes.iter().any(|n| n.contains("not started")), "{c:?}");
+    assert_eq!(
+        body(&ev).as_array().unwrap().len(),
+        3,
+        "one Error card per rule"
+    );
+}
+
 #[test]
 fn deep_recursion_is_a_clear_error() {
     let ev = run(&rule("fn f(n) { f(n + 1) } f(0);"), estimate());
