@@ -267,45 +267,32 @@ fn eval_tier(s: &Sample) -> Tier {
     }
 }
 
+/// One micro-benchmark group: `routine` on every sample's body, throughput in bytes.
+fn bench_bodies<O>(c: &mut Criterion, f: &Fixture, name: &str, routine: impl Fn(&Sample) -> O) {
+    let mut group = c.benchmark_group(name);
+    tune(&mut group, Tier::Micro);
+    for s in &f.samples {
+        group.throughput(Throughput::Bytes(s.body.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(s.name), s, |b, s| {
+            b.iter(|| routine(s))
+        });
+    }
+    group.finish();
+}
+
 fn bench_verify_parse(c: &mut Criterion, f: &Fixture) {
-    let mut group = c.benchmark_group("verify");
-    tune(&mut group, Tier::Micro);
-    for s in &f.samples {
-        group.throughput(Throughput::Bytes(s.body.len() as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(s.name), s, |b, s| {
-            b.iter(|| {
-                let header = black_box(s.signature.as_bytes());
-                signature::verify([header], black_box(&s.body), black_box(&f.keys))
-            })
-        });
-    }
-    group.finish();
-
-    let mut group = c.benchmark_group("parse");
-    tune(&mut group, Tier::Micro);
-    for s in &f.samples {
-        group.throughput(Throughput::Bytes(s.body.len() as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(s.name), s, |b, s| {
-            b.iter(|| {
-                let text = std::str::from_utf8(black_box(&s.body)).expect("utf-8");
-                json::parse(text).expect("json")
-            })
-        });
-    }
-    group.finish();
-
-    let mut group = c.benchmark_group("parse_serde_json");
-    tune(&mut group, Tier::Micro);
-    for s in &f.samples {
-        group.throughput(Throughput::Bytes(s.body.len() as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(s.name), s, |b, s| {
-            b.iter(|| {
-                let text = std::str::from_utf8(black_box(&s.body)).expect("utf-8");
-                serde_json::from_str::<Value>(text).expect("json")
-            })
-        });
-    }
-    group.finish();
+    bench_bodies(c, f, "verify", |s| {
+        let header = black_box(s.signature.as_bytes());
+        signature::verify([header], black_box(&s.body), black_box(&f.keys))
+    });
+    bench_bodies(c, f, "parse", |s| {
+        let text = std::str::from_utf8(black_box(&s.body)).expect("utf-8");
+        json::parse(text).expect("json")
+    });
+    bench_bodies(c, f, "parse_serde_json", |s| {
+        let text = std::str::from_utf8(black_box(&s.body)).expect("utf-8");
+        serde_json::from_str::<Value>(text).expect("json")
+    });
 }
 
 fn bench_evaluate(c: &mut Criterion, f: &Fixture) {

@@ -124,7 +124,7 @@ pub fn parse_estimate(text: &str, origin: &str) -> anyhow::Result<Doc> {
             "{origin}:{}:{}: not valid JSON: {}; the Estimator sends the estimate as a JSON object",
             e.line(),
             e.column(),
-            strip_position(&e)
+            json::message_without_position(&e)
         )
     })?;
     if !estimate.is_object() {
@@ -134,14 +134,6 @@ pub fn parse_estimate(text: &str, origin: &str) -> anyhow::Result<Doc> {
         ));
     }
     Ok(estimate)
-}
-
-fn strip_position(err: &serde_json::Error) -> String {
-    let text = err.to_string();
-    let suffix = format!(" at line {} column {}", err.line(), err.column());
-    text.strip_suffix(&suffix)
-        .map(str::to_string)
-        .unwrap_or(text)
 }
 
 /// `--header NAME:VALUE`.

@@ -347,17 +347,13 @@ fn load_test(path: &Path) -> anyhow::Result<TestFile> {
             path.display(),
             e.line(),
             e.column(),
-            explain_test_error(&e.to_string())
+            explain_test_error(json::message_without_position(&e))
         )
     })
 }
 
-/// serde's message, without its position, with a hint for the usual slips.
-fn explain_test_error(message: &str) -> String {
-    let message = message
-        .rsplit_once(" at line ")
-        .map_or(message, |(m, _)| m)
-        .to_string();
+/// serde's message (without its position) with a hint for the usual slips.
+fn explain_test_error(message: String) -> String {
     if message.contains("missing field `expect`") {
         return format!(
             "{message}; a test needs an \"expect\" object, e.g. \"expect\": {{\"count\": 0}}"

@@ -195,7 +195,7 @@ fn parse_estimate(body: &[u8]) -> Result<Doc, ApiError> {
     let estimate = json::parse(text).map_err(|e| {
         ApiError::BadRequest(format!(
             "body is not valid JSON: {} at line {} column {}; the Estimator sends the estimate as a JSON object, so check what produced this body",
-            strip_position(&e),
+            json::message_without_position(&e),
             e.line(),
             e.column()
         ))
@@ -207,15 +207,6 @@ fn parse_estimate(body: &[u8]) -> Result<Doc, ApiError> {
         )));
     }
     Ok(estimate)
-}
-
-/// serde_json's message without its own " at line L column C" suffix.
-fn strip_position(err: &serde_json::Error) -> String {
-    let text = err.to_string();
-    let suffix = format!(" at line {} column {}", err.line(), err.column());
-    text.strip_suffix(&suffix)
-        .map(str::to_string)
-        .unwrap_or(text)
 }
 
 /// `request` as rules see it.

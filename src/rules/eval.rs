@@ -169,7 +169,11 @@ pub async fn evaluate(
                     break;
                 };
                 let run = if Instant::now() >= deadline {
-                    not_started(rule)
+                    timed_out(
+                        rule,
+                        Duration::ZERO,
+                        "not started: the deadline passed while other rules of the call ran",
+                    )
                 } else {
                     run_rule(&ruleset, rule, &input, deadline)
                 };
@@ -195,17 +199,12 @@ pub async fn evaluate(
         .iter()
         .zip(slots.iter())
         .map(|(rule, slot)| {
-            slot.get().cloned().unwrap_or_else(|| RuleRun {
-                rule: rule.id.clone(),
-                outcome: Outcome::Timeout,
-                alerts: Vec::new(),
-                output: String::new(),
-                operations: 0,
-                duration: deadline.saturating_duration_since(Instant::now()),
-                notes: vec![
-                    "still inside one long built-in call at the deadline; its result was discarded"
-                        .into(),
-                ],
+            slot.get().cloned().unwrap_or_else(|| {
+                timed_out(
+                    rule,
+                    deadline.saturating_duration_since(Instant::now()),
+                    "still inside one long built-in call at the deadline; its result was discarded",
+                )
             })
         })
         .collect();
@@ -219,16 +218,17 @@ pub async fn evaluate(
     Evaluation { runs, response }
 }
 
-/// A rule whose turn came after the deadline (its thread was busy with another rule).
-fn not_started(rule: &Rule) -> RuleRun {
+/// The trace of a rule the deadline stopped without a result of its own: never started,
+/// or still inside a built-in call when the answer had to go.
+fn timed_out(rule: &Rule, duration: Duration, note: &str) -> RuleRun {
     RuleRun {
         rule: rule.id.clone(),
         outcome: Outcome::Timeout,
         alerts: Vec::new(),
         output: String::new(),
         operations: 0,
-        duration: Duration::ZERO,
-        notes: vec!["not started: the deadline passed while other rules of the call ran".into()],
+        duration,
+        notes: vec![note.into()],
     }
 }
 

@@ -37,6 +37,16 @@ pub fn parse(text: &str) -> Result<Doc, serde_json::Error> {
     }
 }
 
+/// serde_json's message without its own " at line L column C" suffix, for callers
+/// that put the position in front (`path:line:col: message`) or in their own words.
+pub fn message_without_position(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    text.strip_suffix(&suffix)
+        .map(str::to_string)
+        .unwrap_or(text)
+}
+
 /// What kind of JSON value this is, for messages ("a number", "an array").
 pub fn kind(doc: &Doc) -> &'static str {
     match doc.as_ref() {
