@@ -13,6 +13,7 @@ pub mod http;
 pub mod memory;
 pub mod rules;
 pub mod signature;
+pub mod store;
 pub mod tls;
 pub mod watch;
 

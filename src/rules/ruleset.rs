@@ -92,6 +92,7 @@ struct SettingsFile {
     api_keys: Option<Vec<String>>,
     identity: Option<Vec<String>>,
     redact_headers: Option<Vec<String>>,
+    redact_body: Option<Vec<String>>,
     budget_ms: Option<u64>,
     margin_ms: Option<u64>,
     show_rule_errors: Option<bool>,
@@ -103,6 +104,7 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "api_keys",
     "identity",
     "redact_headers",
+    "redact_body",
     "budget_ms",
     "margin_ms",
     "show_rule_errors",
@@ -117,6 +119,8 @@ pub struct Settings {
     pub identity: Vec<String>,
     /// Lower-case header names whose values the log must not keep.
     pub redact_headers: Vec<String>,
+    /// JSON pointers into the request body whose values the log must not keep.
+    pub redact_body: Vec<String>,
     /// Time from a call's arrival to the latest moment its answer may leave.
     pub budget: Duration,
     /// Kept free at the end of the budget for assembling and sending the answer.
@@ -366,6 +370,17 @@ fn load_settings(
         .iter()
         .map(|h| h.to_ascii_lowercase())
         .collect();
+    let redact_body = file.redact_body.unwrap_or_default();
+    for pointer in &redact_body {
+        if !pointer.starts_with('/') {
+            problems.push(Problem::new(
+                &path,
+                format!(
+                    "redact_body `{pointer}` is not a JSON pointer; write it like \"/counterparty/apiToken\" (use `*` for every array item: \"/cargoes/*/token\")"
+                ),
+            ));
+        }
+    }
 
     let budget = file
         .budget_ms
@@ -393,6 +408,7 @@ fn load_settings(
         api_keys,
         identity,
         redact_headers,
+        redact_body,
         budget,
         margin,
         show_rule_errors: file.show_rule_errors.unwrap_or(true),

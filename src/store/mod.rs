@@ -1,0 +1,609 @@
+//! The request/response log: what every `/hooks/*` call received and answered, and
+//! why each rule did what it did.
+//!
+//! Three layers:
+//! - [`Call`]: one call as the viewer, the API and the CLI see it (bodies as bytes);
+//! - [`Row`]: the same call as a backend stores it (bodies compressed, trace as JSON);
+//! - [`Backend`]: a database that keeps rows (SQLite by default, PostgreSQL for several
+//!   instances). Backends only map columns; encoding, redaction and queries' meaning
+//!   live here, so both backends keep the same records.
+//!
+//! Backends are synchronous: the recorder writes from its own thread and HTTP handlers
+//! read through `spawn_blocking`.
+
+pub mod recorder;
+pub mod redact;
+pub mod sqlite;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One recorded call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Call {
+    /// UUIDv7, time-ordered: the `X-Lookout-Call-Id` header.
+    pub id: String,
+    /// Microseconds since the Unix epoch.
+    pub received_at: i64,
+    /// Which lookout instance answered (host name and listen port).
+    pub instance: String,
+    /// The rule set named in the URL (as sent, even when unknown).
+    pub ruleset: String,
+    pub rules_version: Option<String>,
+    pub peer: String,
+    pub status: u16,
+    /// The signature check: `hex`, `base64`, `not-required`, `missing`, `mismatch`,
+    /// `malformed`, or `not-checked` when the call ended before it.
+    pub signature: String,
+    pub duration_us: i64,
+    /// The estimate's identity (the rule set's identity pointers), when found.
+    pub estimate_id: Option<String>,
+    /// Alerts sent in the answer, and alerts left out to stay under 1 MB.
+    pub alerts: u32,
+    pub omitted: u32,
+    pub rule_errors: u32,
+    pub rule_timeouts: u32,
+    /// What was wrong, for answers other than 200.
+    pub error: Option<String>,
+    /// Request headers in arrival order, redacted.
+    pub request_headers: Vec<(String, String)>,
+    /// What was redacted before storing: `header:<name>` and `body:<pointer>`.
+    pub redacted: Vec<String>,
+    /// Size of the body as received (or as declared, when it was refused unread).
+    pub request_size: u64,
+    /// The body as received (after body redaction), or its first bytes when
+    /// `request_truncated`; empty when the call was refused before reading it.
+    #[serde(with = "text_or_base64")]
+    pub request_body: Vec<u8>,
+    pub request_truncated: bool,
+    #[serde(with = "text_or_base64")]
+    pub response_body: Vec<u8>,
+    pub rules: Vec<RuleTrace>,
+}
+
+/// One rule's part of a call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleTrace {
+    pub rule: String,
+    pub duration_us: i64,
+    /// `ok`, `error` or `timeout`.
+    pub outcome: String,
+    pub operations: u64,
+    /// The alerts it raised, as sent (with their GUIDs); alerts cut by the 1 MB limit
+    /// are here too.
+    pub alerts: Vec<serde_json::Value>,
+    pub error: Option<TraceError>,
+    /// `print`/`debug` output, capped per rule; a cut ends with a marker line.
+    pub output: String,
+    pub output_cut: bool,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceError {
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// The file when it is not the rule itself (a lib module).
+    pub source: Option<String>,
+}
+
+/// A call as the list shows it: no bodies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub id: String,
+    pub received_at: i64,
+    pub instance: String,
+    pub ruleset: String,
+    pub status: u16,
+    pub duration_us: i64,
+    pub estimate_id: Option<String>,
+    pub alerts: u32,
+    pub rule_errors: u32,
+    pub rule_timeouts: u32,
+    pub error: Option<String>,
+    pub request_size: u64,
+}
+
+/// What the list asks for. Results are newest first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Query {
+    pub ruleset: Option<String>,
+    pub status: Option<u16>,
+    /// Only calls that were not 200 or had a rule error or timeout.
+    pub problems: bool,
+    /// Text anywhere in the estimate's string values (case-insensitive).
+    pub text: Option<String>,
+    /// Microseconds since the epoch, inclusive.
+    pub since: Option<i64>,
+    /// Microseconds since the epoch, exclusive.
+    pub until: Option<i64>,
+    /// Continue after this call id (the previous page's `next`).
+    pub before: Option<String>,
+    pub limit: usize,
+}
+
+/// How many of the newest calls a text search reads per page before it answers with
+/// what it found and a cursor to go on: a search never scans a million records at once.
+pub const TEXT_SCAN_WINDOW: usize = 20_000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page {
+    pub calls: Vec<Summary>,
+    /// Pass as `before` for the next (older) page; `None` at the oldest call.
+    pub next: Option<String>,
+    /// For text searches: the oldest call looked at, when the search stopped early.
+    pub searched_to: Option<i64>,
+}
+
+/// The stored form of a call (what a backend reads and writes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub id: String,
+    pub received_at: i64,
+    pub instance: String,
+    pub ruleset: String,
+    pub rules_version: Option<String>,
+    pub peer: String,
+    pub status: i32,
+    pub signature: String,
+    pub duration_us: i64,
+    pub estimate_id: Option<String>,
+    pub alerts: i32,
+    pub omitted: i32,
+    pub rule_errors: i32,
+    pub rule_timeouts: i32,
+    pub problem: bool,
+    pub error: Option<String>,
+    /// JSON: `[[name, value], ...]`.
+    pub request_headers: String,
+    /// JSON: `["header:x", "body:/p", ...]`.
+    pub redacted: String,
+    pub request_size: i64,
+    pub request_truncated: bool,
+    pub request_body: Blob,
+    pub response_body: Blob,
+    /// JSON of `Vec<RuleTrace>`, compressed like the bodies.
+    pub trace: Blob,
+    /// Lower-cased string values of the estimate, one per line (text search).
+    pub search: String,
+    /// Bytes this row takes in the store, roughly (retention by size).
+    pub stored_bytes: i64,
+}
+
+/// Bytes as stored, with how to get the original back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Blob {
+    pub encoding: Encoding,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Zstd,
+}
+
+impl Encoding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Identity => "identity",
+            Encoding::Zstd => "zstd",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Encoding, StoreError> {
+        match text {
+            "identity" => Ok(Encoding::Identity),
+            "zstd" => Ok(Encoding::Zstd),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown body encoding `{other}`; this record was written by a newer lookout"
+            ))),
+        }
+    }
+}
+
+/// Bodies smaller than this are stored as they are: compressing them saves little.
+const COMPRESS_FROM: usize = 512;
+/// Largest body a record may decompress to (a stored body is at most `max_request_bytes`).
+const MAX_DECOMPRESSED: usize = 64 << 20;
+
+impl Blob {
+    pub fn encode(bytes: &[u8], compressor: &mut zstd::bulk::Compressor<'_>) -> Blob {
+        if bytes.len() >= COMPRESS_FROM {
+            if let Ok(packed) = compressor.compress(bytes) {
+                if packed.len() < bytes.len() {
+                    return Blob {
+                        encoding: Encoding::Zstd,
+                        bytes: packed,
+                    };
+                }
+            }
+        }
+        Blob {
+            encoding: Encoding::Identity,
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    /// The exact bytes that were encoded.
+    pub fn decode(&self) -> Result<Vec<u8>, StoreError> {
+        match self.encoding {
+            Encoding::Identity => Ok(self.bytes.clone()),
+            Encoding::Zstd => zstd::bulk::decompress(&self.bytes, MAX_DECOMPRESSED).map_err(|e| {
+                StoreError::Corrupt(format!("a compressed body does not decode: {e}"))
+            }),
+        }
+    }
+}
+
+impl Row {
+    /// Encodes a call for storing. `search` is the estimate's text (see [`redact::search_text`]).
+    pub fn encode(call: &Call, search: String, compressor: &mut zstd::bulk::Compressor<'_>) -> Row {
+        let trace = serde_json::to_vec(&call.rules).expect("traces serialize");
+        let request_body = Blob::encode(&call.request_body, compressor);
+        let response_body = Blob::encode(&call.response_body, compressor);
+        let trace = Blob::encode(&trace, compressor);
+        let request_headers = serde_json::to_string(&call.request_headers).expect("strings");
+        let redacted = serde_json::to_string(&call.redacted).expect("strings");
+        let stored_bytes = (request_body.bytes.len()
+            + response_body.bytes.len()
+            + trace.bytes.len()
+            + request_headers.len()
+            + search.len()
+            + 256) as i64;
+        Row {
+            id: call.id.clone(),
+            received_at: call.received_at,
+            instance: call.instance.clone(),
+            ruleset: call.ruleset.clone(),
+            rules_version: call.rules_version.clone(),
+            peer: call.peer.clone(),
+            status: i32::from(call.status),
+            signature: call.signature.clone(),
+            duration_us: call.duration_us,
+            estimate_id: call.estimate_id.clone(),
+            alerts: call.alerts as i32,
+            omitted: call.omitted as i32,
+            rule_errors: call.rule_errors as i32,
+            rule_timeouts: call.rule_timeouts as i32,
+            problem: call.status != 200 || call.rule_errors > 0 || call.rule_timeouts > 0,
+            error: call.error.clone(),
+            request_headers,
+            redacted,
+            request_size: call.request_size as i64,
+            request_truncated: call.request_truncated,
+            request_body,
+            response_body,
+            trace,
+            search,
+            stored_bytes,
+        }
+    }
+
+    pub fn decode(&self) -> Result<Call, StoreError> {
+        let json = |what: &str, text: &[u8]| {
+            StoreError::Corrupt(format!(
+                "record {}: its {what} is not the JSON lookout writes ({}); the row was changed outside lookout",
+                self.id,
+                String::from_utf8_lossy(&text[..text.len().min(60)])
+            ))
+        };
+        let trace = self.trace.decode()?;
+        Ok(Call {
+            id: self.id.clone(),
+            received_at: self.received_at,
+            instance: self.instance.clone(),
+            ruleset: self.ruleset.clone(),
+            rules_version: self.rules_version.clone(),
+            peer: self.peer.clone(),
+            status: self.status as u16,
+            signature: self.signature.clone(),
+            duration_us: self.duration_us,
+            estimate_id: self.estimate_id.clone(),
+            alerts: self.alerts as u32,
+            omitted: self.omitted as u32,
+            rule_errors: self.rule_errors as u32,
+            rule_timeouts: self.rule_timeouts as u32,
+            error: self.error.clone(),
+            request_headers: serde_json::from_str(&self.request_headers)
+                .map_err(|_| json("request headers", self.request_headers.as_bytes()))?,
+            redacted: serde_json::from_str(&self.redacted)
+                .map_err(|_| json("redaction list", self.redacted.as_bytes()))?,
+            request_size: self.request_size as u64,
+            request_body: self.request_body.decode()?,
+            request_truncated: self.request_truncated,
+            response_body: self.response_body.decode()?,
+            rules: serde_json::from_slice(&trace).map_err(|_| json("rule trace", &trace))?,
+        })
+    }
+
+    pub fn summary(&self) -> Summary {
+        Summary {
+            id: self.id.clone(),
+            received_at: self.received_at,
+            instance: self.instance.clone(),
+            ruleset: self.ruleset.clone(),
+            status: self.status as u16,
+            duration_us: self.duration_us,
+            estimate_id: self.estimate_id.clone(),
+            alerts: self.alerts as u32,
+            rule_errors: self.rule_errors as u32,
+            rule_timeouts: self.rule_timeouts as u32,
+            error: self.error.clone(),
+            request_size: self.request_size as u64,
+        }
+    }
+}
+
+/// Retention: records older than `max_age` go, then the oldest until the stored
+/// bytes are under `max_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retention {
+    pub max_age: Option<Duration>,
+    pub max_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Removed {
+    pub by_age: u64,
+    pub by_size: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stats {
+    pub calls: u64,
+    pub stored_bytes: u64,
+    pub oldest: Option<i64>,
+    pub newest: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or could not be reached; writes may succeed later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A stored record cannot be read back.
+    #[error("{0}")]
+    Corrupt(String),
+    /// The query is not valid (a bad cursor, say).
+    #[error("{0}")]
+    BadQuery(String),
+}
+
+/// A database that keeps the log. See the module docs.
+pub trait Backend: Send + Sync + 'static {
+    /// For messages: `sqlite data/lookout.db` or `postgres host/db` (no password).
+    fn describe(&self) -> String;
+    /// Writes the rows in one transaction; on error none of them is kept.
+    fn write(&self, rows: &[Row]) -> Result<(), StoreError>;
+    /// One page of summaries, newest first (see [`Query`]).
+    fn list(&self, query: &Query) -> Result<Page, StoreError>;
+    fn get(&self, id: &str) -> Result<Option<Row>, StoreError>;
+    /// Applies `retention` as of `now` (microseconds since the epoch).
+    fn retain(&self, retention: &Retention, now: i64) -> Result<Removed, StoreError>;
+    fn stats(&self) -> Result<Stats, StoreError>;
+}
+
+pub type Store = Arc<dyn Backend>;
+
+/// Where the log lives: `sqlite:<path>` (or a bare path) or `postgres://...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Location {
+    pub fn parse(url: &str, base: &std::path::Path) -> Result<Location, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Location::Postgres(url.to_string()));
+        }
+        let path = url.strip_prefix("sqlite:").unwrap_or(url);
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() || url.contains("://") && !url.starts_with("sqlite:") {
+            return Err(format!(
+                "store url `{url}` is neither a SQLite file nor a PostgreSQL URL; write `sqlite:data/lookout.db` or `postgres://user@host/db`"
+            ));
+        }
+        let path = std::path::PathBuf::from(path);
+        Ok(Location::Sqlite(if path.is_relative() {
+            base.join(path)
+        } else {
+            path
+        }))
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "sqlite {}", path.display()),
+            Location::Postgres(url) => f.write_str(&without_password(url)),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user@host/db`, for messages.
+pub fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(None);
+            }
+            parsed.to_string()
+        }
+        Err(_) => "postgres://<unparsable url>".to_string(),
+    }
+}
+
+/// Opens (and creates or migrates) the store.
+pub fn open(location: &Location) -> Result<Store, StoreError> {
+    match location {
+        Location::Sqlite(path) => Ok(Arc::new(sqlite::Sqlite::open(path)?)),
+        Location::Postgres(_) => Err(StoreError::Unavailable(
+            "PostgreSQL support is not built into this lookout yet".into(),
+        )),
+    }
+}
+
+/// Microseconds since the epoch.
+pub fn micros(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+pub fn now_micros() -> i64 {
+    micros(SystemTime::now())
+}
+
+/// The smallest UUIDv7 at or after `micros`: call ids sort by time, so time ranges
+/// become id ranges and use the same index as paging.
+pub fn id_floor(micros: i64) -> String {
+    let millis = (micros.max(0) / 1000) as u64;
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    Uuid::from_bytes(bytes).to_string()
+}
+
+/// Checks a cursor before it reaches SQL.
+pub fn valid_id(id: &str) -> bool {
+    Uuid::parse_str(id).is_ok()
+}
+
+/// Bodies in the API's JSON: UTF-8 text as a string, anything else as `{"base64": ...}`.
+mod text_or_base64 {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Text(String),
+        Base64 { base64: String },
+    }
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Form::Text(text.to_string()).serialize(s),
+            Err(_) => Form::Base64 {
+                base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+            }
+            .serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        match Form::deserialize(d)? {
+            Form::Text(text) => Ok(text.into_bytes()),
+            Form::Base64 { base64 } => base64::engine::general_purpose::STANDARD
+                .decode(base64)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn sample_call(id: &str, received_at: i64) -> Call {
+        Call {
+            id: id.to_string(),
+            received_at,
+            instance: "test:8443".into(),
+            ruleset: "default".into(),
+            rules_version: Some("abc".into()),
+            peer: "127.0.0.1:5000".into(),
+            status: 200,
+            signature: "hex".into(),
+            duration_us: 1234,
+            estimate_id: Some("EST-1".into()),
+            alerts: 1,
+            omitted: 0,
+            rule_errors: 1,
+            rule_timeouts: 0,
+            error: None,
+            request_headers: vec![("content-type".into(), "application/json".into())],
+            redacted: vec!["header:veson-webhook-signature".into()],
+            request_size: 3,
+            request_body: br#"{"estimateID":"EST-1","vessel":"Ocean Star"}"#.repeat(40),
+            request_truncated: false,
+            response_body: b"[]".to_vec(),
+            rules: vec![RuleTrace {
+                rule: "tce".into(),
+                duration_us: 10,
+                outcome: "error".into(),
+                operations: 5,
+                alerts: vec![serde_json::json!({"message": "x"})],
+                error: Some(TraceError {
+                    message: "boom".into(),
+                    line: Some(3),
+                    column: Some(7),
+                    source: None,
+                }),
+                output: "hello\n".into(),
+                output_cut: false,
+                notes: vec![],
+            }],
+        }
+    }
+
+    #[test]
+    fn rows_give_back_the_exact_call() {
+        let mut compressor = zstd::bulk::Compressor::new(1).unwrap();
+        let mut call = sample_call(&Uuid::now_v7().to_string(), now_micros());
+        call.request_body.extend_from_slice(&[0xff, 0x00, 0x80]); // not UTF-8
+        let row = Row::encode(&call, "ocean star".into(), &mut compressor);
+        assert_eq!(row.request_body.encoding, Encoding::Zstd);
+        assert!(row.request_body.bytes.len() < call.request_body.len() / 4);
+        assert_eq!(row.response_body.encoding, Encoding::Identity);
+        assert!(row.problem);
+        assert_eq!(row.decode().unwrap(), call);
+        // And through the API's JSON, bodies that are not text included.
+        let json = serde_json::to_string(&call).unwrap();
+        assert!(json.contains(r#""request_body":{"base64":"#), "{json}");
+        assert_eq!(serde_json::from_str::<Call>(&json).unwrap(), call);
+    }
+
+    #[test]
+    fn ids_sort_by_time() {
+        let t = now_micros();
+        let before = id_floor(t - 1000);
+        let id = Uuid::now_v7().to_string();
+        let after = id_floor(t + 10_000_000);
+        assert!(before < id && id < after, "{before} {id} {after}");
+        assert_eq!(id_floor(0), "00000000-0000-0000-0000-000000000000");
+    }
+
+    #[test]
+    fn locations() {
+        let base = std::path::Path::new("/srv");
+        assert_eq!(
+            Location::parse("sqlite:data/x.db", base).unwrap(),
+            Location::Sqlite("/srv/data/x.db".into())
+        );
+        assert_eq!(
+            Location::parse("/var/x.db", base).unwrap(),
+            Location::Sqlite("/var/x.db".into())
+        );
+        assert!(matches!(
+            Location::parse("postgres://u:p@h/db", base).unwrap(),
+            Location::Postgres(_)
+        ));
+        assert!(Location::parse("mysql://h/db", base)
+            .unwrap_err()
+            .contains("neither a SQLite file nor a PostgreSQL URL"));
+        assert_eq!(
+            Location::parse("postgres://u:secret@h/db", base)
+                .unwrap()
+                .to_string(),
+            "postgres://u@h/db"
+        );
+    }
+}

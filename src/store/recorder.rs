@@ -1,0 +1,358 @@
+//! Recording off the answer's path.
+//!
+//! A handler hands its call to [`Recorder::record`], which never blocks: the call goes
+//! into a bounded queue (bounded in calls and in bytes), or, when the queue is full,
+//! is counted as dropped. One thread takes whatever is queued, redacts and compresses
+//! it, and writes it in one transaction. A failed write is retried with backoff; a
+//! batch that still fails is dropped and counted, and the next batch tries again, so
+//! recording resumes by itself when the store comes back. A second thread applies
+//! retention in the background.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::{redact, Call, Retention, Row, Store};
+use crate::rules::json::Doc;
+
+/// One call as the handler hands it over: the record without its request body, and
+/// what the recorder needs to fill it in.
+pub struct Pending {
+    pub call: Call,
+    /// The body as received (empty when it was not read).
+    pub body: Bytes,
+    /// At most this many bytes of `body` are kept (calls refused before the rules
+    /// ran keep only their start).
+    pub keep: usize,
+    /// The parsed estimate (for the search text); `None` when the body was not JSON.
+    pub doc: Option<Arc<Doc>>,
+    /// The rule set's `redact_body` pointers.
+    pub redact_body: Arc<[String]>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Calls waiting to be written, at most.
+    pub queue_calls: usize,
+    /// Bytes of bodies waiting to be written, at most.
+    pub queue_bytes: usize,
+    /// Calls written per transaction, at most.
+    pub batch: usize,
+    pub retention: Retention,
+    /// How often retention runs.
+    pub retention_every: Duration,
+    /// Write attempts per batch before it is dropped (and counted).
+    pub attempts: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            queue_calls: 4096,
+            queue_bytes: 128 << 20,
+            batch: 256,
+            retention: Retention {
+                max_age: Some(Duration::from_secs(30 * 24 * 3600)),
+                max_bytes: Some(10 << 30),
+            },
+            retention_every: Duration::from_secs(600),
+            attempts: 3,
+        }
+    }
+}
+
+/// Counters, shared with `/metrics`, `/readyz` and the viewer.
+#[derive(Default)]
+struct Counters {
+    accepted: AtomicU64,
+    written: AtomicU64,
+    /// Dropped because the queue was full.
+    dropped_full: AtomicU64,
+    /// Dropped because the store kept refusing the write.
+    dropped_failed: AtomicU64,
+    queued_bytes: AtomicUsize,
+    failing: AtomicBool,
+    write_errors: AtomicU64,
+    last_error: Mutex<Option<(String, i64)>>,
+    retained_by_age: AtomicU64,
+    retained_by_size: AtomicU64,
+}
+
+/// A snapshot of the recorder, for `/metrics`, `/readyz` and the viewer's banner.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub store: String,
+    pub accepted: u64,
+    pub written: u64,
+    pub dropped: u64,
+    pub dropped_queue_full: u64,
+    pub dropped_store_error: u64,
+    pub queue_depth: usize,
+    pub queue_bytes: usize,
+    /// True while the last write attempt failed.
+    pub failing: bool,
+    pub write_errors: u64,
+    /// The last write error and when (microseconds since the epoch).
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+    pub retention_removed_by_age: u64,
+    pub retention_removed_by_size: u64,
+}
+
+pub struct Recorder {
+    store: Store,
+    queue: Mutex<Option<crossbeam_channel::Sender<Pending>>>,
+    depth: crossbeam_channel::Receiver<Pending>,
+    counters: Arc<Counters>,
+    settings: Settings,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    stop_retention: crossbeam_channel::Sender<()>,
+}
+
+impl Recorder {
+    pub fn start(store: Store, settings: Settings) -> std::io::Result<Arc<Recorder>> {
+        let (tx, rx) = crossbeam_channel::bounded::<Pending>(settings.queue_calls);
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+        let counters = Arc::new(Counters::default());
+        let writer = {
+            let (store, rx, counters, settings) = (
+                store.clone(),
+                rx.clone(),
+                counters.clone(),
+                settings.clone(),
+            );
+            std::thread::Builder::new()
+                .name("lookout-recorder".into())
+                .spawn(move || write_loop(store, rx, counters, settings))?
+        };
+        let retention = {
+            let (store, counters, settings) = (store.clone(), counters.clone(), settings.clone());
+            std::thread::Builder::new()
+                .name("lookout-retention".into())
+                .spawn(move || retention_loop(store, counters, settings, stop_rx))?
+        };
+        Ok(Arc::new(Recorder {
+            store,
+            queue: Mutex::new(Some(tx)),
+            depth: rx,
+            counters,
+            settings,
+            threads: Mutex::new(vec![writer, retention]),
+            stop_retention: stop_tx,
+        }))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Queues a call for writing; never blocks. A full queue drops it, counted.
+    pub fn record(&self, pending: Pending) {
+        let c = &self.counters;
+        c.accepted.fetch_add(1, Ordering::Relaxed);
+        let size = pending.body.len().min(pending.keep) + pending.call.response_body.len();
+        let queued = c.queued_bytes.fetch_add(size, Ordering::Relaxed);
+        let queue = self.queue.lock().expect("queue");
+        let sent = queued + size <= self.settings.queue_bytes
+            && queue.as_ref().is_some_and(|q| q.try_send(pending).is_ok());
+        if !sent {
+            c.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            let dropped = c.dropped_full.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::error!(
+                    dropped,
+                    "the log's queue is full: calls are answered but not recorded; the store ({}) is too slow or down",
+                    self.store.describe()
+                );
+            }
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        let c = &self.counters;
+        let (last_error, last_error_at) = match c.last_error.lock().expect("error").clone() {
+            Some((e, at)) => (Some(e), Some(at)),
+            None => (None, None),
+        };
+        let full = c.dropped_full.load(Ordering::Relaxed);
+        let failed = c.dropped_failed.load(Ordering::Relaxed);
+        Status {
+            store: self.store.describe(),
+            accepted: c.accepted.load(Ordering::Relaxed),
+            written: c.written.load(Ordering::Relaxed),
+            dropped: full + failed,
+            dropped_queue_full: full,
+            dropped_store_error: failed,
+            queue_depth: self.depth.len(),
+            queue_bytes: c.queued_bytes.load(Ordering::Relaxed),
+            failing: c.failing.load(Ordering::Relaxed),
+            write_errors: c.write_errors.load(Ordering::Relaxed),
+            last_error,
+            last_error_at,
+            retention_removed_by_age: c.retained_by_age.load(Ordering::Relaxed),
+            retention_removed_by_size: c.retained_by_size.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits until every call queued so far is written or dropped (tests, shutdown).
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        let c = &self.counters;
+        let target = c.accepted.load(Ordering::Relaxed);
+        loop {
+            let done = c.written.load(Ordering::Relaxed)
+                + c.dropped_full.load(Ordering::Relaxed)
+                + c.dropped_failed.load(Ordering::Relaxed);
+            if done >= target {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Stops taking calls, writes what is queued and stops the threads.
+    pub fn shutdown(&self) {
+        self.queue.lock().expect("queue").take();
+        let _ = self.stop_retention.try_send(());
+        for thread in self.threads.lock().expect("threads").drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn write_loop(
+    store: Store,
+    rx: crossbeam_channel::Receiver<Pending>,
+    counters: Arc<Counters>,
+    settings: Settings,
+) {
+    let mut compressor = zstd::bulk::Compressor::new(1).expect("zstd level 1");
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < settings.batch {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let mut bytes = 0;
+        let rows: Vec<Row> = batch
+            .into_iter()
+            .map(|pending| {
+                bytes += pending.body.len().min(pending.keep) + pending.call.response_body.len();
+                encode(pending, &mut compressor)
+            })
+            .collect();
+        counters.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        write_with_retries(&store, &rows, &counters, &settings);
+    }
+}
+
+fn encode(pending: Pending, compressor: &mut zstd::bulk::Compressor<'_>) -> Row {
+    let Pending {
+        mut call,
+        body,
+        keep,
+        doc,
+        redact_body,
+    } = pending;
+    let search = doc.as_deref().map(redact::search_text).unwrap_or_default();
+    let redacted_body = Some(&redact_body)
+        .filter(|p| !p.is_empty() && doc.is_some())
+        .and_then(|p| redact::body(&body, p, &mut call.redacted));
+    call.request_body = match redacted_body {
+        Some(bytes) => bytes,
+        None if body.len() > keep => {
+            call.request_truncated = true;
+            body[..keep].to_vec()
+        }
+        None => body.to_vec(),
+    };
+    Row::encode(&call, search, compressor)
+}
+
+fn write_with_retries(store: &Store, rows: &[Row], counters: &Counters, settings: &Settings) {
+    let mut backoff = Duration::from_millis(100);
+    for attempt in 1..=settings.attempts.max(1) {
+        match store.write(rows) {
+            Ok(()) => {
+                counters
+                    .written
+                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                if counters.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(store = %store.describe(), "the log is recording again");
+                }
+                return;
+            }
+            Err(err) => {
+                counters.write_errors.fetch_add(1, Ordering::Relaxed);
+                let was_failing = counters.failing.swap(true, Ordering::Relaxed);
+                *counters.last_error.lock().expect("error") =
+                    Some((err.to_string(), super::now_micros()));
+                if !was_failing {
+                    tracing::error!(store = %store.describe(), attempt, "cannot write the log: {err}");
+                }
+                if attempt < settings.attempts {
+                    std::thread::sleep(backoff);
+                    backoff *= 4;
+                }
+            }
+        }
+    }
+    counters
+        .dropped_failed
+        .fetch_add(rows.len() as u64, Ordering::Relaxed);
+    tracing::error!(
+        calls = rows.len(),
+        "dropped calls from the log after {} failed writes; counted in lookout_log_dropped_total",
+        settings.attempts
+    );
+}
+
+fn retention_loop(
+    store: Store,
+    counters: Arc<Counters>,
+    settings: Settings,
+    stop: crossbeam_channel::Receiver<()>,
+) {
+    if settings.retention.max_age.is_none() && settings.retention.max_bytes.is_none() {
+        return;
+    }
+    loop {
+        match store.retain(&settings.retention, super::now_micros()) {
+            Ok(removed) => {
+                counters
+                    .retained_by_age
+                    .fetch_add(removed.by_age, Ordering::Relaxed);
+                counters
+                    .retained_by_size
+                    .fetch_add(removed.by_size, Ordering::Relaxed);
+                if removed.by_age + removed.by_size > 0 {
+                    tracing::info!(
+                        by_age = removed.by_age,
+                        by_size = removed.by_size,
+                        "retention removed old calls from the log"
+                    );
+                }
+            }
+            Err(err) => tracing::warn!("retention could not run: {err}"),
+        }
+        match stop.recv_timeout(settings.retention_every) {
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+            _ => return,
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! What the log must not keep, and the estimate's text for searching.
+//!
+//! Redaction happens before a record reaches the store (on the recorder's thread):
+//! credential headers always, the rule set's `redact_headers` and `redact_body`
+//! pointers when present. The record lists what was redacted.
+
+use sonic_rs::{JsonContainerTrait, JsonValueTrait};
+
+use crate::rules::json::Doc;
+
+/// What a redacted value is replaced with.
+pub const MARK: &str = "[redacted]";
+
+/// Headers whose values are never stored: they carry credentials.
+pub const ALWAYS: &[&str] = &[
+    crate::signature::HEADER,
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-webhooktoken",
+    "x-octopi-signature",
+];
+
+/// Headers as stored, and the `header:<name>` entries for what was replaced.
+pub fn headers(
+    headers: &axum::http::HeaderMap,
+    extra: &[String],
+    redacted: &mut Vec<String>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name = name.as_str();
+        if ALWAYS.contains(&name) || extra.iter().any(|e| e == name) {
+            let entry = format!("header:{name}");
+            if !redacted.contains(&entry) {
+                redacted.push(entry);
+            }
+            out.push((name.to_string(), MARK.to_string()));
+        } else {
+            out.push((
+                name.to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            ));
+        }
+    }
+    out
+}
+
+/// The body with the values at `pointers` replaced by `"[redacted]"` (`*` matches
+/// every array item or object member), or `None` when none of them is in the body: the
+/// body is then stored byte for byte. Everything outside the replaced values keeps its
+/// exact bytes. Adds a `body:<pointer>` entry per pointer that matched.
+pub fn body(body: &[u8], pointers: &[String], redacted: &mut Vec<String>) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut spans = Vec::new();
+    for pointer in pointers {
+        let tokens: Vec<String> = pointer
+            .split('/')
+            .skip(1)
+            .map(|t| t.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        let before = spans.len();
+        find(text, text, &tokens, &mut spans);
+        if spans.len() > before {
+            redacted.push(format!("body:{pointer}"));
+        }
+    }
+    if spans.is_empty() {
+        return None;
+    }
+    spans.sort_unstable_by_key(|s: &std::ops::Range<usize>| (s.start, std::cmp::Reverse(s.end)));
+    let mut out = Vec::with_capacity(body.len());
+    let mut at = 0;
+    for span in spans {
+        if span.start < at {
+            continue; // inside a value already replaced
+        }
+        out.extend_from_slice(&body[at..span.start]);
+        out.extend_from_slice(b"\"[redacted]\"");
+        at = span.end;
+    }
+    out.extend_from_slice(&body[at..]);
+    Some(out)
+}
+
+/// Byte ranges (in `whole`) of the values at `tokens` below `raw`, a slice of `whole`.
+fn find(whole: &str, raw: &str, tokens: &[String], spans: &mut Vec<std::ops::Range<usize>>) {
+    let Some((first, rest)) = tokens.split_first() else {
+        let start = raw.as_ptr() as usize - whole.as_ptr() as usize;
+        spans.push(start..start + raw.len());
+        return;
+    };
+    let raw_trimmed = raw.trim_start();
+    if raw_trimmed.starts_with('[') {
+        for (i, item) in sonic_rs::to_array_iter(raw).enumerate() {
+            let Ok(item) = item else { return };
+            if first == "*" || first.parse::<usize>().ok() == Some(i) {
+                find(whole, item.as_raw_str(), rest, spans);
+            }
+        }
+    } else if raw_trimmed.starts_with('{') {
+        for member in sonic_rs::to_object_iter(raw) {
+            let Ok((key, value)) = member else { return };
+            if first == "*" || first == key.as_ref() {
+                find(whole, value.as_raw_str(), rest, spans);
+            }
+        }
+    }
+}
+
+/// Most text kept per call for searching.
+const SEARCH_CAP: usize = 16 << 10;
+
+/// The estimate's string values, lower-cased, each once, one per line: what "text
+/// anywhere in the estimate" searches. Timestamps are left out (the time filter is for
+/// those); the total is capped.
+pub fn search_text(doc: &Doc) -> String {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = String::new();
+    walk(doc, &mut |text: &str| {
+        if out.len() >= SEARCH_CAP || text.is_empty() || looks_like_timestamp(text) {
+            return;
+        }
+        let lower = text.to_lowercase();
+        if seen.insert(lower.clone()) && out.len() + lower.len() < SEARCH_CAP {
+            out.push_str(&lower);
+            out.push('\n');
+        }
+    });
+    out
+}
+
+fn walk(doc: &Doc, f: &mut dyn FnMut(&str)) {
+    if let Some(text) = doc.as_str() {
+        f(text);
+    } else if let Some(array) = doc.as_array() {
+        for item in array.iter() {
+            walk(item, f);
+        }
+    } else if let Some(object) = doc.as_object() {
+        for (_, value) in object.iter() {
+            walk(value, f);
+        }
+    } else if let Some(i) = doc.as_u64() {
+        // Whole numbers (IMO numbers, estimate numbers) are searchable; amounts are not.
+        if i >= 1000 {
+            f(&i.to_string());
+        }
+    }
+}
+
+fn looks_like_timestamp(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && b[..4].iter().all(u8::is_ascii_digit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn credential_headers_are_always_replaced_and_listed() {
+        let mut map = HeaderMap::new();
+        map.insert("veson-webhook-signature", HeaderValue::from_static("sig"));
+        map.insert("authorization", HeaderValue::from_static("Bearer t"));
+        map.insert("x-imos-token", HeaderValue::from_static("flag-secret"));
+        map.insert("content-type", HeaderValue::from_static("application/json"));
+        let mut redacted = Vec::new();
+        let kept = headers(&map, &["x-imos-token".to_string()], &mut redacted);
+        let text = format!("{kept:?}");
+        assert!(
+            !text.contains("sig\"") && !text.contains("Bearer") && !text.contains("flag-secret"),
+            "{text}"
+        );
+        assert!(kept.contains(&("content-type".into(), "application/json".into())));
+        assert_eq!(
+            redacted,
+            [
+                "header:veson-webhook-signature",
+                "header:authorization",
+                "header:x-imos-token"
+            ]
+        );
+    }
+
+    #[test]
+    fn body_pointers_replace_values_and_keep_order() {
+        let body = br#"{"z":1, "token" : "s3cret","cargoes":[{"ref":"a","key":"k1"},{"key":"k2"}],"n":{"x":"y"}}"#;
+        let pointers = vec![
+            "/token".to_string(),
+            "/cargoes/*/key".to_string(),
+            "/absent".to_string(),
+        ];
+        let mut redacted = Vec::new();
+        let out = super::body(body, &pointers, &mut redacted).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"z":1, "token" : "[redacted]","cargoes":[{"ref":"a","key":"[redacted]"},{"key":"[redacted]"}],"n":{"x":"y"}}"#
+        );
+        assert_eq!(redacted, ["body:/token", "body:/cargoes/*/key"]);
+        let mut none = Vec::new();
+        assert!(super::body(body, &["/nope".to_string()], &mut none).is_none());
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn search_text_has_names_not_timestamps() {
+        let doc = crate::rules::json::parse(r#"{"vessel":"Ocean STAR","imo":9628336,"speed":12.5,"eta":"2026-03-01T10:00:00Z","ports":[{"name":"Santos"},{"name":"Santos"}]}"#).unwrap();
+        assert_eq!(search_text(&doc), "ocean star\n9628336\nsantos\n");
+    }
+}

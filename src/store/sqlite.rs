@@ -1,0 +1,682 @@
+//! The default store: one SQLite file in WAL mode.
+//!
+//! One connection writes (the recorder's thread, retention); reads take a connection
+//! from a small pool, so the viewer never waits behind a write (WAL readers do not
+//! block). `synchronous = NORMAL`: a committed batch survives the process being
+//! killed; a power cut may lose the last batches (PostgreSQL is the choice when that
+//! matters).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use super::{
+    id_floor, valid_id, Backend, Blob, Encoding, Page, Query, Removed, Retention, Row, Stats,
+    StoreError, TEXT_SCAN_WINDOW,
+};
+
+/// Versioned schema changes, applied in order on open. Never edit a shipped entry; add one.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE calls (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        received_at INTEGER NOT NULL,
+        instance TEXT NOT NULL,
+        ruleset TEXT NOT NULL,
+        rules_version TEXT,
+        peer TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        signature TEXT NOT NULL,
+        duration_us INTEGER NOT NULL,
+        estimate_id TEXT,
+        alerts INTEGER NOT NULL,
+        omitted INTEGER NOT NULL,
+        rule_errors INTEGER NOT NULL,
+        rule_timeouts INTEGER NOT NULL,
+        problem INTEGER NOT NULL,
+        error TEXT,
+        request_headers TEXT NOT NULL,
+        redacted TEXT NOT NULL,
+        request_size INTEGER NOT NULL,
+        request_truncated INTEGER NOT NULL,
+        request_encoding TEXT NOT NULL,
+        request_body BLOB NOT NULL,
+        response_encoding TEXT NOT NULL,
+        response_body BLOB NOT NULL,
+        trace_encoding TEXT NOT NULL,
+        trace BLOB NOT NULL,
+        search TEXT NOT NULL,
+        stored_bytes INTEGER NOT NULL
+    );
+    CREATE INDEX calls_by_ruleset ON calls (ruleset, id);
+    CREATE INDEX calls_by_status ON calls (status, id);
+    CREATE INDEX calls_with_problems ON calls (id) WHERE problem = 1;",
+)];
+
+const READERS: usize = 4;
+
+pub struct Sqlite {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn unavailable(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| StoreError::Unavailable(format!("SQLite {}: {e}", path.display()))
+}
+
+impl Sqlite {
+    /// Opens the file, creating it (and its folder) with the current schema, or
+    /// migrating an older one.
+    pub fn open(path: &Path) -> Result<Sqlite, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot create the folder {} for the log: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let err = unavailable(path);
+        let mut conn = Connection::open(path).map_err(&err)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
+        // Must precede the first table for a new file; a no-op on an existing one.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+            .map_err(&err)?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(&err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Unavailable(format!(
+                "SQLite {}: cannot switch to WAL mode (got {mode}); put the log on a local disk",
+                path.display()
+            )));
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(&err)?;
+        migrate(&mut conn).map_err(|e| match e {
+            StoreError::Unavailable(m) => {
+                StoreError::Unavailable(format!("SQLite {}: {m}", path.display()))
+            }
+            other => other,
+        })?;
+        Ok(Sqlite {
+            path: path.to_path_buf(),
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
+    ) -> Result<T, StoreError> {
+        let err = unavailable(&self.path);
+        let pooled = self.readers.lock().expect("reader pool").pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let conn = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(&err)?;
+                conn.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
+                conn
+            }
+        };
+        let result = f(&conn).map_err(&err);
+        let mut pool = self.readers.lock().expect("reader pool");
+        if pool.len() < READERS {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let fail = |e: rusqlite::Error| StoreError::Unavailable(format!("migrating the schema: {e}"));
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(fail)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .map_err(fail)?;
+    let current: i64 = tx
+        .query_row(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(fail)?;
+    let latest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    if current > latest {
+        return Err(StoreError::Unavailable(format!(
+            "the log's schema is version {current}, newer than this lookout knows ({latest}); run the newer lookout or point store.url elsewhere"
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        tx.execute_batch(sql).map_err(fail)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            params![version, super::now_micros()],
+        )
+        .map_err(fail)?;
+    }
+    tx.commit().map_err(fail)
+}
+
+const SUMMARY_COLUMNS: &str = "id, received_at, instance, ruleset, status, duration_us, estimate_id, alerts, rule_errors, rule_timeouts, error, request_size";
+
+fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<super::Summary> {
+    Ok(super::Summary {
+        id: r.get(0)?,
+        received_at: r.get(1)?,
+        instance: r.get(2)?,
+        ruleset: r.get(3)?,
+        status: r.get::<_, i64>(4)? as u16,
+        duration_us: r.get(5)?,
+        estimate_id: r.get(6)?,
+        alerts: r.get::<_, i64>(7)? as u32,
+        rule_errors: r.get::<_, i64>(8)? as u32,
+        rule_timeouts: r.get::<_, i64>(9)? as u32,
+        error: r.get(10)?,
+        request_size: r.get::<_, i64>(11)? as u64,
+    })
+}
+
+/// The WHERE clause and its parameters for a query's filters (not the cursor).
+fn filters(query: &Query) -> (Vec<String>, Vec<Value>) {
+    let mut clauses = Vec::new();
+    let mut values = Vec::new();
+    if let Some(ruleset) = &query.ruleset {
+        clauses.push("ruleset = ?".to_string());
+        values.push(Value::Text(ruleset.clone()));
+    }
+    if let Some(status) = query.status {
+        clauses.push("status = ?".to_string());
+        values.push(Value::Integer(i64::from(status)));
+    }
+    if query.problems {
+        clauses.push("problem = 1".to_string());
+    }
+    if let Some(since) = query.since {
+        clauses.push("id >= ?".to_string());
+        values.push(Value::Text(id_floor(since)));
+    }
+    if let Some(until) = query.until {
+        clauses.push("id < ?".to_string());
+        values.push(Value::Text(id_floor(until)));
+    }
+    (clauses, values)
+}
+
+impl Backend for Sqlite {
+    fn describe(&self) -> String {
+        format!("sqlite {}", self.path.display())
+    }
+
+    fn write(&self, rows: &[Row]) -> Result<(), StoreError> {
+        let err = unavailable(&self.path);
+        let mut conn = self.writer.lock().expect("writer");
+        let tx = conn.transaction().map_err(&err)?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO calls (id, received_at, instance, ruleset, rules_version, peer, status, signature, duration_us, estimate_id, alerts, omitted, rule_errors, rule_timeouts, problem, error, request_headers, redacted, request_size, request_truncated, request_encoding, request_body, response_encoding, response_body, trace_encoding, trace, search, stored_bytes)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
+                )
+                .map_err(&err)?;
+            for row in rows {
+                insert
+                    .execute(params![
+                        row.id,
+                        row.received_at,
+                        row.instance,
+                        row.ruleset,
+                        row.rules_version,
+                        row.peer,
+                        row.status,
+                        row.signature,
+                        row.duration_us,
+                        row.estimate_id,
+                        row.alerts,
+                        row.omitted,
+                        row.rule_errors,
+                        row.rule_timeouts,
+                        row.problem,
+                        row.error,
+                        row.request_headers,
+                        row.redacted,
+                        row.request_size,
+                        row.request_truncated,
+                        row.request_body.encoding.as_str(),
+                        row.request_body.bytes,
+                        row.response_body.encoding.as_str(),
+                        row.response_body.bytes,
+                        row.trace.encoding.as_str(),
+                        row.trace.bytes,
+                        row.search,
+                        row.stored_bytes,
+                    ])
+                    .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)
+    }
+
+    fn list(&self, query: &Query) -> Result<Page, StoreError> {
+        if let Some(before) = &query.before {
+            if !valid_id(before) {
+                return Err(StoreError::BadQuery(format!(
+                    "`before={before}` is not a call id; use the `next` value of the previous page"
+                )));
+            }
+        }
+        let limit = query.limit.clamp(1, 1000);
+        let (mut clauses, mut values) = filters(query);
+        if let Some(before) = &query.before {
+            clauses.push("id < ?".to_string());
+            values.push(Value::Text(before.clone()));
+        }
+        self.read(|conn| {
+            // A text search reads at most TEXT_SCAN_WINDOW calls (of those the other
+            // filters let through) per page: find the oldest id of that window first.
+            let mut floor: Option<(String, i64)> = None;
+            if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
+                let sql = format!(
+                    "SELECT id, received_at FROM calls {} ORDER BY id DESC LIMIT 1 OFFSET {}",
+                    where_sql(&clauses),
+                    TEXT_SCAN_WINDOW - 1
+                );
+                floor = conn
+                    .query_row(&sql, rusqlite::params_from_iter(values.iter()), |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()?;
+                if let Some((id, _)) = &floor {
+                    clauses.push("id >= ?".to_string());
+                    values.push(Value::Text(id.clone()));
+                }
+                clauses.push("instr(search, ?) > 0".to_string());
+                values.push(Value::Text(text.to_lowercase()));
+            }
+            let sql = format!(
+                "SELECT {SUMMARY_COLUMNS} FROM calls {} ORDER BY id DESC LIMIT {}",
+                where_sql(&clauses),
+                limit + 1
+            );
+            let mut statement = conn.prepare_cached(&sql)?;
+            let mut calls = statement
+                .query_map(rusqlite::params_from_iter(values.iter()), summary)?
+                .collect::<Result<Vec<_>, _>>()?;
+            let more = calls.len() > limit;
+            calls.truncate(limit);
+            Ok(match (more, floor) {
+                (true, _) => Page {
+                    next: calls.last().map(|c| c.id.clone()),
+                    calls,
+                    searched_to: None,
+                },
+                (false, Some((id, at))) => Page {
+                    calls,
+                    next: Some(id),
+                    searched_to: Some(at),
+                },
+                (false, None) => Page {
+                    calls,
+                    next: None,
+                    searched_to: None,
+                },
+            })
+        })
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Row>, StoreError> {
+        if !valid_id(id) {
+            return Ok(None);
+        }
+        let row = self.read(|conn| {
+            conn.query_row(
+                "SELECT id, received_at, instance, ruleset, rules_version, peer, status, signature, duration_us, estimate_id, alerts, omitted, rule_errors, rule_timeouts, problem, error, request_headers, redacted, request_size, request_truncated, request_encoding, request_body, response_encoding, response_body, trace_encoding, trace, search, stored_bytes FROM calls WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        Row {
+                            id: r.get(0)?,
+                            received_at: r.get(1)?,
+                            instance: r.get(2)?,
+                            ruleset: r.get(3)?,
+                            rules_version: r.get(4)?,
+                            peer: r.get(5)?,
+                            status: r.get(6)?,
+                            signature: r.get(7)?,
+                            duration_us: r.get(8)?,
+                            estimate_id: r.get(9)?,
+                            alerts: r.get(10)?,
+                            omitted: r.get(11)?,
+                            rule_errors: r.get(12)?,
+                            rule_timeouts: r.get(13)?,
+                            problem: r.get(14)?,
+                            error: r.get(15)?,
+                            request_headers: r.get(16)?,
+                            redacted: r.get(17)?,
+                            request_size: r.get(18)?,
+                            request_truncated: r.get(19)?,
+                            request_body: blob(Encoding::Identity, r.get(21)?),
+                            response_body: blob(Encoding::Identity, r.get(23)?),
+                            trace: blob(Encoding::Identity, r.get(25)?),
+                            search: r.get(26)?,
+                            stored_bytes: r.get(27)?,
+                        },
+                        [
+                            r.get::<_, String>(20)?,
+                            r.get::<_, String>(22)?,
+                            r.get::<_, String>(24)?,
+                        ],
+                    ))
+                },
+            )
+            .optional()
+        })?;
+        let Some((mut row, [request, response, trace])) = row else {
+            return Ok(None);
+        };
+        row.request_body.encoding = Encoding::parse(&request)?;
+        row.response_body.encoding = Encoding::parse(&response)?;
+        row.trace.encoding = Encoding::parse(&trace)?;
+        Ok(Some(row))
+    }
+
+    fn retain(&self, retention: &Retention, now: i64) -> Result<Removed, StoreError> {
+        let err = unavailable(&self.path);
+        let mut removed = Removed::default();
+        if let Some(age) = retention.max_age {
+            let cutoff = id_floor(now - age.as_micros() as i64);
+            // In chunks, so the writer lock is never held for long.
+            loop {
+                let conn = self.writer.lock().expect("writer");
+                let n = conn
+                    .execute(
+                        "DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE id < ?1 ORDER BY id LIMIT 2000)",
+                        [&cutoff],
+                    )
+                    .map_err(&err)?;
+                removed.by_age += n as u64;
+                if n < 2000 {
+                    break;
+                }
+            }
+        }
+        if let Some(max) = retention.max_bytes {
+            loop {
+                let conn = self.writer.lock().expect("writer");
+                let total: i64 = conn
+                    .query_row(
+                        "SELECT coalesce(sum(stored_bytes), 0) FROM calls",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(&err)?;
+                let mut excess = total - max as i64;
+                if excess <= 0 {
+                    break;
+                }
+                // The oldest rows that cover the excess, at most 2000 at a time.
+                let mut cutoff = None;
+                {
+                    let mut oldest = conn
+                        .prepare_cached("SELECT id, stored_bytes FROM calls ORDER BY id LIMIT 2000")
+                        .map_err(&err)?;
+                    let mut rows = oldest.query([]).map_err(&err)?;
+                    while let Some(r) = rows.next().map_err(&err)? {
+                        let id: String = r.get(0).map_err(&err)?;
+                        let bytes: i64 = r.get(1).map_err(&err)?;
+                        cutoff = Some(id);
+                        excess -= bytes;
+                        if excess <= 0 {
+                            break;
+                        }
+                    }
+                }
+                let Some(cutoff) = cutoff else { break };
+                let n = conn
+                    .execute("DELETE FROM calls WHERE id <= ?1", [cutoff])
+                    .map_err(&err)?;
+                removed.by_size += n as u64;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        if removed.by_age + removed.by_size > 0 {
+            let conn = self.writer.lock().expect("writer");
+            conn.execute_batch("PRAGMA incremental_vacuum")
+                .map_err(&err)?;
+        }
+        Ok(removed)
+    }
+
+    fn stats(&self) -> Result<Stats, StoreError> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT count(*), coalesce(sum(stored_bytes), 0), min(received_at), max(received_at) FROM calls",
+                [],
+                |r| {
+                    Ok(Stats {
+                        calls: r.get::<_, i64>(0)? as u64,
+                        stored_bytes: r.get::<_, i64>(1)? as u64,
+                        oldest: r.get(2)?,
+                        newest: r.get(3)?,
+                    })
+                },
+            )
+        })
+    }
+}
+
+fn blob(encoding: Encoding, bytes: Vec<u8>) -> Blob {
+    Blob { encoding, bytes }
+}
+
+fn where_sql(clauses: &[String]) -> String {
+    if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::sample_call;
+    use super::*;
+    use uuid::Uuid;
+
+    fn store() -> (tempfile::TempDir, Sqlite) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sqlite::open(&dir.path().join("data/lookout.db")).unwrap();
+        (dir, store)
+    }
+
+    fn rows(n: usize, start: i64) -> Vec<Row> {
+        let mut compressor = zstd::bulk::Compressor::new(1).unwrap();
+        (0..n)
+            .map(|i| {
+                let at = start + i as i64 * 1000;
+                let id = Uuid::new_v7(uuid::Timestamp::from_unix(
+                    uuid::NoContext,
+                    (at / 1_000_000) as u64,
+                    ((at % 1_000_000) * 1000) as u32,
+                ))
+                .to_string();
+                let mut call = sample_call(&id, at);
+                call.ruleset = if i % 2 == 0 { "even" } else { "odd" }.into();
+                call.status = if i % 5 == 0 { 401 } else { 200 };
+                call.rule_errors = u32::from(i % 7 == 0);
+                Row::encode(&call, format!("vessel {i}\nport x"), &mut compressor)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn written_rows_read_back_exactly_and_reopen_migrated() {
+        let (dir, store) = store();
+        let batch = rows(3, super::super::now_micros());
+        store.write(&batch).unwrap();
+        store.write(&batch[..1]).unwrap(); // the same call twice is kept once
+        assert_eq!(store.get(&batch[1].id).unwrap().unwrap(), batch[1]);
+        assert_eq!(store.stats().unwrap().calls, 3);
+        assert!(store.get("not-an-id").unwrap().is_none());
+        drop(store);
+        let again = Sqlite::open(&dir.path().join("data/lookout.db")).unwrap();
+        assert_eq!(again.stats().unwrap().calls, 3);
+        let version: i64 = again
+            .writer
+            .lock()
+            .unwrap()
+            .query_row("SELECT max(version) FROM schema_migrations", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.last().unwrap().0);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_with_advice() {
+        let (dir, store) = store();
+        store
+            .writer
+            .lock()
+            .unwrap()
+            .execute("INSERT INTO schema_migrations VALUES (99, 0)", [])
+            .unwrap();
+        drop(store);
+        let err = Sqlite::open(&dir.path().join("data/lookout.db"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("schema is version 99, newer than this lookout knows"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn pages_filter_and_continue() {
+        let (_dir, store) = store();
+        let start = super::super::now_micros() - 60_000_000;
+        let all = rows(50, start);
+        store.write(&all).unwrap();
+        let mut seen = Vec::new();
+        let mut query = Query {
+            limit: 20,
+            ..Query::default()
+        };
+        loop {
+            let page = store.list(&query).unwrap();
+            seen.extend(page.calls.iter().map(|c| c.id.clone()));
+            match page.next {
+                Some(next) => query.before = Some(next),
+                None => break,
+            }
+        }
+        let mut expected: Vec<String> = all.iter().map(|r| r.id.clone()).collect();
+        expected.reverse();
+        assert_eq!(seen, expected);
+
+        let odd = store
+            .list(&Query {
+                ruleset: Some("odd".into()),
+                status: Some(401),
+                limit: 100,
+                ..Query::default()
+            })
+            .unwrap();
+        assert_eq!(odd.calls.len(), 5); // i = 5, 15, 25, 35, 45
+        assert!(odd
+            .calls
+            .iter()
+            .all(|c| c.ruleset == "odd" && c.status == 401));
+        let problems = store
+            .list(&Query {
+                problems: true,
+                limit: 100,
+                ..Query::default()
+            })
+            .unwrap();
+        let expected = (0..50).filter(|i| i % 5 == 0 || i % 7 == 0).count();
+        assert_eq!(problems.calls.len(), expected);
+        let text = store
+            .list(&Query {
+                text: Some("VESSEL 4".into()),
+                limit: 100,
+                ..Query::default()
+            })
+            .unwrap();
+        assert_eq!(text.calls.len(), 11); // 4, 40..49
+        let window = store
+            .list(&Query {
+                since: Some(start + 10_000),
+                until: Some(start + 20_000),
+                limit: 100,
+                ..Query::default()
+            })
+            .unwrap();
+        assert_eq!(window.calls.len(), 10);
+        let err = store
+            .list(&Query {
+                before: Some("x' OR 1=1".into()),
+                limit: 10,
+                ..Query::default()
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("is not a call id"));
+    }
+
+    #[test]
+    fn retention_by_age_and_by_size() {
+        let (_dir, store) = store();
+        let now = super::super::now_micros();
+        let old = rows(10, now - 3_600_000_000 * 48);
+        let new = rows(10, now - 1_000_000);
+        store.write(&old).unwrap();
+        store.write(&new).unwrap();
+        let removed = store
+            .retain(
+                &Retention {
+                    max_age: Some(Duration::from_secs(24 * 3600)),
+                    max_bytes: None,
+                },
+                now,
+            )
+            .unwrap();
+        assert_eq!(removed.by_age, 10);
+        assert!(store.get(&old[9].id).unwrap().is_none());
+        let each = new[0].stored_bytes as u64;
+        let removed = store
+            .retain(
+                &Retention {
+                    max_age: None,
+                    max_bytes: Some(each * 4),
+                },
+                now,
+            )
+            .unwrap();
+        assert_eq!(removed.by_size, 6);
+        let left = store
+            .list(&Query {
+                limit: 100,
+                ..Query::default()
+            })
+            .unwrap();
+        let ids: Vec<&str> = left.calls.iter().map(|c| c.id.as_str()).collect();
+        let newest: Vec<&str> = new[6..].iter().rev().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, newest);
+    }
+}
