@@ -72,8 +72,18 @@ impl Application {
         let addr = listener.local_addr()?;
         let tls =
             axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(certs.server_config()));
+        let location = config.store_location().map_err(anyhow::Error::msg)?;
+        let store = crate::store::open(&location).map_err(|e| {
+            anyhow::anyhow!("cannot open the request/response log ({location}): {e}")
+        })?;
+        let recorder = crate::store::recorder::Recorder::start(store, config.recorder.clone())
+            .context("starting the log's recorder")?;
+        tracing::info!(store = %location, "recording calls");
         let state = AppState {
             pool: Arc::new(Pool::new(config.rule_threads)?),
+            recorder,
+            metrics: Arc::default(),
+            instance: config.instance_name().into(),
             permits: Arc::new(Semaphore::new(config.max_concurrent_calls)),
             registry,
             config: Arc::new(config),
@@ -87,6 +97,11 @@ impl Application {
             _watchers: watchers,
             _certs: certs,
         })
+    }
+
+    /// The shared state (tests reach the recorder and its store through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -108,6 +123,9 @@ impl Application {
             .handle(self.handle)
             .serve(app.into_make_service_with_connect_info::<SocketAddr>())
             .await?;
+        // Calls answered are in the queue: write them before going.
+        let recorder = self.state.recorder.clone();
+        tokio::task::spawn_blocking(move || recorder.shutdown()).await?;
         tracing::info!("lookout stopped");
         Ok(())
     }

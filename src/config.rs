@@ -35,6 +35,36 @@ pub struct Config {
     pub budget: Duration,
     /// Default safety margin kept at the end of the budget.
     pub margin: Duration,
+    /// Where the request/response log lives; `None`: `<data>/lookout.db`.
+    pub store_url: Option<String>,
+    /// The log's queue, batches and retention.
+    pub recorder: crate::store::recorder::Settings,
+    /// This instance's name in the log (several instances may share a PostgreSQL
+    /// store); default: host name and listen port.
+    pub instance: Option<String>,
+}
+
+impl Config {
+    /// Where the log lives.
+    pub fn store_location(&self) -> Result<crate::store::Location, String> {
+        match &self.store_url {
+            Some(url) => crate::store::Location::parse(url, Path::new(".")),
+            None => Ok(crate::store::Location::Sqlite(self.data.join("lookout.db"))),
+        }
+    }
+
+    pub fn instance_name(&self) -> String {
+        if let Some(name) = &self.instance {
+            return name.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "lookout".to_string());
+        format!("{host}:{}", self.listen.port())
+    }
 }
 
 impl Default for Config {
@@ -52,6 +82,9 @@ impl Default for Config {
                 .unwrap_or(2),
             budget: Duration::from_millis(10_000),
             margin: Duration::from_millis(1_500),
+            store_url: None,
+            recorder: crate::store::recorder::Settings::default(),
+            instance: None,
         }
     }
 }
@@ -70,6 +103,26 @@ pub struct File {
     pub rule_threads: Option<usize>,
     pub budget_ms: Option<u64>,
     pub margin_ms: Option<u64>,
+    pub instance: Option<String>,
+    pub store: Option<StoreFile>,
+}
+
+/// `[store]` in `lookout.toml`: the request/response log.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreFile {
+    /// `sqlite:<path>` or `postgres://user:password@host/db`.
+    pub url: Option<String>,
+    /// Records older than this many days are removed (0: keep forever).
+    pub max_age_days: Option<u64>,
+    /// The oldest records are removed while the log is larger (0: no limit).
+    pub max_size_mb: Option<u64>,
+    /// Calls waiting to be written, at most; past it they are counted as dropped.
+    pub queue_calls: Option<usize>,
+    /// Bytes of bodies waiting to be written, at most.
+    pub queue_mb: Option<usize>,
+    /// How often retention runs.
+    pub retention_every_s: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +184,39 @@ impl Config {
                 .margin_ms
                 .map(Duration::from_millis)
                 .unwrap_or(d.margin),
+            store_url: None,
+            recorder: d.recorder.clone(),
+            instance: file.instance,
         };
+        let mut config = config;
+        if let Some(store) = file.store {
+            let base = path.parent().unwrap_or(Path::new("."));
+            if let Some(url) = store.url {
+                // Relative SQLite paths are taken from the config file's folder.
+                config.store_url = Some(match crate::store::Location::parse(&url, base) {
+                    Ok(crate::store::Location::Sqlite(p)) => format!("sqlite:{}", p.display()),
+                    Ok(crate::store::Location::Postgres(_)) => url,
+                    Err(e) => return Err(invalid(e)),
+                });
+            }
+            let r = &mut config.recorder;
+            if let Some(days) = store.max_age_days {
+                r.retention.max_age =
+                    (days > 0).then(|| Duration::from_secs(days.saturating_mul(86_400)));
+            }
+            if let Some(mb) = store.max_size_mb {
+                r.retention.max_bytes = (mb > 0).then(|| mb.saturating_mul(1 << 20));
+            }
+            if let Some(n) = store.queue_calls {
+                r.queue_calls = n;
+            }
+            if let Some(mb) = store.queue_mb {
+                r.queue_bytes = mb.saturating_mul(1 << 20);
+            }
+            if let Some(s) = store.retention_every_s {
+                r.retention_every = Duration::from_secs(s);
+            }
+        }
         config.validate().map_err(invalid)?;
         Ok(config)
     }
@@ -152,6 +237,13 @@ impl Config {
                 self.budget.as_millis()
             ));
         }
+        if self.recorder.queue_calls == 0 || self.recorder.queue_bytes < (1 << 20) {
+            return Err("[store] queue_calls must be at least 1 and queue_mb at least 1".into());
+        }
+        if self.recorder.retention_every < Duration::from_secs(1) {
+            return Err("[store] retention_every_s must be at least 1".into());
+        }
+        self.store_location()?;
         if self.margin >= self.budget {
             return Err(format!(
                 "margin_ms = {} must be smaller than budget_ms = {}",

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod memory;
+pub mod metrics;
 pub mod rules;
 pub mod signature;
 pub mod store;

@@ -28,6 +28,9 @@ pub struct ServeArgs {
     /// Folder for lookout's own files [default: data]
     #[arg(long, env = "LOOKOUT_DATA")]
     pub data: Option<PathBuf>,
+    /// Where the request/response log lives: sqlite:<path> or postgres://... [default: sqlite:<data>/lookout.db]
+    #[arg(long, env = "LOOKOUT_STORE_URL")]
+    pub store: Option<String>,
     /// Log line format [default: text]
     #[arg(long, env = "LOOKOUT_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -50,6 +53,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.data {
             config.data = v;
+        }
+        if let Some(v) = self.store {
+            config.store_url = Some(v);
         }
         if let Some(v) = self.log_format {
             config.log_format = v;

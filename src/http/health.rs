@@ -1,4 +1,5 @@
-//! `/healthz` (the process runs) and `/readyz` (every rule set compiled).
+//! `/healthz` (the process runs), `/readyz` (every rule set compiled and the log
+//! writes) and `/metrics`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -38,6 +39,16 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             )
         })
         .collect();
+    let log = state.recorder.status();
+    let mut problems = problems;
+    if log.failing {
+        problems.push(format!(
+            "the request/response log ({}) does not accept writes: {}; calls are answered but not recorded ({} dropped so far)",
+            log.store,
+            log.last_error.as_deref().unwrap_or("unknown error"),
+            log.dropped
+        ));
+    }
     let ready = problems.is_empty();
     let status = if ready {
         StatusCode::OK
@@ -46,7 +57,20 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     };
     (
         status,
-        Json(json!({ "ready": ready, "problems": problems, "rulesets": rulesets })),
+        Json(json!({ "ready": ready, "problems": problems, "rulesets": rulesets, "log": log })),
+    )
+        .into_response()
+}
+
+/// Prometheus text.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render(&state.recorder.status());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
     )
         .into_response()
 }

@@ -23,6 +23,7 @@ use crate::http::{ApiError, AppState};
 use crate::rules::json::{self, Doc};
 use crate::rules::{self, CallInput, RuleSet};
 use crate::signature;
+use crate::store::{self, recorder::Pending};
 
 /// Headers never handed to rules: they carry credentials, not IMOS config flags.
 const HIDDEN_FROM_RULES: &[&str] = &[
@@ -47,21 +48,49 @@ pub async fn hook(
         .unwrap_or_default();
     let span = tracing::info_span!("call", %call_id, ruleset = %name, %peer);
     async move {
-        let mut response =
-            match answer(&state, &name, call_id, arrived, received_at, &headers, body).await {
-                Ok(response) => response,
-                Err(err) => {
-                    tracing::warn!(
-                        status = err.status().as_u16(),
-                        elapsed_ms = arrived.elapsed().as_secs_f64() * 1e3,
-                        "refused: {err}"
-                    );
-                    err.into_response()
-                }
-            };
+        let mut trail = Trail::default();
+        let result = answer(
+            &state,
+            &name,
+            call_id,
+            arrived,
+            received_at,
+            &headers,
+            body,
+            &mut trail,
+        )
+        .await;
+        let (mut response, error) = match result {
+            Ok(response) => (response, None),
+            Err(err) => {
+                tracing::warn!(
+                    status = err.status().as_u16(),
+                    elapsed_ms = arrived.elapsed().as_secs_f64() * 1e3,
+                    "refused: {err}"
+                );
+                let message = err.to_string();
+                let response = err.into_response();
+                trail.response = serde_json::to_vec(&serde_json::json!({ "error": message }))
+                    .expect("json")
+                    .into();
+                (response, Some(message))
+            }
+        };
         response.headers_mut().insert(
             "x-lookout-call-id",
             HeaderValue::from_str(&call_id.to_string()).expect("uuid is ascii"),
+        );
+        record(
+            &state,
+            &name,
+            call_id,
+            received_at,
+            arrived.elapsed(),
+            peer,
+            &headers,
+            response.status().as_u16(),
+            error,
+            trail,
         );
         response
     }
@@ -69,6 +98,134 @@ pub async fn hook(
     .await
 }
 
+/// What a call got to before it was answered, for its record.
+#[derive(Default)]
+struct Trail {
+    ruleset: Option<Arc<RuleSet>>,
+    body: Bytes,
+    signature: Option<signature::Outcome>,
+    estimate: Option<Arc<Doc>>,
+    runs: Vec<rules::RuleRun>,
+    sources: Vec<Option<String>>,
+    sent: usize,
+    omitted: usize,
+    response: Bytes,
+}
+
+/// Bytes kept of a body whose signature did not pass: enough to see what was sent,
+/// not enough for an unauthenticated caller to fill the log.
+const UNAUTHENTICATED_KEEP: usize = 64 << 10;
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    state: &AppState,
+    name: &str,
+    call_id: Uuid,
+    received_at: SystemTime,
+    elapsed: std::time::Duration,
+    peer: String,
+    headers: &HeaderMap,
+    status: u16,
+    error: Option<String>,
+    trail: Trail,
+) {
+    let Trail {
+        ruleset,
+        body,
+        signature,
+        estimate,
+        runs,
+        sources,
+        sent,
+        omitted,
+        response,
+    } = trail;
+    let metric_name = if ruleset.is_some() || state.registry.problems().contains_key(name) {
+        name
+    } else {
+        "(unknown)"
+    };
+    state.metrics.call(
+        metric_name,
+        status,
+        elapsed,
+        runs.iter().map(|run| crate::metrics::RuleSample {
+            rule: &run.rule,
+            duration: run.duration,
+            outcome: run.outcome.as_str(),
+        }),
+    );
+    let mut redacted = Vec::new();
+    let extra: &[String] = ruleset
+        .as_ref()
+        .map(|s| s.settings.redact_headers.as_slice())
+        .unwrap_or_default();
+    let request_headers = store::redact::headers(headers, extra, &mut redacted);
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let accepted = signature.is_some_and(|s| s.is_accepted());
+    let call = store::Call {
+        id: call_id.to_string(),
+        received_at: store::micros(received_at),
+        instance: state.instance.to_string(),
+        // Names of unknown rule sets come from the caller: keep a bounded prefix.
+        ruleset: name.chars().take(128).collect(),
+        rules_version: ruleset.as_ref().map(|s| s.version.clone()),
+        peer,
+        status,
+        signature: signature
+            .map(|s| s.as_str())
+            .unwrap_or("not_checked")
+            .to_string(),
+        duration_us: elapsed.as_micros() as i64,
+        estimate_id: match (&ruleset, &estimate) {
+            (Some(set), Some(doc)) => Some(set.estimate_identity(doc)).filter(|id| !id.is_empty()),
+            _ => None,
+        },
+        alerts: sent as u32,
+        omitted: omitted as u32,
+        rule_errors: runs
+            .iter()
+            .filter(|r| matches!(r.outcome, rules::Outcome::Error(_)))
+            .count() as u32,
+        rule_timeouts: runs
+            .iter()
+            .filter(|r| matches!(r.outcome, rules::Outcome::Timeout))
+            .count() as u32,
+        error,
+        request_headers,
+        redacted,
+        request_size: if body.is_empty() {
+            declared.unwrap_or(0)
+        } else {
+            body.len() as u64
+        },
+        request_body: Vec::new(),
+        request_truncated: false,
+        response_body: response.to_vec(),
+        rules: Vec::new(),
+    };
+    state.recorder.record(Pending {
+        call,
+        keep: if accepted {
+            usize::MAX
+        } else {
+            UNAUTHENTICATED_KEEP
+        },
+        body,
+        doc: estimate,
+        redact_body: ruleset
+            .as_ref()
+            .map(|s| Arc::from(s.settings.redact_body.as_slice()))
+            .unwrap_or_else(|| Arc::from(Vec::new())),
+        runs,
+        sources,
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn answer(
     state: &AppState,
     name: &str,
@@ -77,8 +234,10 @@ async fn answer(
     received_at: SystemTime,
     headers: &HeaderMap,
     body: Body,
+    trail: &mut Trail,
 ) -> Result<Response, ApiError> {
     let ruleset = find_ruleset(state, name)?;
+    trail.ruleset = Some(ruleset.clone());
     let permit = state
         .permits
         .clone()
@@ -87,6 +246,7 @@ async fn answer(
             limit: state.config.max_concurrent_calls,
         })?;
     let body = read_body(headers, body, state.config.max_request_bytes).await?;
+    trail.body = body.clone();
 
     let outcome = signature::verify(
         headers
@@ -96,13 +256,15 @@ async fn answer(
         &body,
         &ruleset.settings.api_keys,
     );
+    trail.signature = Some(outcome);
     if !outcome.is_accepted() {
         return Err(ApiError::Unauthorized(outcome.explain()));
     }
 
-    let estimate = parse_estimate(&body)?;
+    let estimate = Arc::new(parse_estimate(&body)?);
+    trail.estimate = Some(estimate.clone());
     let input = Arc::new(CallInput {
-        estimate: Arc::new(estimate),
+        estimate,
         request: Arc::new(request_context(name, call_id, received_at, headers)),
     });
     let deadline = arrived + ruleset.settings.budget - ruleset.settings.margin;
@@ -125,7 +287,14 @@ async fn answer(
         "answered"
     );
 
-    let mut response = (StatusCode::OK, evaluation.response.body).into_response();
+    let rules::Evaluation { runs, response } = evaluation;
+    let body = Bytes::from(response.body);
+    trail.runs = runs;
+    trail.sources = response.sources;
+    trail.sent = response.sent;
+    trail.omitted = response.omitted;
+    trail.response = body.clone();
+    let mut response = (StatusCode::OK, body).into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -16,7 +16,9 @@ use tokio::sync::Semaphore;
 pub use error::ApiError;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::rules::{Pool, Registry};
+use crate::store::recorder::Recorder;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -25,6 +27,11 @@ pub struct AppState {
     pub pool: Arc<Pool>,
     pub permits: Arc<Semaphore>,
     pub config: Arc<Config>,
+    /// The request/response log.
+    pub recorder: Arc<Recorder>,
+    pub metrics: Arc<Metrics>,
+    /// This instance's name in the log.
+    pub instance: Arc<str>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -35,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .fallback(not_found)
         .with_state(state)
 }

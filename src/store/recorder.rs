@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::{redact, Call, Retention, Row, Store};
+use super::{redact, Call, Retention, Row, RuleTrace, Store, TraceError};
 use crate::rules::json::Doc;
+use crate::rules::{Outcome, RuleRun};
 
 /// One call as the handler hands it over: the record without its request body, and
 /// what the recorder needs to fill it in.
@@ -32,6 +33,10 @@ pub struct Pending {
     pub doc: Option<Arc<Doc>>,
     /// The rule set's `redact_body` pointers.
     pub redact_body: Arc<[String]>,
+    /// Each rule's run (the trace), in rule order.
+    pub runs: Vec<RuleRun>,
+    /// For each alert in the response body, the rule that raised it.
+    pub sources: Vec<Option<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -268,7 +273,10 @@ fn encode(pending: Pending, compressor: &mut zstd::bulk::Compressor<'_>) -> Row 
         keep,
         doc,
         redact_body,
+        runs,
+        sources,
     } = pending;
+    call.rules = traces(runs, &call.response_body, &sources);
     let search = doc.as_deref().map(redact::search_text).unwrap_or_default();
     let redacted_body = Some(&redact_body)
         .filter(|p| !p.is_empty() && doc.is_some())
@@ -282,6 +290,48 @@ fn encode(pending: Pending, compressor: &mut zstd::bulk::Compressor<'_>) -> Row 
         None => body.to_vec(),
     };
     Row::encode(&call, search, compressor)
+}
+
+/// The per-rule trace: each rule's run with the alerts it had in the answer (GUIDs
+/// included), taken from the response body.
+fn traces(runs: Vec<RuleRun>, response: &[u8], sources: &[Option<String>]) -> Vec<RuleTrace> {
+    let sent: Vec<serde_json::Value> = if sources.is_empty() {
+        Vec::new()
+    } else {
+        serde_json::from_slice(response).unwrap_or_default()
+    };
+    let mut by_rule: std::collections::HashMap<&str, Vec<serde_json::Value>> =
+        std::collections::HashMap::new();
+    for (alert, source) in sent.into_iter().zip(sources) {
+        if let Some(rule) = source {
+            by_rule.entry(rule.as_str()).or_default().push(alert);
+        }
+    }
+    let mut traces = Vec::with_capacity(runs.len());
+    for run in runs {
+        let alerts = by_rule.remove(run.rule.as_str()).unwrap_or_default();
+        let error = match &run.outcome {
+            Outcome::Error(e) => Some(TraceError {
+                message: e.message.clone(),
+                line: e.line,
+                column: e.column,
+                source: e.source.clone(),
+            }),
+            _ => None,
+        };
+        traces.push(RuleTrace {
+            outcome: run.outcome.as_str().to_string(),
+            duration_us: run.duration.as_micros() as i64,
+            operations: run.operations,
+            alerts,
+            error,
+            output_cut: run.output.contains("\n[output cut:"),
+            output: run.output,
+            notes: run.notes,
+            rule: run.rule,
+        });
+    }
+    traces
 }
 
 fn write_with_retries(store: &Store, rows: &[Row], counters: &Counters, settings: &Settings) {

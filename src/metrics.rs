@@ -1,0 +1,284 @@
+//! `/metrics`: Prometheus text exposition, kept by hand (a few maps behind a mutex;
+//! a call takes the lock once).
+//!
+//! Labels are bounded: rule set names come from the registry (a call to an unknown
+//! rule set counts under `ruleset="(unknown)"`), rule ids from its files.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::store::recorder::Status;
+
+/// Upper bounds (seconds) of the latency histograms' buckets.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Default, Clone)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; BUCKETS.len()];
+        }
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += seconds;
+        self.count += 1;
+    }
+
+    fn write(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            let n = self.counts.get(i).copied().unwrap_or(0);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    calls: BTreeMap<(String, u16), u64>,
+    latency: BTreeMap<String, Histogram>,
+    rule_duration: BTreeMap<(String, String), Histogram>,
+    rule_errors: BTreeMap<(String, String), u64>,
+    rule_timeouts: BTreeMap<(String, String), u64>,
+}
+
+/// One rule's part of a call, for the per-rule series.
+pub struct RuleSample<'a> {
+    pub rule: &'a str,
+    pub duration: Duration,
+    pub outcome: &'a str,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+impl Metrics {
+    pub fn call<'a>(
+        &self,
+        ruleset: &str,
+        status: u16,
+        elapsed: Duration,
+        rules: impl Iterator<Item = RuleSample<'a>>,
+    ) {
+        let mut m = self.inner.lock().expect("metrics");
+        *m.calls.entry((ruleset.to_string(), status)).or_default() += 1;
+        m.latency
+            .entry(ruleset.to_string())
+            .or_default()
+            .observe(elapsed.as_secs_f64());
+        for sample in rules {
+            let key = (ruleset.to_string(), sample.rule.to_string());
+            match sample.outcome {
+                "error" => *m.rule_errors.entry(key.clone()).or_default() += 1,
+                "timeout" => *m.rule_timeouts.entry(key.clone()).or_default() += 1,
+                _ => {}
+            }
+            m.rule_duration
+                .entry(key)
+                .or_default()
+                .observe(sample.duration.as_secs_f64());
+        }
+    }
+
+    /// The exposition text, with the recorder's counters.
+    pub fn render(&self, log: &Status) -> String {
+        let m = self.inner.lock().expect("metrics");
+        let mut out = String::with_capacity(4096);
+        out.push_str("# HELP lookout_calls_total Webhook calls answered, by rule set and HTTP status.\n# TYPE lookout_calls_total counter\n");
+        for ((ruleset, status), n) in &m.calls {
+            let _ = writeln!(
+                out,
+                "lookout_calls_total{{ruleset=\"{}\",status=\"{status}\"}} {n}",
+                escape(ruleset)
+            );
+        }
+        out.push_str("# HELP lookout_call_duration_seconds Time from a call's arrival to its answer.\n# TYPE lookout_call_duration_seconds histogram\n");
+        for (ruleset, h) in &m.latency {
+            h.write(
+                &mut out,
+                "lookout_call_duration_seconds",
+                &format!("ruleset=\"{}\"", escape(ruleset)),
+            );
+        }
+        out.push_str("# HELP lookout_rule_duration_seconds Time one rule took on one call.\n# TYPE lookout_rule_duration_seconds histogram\n");
+        for ((ruleset, rule), h) in &m.rule_duration {
+            h.write(
+                &mut out,
+                "lookout_rule_duration_seconds",
+                &format!("ruleset=\"{}\",rule=\"{}\"", escape(ruleset), escape(rule)),
+            );
+        }
+        for (name, help, map) in [
+            (
+                "lookout_rule_errors_total",
+                "Rule runs that failed at run time.",
+                &m.rule_errors,
+            ),
+            (
+                "lookout_rule_timeouts_total",
+                "Rule runs stopped at the deadline.",
+                &m.rule_timeouts,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for ((ruleset, rule), n) in map {
+                let _ = writeln!(
+                    out,
+                    "{name}{{ruleset=\"{}\",rule=\"{}\"}} {n}",
+                    escape(ruleset),
+                    escape(rule)
+                );
+            }
+        }
+        let gauges: [(&str, &str, &str, u64); 6] = [
+            (
+                "lookout_log_queue_depth",
+                "gauge",
+                "Calls waiting to be written to the log.",
+                log.queue_depth as u64,
+            ),
+            (
+                "lookout_log_written_total",
+                "counter",
+                "Calls written to the log.",
+                log.written,
+            ),
+            (
+                "lookout_log_write_errors_total",
+                "counter",
+                "Failed write attempts to the log's store.",
+                log.write_errors,
+            ),
+            (
+                "lookout_log_failing",
+                "gauge",
+                "1 while the last write to the log's store failed.",
+                u64::from(log.failing),
+            ),
+            (
+                "lookout_log_retention_removed_total",
+                "counter",
+                "Calls removed from the log by retention.",
+                log.retention_removed_by_age + log.retention_removed_by_size,
+            ),
+            (
+                "lookout_log_accepted_total",
+                "counter",
+                "Calls handed to the log.",
+                log.accepted,
+            ),
+        ];
+        for (name, kind, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+        out.push_str("# HELP lookout_log_dropped_total Calls answered but not recorded in the log, by reason.\n# TYPE lookout_log_dropped_total counter\n");
+        let _ = writeln!(
+            out,
+            "lookout_log_dropped_total{{reason=\"queue_full\"}} {}",
+            log.dropped_queue_full
+        );
+        let _ = writeln!(
+            out,
+            "lookout_log_dropped_total{{reason=\"store_error\"}} {}",
+            log.dropped_store_error
+        );
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_counts_calls_rules_and_log_loss() {
+        let metrics = Metrics::default();
+        let rules = || {
+            [
+                RuleSample {
+                    rule: "tce",
+                    duration: Duration::from_micros(300),
+                    outcome: "ok",
+                },
+                RuleSample {
+                    rule: "laycan",
+                    duration: Duration::from_millis(30),
+                    outcome: "error",
+                },
+            ]
+            .into_iter()
+        };
+        metrics.call("default", 200, Duration::from_millis(3), rules());
+        metrics.call("default", 200, Duration::from_millis(7), rules());
+        metrics.call(
+            "(unknown)",
+            404,
+            Duration::from_micros(50),
+            std::iter::empty(),
+        );
+        let status = Status {
+            store: "sqlite x".into(),
+            accepted: 3,
+            written: 1,
+            dropped: 2,
+            dropped_queue_full: 2,
+            dropped_store_error: 0,
+            queue_depth: 0,
+            queue_bytes: 0,
+            failing: false,
+            write_errors: 0,
+            last_error: None,
+            last_error_at: None,
+            retention_removed_by_age: 0,
+            retention_removed_by_size: 0,
+        };
+        let text = metrics.render(&status);
+        for line in [
+            "lookout_calls_total{ruleset=\"default\",status=\"200\"} 2",
+            "lookout_calls_total{ruleset=\"(unknown)\",status=\"404\"} 1",
+            "lookout_call_duration_seconds_bucket{ruleset=\"default\",le=\"0.005\"} 1",
+            "lookout_call_duration_seconds_bucket{ruleset=\"default\",le=\"+Inf\"} 2",
+            "lookout_rule_errors_total{ruleset=\"default\",rule=\"laycan\"} 2",
+            "lookout_rule_duration_seconds_count{ruleset=\"default\",rule=\"tce\"} 2",
+            "lookout_log_dropped_total{reason=\"queue_full\"} 2",
+            "lookout_log_queue_depth 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing `{line}` in\n{text}"
+            );
+        }
+    }
+}
