@@ -12,9 +12,11 @@ pub mod config;
 pub mod http;
 pub mod memory;
 pub mod metrics;
+pub mod replay;
 pub mod rules;
 pub mod signature;
 pub mod store;
+pub mod testkit;
 pub mod tls;
 pub mod watch;
 

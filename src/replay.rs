@@ -1,0 +1,310 @@
+//! Replaying a recorded call against the rules on disk, and what changed.
+//!
+//! The viewer's "Replay against current rules" and `lookout replay` both come here.
+//! A replay runs the recorded body through the same evaluation path as a live call
+//! (`rules::evaluate` with the server's `request_context`, the original call id and
+//! arrival time), so any difference comes from the rules, their data or lookout.
+//!
+//! Alerts are matched by GUID first (the same GUID is the same alert to IMOS); what is
+//! left is paired by message, which catches an alert whose suggestion (and so GUID)
+//! changed; the rest were added or removed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+use serde_json::Value;
+use sonic_rs::JsonValueTrait;
+use uuid::Uuid;
+
+use crate::http::hooks::request_context;
+use crate::rules::json;
+use crate::rules::{self, CallInput, Pool, RuleSet};
+use crate::store::{redact, Call};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum Change {
+    Added {
+        alert: Value,
+    },
+    Removed {
+        alert: Value,
+    },
+    Changed {
+        before: Value,
+        after: Value,
+        /// Which fields differ (`message`, `alertType`, `guid`, `mutation`, ...).
+        fields: Vec<String>,
+        /// IMOS will see a new alert: an applied mutation is no longer shown as applied.
+        guid_changed: bool,
+    },
+}
+
+/// The outcome of replaying one call.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replayed {
+    pub call_id: String,
+    pub ruleset: String,
+    pub rules_version_then: Option<String>,
+    pub rules_version_now: String,
+    /// Alerts as answered then, and now.
+    pub then: Vec<Value>,
+    pub now: Vec<Value>,
+    /// The body answered now, exactly.
+    pub body_now: String,
+    pub changes: Vec<Change>,
+    /// Rules that fail or time out now (id and what happened).
+    pub rule_problems: Vec<String>,
+    /// What may make this replay differ from the original call for reasons other
+    /// than the rules (redacted input, say).
+    pub caveats: Vec<String>,
+}
+
+impl Replayed {
+    pub fn changed(&self) -> bool {
+        !self.changes.is_empty()
+    }
+}
+
+/// Why a call cannot be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum NotReplayable {
+    #[error("call {id} was answered {status} before the rules ran; only calls answered 200 or 400 can be replayed")]
+    NeverEvaluated { id: String, status: u16 },
+    #[error("call {id}: only the first {kept} of its {size} bytes were kept (its signature did not pass), so it cannot be replayed")]
+    Truncated { id: String, kept: usize, size: u64 },
+    #[error("call {id}: its body is not a JSON object ({reason}); nothing to replay")]
+    NotJson { id: String, reason: String },
+}
+
+/// Runs `ruleset` (as loaded now) on the recorded call and compares the answers.
+pub async fn replay(
+    pool: &Pool,
+    ruleset: Arc<RuleSet>,
+    call: &Call,
+) -> Result<Replayed, NotReplayable> {
+    if call.request_body.is_empty() && call.status != 200 {
+        return Err(NotReplayable::NeverEvaluated {
+            id: call.id.clone(),
+            status: call.status,
+        });
+    }
+    if call.request_truncated {
+        return Err(NotReplayable::Truncated {
+            id: call.id.clone(),
+            kept: call.request_body.len(),
+            size: call.request_size,
+        });
+    }
+    let not_json = |reason: String| NotReplayable::NotJson {
+        id: call.id.clone(),
+        reason,
+    };
+    let text = std::str::from_utf8(&call.request_body).map_err(|e| not_json(e.to_string()))?;
+    let estimate = json::parse(text).map_err(|e| not_json(e.to_string()))?;
+    if !estimate.is_object() {
+        return Err(not_json(format!("it is {}", json::kind(&estimate))));
+    }
+
+    let mut headers = HeaderMap::new();
+    for (name, value) in &call.request_headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    let mut caveats = Vec::new();
+    let redacted: Vec<&str> = call
+        .redacted
+        .iter()
+        .map(String::as_str)
+        .filter(|r| !r.starts_with("header:") || !is_credential(r))
+        .collect();
+    if !redacted.is_empty() {
+        caveats.push(format!(
+            "replayed with these values redacted (rules read \"{}\" there): {}",
+            redact::MARK,
+            redacted.join(", ")
+        ));
+    }
+    let call_id = Uuid::parse_str(&call.id).unwrap_or_else(|_| Uuid::nil());
+    let received_at = UNIX_EPOCH + Duration::from_micros(call.received_at.max(0) as u64);
+    let input = Arc::new(CallInput {
+        estimate: Arc::new(estimate),
+        request: Arc::new(request_context(
+            &call.ruleset,
+            call_id,
+            received_at,
+            &headers,
+        )),
+    });
+    let deadline = Instant::now() + ruleset.settings.budget - ruleset.settings.margin;
+    let version = ruleset.version.clone();
+    let evaluation = rules::evaluate(pool, ruleset, input, deadline, ()).await;
+    let rule_problems = evaluation
+        .runs
+        .iter()
+        .filter_map(|run| match &run.outcome {
+            rules::Outcome::Ok => None,
+            rules::Outcome::Error(e) => Some(format!("{}: {e}", run.rule)),
+            rules::Outcome::Timeout => Some(format!("{}: timed out", run.rule)),
+        })
+        .collect();
+
+    let then: Vec<Value> = if call.status == 200 {
+        serde_json::from_slice(&call.response_body).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let now: Vec<Value> = serde_json::from_slice(&evaluation.response.body).unwrap_or_default();
+    Ok(Replayed {
+        call_id: call.id.clone(),
+        ruleset: call.ruleset.clone(),
+        rules_version_then: call.rules_version.clone(),
+        rules_version_now: version,
+        changes: compare(&then, &now),
+        body_now: String::from_utf8_lossy(&evaluation.response.body).into_owned(),
+        then,
+        now,
+        rule_problems,
+        caveats,
+    })
+}
+
+fn is_credential(entry: &str) -> bool {
+    let name = entry.trim_start_matches("header:");
+    redact::ALWAYS.contains(&name)
+}
+
+/// What changed from `then` to `now`, in the order of `now` (removals last).
+pub fn compare(then: &[Value], now: &[Value]) -> Vec<Change> {
+    let guid = |a: &Value| a.get("guid").and_then(Value::as_str).map(str::to_string);
+    let message = |a: &Value| a.get("message").and_then(Value::as_str).map(str::to_string);
+    let mut unmatched_then: Vec<Option<&Value>> = then.iter().map(Some).collect();
+    let mut changes = Vec::new();
+    let mut leftovers = Vec::new();
+    for after in now {
+        let found = unmatched_then
+            .iter()
+            .position(|b| b.is_some_and(|b| guid(b).is_some() && guid(b) == guid(after)));
+        match found {
+            Some(i) => {
+                let before = unmatched_then[i].take().expect("present");
+                let fields = differing(before, after);
+                if !fields.is_empty() {
+                    changes.push(Change::Changed {
+                        before: before.clone(),
+                        after: after.clone(),
+                        fields,
+                        guid_changed: false,
+                    });
+                }
+            }
+            None => leftovers.push(after),
+        }
+    }
+    for after in leftovers {
+        let found = unmatched_then
+            .iter()
+            .position(|b| b.is_some_and(|b| message(b).is_some() && message(b) == message(after)));
+        match found {
+            Some(i) => {
+                let before = unmatched_then[i].take().expect("present");
+                changes.push(Change::Changed {
+                    before: before.clone(),
+                    after: after.clone(),
+                    fields: differing(before, after),
+                    guid_changed: true,
+                });
+            }
+            None => changes.push(Change::Added {
+                alert: after.clone(),
+            }),
+        }
+    }
+    for before in unmatched_then.into_iter().flatten() {
+        changes.push(Change::Removed {
+            alert: before.clone(),
+        });
+    }
+    changes
+}
+
+fn differing(before: &Value, after: &Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let b = before.as_object().unwrap_or(&empty);
+    let a = after.as_object().unwrap_or(&empty);
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| b.get(*k) != a.get(*k))
+        .cloned()
+        .collect()
+}
+
+/// One line per change, for the CLI.
+pub fn describe(change: &Change) -> String {
+    let text = |a: &Value| {
+        format!(
+            "{} \"{}\"",
+            a.get("alertType").and_then(Value::as_str).unwrap_or("?"),
+            a.get("message").and_then(Value::as_str).unwrap_or("")
+        )
+    };
+    match change {
+        Change::Added { alert } => format!("+ added    {}", text(alert)),
+        Change::Removed { alert } => format!("- removed  {}", text(alert)),
+        Change::Changed {
+            before,
+            after,
+            fields,
+            guid_changed,
+        } => {
+            let mut line = format!("~ changed  {} ({})", text(after), fields.join(", "));
+            if before.get("message") != after.get("message") {
+                line.push_str(&format!("\n           was {}", text(before)));
+            }
+            if *guid_changed {
+                line.push_str("\n           GUID changed: IMOS shows it as a new alert (an applied suggestion is no longer marked applied)");
+            }
+            line
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn alerts_match_by_guid_then_by_message() {
+        let then = vec![
+            json!({"message": "TCE low", "alertType": "PermanentWarning", "guid": "g1"}),
+            json!({"message": "LSF short", "alertType": "Error", "guid": "g2", "mutation": {"q": 1}}),
+            json!({"message": "gone", "alertType": "Unspecified", "guid": "g3"}),
+        ];
+        let now = vec![
+            json!({"message": "TCE very low", "alertType": "PermanentWarning", "guid": "g1"}),
+            json!({"message": "LSF short", "alertType": "Error", "guid": "g9", "mutation": {"q": 2}}),
+            json!({"message": "new", "alertType": "Unspecified", "guid": "g4"}),
+        ];
+        let changes = compare(&then, &now);
+        assert_eq!(changes.len(), 4, "{changes:#?}");
+        assert!(
+            matches!(&changes[0], Change::Changed { fields, guid_changed: false, .. } if fields == &["message"])
+        );
+        assert!(
+            matches!(&changes[1], Change::Changed { fields, guid_changed: true, .. } if fields == &["guid", "mutation"])
+        );
+        assert!(matches!(&changes[2], Change::Added { alert } if alert["guid"] == "g4"));
+        assert!(matches!(&changes[3], Change::Removed { alert } if alert["guid"] == "g3"));
+        assert!(compare(&then, &then).is_empty());
+        assert!(describe(&changes[1]).contains("GUID changed"));
+    }
+}
