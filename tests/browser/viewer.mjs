@@ -1,0 +1,427 @@
+// Drives lookout's log viewer (/admin) in Debian's headless Chromium through playwright-core.
+//
+// Run by tests/viewer.rs, which starts the real server, sends the calls and passes what the
+// pages must show as one JSON argument:
+//
+//   node tests/browser/viewer.mjs '{"base":"https://localhost:PORT","token":"...",
+//     "ca":"<dir>/certs/ca.pem","shots":"target/viewer-screenshots", "expect":{...}}'
+//
+// Chromium trusts the server the way a person's browser would: the development CA is added
+// to an NSS database in a throw-away HOME (certutil, from Debian's libnss3-tools), so TLS is
+// verified for real (no --ignore-certificate-errors, no ignoreHTTPSErrors).
+//
+// Talking to the Rust test: this script writes protocol lines on stdout (`screenshot <path>`,
+// `edit-rules`) and, after `edit-rules`, waits for the line `rules-edited` on stdin (the test
+// edits a rule on disk and waits until the server serves the new version). Everything for
+// people goes to stderr. Any failed check ends the script with exit code 1 and
+// `FAILED step (x) <name>: <what>`.
+
+import { chromium } from 'playwright-core';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+
+const CHROMIUM = process.env.LOOKOUT_CHROMIUM || '/usr/bin/chromium';
+const STEP_TIMEOUT_MS = 15_000;
+const OVERALL_MS = Number(process.env.LOOKOUT_VIEWER_TIMEOUT_MS || 100_000);
+
+const cfg = JSON.parse(process.argv[2] || '{}');
+for (const key of ['base', 'token', 'ca', 'shots', 'expect']) {
+  if (!cfg[key]) fail('setup', `missing "${key}" in the JSON argument`);
+}
+const E = cfg.expect;
+const origin = new URL(cfg.base).origin;
+
+let step = 'setup';
+const log = (...a) => console.error('[viewer]', ...a);
+const protocol = (line) => process.stdout.write(line + '\n');
+
+class StepFailure extends Error {}
+function fail(name, message) {
+  console.error(`FAILED step ${name}: ${message}`);
+  process.exit(1);
+}
+function check(cond, message) {
+  if (!cond) throw new StepFailure(message);
+}
+function begin(name) {
+  step = name;
+  log(`step ${name}`);
+}
+
+// ---- stdin: lines from the Rust test ---------------------------------------------------
+const incoming = [];
+const waiters = [];
+readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  const w = waiters.shift();
+  if (w) w(line.trim());
+  else incoming.push(line.trim());
+});
+function nextLine(timeoutMs) {
+  if (incoming.length) return Promise.resolve(incoming.shift());
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new StepFailure(`no answer from the test on stdin within ${timeoutMs} ms`)), timeoutMs);
+    waiters.push((line) => { clearTimeout(timer); resolve(line); });
+  });
+}
+
+// ---- Chromium with the dev CA trusted -----------------------------------------------------
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'lookout-viewer-'));
+function trustedHome() {
+  const home = path.join(scratch, 'home');
+  const db = path.join(home, '.pki', 'nssdb');
+  fs.mkdirSync(db, { recursive: true });
+  for (const args of [
+    ['-d', `sql:${db}`, '-N', '--empty-password'],
+    ['-d', `sql:${db}`, '-A', '-t', 'C,,', '-n', 'lookout development CA', '-i', cfg.ca],
+  ]) {
+    const r = spawnSync('certutil', args, { encoding: 'utf8' });
+    if (r.error || r.status !== 0) {
+      throw new StepFailure(`certutil ${args.join(' ')} failed (${r.error?.message || r.stderr}); ` +
+        'install it with scripts/test (Debian package libnss3-tools)');
+    }
+  }
+  return home;
+}
+
+let browser;
+let current; // the page a failure screenshot is taken of
+async function launch() {
+  const home = trustedHome();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    env: { ...process.env, HOME: home },
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      // No --user-data-dir: playwright-core gives every launch a fresh, empty one in a
+      // temp folder and removes it on close.
+    ],
+  });
+  log(`Chromium ${browser.version()} (${CHROMIUM})`);
+}
+
+// A context records page errors, console errors and every request that leaves for another
+// origin (the viewer serves all its assets itself).
+function watch(context, label) {
+  const problems = [];
+  context.on('page', (page) => attach(page));
+  const attach = (page) => {
+    page.setDefaultTimeout(STEP_TIMEOUT_MS);
+    page.on('pageerror', (e) => problems.push(`${label}: script error: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() !== 'error') return;
+      const url = m.location()?.url || '';
+      if (url.endsWith('/favicon.ico')) return;
+      // A 401 is what some steps ask for; Chromium logs it as a failed resource.
+      if (/status of 401/.test(m.text()) && context.expect401) return;
+      problems.push(`${label}: console error: ${m.text()} (${url})`);
+    });
+    page.on('request', (r) => {
+      const u = r.url();
+      if (u.startsWith('data:') || u.startsWith('blob:') || u === 'about:blank') return;
+      if (new URL(u).origin !== origin) problems.push(`${label}: request to another origin: ${u}`);
+    });
+  };
+  return { problems, attach };
+}
+
+async function newPage(label, { expect401 = false } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  context.expect401 = expect401;
+  const w = watch(context, label);
+  const page = await context.newPage();
+  w.attach(page);
+  current = page;
+  return { context, page, problems: w.problems };
+}
+
+function noProblems(problems) {
+  check(problems.length === 0, `the browser reported:\n  ${problems.join('\n  ')}`);
+}
+
+async function shot(page, name) {
+  fs.mkdirSync(cfg.shots, { recursive: true });
+  const file = path.resolve(cfg.shots, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  protocol(`screenshot ${file}`);
+}
+
+// Polls `probe` until `ok(value)` holds; survives navigations in between.
+async function until(what, probe, ok, timeoutMs = STEP_TIMEOUT_MS) {
+  const start = Date.now();
+  let last;
+  for (;;) {
+    try {
+      last = await probe();
+      if (ok(last)) return last;
+    } catch (e) {
+      last = `(${e.message.split('\n')[0]})`;
+    }
+    if (Date.now() - start > timeoutMs) {
+      throw new StepFailure(`${what}: still not so after ${timeoutMs} ms; last seen: ${JSON.stringify(last)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const rowIds = (page) => page.$$eval('#calls tr.call[data-id]', (rows) => rows.map((r) => r.dataset.id));
+const sameSet = (a, b) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
+
+async function setFilter(page, name, value) {
+  const field = page.locator(`#filters [name="${name}"]`).first();
+  check(await field.count() === 1, `#filters has no field name="${name}"`);
+  const tag = await field.evaluate((el) => el.tagName.toLowerCase());
+  const type = await field.evaluate((el) => (el.getAttribute('type') || '').toLowerCase());
+  if (tag === 'select') await field.selectOption(value === '' ? { index: 0 } : value);
+  else if (type === 'checkbox') await field.setChecked(Boolean(value));
+  else await field.fill(String(value));
+}
+
+// Sets every filter this test uses (rule set, problems, text), then applies them.
+async function applyFilters(page, filters, expected, what) {
+  const all = { ruleset: '', problems: false, q: '', ...filters };
+  for (const [name, value] of Object.entries(all)) await setFilter(page, name, value);
+  await page.click('#apply-filters');
+  const ids = await until(`${what}: the rows should be exactly ${JSON.stringify(expected)}`,
+    () => rowIds(page), (ids) => sameSet(ids, expected));
+  log(`  ${what}: ${ids.length} row(s)`);
+}
+
+// The text of a whole page (the 401 pages must not carry any of the calls' data).
+async function leaks(page) {
+  const html = await page.content();
+  return E.secrets.filter((s) => html.includes(s));
+}
+
+async function expect401(page, pathAndQuery) {
+  const response = await page.goto(cfg.base + pathAndQuery);
+  check(response, `no response for ${pathAndQuery}`);
+  check(response.status() === 401, `GET ${pathAndQuery} answered ${response.status()}, expected 401`);
+  const leaked = await leaks(page);
+  check(leaked.length === 0, `the 401 page of ${pathAndQuery} shows call data: ${JSON.stringify(leaked)}`);
+}
+
+async function checkCards(page, expectedCards, label) {
+  const cards = await page.$$eval('.card[data-alert-type]', (els) => els.map((el) => ({
+    type: el.dataset.alertType,
+    message: el.querySelector('.message')?.textContent.trim() ?? null,
+    fields: [...el.querySelectorAll('.field')].map((f) => f.textContent.replace(/\s+/g, ' ').trim()),
+    links: [...el.querySelectorAll('a.source-link')].map((a) => a.href),
+    mutation: [...el.querySelectorAll('.mutation')].map((m) => m.textContent.replace(/\s+/g, ' ').trim()).join(' '),
+    icon: Boolean(el.querySelector('svg, img, .icon, [class*="icon"]')),
+  })));
+  check(cards.length === expectedCards.length,
+    `${label}: expected ${expectedCards.length} card(s), found ${cards.length}: ${JSON.stringify(cards)}`);
+  expectedCards.forEach((want, i) => {
+    const got = cards[i];
+    const where = `${label}, card ${i + 1}`;
+    check(got.type === want.alertType, `${where}: data-alert-type is ${got.type}, expected ${want.alertType}`);
+    check(got.message === want.message, `${where}: .message is ${JSON.stringify(got.message)}, expected ${JSON.stringify(want.message)}`);
+    for (const [labelText, value] of want.fields || []) {
+      check(got.fields.some((f) => f.includes(labelText) && f.includes(value)),
+        `${where}: no .field with ${JSON.stringify(labelText)} and ${JSON.stringify(value)}; fields: ${JSON.stringify(got.fields)}`);
+    }
+    if (want.link) check(got.links.includes(want.link), `${where}: no a.source-link to ${want.link}; links: ${JSON.stringify(got.links)}`);
+    else check(got.links.length === 0, `${where}: unexpected a.source-link ${JSON.stringify(got.links)}`);
+    for (const text of want.mutation || []) {
+      check(got.mutation.includes(text), `${where}: .mutation does not show ${JSON.stringify(text)}: ${JSON.stringify(got.mutation)}`);
+    }
+    if (!want.mutation) check(got.mutation === '', `${where}: unexpected .mutation ${JSON.stringify(got.mutation)}`);
+  });
+  return cards;
+}
+
+async function detailsText(page, id) {
+  const el = page.locator(`#${id}`);
+  check(await el.count() === 1, `no #${id}`);
+  const tag = await el.evaluate((e) => e.tagName.toLowerCase());
+  const inner = tag === 'details' ? el : el.locator('xpath=ancestor::details[1]');
+  check(tag === 'details' || await inner.count() === 1, `#${id} is not a collapsible <details> (it is <${tag}>)`);
+  await inner.evaluate((d) => { d.open = true; });
+  return (await el.textContent()) || '';
+}
+
+async function openCall(page, id) {
+  const link = page.locator(`#calls tr.call[data-id="${id}"] a`).first();
+  check(await link.count() === 1, `the row of call ${id} has no link`);
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === `/admin/calls/${id}`),
+    link.click(),
+  ]);
+  await page.waitForLoadState('load');
+}
+
+async function replay(page, what, isDone) {
+  await page.click('#replay');
+  return until(`${what}: #replay-result`, () => page.evaluate(() => {
+    const r = document.querySelector('#replay-result');
+    if (!r) return null;
+    return {
+      noChange: r.classList.contains('no-change'),
+      changes: [...r.querySelectorAll('.change[data-change]')].map((c) => ({
+        kind: c.dataset.change, text: c.textContent.replace(/\s+/g, ' ').trim(),
+      })),
+      text: r.textContent.replace(/\s+/g, ' ').trim(),
+    };
+  }), (r) => r && isDone(r));
+}
+
+// ---- the steps ------------------------------------------------------------------------------
+async function main() {
+  begin('(0) launch Chromium');
+  await launch();
+
+  begin('(a) /admin without logging in is 401 and shows no call data');
+  {
+    const { context, page, problems } = await newPage('anonymous', { expect401: true });
+    await expect401(page, '/admin');
+    await expect401(page, `/admin/calls/${E.open.id}`);
+    await expect401(page, '/admin/api/calls');
+    // A wrong token logs nobody in.
+    await page.goto(`${cfg.base}/admin/login?token=${encodeURIComponent(cfg.token + 'x')}`);
+    await expect401(page, '/admin');
+    noProblems(problems);
+    await context.close();
+  }
+
+  const { context, page, problems } = await newPage('logged in');
+
+  begin('(b) log in through #login-form and see the calls');
+  {
+    const response = await page.goto(`${cfg.base}/admin/login`);
+    check(response.status() === 200, `GET /admin/login answered ${response.status()}`);
+    await page.fill('#login-form input[name="token"]', cfg.token);
+    await Promise.all([
+      page.waitForURL((u) => /^\/admin\/?$/.test(u.pathname)),
+      page.click('#login'),
+    ]);
+    const cookies = await context.cookies();
+    check(cookies.length >= 1, 'logging in set no cookie');
+    for (const c of cookies) {
+      check(c.httpOnly && c.secure && c.sameSite === 'Strict',
+        `cookie ${c.name} should be HttpOnly, Secure, SameSite=Strict: ${JSON.stringify(c)}`);
+    }
+    const ids = await until('the list shows every call sent', () => rowIds(page),
+      (ids) => E.all.every((id) => ids.includes(id)));
+    const ours = ids.filter((id) => E.all.includes(id));
+    const newestFirst = [...E.all].reverse();
+    check(ours.join() === newestFirst.join(), `calls are not newest first: ${JSON.stringify(ours)}, expected ${JSON.stringify(newestFirst)}`);
+    check(await page.locator('#log-loss-banner').count() === 0, '#log-loss-banner is shown although no call was dropped');
+    await shot(page, 'list');
+    noProblems(problems);
+  }
+
+  begin('(c) filter by rule set, problems and text');
+  {
+    const set = E.filters.ruleset;
+    await applyFilters(page, { ruleset: set }, E.filters.byRuleset, `ruleset=${set}`);
+    await applyFilters(page, { ruleset: set, problems: true }, E.filters.byRulesetProblems, `ruleset=${set} + problems`);
+    await shot(page, 'list-filtered');
+    await applyFilters(page, { problems: true }, E.filters.problems, 'problems only');
+    await applyFilters(page, { q: E.filters.text }, E.filters.byText, `q=${E.filters.text}`);
+    await applyFilters(page, {}, E.all, 'no filter');
+    noProblems(problems);
+  }
+
+  begin('(d) open a call: its cards, request, response and trace');
+  {
+    await openCall(page, E.open.id);
+    await checkCards(page, E.open.cards, `call ${E.open.id}`);
+    const headers = await detailsText(page, 'request-headers');
+    const body = await detailsText(page, 'request-body');
+    const answer = await detailsText(page, 'response-body');
+    check(body.includes(E.open.bodyText), `#request-body does not show ${JSON.stringify(E.open.bodyText)}`);
+    check(answer.includes(E.open.cards[0].message), `#response-body does not show the answered alert`);
+    check(headers.toLowerCase().includes('content-type'), `#request-headers does not list the content-type header: ${headers.slice(0, 200)}`);
+    const trace = await page.$$eval('#trace tr.rule-run', (rows) => rows.map((r) => r.textContent.replace(/\s+/g, ' ').trim()));
+    check(trace.length === E.open.rules.length, `#trace has ${trace.length} tr.rule-run, expected ${E.open.rules.length}: ${JSON.stringify(trace)}`);
+    for (const rule of E.open.rules) {
+      check(trace.some((t) => t.includes(rule)), `#trace has no row for rule ${rule}: ${JSON.stringify(trace)}`);
+    }
+    check(await page.locator('#save-test').count() === 1, 'no #save-test link');
+    await shot(page, 'call');
+
+    // The signed call of the other rule set: a warning card, and its signature never shown.
+    await page.goto(`${cfg.base}/admin/calls/${E.signed.id}`);
+    await checkCards(page, E.signed.cards, `call ${E.signed.id}`);
+    const signedHeaders = await detailsText(page, 'request-headers');
+    check(!signedHeaders.includes(E.signed.signature), '#request-headers shows the signature');
+    check(!(await page.content()).includes(E.signed.signature), 'the call page carries the signature somewhere');
+    await shot(page, 'call-warning');
+
+    // The call whose rule failed: the trace names the error and where it happened.
+    await page.goto(`${cfg.base}/admin/calls/${E.failed.id}`);
+    const failedTrace = ((await page.locator('#trace').textContent()) || '').replace(/\s+/g, ' ');
+    for (const text of E.failed.traceText) {
+      check(failedTrace.includes(text), `#trace of call ${E.failed.id} does not show ${JSON.stringify(text)}: ${failedTrace.slice(0, 400)}`);
+    }
+    check(new RegExp(E.failed.traceLine).test(failedTrace), `#trace of call ${E.failed.id} does not give the error's line (/${E.failed.traceLine}/): ${failedTrace.slice(0, 400)}`);
+    noProblems(problems);
+  }
+
+  begin('(e) replay against the current rules: no change, then a change after a rule edit');
+  {
+    await page.goto(`${cfg.base}/admin/calls/${E.open.id}`);
+    const first = await replay(page, 'first replay', (r) => r.noChange || r.changes.length > 0);
+    check(first.noChange && first.changes.length === 0, `the rules did not change, yet the replay shows: ${JSON.stringify(first)}`);
+    log('  first replay: no change');
+
+    protocol('edit-rules');
+    const answer = await nextLine(45_000);
+    check(answer === 'rules-edited', `expected "rules-edited" from the test, got ${JSON.stringify(answer)}`);
+
+    const second = await replay(page, 'second replay', (r) => r.changes.length > 0);
+    check(!second.noChange, `#replay-result still has class no-change: ${JSON.stringify(second)}`);
+    const kinds = second.changes.map((c) => c.kind);
+    check(kinds.length === 1 && kinds[0] === 'changed', `expected one .change[data-change="changed"], got ${JSON.stringify(second.changes)}`);
+    for (const text of E.replay.changedText) {
+      check(second.changes[0].text.includes(text), `the change does not show ${JSON.stringify(text)}: ${second.changes[0].text}`);
+    }
+    log('  second replay: changed');
+    await shot(page, 'replay-changed');
+    noProblems(problems);
+  }
+
+  begin('(f) logged out (or a fresh browser) is 401 again');
+  {
+    const logout = page.locator('#logout');
+    if (await logout.count() > 0) {
+      context.expect401 = true;
+      await logout.first().click();
+      await page.waitForLoadState('load');
+      await expect401(page, '/admin');
+      log('  #logout: /admin is 401 again');
+    }
+    await context.close();
+    const fresh = await newPage('fresh', { expect401: true });
+    await expect401(fresh.page, '/admin');
+    await expect401(fresh.page, `/admin/calls/${E.open.id}`);
+    noProblems(fresh.problems);
+    await fresh.context.close();
+  }
+}
+
+const watchdog = setTimeout(() => {
+  console.error(`FAILED step ${step}: the browser test took more than ${OVERALL_MS} ms`);
+  process.exit(1);
+}, OVERALL_MS);
+
+let code = 0;
+try {
+  await main();
+  log('all steps passed');
+} catch (e) {
+  const what = e instanceof StepFailure ? e.message : (e.stack || String(e));
+  console.error(`FAILED step ${step}: ${what}`);
+  code = 1;
+  if (current && !current.isClosed()) await shot(current, 'failure').catch(() => {});
+} finally {
+  clearTimeout(watchdog);
+  await browser?.close().catch(() => {});
+  fs.rmSync(scratch, { recursive: true, force: true });
+}
+process.exit(code);
