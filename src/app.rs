@@ -83,7 +83,7 @@ impl Application {
             pool: Arc::new(Pool::new(config.rule_threads)?),
             recorder,
             metrics: Arc::default(),
-            instance: config.instance_name().into(),
+            instance: config.instance_name(addr.port()).into(),
             permits: Arc::new(Semaphore::new(config.max_concurrent_calls)),
             registry,
             config: Arc::new(config),

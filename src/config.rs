@@ -53,7 +53,8 @@ impl Config {
         }
     }
 
-    pub fn instance_name(&self) -> String {
+    /// `port` is the port really listened on (the configured one may be 0).
+    pub fn instance_name(&self, port: u16) -> String {
         if let Some(name) = &self.instance {
             return name.clone();
         }
@@ -63,7 +64,7 @@ impl Config {
             .map(|h| h.trim().to_string())
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "lookout".to_string());
-        format!("{host}:{}", self.listen.port())
+        format!("{host}:{port}")
     }
 }
 

@@ -37,6 +37,12 @@ pub fn parse(text: &str) -> Result<Doc, serde_json::Error> {
     }
 }
 
+/// Whether `bytes` are one valid JSON document (no tree is built).
+pub fn parse_bytes_ok(bytes: &[u8]) -> bool {
+    sonic_rs::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+        || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+}
+
 /// serde_json's message without its own " at line L column C" suffix, for callers
 /// that put the position in front (`path:line:col: message`) or in their own words.
 pub fn message_without_position(err: &serde_json::Error) -> String {

@@ -277,18 +277,34 @@ fn encode(pending: Pending, compressor: &mut zstd::bulk::Compressor<'_>) -> Row 
         sources,
     } = pending;
     call.rules = traces(runs, &call.response_body, &sources);
-    let search = doc.as_deref().map(redact::search_text).unwrap_or_default();
-    let redacted_body = Some(&redact_body)
-        .filter(|p| !p.is_empty() && doc.is_some())
-        .and_then(|p| redact::body(&body, p, &mut call.redacted));
-    call.request_body = match redacted_body {
-        Some(bytes) => bytes,
-        None if body.len() > keep => {
-            call.request_truncated = true;
-            body[..keep].to_vec()
+    let mut search = doc.as_deref().map(redact::search_text).unwrap_or_default();
+    let mut body: Vec<u8> = if redact_body.is_empty() || body.is_empty() {
+        body.to_vec()
+    } else if doc.is_some() || crate::rules::json::parse_bytes_ok(&body) {
+        match redact::body(&body, &redact_body, &mut call.redacted) {
+            Some(redacted) => {
+                // The search text must not keep what was redacted either.
+                search = std::str::from_utf8(&redacted)
+                    .ok()
+                    .filter(|_| doc.is_some())
+                    .and_then(|t| crate::rules::json::parse(t).ok())
+                    .map(|d| redact::search_text(&d))
+                    .unwrap_or_default();
+                redacted
+            }
+            None => body.to_vec(),
         }
-        None => body.to_vec(),
+    } else {
+        // The pointers cannot be applied to a body that is not JSON: keep none of it.
+        call.redacted
+            .push("body:(all: not JSON, so redact_body could not be applied)".to_string());
+        Vec::new()
     };
+    if body.len() > keep {
+        call.request_truncated = true;
+        body.truncate(keep);
+    }
+    call.request_body = body;
     Row::encode(&call, search, compressor)
 }
 

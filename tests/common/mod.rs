@@ -16,6 +16,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub stopper: Stopper,
     pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// The server's shared state: its recorder and log store.
+    pub state: lookout::http::AppState,
 }
 
 /// Files of one rule set: (path inside the rule set, contents).
@@ -55,6 +57,7 @@ pub async fn spawn_app_with(
     let app = Application::build(config).await.expect("server starts");
     let addr = app.local_addr();
     let stopper = app.stopper();
+    let state = app.state().clone();
     let server = tokio::spawn(app.run_until_stopped());
     let client = client_for(&dir.path().join("certs/ca.pem"));
     TestApp {
@@ -63,6 +66,7 @@ pub async fn spawn_app_with(
         client,
         stopper,
         server,
+        state,
     }
 }
 
@@ -117,6 +121,27 @@ impl TestApp {
             .await;
         let status = response.status();
         (status, response.json().await.unwrap())
+    }
+
+    /// The recorded call `id`, once the recorder has written everything queued.
+    pub async fn recorded(&self, id: &str) -> lookout::store::Call {
+        let recorder = self.state.recorder.clone();
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || {
+            assert!(
+                recorder.flush(Duration::from_secs(10)),
+                "the log did not catch up"
+            );
+            recorder
+                .store()
+                .get(&id)
+                .unwrap()
+                .unwrap_or_else(|| panic!("call {id} is not in the log"))
+                .decode()
+                .unwrap()
+        })
+        .await
+        .unwrap()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

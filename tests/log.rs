@@ -1,0 +1,490 @@
+//! The request/response log end to end: the real server records real calls into a
+//! real SQLite file; the tests read it back through lookout and directly with SQL.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+const KEY: &str = "log-test-key-4b1d9e2f7a3c5e8f0a2b4c6d8e0f1a3b";
+const FLAG_SECRET: &str = "imos-flag-secret-7c1e";
+const BODY_SECRET: &str = "body-token-secret-93ad";
+const AUTH_SECRET: &str = "Bearer auth-secret-5e2b";
+
+const DESK: &[(&str, &str)] = &[
+    (
+        "ruleset.toml",
+        "api_keys = [\"env:LOOKOUT_TEST_LOG_KEY\"]\nredact_headers = [\"X-Imos-Token\"]\nredact_body = [\"/counterparty/apiToken\", \"/cargoes/*/secretRef\"]\n",
+    ),
+    (
+        "a_speed.rhai",
+        r#"print("checking speed " + estimate.speed);
+debug("debug line");
+if estimate.speed > 12.0 {
+    warning("Speed " + estimate.speed + " kn is above the desk's 12 kn")
+        .field("Speed", `${estimate.speed} kn`)
+        .link("https://desk.example/speed")
+        .mutation(#{ estimateItineraries: #{ speed: 12.0 } });
+}
+"#,
+    ),
+    (
+        "b_broken.rhai",
+        "let x = 1;\nlet y = estimate.missing.deeper + 1;\n",
+    ),
+    (
+        "c_chatty.rhai",
+        "for i in 0..5000 { print(\"line \" + i + \" of a lot of output\"); }\ninfo(\"done\");\n",
+    ),
+];
+
+fn estimate() -> Vec<u8> {
+    // Formatting that a re-serializer would change: the log must keep these bytes.
+    format!(
+        "{{\"estimateID\": \"EST-LOG-1\",  \"speed\": 13.5,\n \"counterparty\": {{\"name\": \"Oceanic Trading\", \"apiToken\": \"{BODY_SECRET}\"}},\n \"cargoes\": [{{\"secretRef\": \"{BODY_SECRET}-2\", \"qty\": 1}}]}}"
+    )
+    .into_bytes()
+}
+
+async fn desk() -> TestApp {
+    std::env::set_var("LOOKOUT_TEST_LOG_KEY", KEY);
+    spawn_app_with(
+        &[("desk", DESK), ("open", &[("r.rhai", "info(\"ok\");")])],
+        |c| c.max_request_bytes = 256 << 10,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn every_field_of_an_answered_call_is_recorded() {
+    let app = desk().await;
+    let body = estimate();
+    let response = app
+        .client
+        .post(app.url("/hooks/desk"))
+        .header("Veson-Webhook-Signature", sign(KEY, &body))
+        .header("X-Imos-Token", FLAG_SECRET)
+        .header("Authorization", AUTH_SECRET)
+        .header("Content-Type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["x-lookout-call-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let version = response.headers()["x-lookout-rules-version"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let answer = response.bytes().await.unwrap();
+    let call = app.recorded(&id).await;
+
+    assert_eq!(call.id, id);
+    assert_eq!(call.ruleset, "desk");
+    assert_eq!(call.rules_version.as_deref(), Some(version.as_str()));
+    assert!(call.peer.starts_with("127.0.0.1:"), "{}", call.peer);
+    assert_eq!(call.status, 200);
+    assert_eq!(call.signature, "valid");
+    assert!(call.duration_us > 0);
+    let now = lookout::store::now_micros();
+    assert!(now - call.received_at < 60_000_000 && call.received_at <= now);
+    assert!(
+        call.instance.ends_with(&format!(":{}", app.addr.port())),
+        "{}",
+        call.instance
+    );
+    assert_eq!(call.estimate_id.as_deref(), Some("EST-LOG-1"));
+    assert_eq!(call.error, None);
+    // The answer exactly as sent.
+    assert_eq!(call.response_body, answer.to_vec());
+    let sent: Vec<Value> = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(call.alerts as usize, sent.len());
+    assert_eq!(
+        (call.rule_errors, call.rule_timeouts, call.omitted),
+        (1, 0, 0)
+    );
+
+    // The body: byte for byte, but for the two redacted values.
+    let expected = String::from_utf8(body.clone())
+        .unwrap()
+        .replace(&format!("\"{BODY_SECRET}-2\""), "\"[redacted]\"")
+        .replace(&format!("\"{BODY_SECRET}\""), "\"[redacted]\"");
+    assert_eq!(
+        String::from_utf8(call.request_body.clone()).unwrap(),
+        expected
+    );
+    assert_eq!(call.request_size, body.len() as u64);
+    assert!(!call.request_truncated);
+    for entry in [
+        "header:veson-webhook-signature",
+        "header:x-imos-token",
+        "header:authorization",
+        "body:/counterparty/apiToken",
+        "body:/cargoes/*/secretRef",
+    ] {
+        assert!(
+            call.redacted.iter().any(|r| r == entry),
+            "{entry} not in {:?}",
+            call.redacted
+        );
+    }
+    let header = |name: &str| {
+        call.request_headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("x-imos-token"), Some("[redacted]"));
+    assert_eq!(header("veson-webhook-signature"), Some("[redacted]"));
+    assert_eq!(header("content-type"), Some("application/json"));
+
+    // The per-rule trace.
+    let rules: Vec<&str> = call.rules.iter().map(|r| r.rule.as_str()).collect();
+    assert_eq!(rules, ["a_speed", "b_broken", "c_chatty"]);
+    let speed = &call.rules[0];
+    assert_eq!(speed.outcome, "ok");
+    assert!(
+        speed.output.contains("checking speed 13.5") && speed.output.contains("debug line"),
+        "{}",
+        speed.output
+    );
+    assert_eq!(speed.alerts.len(), 1);
+    assert_eq!(speed.alerts[0]["guid"], sent[0]["guid"]);
+    assert_eq!(
+        speed.alerts[0]["mutation"],
+        json!({"estimateItineraries": {"speed": 12.0}})
+    );
+    let broken = &call.rules[1];
+    assert_eq!(broken.outcome, "error");
+    let error = broken.error.as_ref().unwrap();
+    assert_eq!(error.line, Some(2));
+    assert!(error.column.is_some());
+    let chatty = &call.rules[2];
+    assert!(chatty.output_cut);
+    assert!(chatty.output.len() <= 70 << 10, "{}", chatty.output.len());
+    assert!(chatty
+        .output
+        .ends_with("[output cut: more than the per-rule limit was printed]\n"));
+    assert_eq!(chatty.alerts.len(), 1);
+    assert!(call.rules.iter().all(|r| r.operations > 0));
+}
+
+#[tokio::test]
+async fn refused_calls_are_recorded_with_what_is_safe_to_keep() {
+    let app = desk().await;
+    let post = |path: &str, body: Vec<u8>, signature: Option<String>| {
+        let mut request = app.client.post(app.url(path)).body(body);
+        if let Some(s) = signature {
+            request = request.header("Veson-Webhook-Signature", s);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.headers()["x-lookout-call-id"]
+                    .to_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        }
+    };
+
+    // 401: a wrong signature. Only the start of the body is kept.
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(100 << 10)).into_bytes();
+    let (status, id) = post("/hooks/desk", big.clone(), Some(sign("wrong-key", &big))).await;
+    assert_eq!(status, 401);
+    let call = app.recorded(&id).await;
+    assert_eq!((call.status, call.signature.as_str()), (401, "mismatch"));
+    assert!(
+        call.error
+            .as_deref()
+            .unwrap()
+            .contains("does not match the body"),
+        "{:?}",
+        call.error
+    );
+    assert!(call.request_truncated);
+    assert_eq!(call.request_body.len(), 64 << 10);
+    assert_eq!(call.request_body, big[..64 << 10]);
+    assert_eq!(call.request_size, big.len() as u64);
+    assert!(call.rules.is_empty());
+    let error: Value = serde_json::from_slice(&call.response_body).unwrap();
+    assert_eq!(error["error"].as_str(), call.error.as_deref());
+
+    // 400: not JSON. Kept whole, which is what the author needs to see...
+    let bad = b"{\"estimateID\": \"E\",\n \"speed\": }".to_vec();
+    let (status, id) = post("/hooks/open", bad.clone(), None).await;
+    assert_eq!(status, 400);
+    let call = app.recorded(&id).await;
+    assert_eq!(
+        (call.status, call.signature.as_str()),
+        (400, "not_required")
+    );
+    assert_eq!(call.request_body, bad);
+    assert!(
+        call.error.as_deref().unwrap().contains("line 2 column"),
+        "{:?}",
+        call.error
+    );
+    // ...unless the rule set redacts body fields: they cannot be found in a broken body,
+    // so none of it is kept.
+    let (status, id) = post("/hooks/desk", bad.clone(), Some(sign(KEY, &bad))).await;
+    assert_eq!(status, 400);
+    let call = app.recorded(&id).await;
+    assert_eq!((call.status, call.signature.as_str()), (400, "valid"));
+    assert!(call.request_body.is_empty());
+    assert_eq!(call.request_size, bad.len() as u64);
+    assert!(
+        call.redacted.iter().any(|r| r.contains("not JSON")),
+        "{:?}",
+        call.redacted
+    );
+
+    // 404: an unknown rule set; the name is kept, nothing was read.
+    let (status, id) = post("/hooks/nosuchdesk", b"{}".to_vec(), None).await;
+    assert_eq!(status, 404);
+    let call = app.recorded(&id).await;
+    assert_eq!((call.status, call.ruleset.as_str()), (404, "nosuchdesk"));
+    assert_eq!(
+        (call.signature.as_str(), call.rules_version.as_deref()),
+        ("not_checked", None)
+    );
+    assert!(call.request_body.is_empty());
+
+    // 413: too large; refused unread, its declared size kept.
+    let huge = vec![b' '; 300 << 10];
+    let (status, id) = post("/hooks/desk", huge, Some("x".into())).await;
+    assert_eq!(status, 413);
+    let call = app.recorded(&id).await;
+    assert_eq!((call.status, call.request_size), (413, 300 << 10));
+    assert!(call.request_body.is_empty());
+    assert_eq!(call.redacted, ["header:veson-webhook-signature"]);
+}
+
+#[tokio::test]
+async fn overloaded_calls_are_recorded_as_503() {
+    let app = spawn_app_with(
+        &[(
+            "desk",
+            &[
+                ("ruleset.toml", "budget_ms = 800\nmargin_ms = 200\n"),
+                ("spin.rhai", "loop {}"),
+            ],
+        )],
+        |c| c.max_concurrent_calls = 1,
+    )
+    .await;
+    let calls = (0..4).map(|_| {
+        let (client, url) = (app.client.clone(), app.url("/hooks/desk"));
+        async move { client.post(url).body("{}").send().await.unwrap() }
+    });
+    let responses = futures_join_all(calls).await;
+    let busy = responses
+        .iter()
+        .find(|r| r.status() == 503)
+        .expect("one call over the limit");
+    let id = busy.headers()["x-lookout-call-id"].to_str().unwrap();
+    let call = app.recorded(id).await;
+    assert_eq!(call.status, 503);
+    assert!(call
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("limit of 1 calls at once"));
+    let timed_out = responses.iter().find(|r| r.status() == 200).unwrap();
+    let call = app
+        .recorded(timed_out.headers()["x-lookout-call-id"].to_str().unwrap())
+        .await;
+    assert_eq!(
+        (call.rule_timeouts, call.rules[0].outcome.as_str()),
+        (1, "timeout")
+    );
+}
+
+/// Every column of every row, as text, blobs decompressed: what a person with the
+/// database file could read.
+fn everything_in(db: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut statement = conn.prepare("SELECT * FROM calls").unwrap();
+    let columns = statement.column_count();
+    let mut out = String::new();
+    let mut rows = statement.query([]).unwrap();
+    while let Some(row) = rows.next().unwrap() {
+        for i in 0..columns {
+            match row.get_ref(i).unwrap() {
+                rusqlite::types::ValueRef::Text(t) => out.push_str(&String::from_utf8_lossy(t)),
+                rusqlite::types::ValueRef::Blob(b) => {
+                    out.push_str(&String::from_utf8_lossy(b));
+                    if let Ok(plain) = zstd::bulk::decompress(b, 64 << 20) {
+                        out.push_str(&String::from_utf8_lossy(&plain));
+                    }
+                }
+                other => out.push_str(&format!("{other:?}")),
+            }
+            out.push('\t');
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_sqlite_file() {
+    let app = desk().await;
+    let body = estimate();
+    let signature = sign(KEY, &body);
+    let mut ids = Vec::new();
+    for (sig, status) in [
+        (signature.clone(), 200),
+        ("sha256=deadbeef".to_string(), 401),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/hooks/desk"))
+            .header("Veson-Webhook-Signature", &sig)
+            .header("X-Imos-Token", FLAG_SECRET)
+            .header("Authorization", AUTH_SECRET)
+            .header("Cookie", "session=cookie-secret-11")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status);
+        ids.push(
+            response.headers()["x-lookout-call-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    for id in &ids {
+        app.recorded(id).await;
+    }
+    let db = app.dir.path().join("data/lookout.db");
+    let text = everything_in(&db);
+    assert!(
+        text.contains("EST-LOG-1") && text.contains("Oceanic Trading"),
+        "the check reads the rows"
+    );
+    // Neither the answered call nor the refused one keeps a secret.
+    for secret in [
+        signature.as_str(),
+        FLAG_SECRET,
+        AUTH_SECRET,
+        "cookie-secret-11",
+        BODY_SECRET,
+    ] {
+        assert!(!text.contains(secret), "`{secret}` reached the database");
+    }
+    let refused = app.recorded(&ids[1]).await;
+    assert!(refused
+        .redacted
+        .iter()
+        .any(|r| r == "body:/counterparty/apiToken"));
+    // A body the pointers cannot be applied to is not kept at all.
+    let response = app
+        .post_hook(
+            "desk",
+            format!("{{\"apiToken\": \"{BODY_SECRET}\"").as_bytes(),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 401);
+    let cut = app
+        .recorded(response.headers()["x-lookout-call-id"].to_str().unwrap())
+        .await;
+    assert!(cut.request_body.is_empty());
+    assert!(
+        cut.redacted.iter().any(|r| r.contains("not JSON")),
+        "{:?}",
+        cut.redacted
+    );
+    // And not in the raw file either (WAL included), compressed or not.
+    for file in ["lookout.db", "lookout.db-wal"] {
+        let path = app.dir.path().join("data").join(file);
+        if let Ok(bytes) = std::fs::read(&path) {
+            for secret in [
+                signature.as_bytes(),
+                FLAG_SECRET.as_bytes(),
+                AUTH_SECRET.as_bytes(),
+                BODY_SECRET.as_bytes(),
+            ] {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret),
+                    "a secret is in {file}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn retention_removes_old_calls_in_the_background() {
+    let app = spawn_app_with(&[("desk", &[("r.rhai", "info(\"hi\");")])], |c| {
+        c.recorder.retention.max_age = Some(Duration::from_secs(2));
+        c.recorder.retention.max_bytes = None;
+        c.recorder.retention_every = Duration::from_secs(1);
+    })
+    .await;
+    let response = app.post_hook("desk", b"{}", None).await;
+    let id = response.headers()["x-lookout-call-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    app.recorded(&id).await;
+    let store = app.state.recorder.store().clone();
+    eventually(Duration::from_secs(10), || {
+        let (store, id) = (store.clone(), id.clone());
+        async move { store.get(&id).unwrap().is_none() }
+    })
+    .await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("lookout_log_retention_removed_total 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_calls_rules_and_the_log() {
+    let app = desk().await;
+    let body = estimate();
+    for _ in 0..3 {
+        let response = app.post_hook("desk", &body, Some(KEY)).await;
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(app.post_hook("desk", &body, None).await.status(), 401);
+    assert_eq!(app.post_hook("ghost", b"{}", None).await.status(), 404);
+    app.state.recorder.flush(Duration::from_secs(10));
+    let response = app.get("/metrics").await;
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    for line in [
+        "lookout_calls_total{ruleset=\"desk\",status=\"200\"} 3",
+        "lookout_calls_total{ruleset=\"desk\",status=\"401\"} 1",
+        "lookout_calls_total{ruleset=\"(unknown)\",status=\"404\"} 1",
+        "lookout_rule_errors_total{ruleset=\"desk\",rule=\"b_broken\"} 3",
+        "lookout_rule_duration_seconds_count{ruleset=\"desk\",rule=\"a_speed\"} 3",
+        "lookout_call_duration_seconds_count{ruleset=\"desk\"} 4",
+        "lookout_log_written_total 5",
+        "lookout_log_queue_depth 0",
+        "lookout_log_dropped_total{reason=\"queue_full\"} 0",
+        "lookout_log_dropped_total{reason=\"store_error\"} 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in\n{text}"
+        );
+    }
+    let ready: Value = app.get("/readyz").await.json().await.unwrap();
+    assert_eq!(ready["log"]["written"], 5);
+    assert_eq!(ready["ready"], true);
+}
