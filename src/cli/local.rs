@@ -109,6 +109,16 @@ impl Local {
             (),
         )))
     }
+
+    /// Replays a recorded call against `ruleset` as loaded now (see [`crate::replay`]).
+    pub fn replay(
+        &self,
+        ruleset: Arc<RuleSet>,
+        call: &crate::store::Call,
+    ) -> Result<crate::replay::Replayed, crate::replay::NotReplayable> {
+        self.runtime
+            .block_on(crate::replay::replay(&self.pool, ruleset, call))
+    }
 }
 
 /// Reads an estimate file; errors say `path:line:col` and what to do.

@@ -5,6 +5,8 @@ mod certs;
 mod check;
 mod init;
 mod local;
+mod logs;
+mod replay;
 mod run;
 mod send;
 mod serve;
@@ -29,7 +31,7 @@ pub const TROUBLE: u8 = 2;
     version,
     about = "A decision-webhook host for Veson IMOS voyage estimates",
     long_about = "lookout answers the Voyage Estimator's webhook over HTTPS: it checks the signature, runs the desk's Rhai rules in rules/<ruleset>/ under the 10-second budget, and answers with alert cards.",
-    after_help = "Examples:\n  lookout serve                       serve ./rules over HTTPS on 0.0.0.0:8443\n  lookout init rules/drybulk          a new rule set with a rule, tests and a sample\n  lookout check                       compile every rule set\n  lookout test                        run every rule set's tests\n  lookout run default rules/samples/drybulk-single-cargo.json\n  lookout send https://localhost:8443/hooks/default rules/samples/drybulk-single-cargo.json --cacert certs/ca.pem\n  lookout certs --host lookout.desk.local\n\nExit codes: 0 ok, 1 a check, test or call found a problem, 2 bad usage, configuration or I/O."
+    after_help = "Examples:\n  lookout serve                       serve ./rules over HTTPS on 0.0.0.0:8443\n  lookout init rules/drybulk          a new rule set with a rule, tests and a sample\n  lookout check                       compile every rule set\n  lookout test                        run every rule set's tests\n  lookout run default rules/samples/drybulk-single-cargo.json\n  lookout send https://localhost:8443/hooks/default rules/samples/drybulk-single-cargo.json --cacert certs/ca.pem\n  lookout logs --errors --since 24h   calls that failed in the last day\n  lookout replay --since 7d           last week's calls against the rules on disk\n  lookout certs --host lookout.desk.local\n\nExit codes: 0 ok, 1 a check, test or call found a problem, 2 bad usage, configuration or I/O."
 )]
 pub struct Opts {
     #[command(subcommand)]
@@ -107,6 +109,10 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 15)]
         timeout: u64,
     },
+    /// List the request/response log, or show one call in full (`logs show <id>`)
+    Logs(logs::LogsArgs),
+    /// Replay logged calls against the rules on disk; exit 1 when any answer changed
+    Replay(replay::ReplayArgs),
     /// Make a new rule set: one rule, two tests and a sample estimate
     #[command(
         after_help = "Example:\n  lookout init rules/drybulk\n  lookout test drybulk\n\nThe folder name is the rule set's name and its URL: /hooks/<name>."
@@ -184,6 +190,8 @@ pub fn run(opts: Opts) -> u8 {
             headers: &headers,
             timeout: Duration::from_secs(timeout.max(1)),
         }),
+        Command::Logs(args) => logs::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::Init { dir } => init::run(&dir),
         Command::Sign { key_env, file } => sign::run(&key_env, &file),
         Command::Certs { out, hosts } => certs::run(&out, hosts),
