@@ -866,3 +866,470 @@ fn the_manual_works_as_written() {
     server.kill().unwrap();
     let _ = server.wait();
 }
+
+// ---------------------------------------------------------------- logs and replay
+
+/// `lookout` in `dir` with no LOOKOUT_* setting from the environment, so only the
+/// flags say where the rules and the log are.
+fn lookout_here(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("LOOKOUT_RULES")
+        .env_remove("LOOKOUT_DATA")
+        .env_remove("LOOKOUT_STORE_URL")
+        .env_remove("LOOKOUT_CONFIG")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the lookout binary runs")
+}
+
+/// `lookout serve` as a process, killed if a test fails before stopping it.
+struct Served {
+    child: Option<std::process::Child>,
+    port: u16,
+}
+
+impl Served {
+    /// Starts `lookout serve` in `dir` on a free loopback port and waits until it listens.
+    fn start(dir: &Path) -> Served {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let child = Command::new(env!("CARGO_BIN_EXE_lookout"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(dir)
+            .env_remove("LOOKOUT_RULES")
+            .env_remove("LOOKOUT_DATA")
+            .env_remove("LOOKOUT_STORE_URL")
+            .env_remove("LOOKOUT_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let served = Served {
+            child: Some(child),
+            port,
+        };
+        let until = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+            || !dir.join("certs/ca.pem").is_file()
+        {
+            assert!(
+                Instant::now() < until,
+                "`lookout serve` did not listen in 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        served
+    }
+
+    /// SIGTERM, as an operator stops it: the recorder writes what is queued first.
+    fn stop(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "lookout serve exited with {status}");
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "lookout serve did not stop within 20 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn lines(out: &Output) -> Vec<String> {
+    text(&out.stdout).lines().map(str::to_string).collect()
+}
+
+/// The call id `lookout send` printed (the answer's x-lookout-call-id header).
+fn call_id(send: &Output) -> String {
+    text(&send.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("x-lookout-call-id: "))
+        .unwrap_or_else(|| panic!("no call id in\n{}", text(&send.stdout)))
+        .trim()
+        .to_string()
+}
+
+/// The whole path an analyst takes: calls answered by a real server, read back with
+/// `lookout logs` (while it runs and after it stops), one shown in full, then replayed
+/// against the rules on disk before and after a rule edit.
+#[test]
+fn logs_and_replay_read_what_the_server_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    write_files(&dir.join("rules/desk"), &[("tce.rhai", GOOD_RULE)]);
+    write_files(
+        &dir.join("rules/other"),
+        &[("fails.rhai", "let v = 1;\nlet w = v / 0;\n")],
+    );
+    std::fs::write(dir.join("broken.json"), "{\"estimateID\": ").unwrap();
+    let sample = root().join("rules/samples/drybulk-single-cargo.json");
+    let sample = sample.to_str().unwrap();
+
+    let mut server = Served::start(dir);
+    let url = |set: &str| format!("https://localhost:{}/hooks/{set}", server.port);
+    let send = |set: &str, file: &str| {
+        lookout_here(dir, &["send", &url(set), file, "--cacert", "certs/ca.pem"])
+    };
+    let out = send("desk", sample);
+    assert_exit(&out, 0);
+    let desk = call_id(&out);
+    let out = send("other", sample);
+    assert_exit(&out, 0);
+    let other = call_id(&out);
+    let out = send("desk", "broken.json");
+    assert_exit(&out, 1);
+    let broken = call_id(&out);
+    let out = send("nosuch", sample);
+    assert_exit(&out, 1);
+    let nosuch = call_id(&out);
+
+    // The server is still running: the log is readable beside it (SQLite WAL).
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = lookout_here(dir, &["logs"]);
+        assert_exit(&out, 0);
+        if text(&out.stdout).contains(&nosuch) {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the calls did not reach the log in 10 s:\n{}",
+            text(&out.stdout)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.stop();
+
+    // One line per call, newest first.
+    let out = lookout_here(dir, &["logs"]);
+    assert_exit(&out, 0);
+    let listed = lines(&out);
+    assert_eq!(listed.len(), 4, "{listed:#?}");
+    for (line, (id, set, status)) in listed.iter().zip([
+        (&nosuch, "nosuch", "404"),
+        (&broken, "desk", "400"),
+        (&other, "other", "200"),
+        (&desk, "desk", "200"),
+    ]) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(&words[1..4], [id.as_str(), set, status], "{line}");
+        let time = words[0];
+        assert!(
+            time.len() == 24 && time.ends_with('Z') && time.as_bytes()[19] == b'.',
+            "time as UTC ISO with milliseconds: {line}"
+        );
+    }
+    assert!(listed[3].ends_with("EST-2026-00412"), "{}", listed[3]);
+    assert!(listed[3].contains(" 1 alert "), "{}", listed[3]);
+    assert!(listed[2].contains(" 1 error "), "{}", listed[2]);
+
+    // Filters.
+    let ids = |args: &[&str]| -> Vec<String> {
+        let out = lookout_here(dir, args);
+        assert_exit(&out, 0);
+        lines(&out)
+            .iter()
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&["logs", "--ruleset", "other"]), [other.clone()]);
+    assert_eq!(
+        ids(&["logs", "--errors"]),
+        [nosuch.clone(), broken.clone(), other.clone()],
+        "--errors: not 200, or a rule failed"
+    );
+    assert_eq!(ids(&["logs", "--status", "400"]), [broken.clone()]);
+    assert_eq!(
+        ids(&["logs", "--ruleset", "desk", "--status", "200"]),
+        [desk.clone()]
+    );
+    assert!(ids(&["logs", "--grep", "anna oldfield"]).contains(&desk));
+    assert!(!ids(&["logs", "--grep", "anna oldfield"]).contains(&broken));
+    assert!(ids(&["logs", "--since", "2000-01-01", "--until", "2001-01-01"]).is_empty());
+    assert_eq!(ids(&["logs", "--since", "1h"]).len(), 4);
+
+    // Paging: a hint with the cursor, which gives the rest.
+    let out = lookout_here(dir, &["logs", "--limit", "2"]);
+    assert_exit(&out, 0);
+    assert_eq!(lines(&out).len(), 2);
+    assert!(
+        text(&out.stderr).contains(&format!("--before {broken}")),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        ids(&["logs", "--limit", "2", "--before", &broken]),
+        [other.clone(), desk.clone()]
+    );
+
+    // --json: one summary per line.
+    let out = lookout_here(dir, &["logs", "--json", "--ruleset", "desk"]);
+    assert_exit(&out, 0);
+    let summaries: Vec<serde_json::Value> = lines(&out)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(summaries.len(), 2);
+    assert_eq!(summaries[1]["id"], desk.as_str());
+    assert_eq!(summaries[1]["status"], 200);
+    assert_eq!(summaries[1]["estimate_id"], "EST-2026-00412");
+    assert_eq!(summaries[0]["status"], 400);
+
+    // One call in full.
+    let out = lookout_here(dir, &["logs", "show", &desk]);
+    assert_exit(&out, 0);
+    let shown = text(&out.stdout);
+    for expected in [
+        &format!("call       {desk}") as &str,
+        "status     200",
+        "estimate   EST-2026-00412",
+        "content-type: application/json",
+        "\n    \"estimateID\": \"EST-2026-00412\",\n",
+        "1. PermanentWarning \"TCE below floor\"  [tce]",
+        "TCE: 11,350",
+        "rule tce ",
+        "| tce is 11350",
+    ] {
+        assert!(shown.contains(expected), "no {expected:?} in\n{shown}");
+    }
+    let out = lookout_here(dir, &["logs", "show", &other]);
+    assert_exit(&out, 0);
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("rule fails") && shown.contains("error at 2:"),
+        "the failing rule's line:\n{shown}"
+    );
+    let out = lookout_here(dir, &["logs", "show", &desk, "--raw"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        out.stdout,
+        std::fs::read(sample).unwrap(),
+        "--raw is byte-exact"
+    );
+    let out = lookout_here(dir, &["logs", "show", &desk, "--json"]);
+    assert_exit(&out, 0);
+    let call: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(call["id"], desk.as_str());
+    assert_eq!(call["rules"][0]["rule"], "tce");
+    assert_eq!(call["rules"][0]["alerts"][0]["message"], "TCE below floor");
+    let unknown = "01900000-0000-7000-8000-000000000000";
+    let out = lookout_here(dir, &["logs", "show", unknown]);
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains(&format!("no call {unknown} in sqlite ")),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = lookout_here(dir, &["logs", "show", "not-an-id"]);
+    assert_exit(&out, 2);
+
+    // Replay against unchanged rules: nothing changed.
+    let out = lookout_here(dir, &["replay"]);
+    assert_exit(&out, 0);
+    let replayed = lines(&out);
+    assert!(
+        replayed.contains(&format!("{desk} desk EST-2026-00412: unchanged")),
+        "{replayed:#?}"
+    );
+    assert!(
+        replayed.contains(&format!("{other} other EST-2026-00412: unchanged")),
+        "{replayed:#?}"
+    );
+    assert!(
+        replayed
+            .iter()
+            .any(|l| l.starts_with(&format!("{nosuch} nosuch -: skipped: answered 404"))),
+        "{replayed:#?}"
+    );
+    assert!(
+        replayed
+            .iter()
+            .any(|l| l.starts_with(&format!("{broken} desk -: skipped: "))),
+        "{replayed:#?}"
+    );
+    assert_eq!(
+        replayed.last().unwrap(),
+        "2 replayed, 0 changed, 2 unchanged, 2 skipped"
+    );
+
+    // The rule author rewords the alert: replay names the change and exits 1.
+    let rule = dir.join("rules/desk/tce.rhai");
+    let edited = std::fs::read_to_string(&rule)
+        .unwrap()
+        .replace("TCE below floor", "TCE under the desk floor");
+    std::fs::write(&rule, edited).unwrap();
+    let out = lookout_here(dir, &["replay"]);
+    assert_exit(&out, 1);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{desk} desk EST-2026-00412: changed (rules ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("~ changed  PermanentWarning \"TCE under the desk floor\" (message)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("was PermanentWarning \"TCE below floor\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("2 replayed, 1 changed, 1 unchanged, 2 skipped\n"),
+        "{stdout}"
+    );
+    let out = lookout_here(dir, &["replay", &desk]);
+    assert_exit(&out, 1);
+    assert!(text(&out.stdout).ends_with("1 replayed, 1 changed, 0 unchanged, 0 skipped\n"));
+    let out = lookout_here(dir, &["replay", "--ruleset", "other"]);
+    assert_exit(&out, 0);
+    let out = lookout_here(dir, &["replay", "--json"]);
+    assert_exit(&out, 1);
+    let records: Vec<serde_json::Value> = lines(&out)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let desk_record = records.iter().find(|r| r["id"] == desk.as_str()).unwrap();
+    assert_eq!(desk_record["outcome"], "changed");
+    assert_eq!(desk_record["changes"][0]["fields"][0], "message");
+    assert_eq!(
+        records.last().unwrap(),
+        &serde_json::json!({"replayed": 2, "changed": 1, "unchanged": 1, "skipped": 2})
+    );
+
+    // A rule set gone from disk: its calls are skipped, with the reason.
+    std::fs::remove_dir_all(dir.join("rules/other")).unwrap();
+    let out = lookout_here(dir, &["replay", "--ruleset", "other"]);
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stdout).contains(&format!(
+            "{other} other EST-2026-00412: skipped: rule set `other` is not in rules any more"
+        )),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A rule set that no longer compiles would answer 503: that is a change.
+    std::fs::write(&rule, "let x = ;\n").unwrap();
+    let out = lookout_here(dir, &["replay", "--ruleset", "desk"]);
+    assert_exit(&out, 1);
+    assert!(
+        text(&out.stdout).contains("does not compile now"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("tce.rhai:1:"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Usage errors.
+    let out = lookout_here(dir, &["replay", "not-an-id"]);
+    assert_exit(&out, 2);
+    let out = lookout_here(dir, &["replay", unknown]);
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("no call"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = lookout_here(dir, &["logs", "--since", "yesterday"]);
+    assert_exit(&out, 2);
+}
+
+/// Without a log where it looks, `logs` and `replay` say so, say how to point at one,
+/// exit 2, and leave no empty database behind.
+#[test]
+fn logs_without_a_log_say_where_they_looked_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(
+        dir.join("lookout.toml"),
+        "[store]\nurl = \"sqlite:logs/calls.db\"\n",
+    )
+    .unwrap();
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["logs"], "data/lookout.db", "the default: data/lookout.db"),
+        (&["logs", "--data", "var"], "var/lookout.db", "--data"),
+        (
+            &["logs", "--store", "sqlite:elsewhere/x.db"],
+            "elsewhere/x.db",
+            "--store",
+        ),
+        (
+            &["logs", "--config", "lookout.toml"],
+            "logs/calls.db",
+            "--config's [store] url",
+        ),
+        (
+            &["logs", "show", "01900000-0000-7000-8000-000000000000"],
+            "data/lookout.db",
+            "logs show",
+        ),
+        (&["replay"], "data/lookout.db", "replay"),
+    ];
+    for (args, path, reason) in cases {
+        let out = lookout_here(dir, args);
+        assert_exit(&out, 2);
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("there is no log at") && err.contains(path),
+            "{reason}: {err}"
+        );
+        assert!(err.contains("--data DIR, --store"), "{reason}: {err}");
+    }
+    let mut left: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["lookout.toml"], "nothing created");
+}
+
+#[test]
+fn logs_and_replay_have_help_with_examples() {
+    for command in [&["logs"][..], &["logs", "show"], &["replay"]] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = lookout(&root(), &args);
+        assert_exit(&out, 0);
+        assert!(
+            text(&out.stdout).contains("Example"),
+            "`lookout {}` has no example:\n{}",
+            command.join(" "),
+            text(&out.stdout)
+        );
+    }
+    let out = lookout(
+        &root(),
+        &[
+            "replay",
+            "--since",
+            "1h",
+            "01900000-0000-7000-8000-000000000000",
+        ],
+    );
+    assert_exit(&out, 2);
+}
