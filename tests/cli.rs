@@ -1054,16 +1054,16 @@ fn logs_and_replay_read_what_the_server_recorded() {
             .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
             .collect()
     };
-    assert_eq!(ids(&["logs", "--ruleset", "other"]), [other.clone()]);
+    assert_eq!(ids(&["logs", "--ruleset", "other"]), [other.as_str()]);
     assert_eq!(
         ids(&["logs", "--errors"]),
-        [nosuch.clone(), broken.clone(), other.clone()],
+        [nosuch.as_str(), broken.as_str(), other.as_str()],
         "--errors: not 200, or a rule failed"
     );
-    assert_eq!(ids(&["logs", "--status", "400"]), [broken.clone()]);
+    assert_eq!(ids(&["logs", "--status", "400"]), [broken.as_str()]);
     assert_eq!(
         ids(&["logs", "--ruleset", "desk", "--status", "200"]),
-        [desk.clone()]
+        [desk.as_str()]
     );
     assert!(ids(&["logs", "--grep", "anna oldfield"]).contains(&desk));
     assert!(!ids(&["logs", "--grep", "anna oldfield"]).contains(&broken));
@@ -1081,7 +1081,7 @@ fn logs_and_replay_read_what_the_server_recorded() {
     );
     assert_eq!(
         ids(&["logs", "--limit", "2", "--before", &broken]),
-        [other.clone(), desk.clone()]
+        [other.as_str(), desk.as_str()]
     );
 
     // --json: one summary per line.
