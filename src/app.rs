@@ -79,10 +79,13 @@ impl Application {
         let recorder = crate::store::recorder::Recorder::start(store, config.recorder.clone())
             .context("starting the log's recorder")?;
         tracing::info!(store = %location, "recording calls");
+        let admin = crate::admin::Admin::load(config.admin_token.as_ref(), &config.data, addr)
+            .context("preparing the log viewer's admin token")?;
         let state = AppState {
             pool: Arc::new(Pool::new(config.rule_threads)?),
             recorder,
             metrics: Arc::default(),
+            admin: Arc::new(admin),
             instance: config.instance_name(addr.port()).into(),
             permits: Arc::new(Semaphore::new(config.max_concurrent_calls)),
             registry,

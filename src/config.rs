@@ -42,6 +42,8 @@ pub struct Config {
     /// This instance's name in the log (several instances may share a PostgreSQL
     /// store); default: host name and listen port.
     pub instance: Option<String>,
+    /// The log viewer's admin token; `None`: `LOOKOUT_ADMIN_TOKEN`, else `<data>/admin-token`.
+    pub admin_token: Option<crate::admin::AdminToken>,
 }
 
 impl Config {
@@ -86,6 +88,7 @@ impl Default for Config {
             store_url: None,
             recorder: crate::store::recorder::Settings::default(),
             instance: None,
+            admin_token: None,
         }
     }
 }
@@ -188,6 +191,7 @@ impl Config {
             store_url: None,
             recorder: d.recorder.clone(),
             instance: file.instance,
+            admin_token: None,
         };
         let mut config = config;
         if let Some(store) = file.store {

@@ -32,6 +32,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// This instance's name in the log.
     pub instance: Arc<str>,
+    /// The log viewer's admin token and sessions.
+    pub admin: Arc<crate::admin::Admin>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -43,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .merge(crate::admin::router(&state))
         .fallback(not_found)
         .with_state(state)
 }

@@ -1,0 +1,109 @@
+//! The JSON API under `/admin/api/`, for the CLI, scripts and the page's script. Same
+//! auth as the pages (the cookie, or `Authorization: Bearer <token>`); errors are
+//! `{"error": "..."}`.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /admin/api/calls?ruleset=&status=&problems=&q=&since=&until=&before=&limit=` | a `store::Page` |
+//! | `GET /admin/api/calls/{id}` | a `store::Call` (bodies as text, or `{"base64": ...}`) |
+//! | `GET /admin/api/calls/{id}/request-body`, `.../response-body` | the body's exact bytes |
+//! | `POST /admin/api/calls/{id}/replay` | a `replay::Replayed` |
+//! | `GET /admin/api/calls/{id}/test` | the rule test file, as a download |
+//! | `GET /admin/api/status` | the recorder's status and the store's size |
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::filters::Filters;
+use super::{AsJson, Failure};
+use crate::http::AppState;
+
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<Filters>, QueryRejection>,
+) -> Result<Response, AsJson> {
+    let Query(filters) = query.map_err(|e| {
+        Failure::BadRequest(format!(
+            "the query string is not readable ({e}); use ?ruleset=&status=&problems=on&q=&since=24h&until=&before=<next>&limit="
+        ))
+    })?;
+    let query = filters
+        .query(crate::store::now_micros())
+        .map_err(Failure::BadRequest)?;
+    let page = super::list_calls(&state, query).await?;
+    Ok(Json(page).into_response())
+}
+
+pub async fn call(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AsJson> {
+    let call = super::load_call(&state, &id).await?;
+    Ok(Json(call).into_response())
+}
+
+pub async fn request_body(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AsJson> {
+    let call = super::load_call(&state, &id).await?;
+    Ok(raw(call.request_body))
+}
+
+pub async fn response_body(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AsJson> {
+    let call = super::load_call(&state, &id).await?;
+    Ok(raw(call.response_body))
+}
+
+/// Bytes as recorded, shown by the browser as JSON text (never run: the CSP and `nosniff`
+/// hold for it too).
+fn raw(bytes: Vec<u8>) -> Response {
+    let mut response = bytes.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+pub async fn replay(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AsJson> {
+    let call = super::load_call(&state, &id).await?;
+    let replayed = super::replay_call(&state, &call).await?;
+    Ok(Json(replayed).into_response())
+}
+
+pub async fn test_file(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AsJson> {
+    let call = super::load_call(&state, &id).await?;
+    let file = super::testfile::build(&call).map_err(Failure::BadRequest)?;
+    let mut response = file.text.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!("attachment; filename=\"{}\"", file.name))
+            .expect("a call id is header text"),
+    );
+    Ok(response)
+}
+
+pub async fn status(State(state): State<AppState>) -> Result<Response, AsJson> {
+    let recorder = state.recorder.status();
+    let store = state.recorder.store().clone();
+    let stats = super::blocking(move || store.stats()).await?;
+    Ok(Json(serde_json::json!({ "recorder": recorder, "store": stats })).into_response())
+}

@@ -1,0 +1,752 @@
+//! Who may see the log: the admin token, login sessions, CSRF, and the headers every
+//! `/admin` response carries.
+//!
+//! - The token comes from `Config::admin_token`, else `LOOKOUT_ADMIN_TOKEN`, else
+//!   `<data>/admin-token`, else it is generated there (mode 0600) and its login URL is
+//!   printed once.
+//! - Logging in (`GET /admin/login?token=` or `POST /admin/login`) sets the cookie
+//!   `lookout_admin` to a session: an expiry and a random nonce, signed with a key
+//!   derived from the token (HMAC-SHA256). The cookie is never the token; changing the
+//!   token ends every session; instances sharing a token accept each other's sessions.
+//! - A session's CSRF token is an HMAC of its nonce. Every POST made with the cookie must
+//!   carry it (form field `csrf` or header `X-CSRF-Token`) and must not come from another
+//!   site (`Origin`, `Sec-Fetch-Site`). `Authorization: Bearer <token>` needs neither: a
+//!   browser never sends it by itself.
+//!
+//! Architecture invariant: every `/admin` route except the login page sits behind
+//! [`require`]; an unauthenticated request learns nothing but "401, log in".
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::Failure;
+use crate::http::AppState;
+
+pub const COOKIE: &str = "lookout_admin";
+/// How long a login lasts.
+pub const SESSION: Duration = Duration::from_secs(12 * 3600);
+/// The token file in the data folder.
+pub const TOKEN_FILE: &str = "admin-token";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Largest form a POST under `/admin` may carry (the forms hold a CSRF token or the admin
+/// token, nothing more).
+const MAX_FORM_BYTES: usize = 16 * 1024;
+/// Shortest token accepted from the environment or the config.
+const MIN_TOKEN_CHARS: usize = 16;
+
+/// The admin token. Its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    pub fn new(token: impl Into<String>) -> AdminToken {
+        AdminToken(token.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<hidden>)")
+    }
+}
+
+/// Where the token came from (for the start-up message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    Config,
+    Env,
+    File(PathBuf),
+    Generated(PathBuf),
+}
+
+/// The viewer's secrets: the token, the session key derived from it, and the sessions
+/// ended by logging out.
+pub struct Admin {
+    token_digest: [u8; 32],
+    session_key: [u8; 32],
+    source: TokenSource,
+    /// Nonces of sessions logged out, with their expiry (seconds since the epoch).
+    revoked: Mutex<HashMap<[u8; 16], u64>>,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("{0} is empty; set a long random value (e.g. `openssl rand -base64 32`) or unset it to have lookout make one in {TOKEN_FILE}")]
+    Empty(String),
+    #[error("{what} is {chars} characters long; use at least {MIN_TOKEN_CHARS} random characters (e.g. `openssl rand -base64 32`)")]
+    TooShort { what: String, chars: usize },
+    #[error("cannot read the admin token {path}: {source}; fix its permissions or delete it to have lookout make a new one")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write a new admin token to {path}: {source}; make the data folder writable or set LOOKOUT_ADMIN_TOKEN")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot get random bytes for the admin token: {0}")]
+    Random(String),
+}
+
+impl Admin {
+    /// The token from `configured`, else `LOOKOUT_ADMIN_TOKEN`, else `<data>/admin-token`,
+    /// else a new one written there. A new token's login URL is printed once, on stderr
+    /// and in the log.
+    pub fn load(
+        configured: Option<&AdminToken>,
+        data: &Path,
+        addr: SocketAddr,
+    ) -> Result<Admin, TokenError> {
+        let (token, source) = match configured {
+            Some(token) => (
+                checked(token.expose(), "the configured admin token")?,
+                TokenSource::Config,
+            ),
+            None => match std::env::var("LOOKOUT_ADMIN_TOKEN") {
+                Ok(token) => (checked(&token, "LOOKOUT_ADMIN_TOKEN")?, TokenSource::Env),
+                Err(_) => from_file(data)?,
+            },
+        };
+        let admin = Admin::with_token(&token, source.clone());
+        match &source {
+            TokenSource::Generated(path) => {
+                let url = login_url(addr, &token);
+                tracing::warn!(
+                    file = %path.display(),
+                    "made an admin token for the log viewer; log in at {url} (shown once; the token stays in {})",
+                    path.display()
+                );
+                eprintln!(
+                    "lookout: log viewer login (shown once; the token is in {}):\n  {url}",
+                    path.display()
+                );
+            }
+            TokenSource::File(path) => {
+                tracing::info!(file = %path.display(), "log viewer: admin token read from {}; log in at /admin/login", path.display());
+            }
+            TokenSource::Env => tracing::info!("log viewer: admin token from LOOKOUT_ADMIN_TOKEN"),
+            TokenSource::Config => {}
+        }
+        Ok(admin)
+    }
+
+    pub fn with_token(token: &str, source: TokenSource) -> Admin {
+        Admin {
+            token_digest: Sha256::digest(token.as_bytes()).into(),
+            session_key: mac(token.as_bytes(), &[b"lookout admin session key v1"]),
+            source,
+            revoked: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn source(&self) -> &TokenSource {
+        &self.source
+    }
+
+    /// Is `given` the admin token? Constant time (both sides are hashed first, so not
+    /// even the length is compared directly).
+    pub fn is_token(&self, given: &str) -> bool {
+        let given = given.trim();
+        let digest: [u8; 32] = Sha256::digest(given.as_bytes()).into();
+        bool::from(digest.ct_eq(&self.token_digest)) && !given.is_empty()
+    }
+
+    /// A new session, as the cookie's value.
+    pub fn new_session(&self) -> Result<String, Failure> {
+        let mut nonce = [0u8; 16];
+        getrandom::fill(&mut nonce).map_err(|e| {
+            Failure::Unavailable(format!("cannot get random bytes for a session: {e}"))
+        })?;
+        let expires = now_secs() + SESSION.as_secs();
+        Ok(self.sign(expires, nonce))
+    }
+
+    fn sign(&self, expires: u64, nonce: [u8; 16]) -> String {
+        let mut payload = [0u8; 24];
+        payload[..8].copy_from_slice(&expires.to_be_bytes());
+        payload[8..].copy_from_slice(&nonce);
+        let tag = mac(&self.session_key, &[b"session", &payload]);
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
+    }
+
+    /// The session a cookie value holds, when it is genuine, unexpired and not logged out.
+    pub fn session(&self, value: &str) -> Option<Session> {
+        let (payload, tag) = value.split_once('.')?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        if payload.len() != 24 {
+            return None;
+        }
+        let expected = mac(&self.session_key, &[b"session", &payload]);
+        if !bool::from(expected.as_slice().ct_eq(&tag)) {
+            return None;
+        }
+        let expires = u64::from_be_bytes(payload[..8].try_into().ok()?);
+        let nonce: [u8; 16] = payload[8..].try_into().ok()?;
+        if expires <= now_secs() || self.revoked.lock().expect("sessions").contains_key(&nonce) {
+            return None;
+        }
+        Some(Session {
+            nonce,
+            expires,
+            csrf: URL_SAFE_NO_PAD.encode(mac(&self.session_key, &[b"csrf", &nonce])),
+        })
+    }
+
+    /// Ends a session (on this instance).
+    pub fn revoke(&self, session: &Session) {
+        let now = now_secs();
+        let mut revoked = self.revoked.lock().expect("sessions");
+        revoked.retain(|_, expires| *expires > now);
+        revoked.insert(session.nonce, session.expires);
+    }
+}
+
+/// A logged-in browser.
+#[derive(Debug, Clone)]
+pub struct Session {
+    nonce: [u8; 16],
+    expires: u64,
+    /// What its POSTs must carry.
+    pub csrf: String,
+}
+
+/// How a request proved it may see the log; handlers find it in the request's extensions.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    Bearer,
+    Session(Session),
+}
+
+impl Auth {
+    /// The CSRF token forms must carry (empty for Bearer clients, which need none).
+    pub fn csrf(&self) -> &str {
+        match self {
+            Auth::Bearer => "",
+            Auth::Session(s) => &s.csrf,
+        }
+    }
+}
+
+fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    for part in parts {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn checked(token: &str, what: &str) -> Result<String, TokenError> {
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(TokenError::Empty(what.to_string()));
+    }
+    let chars = token.chars().count();
+    if chars < MIN_TOKEN_CHARS {
+        return Err(TokenError::TooShort {
+            what: what.to_string(),
+            chars,
+        });
+    }
+    Ok(token.to_string())
+}
+
+/// Reads `<data>/admin-token`, or makes it (32 random bytes, URL-safe base64, mode 0600).
+fn from_file(data: &Path) -> Result<(String, TokenSource), TokenError> {
+    let path = data.join(TOKEN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let token = checked(&text, &path.display().to_string())?;
+            warn_if_readable_by_others(&path);
+            return Ok((token, TokenSource::File(path)));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(TokenError::Read { path, source }),
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let write = |path: &Path| -> std::io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::create_dir_all(data)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(token.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()
+    };
+    match write(&path) {
+        Ok(()) => Ok((token, TokenSource::Generated(path))),
+        // Another instance on the same data folder made it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(&path).map_err(|source| TokenError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            Ok((
+                checked(&text, &path.display().to_string())?,
+                TokenSource::File(path),
+            ))
+        }
+        Err(source) => Err(TokenError::Write { path, source }),
+    }
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                file = %path.display(),
+                "the admin token file can be read by other users; run `chmod 600 {}`",
+                path.display()
+            );
+        }
+    }
+}
+
+/// `https://<host>:<port>/admin/login?token=...`; `localhost` when listening on every
+/// address or on loopback (the development certificate's name).
+pub fn login_url(addr: SocketAddr, token: &str) -> String {
+    let ip = addr.ip();
+    let host = if ip.is_unspecified() || ip.is_loopback() {
+        "localhost".to_string()
+    } else if ip.is_ipv6() {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    };
+    format!(
+        "https://{host}:{}/admin/login?token={}",
+        addr.port(),
+        url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
+    )
+}
+
+/// The `lookout_admin` cookie's value, when the request has one.
+fn cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.trim())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// `Set-Cookie` for a new session.
+pub fn session_cookie(value: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={value}; Path=/admin; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
+        SESSION.as_secs()
+    ))
+    .expect("base64 is header text")
+}
+
+/// `Set-Cookie` that removes the session.
+pub fn cleared_cookie() -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{COOKIE}=; Path=/admin; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
+    ))
+    .expect("static text")
+}
+
+/// Does the request come from a page of this server? A browser sends `Sec-Fetch-Site`
+/// and (on POST) `Origin`; when present they must say "same origin".
+pub fn same_origin(headers: &HeaderMap, uri: &Uri) -> Result<(), String> {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        if site.as_bytes() != b"same-origin" {
+            return Err(format!(
+                "this request came from another site (Sec-Fetch-Site: {}); use the buttons of the log viewer itself",
+                String::from_utf8_lossy(site.as_bytes())
+            ));
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| uri.authority().map(|a| a.as_str()));
+        let expected = host.map(|h| format!("https://{h}"));
+        if expected.as_deref().map(str::as_bytes) != Some(origin.as_bytes()) {
+            return Err(format!(
+                "this request came from another origin ({}); use the buttons of the log viewer itself",
+                String::from_utf8_lossy(origin.as_bytes())
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The middleware in front of every protected `/admin` route: Bearer token or session
+/// cookie, and for POSTs with the cookie, the CSRF token and a same-origin request.
+pub async fn require(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/admin/api/");
+    let refuse = |failure: Failure| -> Response {
+        if api {
+            failure.json()
+        } else {
+            failure.page()
+        }
+    };
+    let admin = &state.admin;
+    let headers = request.headers();
+    let auth = if let Some(given) = bearer(headers) {
+        if !admin.is_token(given) {
+            return refuse(Failure::Unauthorized);
+        }
+        Auth::Bearer
+    } else {
+        match cookie(headers).and_then(|value| admin.session(value)) {
+            Some(session) => Auth::Session(session),
+            None => return refuse(Failure::Unauthorized),
+        }
+    };
+    let mut request = request;
+    if let Auth::Session(session) = &auth {
+        if !matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS
+        ) {
+            if let Err(why) = same_origin(request.headers(), request.uri()) {
+                return refuse(Failure::Forbidden(why));
+            }
+            let (given, rebuilt) = csrf_of(request).await;
+            request = match rebuilt {
+                Ok(request) => request,
+                Err(failure) => return refuse(failure),
+            };
+            let valid = given
+                .as_deref()
+                .is_some_and(|g| bool::from(g.as_bytes().ct_eq(session.csrf.as_bytes())));
+            if !valid {
+                return refuse(Failure::Forbidden(
+                    "this form has no valid CSRF token (it is older than your login, or came from elsewhere); reload the page and try again".into(),
+                ));
+            }
+        }
+    }
+    request.extensions_mut().insert(auth);
+    next.run(request).await
+}
+
+/// The CSRF token of a POST (header, or the `csrf` field of a form), and the request
+/// rebuilt with the body read for it.
+async fn csrf_of(request: Request) -> (Option<String>, Result<Request, Failure>) {
+    if let Some(value) = request.headers().get(CSRF_HEADER) {
+        let given = value.to_str().ok().map(str::to_string);
+        return (given, Ok(request));
+    }
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return (None, Ok(request));
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return (
+                None,
+                Err(Failure::BadRequest(format!(
+                    "the form is larger than {MAX_FORM_BYTES} bytes or was cut off; reload the page and try again"
+                ))),
+            )
+        }
+    };
+    let given = url::form_urlencoded::parse(&bytes)
+        .find(|(name, _)| name == "csrf")
+        .map(|(_, value)| value.into_owned());
+    (given, Ok(Request::from_parts(parts, Body::from(bytes))))
+}
+
+/// Headers on every `/admin` response, the login page and the 401s included.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginQuery {
+    token: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /admin/login`: the login form; with `?token=` (the printed login URL), logs in.
+pub async fn login_page(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<LoginQuery>,
+) -> Response {
+    match query.token {
+        Some(token) => log_in(&state, &token),
+        None => super::pages::login(StatusCode::OK, None),
+    }
+}
+
+/// `POST /admin/login` with the form field `token`.
+pub async fn login_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    axum::extract::Form(form): axum::extract::Form<LoginForm>,
+) -> Response {
+    if let Err(why) = same_origin(&headers, &uri) {
+        return super::pages::login(StatusCode::FORBIDDEN, Some(why));
+    }
+    log_in(&state, &form.token)
+}
+
+fn log_in(state: &AppState, token: &str) -> Response {
+    if !state.admin.is_token(token) {
+        return super::pages::login(
+            StatusCode::UNAUTHORIZED,
+            Some("that is not the admin token; copy it again from data/admin-token or LOOKOUT_ADMIN_TOKEN".into()),
+        );
+    }
+    match state.admin.new_session() {
+        Ok(session) => {
+            let mut response = Redirect::to("/admin").into_response();
+            response
+                .headers_mut()
+                .insert(header::SET_COOKIE, session_cookie(&session));
+            response
+        }
+        Err(failure) => failure.page(),
+    }
+}
+
+/// `POST /admin/logout`: ends the session and goes back to the login page.
+pub async fn logout(
+    State(state): State<AppState>,
+    axum::Extension(auth): axum::Extension<Auth>,
+) -> Response {
+    if let Auth::Session(session) = &auth {
+        state.admin.revoke(session);
+    }
+    let mut response = Redirect::to("/admin/login").into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cleared_cookie());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_signed_expiring_and_not_the_token() {
+        let admin = Admin::with_token("a-long-enough-admin-token", TokenSource::Config);
+        let value = admin.new_session().unwrap();
+        assert!(!value.contains("a-long-enough-admin-token"));
+        let session = admin.session(&value).expect("a fresh session is valid");
+        assert!(!session.csrf.is_empty());
+
+        // Another token (another key) does not accept it.
+        let other = Admin::with_token("another-long-admin-token", TokenSource::Config);
+        assert!(other.session(&value).is_none());
+
+        let tampered = [
+            ("empty", String::new()),
+            ("no tag", value.split('.').next().unwrap().to_string()),
+            ("flipped tag", format!("{}x", &value[..value.len() - 1])),
+            ("expired", admin.sign(now_secs() - 1, [7; 16])),
+            ("not base64", "%%%.%%%".to_string()),
+        ];
+        for (why, value) in tampered {
+            assert!(admin.session(&value).is_none(), "{why}");
+        }
+        // Extending the expiry breaks the signature.
+        let far = admin.sign(now_secs() + 10, [1; 16]);
+        let (payload, tag) = far.split_once('.').unwrap();
+        let mut bytes = URL_SAFE_NO_PAD.decode(payload).unwrap();
+        bytes[0] = 0x7f;
+        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(bytes));
+        assert!(admin.session(&forged).is_none());
+
+        admin.revoke(&session);
+        assert!(admin.session(&value).is_none(), "logged out");
+    }
+
+    #[test]
+    fn only_the_token_itself_passes() {
+        let admin = Admin::with_token("a-long-enough-admin-token", TokenSource::Config);
+        assert!(admin.is_token("a-long-enough-admin-token"));
+        assert!(admin.is_token(" a-long-enough-admin-token\n"));
+        for wrong in [
+            "",
+            "a-long-enough-admin-toke",
+            "a-long-enough-admin-tokenx",
+            "A-LONG-ENOUGH-ADMIN-TOKEN",
+        ] {
+            assert!(!admin.is_token(wrong), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn a_token_file_is_made_private_once_and_reused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let (made, source) = from_file(&data).unwrap();
+        assert_eq!(source, TokenSource::Generated(data.join(TOKEN_FILE)));
+        assert_eq!(URL_SAFE_NO_PAD.decode(&made).unwrap().len(), 32);
+        let mode = std::fs::metadata(data.join(TOKEN_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let (again, source) = from_file(&data).unwrap();
+        assert_eq!(again, made);
+        assert_eq!(source, TokenSource::File(data.join(TOKEN_FILE)));
+    }
+
+    #[test]
+    fn short_or_empty_tokens_are_refused() {
+        assert!(checked("  ", "LOOKOUT_ADMIN_TOKEN")
+            .unwrap_err()
+            .to_string()
+            .contains("is empty"));
+        assert!(checked("short", "LOOKOUT_ADMIN_TOKEN")
+            .unwrap_err()
+            .to_string()
+            .contains("at least 16"));
+    }
+
+    #[test]
+    fn same_origin_reads_sec_fetch_site_and_origin() {
+        let uri: Uri = "/admin/logout".parse().unwrap();
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            map.insert(header::HOST, HeaderValue::from_static("localhost:8443"));
+            for (k, v) in pairs {
+                map.insert(*k, HeaderValue::from_static(v));
+            }
+            map
+        };
+        let cases: &[(&[(&str, &str)], bool, &str)] = &[
+            (&[], true, "a client that sends neither (curl)"),
+            (
+                &[
+                    ("sec-fetch-site", "same-origin"),
+                    ("origin", "https://localhost:8443"),
+                ],
+                true,
+                "the viewer's own form",
+            ),
+            (&[("sec-fetch-site", "cross-site")], false, "another site"),
+            (
+                &[("sec-fetch-site", "same-site")],
+                false,
+                "a sibling subdomain",
+            ),
+            (
+                &[("origin", "https://evil.example")],
+                false,
+                "another origin",
+            ),
+            (&[("origin", "http://localhost:8443")], false, "plain http"),
+            (&[("origin", "null")], false, "an opaque origin"),
+        ];
+        for (pairs, ok, why) in cases {
+            assert_eq!(same_origin(&headers(pairs), &uri).is_ok(), *ok, "{why}");
+        }
+    }
+
+    #[test]
+    fn login_urls_name_a_host_the_certificate_has() {
+        assert_eq!(
+            login_url("0.0.0.0:8443".parse().unwrap(), "a+b/c"),
+            "https://localhost:8443/admin/login?token=a%2Bb%2Fc"
+        );
+        assert_eq!(
+            login_url("10.1.2.3:443".parse().unwrap(), "t"),
+            "https://10.1.2.3:443/admin/login?token=t"
+        );
+    }
+}

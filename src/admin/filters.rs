@@ -1,0 +1,284 @@
+//! The list's filters as they arrive in a query string (`?ruleset=&status=&problems=on&q=
+//! &since=24h&until=&before=<cursor>&limit=`), turned into a store [`Query`].
+//!
+//! Times are RFC 3339, a `datetime-local` value or a date (both read as UTC), or a
+//! relative age: `90m`, `24h`, `7d`, `2w` ago.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde::Deserialize;
+
+use crate::store::{self, Query};
+
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 500;
+
+/// The form's fields, as sent. Empty fields count as absent.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Filters {
+    pub ruleset: Option<String>,
+    pub status: Option<String>,
+    pub problems: Option<String>,
+    pub q: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub before: Option<String>,
+    pub limit: Option<String>,
+}
+
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl Filters {
+    pub fn ruleset(&self) -> &str {
+        given(&self.ruleset).unwrap_or("")
+    }
+
+    pub fn status(&self) -> &str {
+        given(&self.status).unwrap_or("")
+    }
+
+    pub fn problems(&self) -> bool {
+        matches!(given(&self.problems), Some("on" | "true" | "1" | "yes"))
+    }
+
+    pub fn q(&self) -> &str {
+        given(&self.q).unwrap_or("")
+    }
+
+    pub fn since(&self) -> &str {
+        given(&self.since).unwrap_or("")
+    }
+
+    pub fn until(&self) -> &str {
+        given(&self.until).unwrap_or("")
+    }
+
+    /// Is any filter (other than the cursor) set?
+    pub fn any(&self) -> bool {
+        !self.ruleset().is_empty()
+            || !self.status().is_empty()
+            || self.problems()
+            || !self.q().is_empty()
+            || !self.since().is_empty()
+            || !self.until().is_empty()
+    }
+
+    /// The store query, as of `now` (microseconds since the epoch); an error says which
+    /// field is wrong and what it takes.
+    pub fn query(&self, now: i64) -> Result<Query, String> {
+        let status = match given(&self.status) {
+            None => None,
+            Some(text) => Some(text.parse::<u16>().ok().filter(|s| (100..600).contains(s)).ok_or_else(|| {
+                format!("status `{text}` is not an HTTP status; use a number such as 200, 400 or 401")
+            })?),
+        };
+        let limit = match given(&self.limit) {
+            None => DEFAULT_LIMIT,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| format!("limit `{text}` must be a number from 1 to {MAX_LIMIT}"))?,
+        };
+        let before = match given(&self.before) {
+            None => None,
+            Some(id) if store::valid_id(id) => Some(id.to_string()),
+            Some(id) => {
+                return Err(format!(
+                    "before `{id}` is not a call id; use the next-page link of the list"
+                ))
+            }
+        };
+        let since = given(&self.since)
+            .map(|t| parse_time(t, now).map_err(|e| format!("since: {e}")))
+            .transpose()?;
+        let until = given(&self.until)
+            .map(|t| parse_time(t, now).map_err(|e| format!("until: {e}")))
+            .transpose()?;
+        if let (Some(s), Some(u)) = (since, until) {
+            if s >= u {
+                return Err("since must be earlier than until".into());
+            }
+        }
+        Ok(Query {
+            ruleset: given(&self.ruleset).map(str::to_string),
+            status,
+            problems: self.problems(),
+            text: given(&self.q).map(str::to_string),
+            since,
+            until,
+            before,
+            limit,
+        })
+    }
+
+    /// The query string of these filters, with `before` set to `cursor`.
+    pub fn to_query_string(&self, cursor: Option<&str>) -> String {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [
+            ("ruleset", self.ruleset()),
+            ("status", self.status()),
+            ("q", self.q()),
+            ("since", self.since()),
+            ("until", self.until()),
+        ] {
+            if !value.is_empty() {
+                out.append_pair(name, value);
+            }
+        }
+        if self.problems() {
+            out.append_pair("problems", "on");
+        }
+        if let Some(limit) = given(&self.limit) {
+            out.append_pair("limit", limit);
+        }
+        if let Some(cursor) = cursor {
+            out.append_pair("before", cursor);
+        }
+        out.finish()
+    }
+}
+
+/// Microseconds since the epoch for `text` (see the module docs).
+pub fn parse_time(text: &str, now: i64) -> Result<i64, String> {
+    let text = text.trim();
+    if let Some(ago) = relative(text) {
+        return Ok(now - ago);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc).timestamp_micros());
+    }
+    let normal = text.replace(' ', "T");
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(&normal, format) {
+            return Ok(t.and_utc().timestamp_micros());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp_micros());
+    }
+    Err(format!(
+        "`{text}` is not a time; write 24h, 30m, 7d, 2w (ago), 2026-05-01T14:30 (UTC) or 2026-05-01T14:30:00+02:00"
+    ))
+}
+
+/// `90m`, `24h`, `7d`, `2w`, `45s` as microseconds.
+fn relative(text: &str) -> Option<i64> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "s" | "sec" => 1,
+        "m" | "min" => 60,
+        "h" | "hr" => 3600,
+        "d" | "day" | "days" => 86_400,
+        "w" | "week" | "weeks" => 7 * 86_400,
+        _ => return None,
+    };
+    n.checked_mul(seconds)?.checked_mul(1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_780_000_000_000_000;
+
+    #[test]
+    fn times_read_as_people_write_them() {
+        let cases: &[(&str, i64)] = &[
+            ("24h", NOW - 86_400_000_000),
+            ("30m", NOW - 1_800_000_000),
+            ("7d", NOW - 7 * 86_400_000_000),
+            ("2w", NOW - 14 * 86_400_000_000),
+            ("2026-05-01T14:30", 1_777_645_800_000_000),
+            ("2026-05-01 14:30:00", 1_777_645_800_000_000),
+            ("2026-05-01T16:30:00+02:00", 1_777_645_800_000_000),
+            ("2026-05-01", 1_777_593_600_000_000),
+        ];
+        for (text, micros) in cases {
+            assert_eq!(parse_time(text, NOW), Ok(*micros), "{text}");
+        }
+        for bad in ["yesterday", "24x", "2026-13-01", "h"] {
+            assert!(
+                parse_time(bad, NOW).unwrap_err().contains("is not a time"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn filters_become_a_query_and_a_query_string() {
+        let filters = Filters {
+            ruleset: Some("default".into()),
+            status: Some("".into()),
+            problems: Some("on".into()),
+            q: Some("ocean star".into()),
+            since: Some("24h".into()),
+            ..Filters::default()
+        };
+        let query = filters.query(NOW).unwrap();
+        assert_eq!(query.ruleset.as_deref(), Some("default"));
+        assert_eq!(query.status, None);
+        assert!(query.problems);
+        assert_eq!(query.text.as_deref(), Some("ocean star"));
+        assert_eq!(query.since, Some(NOW - 86_400_000_000));
+        assert_eq!(query.limit, DEFAULT_LIMIT);
+        let next = "0190a5b2-0000-7000-8000-000000000000";
+        assert_eq!(
+            filters.to_query_string(Some(next)),
+            format!("ruleset=default&q=ocean+star&since=24h&problems=on&before={next}")
+        );
+    }
+
+    #[test]
+    fn wrong_filters_say_which_and_how() {
+        let cases: &[(Filters, &str)] = &[
+            (
+                Filters {
+                    status: Some("ok".into()),
+                    ..Filters::default()
+                },
+                "status `ok` is not an HTTP status",
+            ),
+            (
+                Filters {
+                    before: Some("1; drop".into()),
+                    ..Filters::default()
+                },
+                "is not a call id",
+            ),
+            (
+                Filters {
+                    limit: Some("100000".into()),
+                    ..Filters::default()
+                },
+                "from 1 to 500",
+            ),
+            (
+                Filters {
+                    since: Some("1h".into()),
+                    until: Some("2h".into()),
+                    ..Filters::default()
+                },
+                "since must be earlier",
+            ),
+            (
+                Filters {
+                    until: Some("soon".into()),
+                    ..Filters::default()
+                },
+                "until: `soon` is not a time",
+            ),
+        ];
+        for (filters, message) in cases {
+            let err = filters.query(NOW).unwrap_err();
+            assert!(err.contains(message), "{err}");
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! The viewer's pages, rendered on the server with askama (`templates/admin/`).
+//!
+//! `/admin` lists calls, `/admin/calls/{id}` shows one, `POST /admin/calls/{id}/replay`
+//! replays it (the whole page without JavaScript; only the result when the page's script
+//! asks with `X-Lookout-Fragment: 1`).
+
+use askama::Template;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+
+use super::auth::Auth;
+use super::filters::Filters;
+use super::view::{self, Body, CallRow, Card, ReplayView, RuleRow};
+use super::{AsPage, Failure};
+use crate::http::AppState;
+use crate::store::Call;
+
+/// Statuses lookout answers `/hooks` with, for the status filter.
+const STATUSES: &[(u16, &str)] = &[
+    (200, "200 answered"),
+    (400, "400 not JSON"),
+    (401, "401 signature"),
+    (404, "404 unknown rule set"),
+    (413, "413 too large"),
+    (503, "503 overloaded"),
+];
+
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/list.html")]
+struct ListPage {
+    csrf: String,
+    banner: Option<String>,
+    rulesets: Vec<Choice>,
+    statuses: Vec<Choice>,
+    problems: bool,
+    q: String,
+    since: String,
+    until: String,
+    any: bool,
+    error: String,
+    rows: Vec<CallRow>,
+    next_url: String,
+    searched_to: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/call.html")]
+struct CallPage {
+    csrf: String,
+    banner: Option<String>,
+    id: String,
+    status: u16,
+    status_class: &'static str,
+    ruleset: String,
+    time: String,
+    error: String,
+    cards: Vec<Card>,
+    summary: Vec<(&'static str, String)>,
+    headers: Vec<(String, String)>,
+    request: Body,
+    response: Body,
+    trace: Vec<RuleRow>,
+    can_replay: bool,
+    replay_note: String,
+    can_save_test: bool,
+    save_note: String,
+    test_name: String,
+    replay: Option<ReplayView>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/replay.html")]
+struct ReplayFragment {
+    replay: ReplayView,
+}
+
+#[derive(Template)]
+#[template(path = "admin/login.html")]
+struct LoginPage {
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/unauthorized.html")]
+struct UnauthorizedPage {
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/failure.html")]
+struct FailurePage {
+    csrf: String,
+    banner: Option<String>,
+    status: u16,
+    message: String,
+}
+
+fn html(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(text) => {
+            let mut response = (status, text).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            response
+        }
+        Err(e) => {
+            tracing::error!("log viewer: a page did not render: {e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page did not render; the server's log has the details",
+            )
+                .into_response()
+        }
+    }
+}
+
+pub fn login(status: StatusCode, message: Option<String>) -> Response {
+    html(
+        status,
+        &LoginPage {
+            message: message.unwrap_or_default(),
+        },
+    )
+}
+
+/// The page of a failure. The 401 page loads nothing and says nothing but how to log in.
+pub fn failure(status: StatusCode, message: &str, unauthorized: bool) -> Response {
+    if unauthorized {
+        return html(
+            status,
+            &UnauthorizedPage {
+                message: message.to_string(),
+            },
+        );
+    }
+    html(
+        status,
+        &FailurePage {
+            csrf: String::new(),
+            banner: None,
+            status: status.as_u16(),
+            message: message.to_string(),
+        },
+    )
+}
+
+/// The banner when calls were answered but not recorded, or the store is failing.
+fn banner(state: &AppState) -> Option<String> {
+    let status = state.recorder.status();
+    if status.dropped == 0 && !status.failing {
+        return None;
+    }
+    let mut text = String::new();
+    if status.dropped > 0 {
+        text.push_str(&format!(
+            "{} call{} answered but not recorded since this instance started ({} with the queue full, {} after failed writes). ",
+            status.dropped,
+            if status.dropped == 1 { " was" } else { "s were" },
+            status.dropped_queue_full,
+            status.dropped_store_error
+        ));
+    }
+    if status.failing {
+        text.push_str(&format!(
+            "The log's store ({}) is failing now{}; calls are answered but may not be recorded until it recovers.",
+            status.store,
+            status
+                .last_error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ));
+    } else {
+        text.push_str("Recording works again; the list has gaps for those calls.");
+    }
+    Some(text)
+}
+
+/// `GET /admin/` goes to `/admin`.
+pub async fn to_list() -> Redirect {
+    Redirect::to("/admin")
+}
+
+/// `GET /admin`: the calls, newest first, with the filters.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    query: Result<Query<Filters>, QueryRejection>,
+) -> Result<Response, AsPage> {
+    let (filters, mut error) = match query {
+        Ok(Query(filters)) => (filters, String::new()),
+        Err(e) => (
+            Filters::default(),
+            format!("the filters are not readable ({e}); clear them and try again"),
+        ),
+    };
+    let mut known: Vec<String> = state
+        .registry
+        .all()
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    known.extend(state.registry.problems().keys().cloned());
+    known.sort();
+    known.dedup();
+    let chosen = filters.ruleset().to_string();
+    if !chosen.is_empty() && !known.contains(&chosen) {
+        known.push(chosen.clone());
+    }
+    let mut rulesets = vec![Choice {
+        value: String::new(),
+        label: "all".into(),
+        selected: chosen.is_empty(),
+    }];
+    rulesets.extend(known.into_iter().map(|name| Choice {
+        selected: name == chosen,
+        label: name.clone(),
+        value: name,
+    }));
+    let status = filters.status().to_string();
+    let mut statuses = vec![Choice {
+        value: String::new(),
+        label: "any".into(),
+        selected: status.is_empty(),
+    }];
+    statuses.extend(STATUSES.iter().map(|(code, label)| Choice {
+        value: code.to_string(),
+        label: label.to_string(),
+        selected: status == code.to_string(),
+    }));
+    if !status.is_empty() && !STATUSES.iter().any(|(c, _)| c.to_string() == status) {
+        statuses.push(Choice {
+            value: status.clone(),
+            label: status.clone(),
+            selected: true,
+        });
+    }
+
+    let mut rows = Vec::new();
+    let mut next_url = String::new();
+    let mut searched_to = String::new();
+    if error.is_empty() {
+        match filters.query(crate::store::now_micros()) {
+            Ok(query) => {
+                let page = super::list_calls(&state, query).await?;
+                rows = page.calls.iter().map(CallRow::from).collect();
+                if let Some(next) = &page.next {
+                    next_url = format!("/admin?{}", filters.to_query_string(Some(next)));
+                }
+                if let Some(to) = page.searched_to {
+                    searched_to = view::time(to);
+                }
+            }
+            Err(e) => error = e,
+        }
+    }
+    let page = ListPage {
+        csrf: auth.csrf().to_string(),
+        banner: banner(&state),
+        rulesets,
+        statuses,
+        problems: filters.problems(),
+        q: filters.q().to_string(),
+        since: filters.since().to_string(),
+        until: filters.until().to_string(),
+        any: filters.any(),
+        rows,
+        next_url,
+        searched_to,
+        error: error.clone(),
+    };
+    let status = if error.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    Ok(html(status, &page))
+}
+
+/// `GET /admin/calls/{id}`.
+pub async fn call(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+) -> Result<Response, AsPage> {
+    let call = super::load_call(&state, &id).await?;
+    Ok(html(StatusCode::OK, &call_page(&state, &auth, &call, None)))
+}
+
+/// `POST /admin/calls/{id}/replay`: the call page with the replay's result, or only the
+/// result for the page's script.
+pub async fn replay(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AsPage> {
+    let call = super::load_call(&state, &id).await?;
+    let replay = match super::replay_call(&state, &call).await {
+        Ok(replayed) => ReplayView::new(&replayed),
+        Err(Failure::Internal(detail)) => return Err(AsPage(Failure::Internal(detail))),
+        Err(failure) => ReplayView::failed(failure.message()),
+    };
+    if headers.get("x-lookout-fragment").is_some() {
+        return Ok(html(StatusCode::OK, &ReplayFragment { replay }));
+    }
+    Ok(html(
+        StatusCode::OK,
+        &call_page(&state, &auth, &call, Some(replay)),
+    ))
+}
+
+fn call_page(state: &AppState, auth: &Auth, call: &Call, replay: Option<ReplayView>) -> CallPage {
+    let replay_note = if call.request_body.is_empty() {
+        format!(
+            "Answered {} before the rules ran: there is nothing to replay.",
+            call.status
+        )
+    } else if call.request_truncated {
+        format!(
+            "Only the first {} of its {} bytes were kept (its signature did not pass): it cannot be replayed.",
+            call.request_body.len(),
+            call.request_size
+        )
+    } else {
+        String::new()
+    };
+    let (can_save_test, save_note) = match super::testfile::build(call) {
+        Ok(_) => (true, String::new()),
+        Err(e) => (false, e),
+    };
+    CallPage {
+        csrf: auth.csrf().to_string(),
+        banner: banner(state),
+        id: call.id.clone(),
+        status: call.status,
+        status_class: match call.status {
+            200 => "ok",
+            400..=499 => "refused",
+            _ => "failed",
+        },
+        ruleset: call.ruleset.clone(),
+        time: view::time(call.received_at),
+        error: call.error.clone().unwrap_or_default(),
+        cards: view::cards(call),
+        summary: view::summary(call),
+        headers: call.request_headers.clone(),
+        request: Body::new(
+            &call.request_body,
+            format!("/admin/api/calls/{}/request-body", call.id),
+        ),
+        response: Body::new(
+            &call.response_body,
+            format!("/admin/api/calls/{}/response-body", call.id),
+        ),
+        trace: call.rules.iter().map(RuleRow::from).collect(),
+        can_replay: replay_note.is_empty(),
+        replay_note,
+        can_save_test,
+        save_note,
+        test_name: format!("call-{}.json", call.id),
+        replay,
+    }
+}

@@ -1,0 +1,634 @@
+//! What the pages show, computed from the log's records: times, durations, the cards as
+//! IMOS draws them, a mutation as the change it proposes, pretty JSON, the trace, and a
+//! replay's changes. Templates only place these strings; escaping is theirs.
+
+use serde_json::Value;
+
+use crate::replay::{Change, Replayed};
+use crate::store::{Call, RuleTrace, Summary};
+
+/// Bodies longer than this are shown cut, with a link to the whole body.
+pub const SHOWN_BODY_BYTES: usize = 256 * 1024;
+
+/// `2026-05-01 14:30:00.123 UTC`.
+pub fn time(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string())
+        .unwrap_or_else(|| format!("{micros} µs"))
+}
+
+/// RFC 3339, for `<time datetime>`.
+pub fn iso(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// `0.412 ms`, `38.2 ms`, `1.25 s`.
+pub fn duration(micros: i64) -> String {
+    let ms = micros as f64 / 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.3} ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.2} s", ms / 1000.0)
+    }
+}
+
+fn plural(n: u32, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `1 error, 2 timeouts`, or empty.
+fn problems(errors: u32, timeouts: u32) -> String {
+    let mut parts = Vec::new();
+    if errors > 0 {
+        parts.push(plural(errors, "error", "errors"));
+    }
+    if timeouts > 0 {
+        parts.push(plural(timeouts, "timeout", "timeouts"));
+    }
+    parts.join(", ")
+}
+
+/// `ok` for 200, `refused` for 4xx, `failed` otherwise (CSS classes).
+fn status_class(status: u16) -> &'static str {
+    match status {
+        200 => "ok",
+        400..=499 => "refused",
+        _ => "failed",
+    }
+}
+
+/// One row of the list.
+pub struct CallRow {
+    pub id: String,
+    pub time: String,
+    pub iso: String,
+    pub ruleset: String,
+    pub status: u16,
+    pub status_class: &'static str,
+    pub duration: String,
+    pub estimate_id: String,
+    pub alerts: u32,
+    pub problems: String,
+    pub error: String,
+    pub instance: String,
+}
+
+impl From<&Summary> for CallRow {
+    fn from(s: &Summary) -> CallRow {
+        CallRow {
+            id: s.id.clone(),
+            time: time(s.received_at),
+            iso: iso(s.received_at),
+            ruleset: s.ruleset.clone(),
+            status: s.status,
+            status_class: status_class(s.status),
+            duration: duration(s.duration_us),
+            estimate_id: s.estimate_id.clone().unwrap_or_default(),
+            alerts: s.alerts,
+            problems: problems(s.rule_errors, s.rule_timeouts),
+            error: s.error.clone().unwrap_or_default(),
+            instance: s.instance.clone(),
+        }
+    }
+}
+
+/// One alert as IMOS shows it in the Notifications panel.
+pub struct Card {
+    /// `Error`, `PermanentWarning` or `Unspecified`.
+    pub alert_type: String,
+    /// The icon's file under `/admin/assets/icons/`.
+    pub icon: &'static str,
+    /// What the icon means, for screen readers.
+    pub icon_label: &'static str,
+    pub message: String,
+    pub fields: Vec<(String, String)>,
+    /// Only http and https URLs become links.
+    pub link: Option<String>,
+    /// A link that was not http(s): shown as text.
+    pub bad_link: Option<String>,
+    /// The change the mutation proposes, one line per value.
+    pub mutation: Vec<String>,
+    pub guid: String,
+    pub rule: String,
+}
+
+impl Card {
+    pub fn new(alert: &Value, rule: Option<&str>) -> Card {
+        let text = |key: &str| alert.get(key).and_then(Value::as_str).unwrap_or_default();
+        let alert_type = match text("alertType") {
+            t @ ("Error" | "PermanentWarning") => t,
+            _ => "Unspecified",
+        };
+        let (icon, icon_label) = match alert_type {
+            "Error" => ("error.svg", "Error"),
+            "PermanentWarning" => ("warning.svg", "Warning"),
+            _ => ("info.svg", "Information"),
+        };
+        let fields = alert
+            .get("displayFields")
+            .and_then(Value::as_array)
+            .map(|fields| {
+                fields
+                    .iter()
+                    .map(|f| (scalar(f.get("label")), scalar(f.get("value"))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let raw_link = alert.get("link").and_then(Value::as_str);
+        let link = raw_link.filter(|l| is_web_link(l)).map(str::to_string);
+        Card {
+            alert_type: alert_type.to_string(),
+            icon,
+            icon_label,
+            message: text("message").to_string(),
+            fields,
+            bad_link: raw_link.filter(|_| link.is_none()).map(str::to_string),
+            link,
+            mutation: alert
+                .get("mutation")
+                .map(mutation_lines)
+                .unwrap_or_default(),
+            guid: text("guid").to_string(),
+            rule: rule.unwrap_or_default().to_string(),
+        }
+    }
+}
+
+fn scalar(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn is_web_link(link: &str) -> bool {
+    url::Url::parse(link).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+}
+
+/// A mutation as the changes it proposes, one per value:
+/// `estimateItineraries.voyageEstimateBunkers[fuelType=LSF].departureQty → 175`.
+///
+/// Items of a list are named by their first text field (the way IMOS matches them, e.g.
+/// `fuelType`), or by position when they have none.
+pub fn mutation_lines(mutation: &Value) -> Vec<String> {
+    let mut lines = Vec::new();
+    walk(mutation, String::new(), &mut lines);
+    lines
+}
+
+fn walk(value: &Value, path: String, lines: &mut Vec<String>) {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, v) in map {
+                walk(v, join(key), lines);
+            }
+        }
+        Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_object) => {
+            for (i, item) in items.iter().enumerate() {
+                let map = item.as_object().expect("checked");
+                let key = map.iter().find(|(_, v)| v.is_string());
+                let (name, rest): (String, Vec<(&String, &Value)>) = match key {
+                    Some((k, v)) => (
+                        format!("{path}[{k}={}]", v.as_str().unwrap_or_default()),
+                        map.iter().filter(|(other, _)| *other != k).collect(),
+                    ),
+                    None => (format!("{path}[{i}]"), map.iter().collect()),
+                };
+                if rest.is_empty() {
+                    lines.push(format!("{name} → (added)"));
+                }
+                for (k, v) in rest {
+                    walk(v, format!("{name}.{k}"), lines);
+                }
+            }
+        }
+        leaf => {
+            let shown = match leaf {
+                Value::Null => "(cleared)".to_string(),
+                other => other.to_string(),
+            };
+            let path = if path.is_empty() {
+                "(estimate)".to_string()
+            } else {
+                path
+            };
+            lines.push(format!("{path} → {shown}"));
+        }
+    }
+}
+
+/// A body shown as (pretty) JSON.
+pub struct Body {
+    pub text: String,
+    /// Bytes as stored.
+    pub size: usize,
+    /// Why the text is not all of it, when it is not.
+    pub note: String,
+    /// Where the whole body is.
+    pub raw_url: String,
+}
+
+impl Body {
+    pub fn new(bytes: &[u8], raw_url: String) -> Body {
+        let size = bytes.len();
+        let mut note = String::new();
+        let text = if size == 0 {
+            note = "(empty)".into();
+            String::new()
+        } else if size > SHOWN_BODY_BYTES {
+            note = format!(
+                "{size} bytes: the first {SHOWN_BODY_BYTES} are shown as received; open the whole body below"
+            );
+            String::from_utf8_lossy(&bytes[..SHOWN_BODY_BYTES]).into_owned()
+        } else {
+            match std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|t| sonic_rs::from_str::<sonic_rs::Value>(t).ok())
+            {
+                Some(value) => sonic_rs::to_string_pretty(&value).expect("parsed JSON serializes"),
+                None => {
+                    note = "not JSON: shown as received".into();
+                    String::from_utf8_lossy(bytes).into_owned()
+                }
+            }
+        };
+        Body {
+            text,
+            size,
+            note,
+            raw_url,
+        }
+    }
+}
+
+/// One rule's row of the trace.
+pub struct RuleRow {
+    pub rule: String,
+    pub time: String,
+    pub outcome: String,
+    pub operations: u64,
+    pub alerts: usize,
+    pub output: String,
+    pub error: String,
+    pub notes: Vec<String>,
+}
+
+impl From<&RuleTrace> for RuleRow {
+    fn from(t: &RuleTrace) -> RuleRow {
+        let error = t
+            .error
+            .as_ref()
+            .map(|e| {
+                let mut at = String::new();
+                if let Some(source) = &e.source {
+                    at.push_str(&format!("{source}, "));
+                }
+                match (e.line, e.column) {
+                    (Some(line), Some(column)) => {
+                        at.push_str(&format!("line {line}, column {column}: "))
+                    }
+                    (Some(line), None) => at.push_str(&format!("line {line}: ")),
+                    _ => {}
+                }
+                format!("{at}{}", e.message)
+            })
+            .unwrap_or_default();
+        RuleRow {
+            rule: t.rule.clone(),
+            time: duration(t.duration_us),
+            outcome: t.outcome.clone(),
+            operations: t.operations,
+            alerts: t.alerts.len(),
+            output: t.output.clone(),
+            error,
+            notes: t.notes.clone(),
+        }
+    }
+}
+
+/// The call's facts, label and value, for the summary.
+pub fn summary(call: &Call) -> Vec<(&'static str, String)> {
+    let mut rows = vec![
+        ("Received", time(call.received_at)),
+        ("Rule set", call.ruleset.clone()),
+        ("Status", call.status.to_string()),
+        ("Signature", call.signature.clone()),
+        ("Duration", duration(call.duration_us)),
+        (
+            "Estimate",
+            call.estimate_id.clone().unwrap_or_else(|| "—".into()),
+        ),
+        (
+            "Alerts",
+            if call.omitted > 0 {
+                format!(
+                    "{} sent, {} left out to stay under 1 MB",
+                    call.alerts, call.omitted
+                )
+            } else {
+                call.alerts.to_string()
+            },
+        ),
+        (
+            "Rule problems",
+            Some(problems(call.rule_errors, call.rule_timeouts))
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "none".into()),
+        ),
+        (
+            "Rules version",
+            call.rules_version.clone().unwrap_or_else(|| "—".into()),
+        ),
+        ("Peer", call.peer.clone()),
+        ("Instance", call.instance.clone()),
+        (
+            "Request size",
+            if call.request_truncated {
+                format!(
+                    "{} bytes (only the first {} kept)",
+                    call.request_size,
+                    call.request_body.len()
+                )
+            } else {
+                format!("{} bytes", call.request_size)
+            },
+        ),
+        (
+            "Redacted",
+            if call.redacted.is_empty() {
+                "nothing".into()
+            } else {
+                call.redacted.join(", ")
+            },
+        ),
+    ];
+    rows.push(("Call id", call.id.clone()));
+    rows
+}
+
+/// The cards of a call's answer, with the rule behind each.
+pub fn cards(call: &Call) -> Vec<Card> {
+    if call.status != 200 {
+        return Vec::new();
+    }
+    let alerts: Vec<Value> = serde_json::from_slice(&call.response_body).unwrap_or_default();
+    alerts
+        .iter()
+        .map(|alert| {
+            let guid = alert.get("guid").and_then(Value::as_str);
+            let rule = guid.and_then(|g| {
+                call.rules
+                    .iter()
+                    .find(|r| {
+                        r.alerts
+                            .iter()
+                            .any(|a| a.get("guid").and_then(Value::as_str) == Some(g))
+                    })
+                    .map(|r| r.rule.as_str())
+            });
+            Card::new(alert, rule)
+        })
+        .collect()
+}
+
+/// One change of a replay.
+pub struct ChangeView {
+    /// `added`, `removed` or `changed`.
+    pub kind: &'static str,
+    pub alert_type: String,
+    pub message: String,
+    /// For `changed`: the fields that differ, and the message before when it changed.
+    pub fields: String,
+    pub message_before: String,
+    /// `changed` with a new GUID: IMOS shows it as a new alert.
+    pub guid_changed: bool,
+    pub guid_before: String,
+    pub guid_after: String,
+    /// The mutation before and after, when it changed.
+    pub mutation_before: Vec<String>,
+    pub mutation_after: Vec<String>,
+    /// Other fields that changed, `name: before → after`.
+    pub details: Vec<String>,
+}
+
+fn text_of(alert: &Value, key: &str) -> String {
+    alert
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl From<&Change> for ChangeView {
+    fn from(change: &Change) -> ChangeView {
+        let simple = |kind: &'static str, alert: &Value| ChangeView {
+            kind,
+            alert_type: text_of(alert, "alertType"),
+            message: text_of(alert, "message"),
+            fields: String::new(),
+            message_before: String::new(),
+            guid_changed: false,
+            guid_before: String::new(),
+            guid_after: text_of(alert, "guid"),
+            mutation_before: Vec::new(),
+            mutation_after: alert
+                .get("mutation")
+                .map(mutation_lines)
+                .unwrap_or_default(),
+            details: Vec::new(),
+        };
+        match change {
+            Change::Added { alert } => simple("added", alert),
+            Change::Removed { alert } => simple("removed", alert),
+            Change::Changed {
+                before,
+                after,
+                fields,
+                guid_changed,
+            } => {
+                let message_before = if before.get("message") != after.get("message") {
+                    text_of(before, "message")
+                } else {
+                    String::new()
+                };
+                let mutated = fields.iter().any(|f| f == "mutation");
+                let details = fields
+                    .iter()
+                    .filter(|f| !["message", "guid", "mutation"].contains(&f.as_str()))
+                    .map(|f| {
+                        let show = |v: Option<&Value>| match v {
+                            None => "(none)".to_string(),
+                            Some(Value::String(s)) => s.clone(),
+                            Some(other) => other.to_string(),
+                        };
+                        format!("{f}: {} → {}", show(before.get(f)), show(after.get(f)))
+                    })
+                    .collect();
+                ChangeView {
+                    kind: "changed",
+                    alert_type: text_of(after, "alertType"),
+                    message: text_of(after, "message"),
+                    fields: fields.join(", "),
+                    message_before,
+                    guid_changed: *guid_changed,
+                    guid_before: text_of(before, "guid"),
+                    guid_after: text_of(after, "guid"),
+                    mutation_before: if mutated {
+                        before
+                            .get("mutation")
+                            .map(mutation_lines)
+                            .unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    },
+                    mutation_after: if mutated {
+                        after
+                            .get("mutation")
+                            .map(mutation_lines)
+                            .unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    },
+                    details,
+                }
+            }
+        }
+    }
+}
+
+/// A replay's outcome as the page shows it.
+pub struct ReplayView {
+    pub error: String,
+    pub changes: Vec<ChangeView>,
+    pub rule_problems: Vec<String>,
+    pub caveats: Vec<String>,
+    pub version_then: String,
+    pub version_now: String,
+    pub alerts_then: usize,
+    pub alerts_now: usize,
+}
+
+impl ReplayView {
+    pub fn new(replayed: &Replayed) -> ReplayView {
+        ReplayView {
+            error: String::new(),
+            changes: replayed.changes.iter().map(ChangeView::from).collect(),
+            rule_problems: replayed.rule_problems.clone(),
+            caveats: replayed.caveats.clone(),
+            version_then: replayed
+                .rules_version_then
+                .clone()
+                .unwrap_or_else(|| "—".into()),
+            version_now: replayed.rules_version_now.clone(),
+            alerts_then: replayed.then.len(),
+            alerts_now: replayed.now.len(),
+        }
+    }
+
+    pub fn failed(message: String) -> ReplayView {
+        ReplayView {
+            error: message,
+            changes: Vec::new(),
+            rule_problems: Vec::new(),
+            caveats: Vec::new(),
+            version_then: String::new(),
+            version_now: String::new(),
+            alerts_then: 0,
+            alerts_now: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn mutations_read_as_the_change_they_propose() {
+        let cases = [
+            (
+                json!({"estimateItineraries": {"speed": 13.4, "voyageEstimateBunkers": [{"fuelType": "LSF", "departureQty": 175}]}}),
+                vec![
+                    "estimateItineraries.speed → 13.4",
+                    "estimateItineraries.voyageEstimateBunkers[fuelType=LSF].departureQty → 175",
+                ],
+            ),
+            (
+                json!({"estimateItineraries": [{"speed": 12}, {"speed": 11.5}]}),
+                vec![
+                    "estimateItineraries[0].speed → 12",
+                    "estimateItineraries[1].speed → 11.5",
+                ],
+            ),
+            (json!({"remarks": null}), vec!["remarks → (cleared)"]),
+            (
+                json!({"ports": ["SANTOS", "QINGDAO"]}),
+                vec![r#"ports → ["SANTOS","QINGDAO"]"#],
+            ),
+            (
+                json!({"tags": [{"name": "eca"}]}),
+                vec!["tags[name=eca] → (added)"],
+            ),
+            (json!(5), vec!["(estimate) → 5"]),
+        ];
+        for (mutation, lines) in cases {
+            assert_eq!(mutation_lines(&mutation), lines, "{mutation}");
+        }
+    }
+
+    #[test]
+    fn cards_take_only_web_links_and_known_types() {
+        let card = Card::new(
+            &json!({"message": "m", "alertType": "Bogus", "link": "javascript:alert(1)",
+                    "displayFields": [{"label": "Qty", "value": "52.85"}]}),
+            None,
+        );
+        assert_eq!(card.alert_type, "Unspecified");
+        assert_eq!(card.link, None);
+        assert_eq!(card.bad_link.as_deref(), Some("javascript:alert(1)"));
+        assert_eq!(card.fields, vec![("Qty".to_string(), "52.85".to_string())]);
+        let card = Card::new(
+            &json!({"message": "m", "alertType": "Error", "link": "https://desk.example/x"}),
+            Some("r"),
+        );
+        assert_eq!(card.link.as_deref(), Some("https://desk.example/x"));
+        assert_eq!(card.icon, "error.svg");
+    }
+
+    #[test]
+    fn bodies_are_pretty_in_their_order_and_cut_when_huge() {
+        let body = Body::new(br#"{"b":1,"a":[1,2]}"#, String::new());
+        assert_eq!(
+            body.text,
+            "{\n  \"b\": 1,\n  \"a\": [\n    1,\n    2\n  ]\n}"
+        );
+        let huge = vec![b'x'; SHOWN_BODY_BYTES + 10];
+        let body = Body::new(&huge, String::new());
+        assert_eq!(body.text.len(), SHOWN_BODY_BYTES);
+        assert!(body.note.contains("the first"));
+        assert!(Body::new(b"not json", String::new())
+            .note
+            .contains("not JSON"));
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(duration(412), "0.412 ms");
+        assert_eq!(duration(38_200), "38.2 ms");
+        assert_eq!(duration(1_250_000), "1.25 s");
+        assert_eq!(time(1_777_645_800_123_000), "2026-05-01 14:30:00.123 UTC");
+    }
+}
