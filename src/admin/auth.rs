@@ -709,7 +709,8 @@ mod tests {
             }
             map
         };
-        let cases: &[(&[(&str, &str)], bool, &str)] = &[
+        type Headers<'a> = &'a [(&'a str, &'a str)];
+        let cases: &[(Headers, bool, &str)] = &[
             (&[], true, "a client that sends neither (curl)"),
             (
                 &[

@@ -324,7 +324,7 @@ pub fn summary(call: &Call) -> Vec<(&'static str, String)> {
         ("Received", time(call.received_at)),
         ("Rule set", call.ruleset.clone()),
         ("Status", call.status.to_string()),
-        ("Signature", call.signature.clone()),
+        ("Signature", signature(&call.signature)),
         ("Duration", duration(call.duration_us)),
         (
             "Estimate",
@@ -376,6 +376,20 @@ pub fn summary(call: &Call) -> Vec<(&'static str, String)> {
     ];
     rows.push(("Call id", call.id.clone()));
     rows
+}
+
+/// The signature check's outcome, with what it means where that is not obvious.
+fn signature(outcome: &str) -> String {
+    let meaning = match outcome {
+        "not_required" => "the rule set has no API key",
+        "not_checked" => "the call ended before the check",
+        "missing" => "no Veson-Webhook-Signature header",
+        "mismatch" => "the signature does not match the body",
+        "malformed" => "neither hex nor base64 of a SHA-256",
+        "repeated" => "the header was sent more than once",
+        _ => return outcome.to_string(),
+    };
+    format!("{outcome} ({meaning})")
 }
 
 /// The cards of a call's answer, with the rule behind each.

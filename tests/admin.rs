@@ -1,0 +1,1124 @@
+//! The log viewer (`/admin`) and its JSON API over real HTTPS: the admin token and its
+//! file, login and the session cookie, Bearer, CSRF, security headers, the list's filters
+//! and paging, a call's page, replay after a rule edit, and "save as rule test" passing
+//! `lookout test`.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use reqwest::{header, Method, StatusCode};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "admin-test-token-3f9c1e7a5b2d4f6e8a0c";
+const KEY: &str = "admin-test-api-key-7d2e9b4c1a6f3e8d5b0a";
+const KEY_ENV: &str = "LOOKOUT_TEST_ADMIN_SIGNED_KEY";
+
+const BUNKERS_RULE: &str = r#"// LSF on board when leaving the first port.
+let qty = get(estimate, "estimateItineraries[0].voyageEstimateBunkers[0].departureQty", 0);
+print(`LSF on board: ${qty}`);
+if qty < 175 {
+    error("LSF on board leaving SANTOS is short of the 175 t needed")
+        .field("On board (t)", qty)
+        .field("Needed (t)", 175)
+        .link("https://desk.example.com/bunkers")
+        .mutation(#{ estimateItineraries: #{ voyageEstimateBunkers: [#{ fuelType: "LSF", departureQty: 175 }] } })
+        .key("lsf");
+}
+"#;
+
+const SPEED_RULE: &str = r#"let speed = estimate.speed ?? 0;
+if speed > 12.5 {
+    warning("Laden speed is above the charter party warranty").key("speed");
+}
+"#;
+
+const BOOM_RULE: &str =
+    "let asked = estimate.boom ?? false;\nif asked { let x = 1; x.no_such_method(); }\n";
+
+/// `desk` (three rules, one fails on request), `other` (one info card) and `signed`
+/// (needs a signature).
+async fn viewer() -> TestApp {
+    std::env::set_var(KEY_ENV, KEY);
+    spawn_app_with(
+        &[
+            (
+                "desk",
+                &[
+                    ("ruleset.toml", "identity = [\"/estimateID\"]\n"),
+                    ("bunkers.rhai", BUNKERS_RULE),
+                    ("speed.rhai", SPEED_RULE),
+                    ("boom.rhai", BOOM_RULE),
+                ],
+            ),
+            ("other", &[("hello.rhai", "info(\"hello from other\");\n")]),
+            (
+                "signed",
+                &[
+                    ("ruleset.toml", &format!("api_keys = [\"env:{KEY_ENV}\"]\n")),
+                    ("hello.rhai", "info(\"signed hello\");\n"),
+                ],
+            ),
+        ],
+        |c| c.admin_token = Some(lookout::admin::AdminToken::new(TOKEN)),
+    )
+    .await
+}
+
+fn estimate(id: &str, vessel: &str, extra: Value) -> Vec<u8> {
+    let mut e = json!({
+        "estimateID": id,
+        "vesselName": vessel,
+        "speed": 13.0,
+        "estimateItineraries": [
+            {"portName": "SANTOS", "voyageEstimateBunkers": [{"fuelType": "LSF", "departureQty": 150}]}
+        ]
+    });
+    e.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    serde_json::to_vec_pretty(&e).unwrap()
+}
+
+/// Sends a call and waits until it is in the log; returns its id.
+async fn send(app: &TestApp, ruleset: &str, body: &[u8], key: Option<&str>) -> String {
+    let response = app.post_hook(ruleset, body, key).await;
+    let id = response.headers()["x-lookout-call-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    app.recorded(&id).await;
+    id
+}
+
+/// Sends a call as the Estimator does (JSON content type, an IMOS config flag header) and
+/// waits until it is in the log; returns its id.
+async fn send_as_imos(app: &TestApp, ruleset: &str, body: &[u8]) -> String {
+    let response = app
+        .client
+        .post(app.url(&format!("/hooks/{ruleset}")))
+        .header("content-type", "application/json; charset=utf-8")
+        .header("x-imos-user", "apatel")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["x-lookout-call-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    app.recorded(&id).await;
+    id
+}
+
+/// A client that follows no redirects and keeps no cookies: each test says what it sends.
+fn plain_client(app: &TestApp) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(
+        &std::fs::read(app.dir.path().join("certs/ca.pem")).unwrap(),
+    )
+    .unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// What a request carries to prove who it is.
+#[derive(Clone, Copy)]
+enum As<'a> {
+    Nobody,
+    Bearer(&'a str),
+    Cookie(&'a str),
+}
+
+async fn request(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    who: As<'_>,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = plain_client(app).request(method, app.url(path));
+    match who {
+        As::Nobody => {}
+        As::Bearer(token) => request = request.bearer_auth(token),
+        As::Cookie(value) => {
+            request = request.header(header::COOKIE, format!("lookout_admin={value}"))
+        }
+    }
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+async fn get(app: &TestApp, path: &str, who: As<'_>) -> reqwest::Response {
+    request(app, Method::GET, path, who, &[]).await
+}
+
+async fn api(app: &TestApp, path: &str) -> Value {
+    let response = get(app, path, As::Bearer(TOKEN)).await;
+    assert_eq!(response.status(), 200, "{path}");
+    response.json().await.unwrap()
+}
+
+/// Logs in with the token and returns the session cookie's value.
+async fn log_in(app: &TestApp) -> String {
+    let response = get(app, &format!("/admin/login?token={TOKEN}"), As::Nobody).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    cookie_value(&response)
+}
+
+fn cookie_value(response: &reqwest::Response) -> String {
+    let set = response.headers()[header::SET_COOKIE].to_str().unwrap();
+    let (pair, _) = set.split_once(';').unwrap();
+    pair.strip_prefix("lookout_admin=").unwrap().to_string()
+}
+
+/// The CSRF token the pages of this session carry.
+async fn csrf(app: &TestApp, cookie: &str) -> String {
+    let html = get(app, "/admin", As::Cookie(cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let re = regex::Regex::new(r#"name="csrf" value="([^"]+)""#).unwrap();
+    re.captures(&html).expect("the page carries a CSRF token")[1].to_string()
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A form's body.
+fn form(fields: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
+}
+
+/// A page's HTML (as a Bearer client), with askama's character references turned back
+/// into the characters, so tests can look for text as it reads.
+async fn page(app: &TestApp, path: &str) -> String {
+    let html = get(app, path, As::Bearer(TOKEN))
+        .await
+        .text()
+        .await
+        .unwrap();
+    unescape(&html)
+}
+
+fn unescape(html: &str) -> String {
+    html.replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#38;", "&")
+}
+
+/// The call ids of the list's rows, in order.
+fn row_ids(html: &str) -> Vec<String> {
+    let re = regex::Regex::new(r#"<tr class="call [^"]*" data-id="([0-9a-f-]+)""#).unwrap();
+    re.captures_iter(html).map(|c| c[1].to_string()).collect()
+}
+
+fn ids_of(page: &Value) -> Vec<String> {
+    page["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn origin(app: &TestApp) -> String {
+    format!("https://localhost:{}", app.addr.port())
+}
+
+#[track_caller]
+fn assert_security_headers(response: &reqwest::Response, what: &str) {
+    let h = response.headers();
+    let csp = h
+        .get("content-security-policy")
+        .unwrap_or_else(|| panic!("{what}: no CSP"))
+        .to_str()
+        .unwrap();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ] {
+        assert!(
+            csp.contains(directive),
+            "{what}: CSP lacks {directive}: {csp}"
+        );
+    }
+    for (name, value) in [
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+    ] {
+        assert_eq!(
+            h.get(name).map(|v| v.to_str().unwrap()),
+            Some(value),
+            "{what}: {name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_admin_path_is_401_without_the_token_and_shows_nothing() {
+    let app = viewer().await;
+    let id = send(
+        &app,
+        "desk",
+        &estimate("EST-SECRET-7", "Ocean Star", json!({})),
+        None,
+    )
+    .await;
+    let forged = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let paths: Vec<(Method, String)> = vec![
+        (Method::GET, "/admin".into()),
+        (Method::GET, "/admin/".into()),
+        (Method::GET, "/admin?ruleset=desk".into()),
+        (Method::GET, format!("/admin/calls/{id}")),
+        (Method::POST, format!("/admin/calls/{id}/replay")),
+        (Method::GET, "/admin/assets/admin.css".into()),
+        (Method::GET, "/admin/assets/admin.js".into()),
+        (Method::GET, "/admin/assets/icons/error.svg".into()),
+        (Method::GET, "/admin/api/calls".into()),
+        (Method::GET, format!("/admin/api/calls/{id}")),
+        (Method::GET, format!("/admin/api/calls/{id}/request-body")),
+        (Method::POST, format!("/admin/api/calls/{id}/replay")),
+        (Method::GET, format!("/admin/api/calls/{id}/test")),
+        (Method::GET, "/admin/api/status".into()),
+        (Method::POST, "/admin/logout".into()),
+        (Method::GET, "/admin/no-such-page".into()),
+        (Method::DELETE, "/admin".into()),
+    ];
+    let visitors = [
+        (As::Nobody, "no credentials"),
+        (
+            As::Bearer("admin-test-token-wrong-0000000000000"),
+            "a wrong Bearer token",
+        ),
+        (As::Bearer(""), "an empty Bearer token"),
+        (As::Cookie(forged), "a forged session cookie"),
+        (As::Cookie(TOKEN), "the token itself as the cookie"),
+    ];
+    for (method, path) in &paths {
+        for (who, why) in visitors {
+            let response = request(&app, method.clone(), path, who, &[]).await;
+            let what = format!("{method} {path} with {why}");
+            assert_eq!(response.status(), 401, "{what}");
+            assert_security_headers(&response, &what);
+            let json = path.starts_with("/admin/api/");
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(
+                content_type.starts_with(if json {
+                    "application/json"
+                } else {
+                    "text/html"
+                }),
+                "{what}: {content_type}"
+            );
+            let body = response.text().await.unwrap();
+            for secret in ["EST-SECRET-7", "Ocean Star", id.as_str(), "desk", "LSF"] {
+                assert!(!body.contains(secret), "{what} shows {secret}: {body}");
+            }
+            assert!(
+                body.contains("/admin/login"),
+                "{what} says how to log in: {body}"
+            );
+        }
+    }
+    // The login page is served to anyone, and shows nothing either.
+    let login = get(&app, "/admin/login", As::Nobody).await;
+    assert_eq!(login.status(), 200);
+    assert_security_headers(&login, "the login page");
+    let html = login.text().await.unwrap();
+    for secret in ["EST-SECRET-7", "Ocean Star", id.as_str(), TOKEN] {
+        assert!(!html.contains(secret), "the login page shows {secret}");
+    }
+    for part in [r#"id="login-form""#, r#"name="token""#, r#"id="login""#] {
+        assert!(html.contains(part), "the login page lacks {part}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_file_is_made_private_on_first_start_and_reused_after_a_restart() {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::remove_var("LOOKOUT_ADMIN_TOKEN");
+    let shared = tempfile::tempdir().unwrap();
+    let data = shared.path().join("data");
+    let first = spawn_app_with(&[], |c| c.data = data.clone()).await;
+    let file = data.join("admin-token");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the token file is readable only by lookout's user"
+    );
+    let token = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    assert_eq!(token.len(), 43, "32 random bytes, URL-safe base64: {token}");
+    assert!(token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+
+    let login = |app: &TestApp, token: String| {
+        let path = format!("/admin/login?token={token}");
+        let app_url = app.url(&path);
+        let client = plain_client(app);
+        async move { client.get(app_url).send().await.unwrap().status() }
+    };
+    assert_eq!(login(&first, token.clone()).await, StatusCode::SEE_OTHER);
+    first.stopper.stop();
+    first.server.await.unwrap().unwrap();
+
+    let second = spawn_app_with(&[], |c| c.data = data.clone()).await;
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap().trim(),
+        token,
+        "a restart reads the token it made, it does not make another"
+    );
+    assert_eq!(login(&second, token.clone()).await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        login(&second, format!("{token}x")).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn logging_in_sets_a_strict_session_cookie_that_is_not_the_token() {
+    let app = viewer().await;
+    let wrong = get(
+        &app,
+        "/admin/login?token=admin-test-token-wrong-00000",
+        As::Nobody,
+    )
+    .await;
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get(header::SET_COOKIE).is_none());
+    assert_security_headers(&wrong, "a refused login");
+
+    let by_link = get(&app, &format!("/admin/login?token={TOKEN}"), As::Nobody).await;
+    let by_form = plain_client(&app)
+        .post(app.url("/admin/login"))
+        .header("origin", origin(&app))
+        .header("sec-fetch-site", "same-origin")
+        .header("content-type", FORM)
+        .body(form(&[("token", TOKEN)]))
+        .send()
+        .await
+        .unwrap();
+    for (response, how) in [(&by_link, "the login link"), (&by_form, "the login form")] {
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{how}");
+        assert_eq!(response.headers()[header::LOCATION], "/admin", "{how}");
+        let set = response.headers()[header::SET_COOKIE].to_str().unwrap();
+        assert!(set.starts_with("lookout_admin="), "{how}: {set}");
+        for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/admin"] {
+            assert!(
+                set.split("; ").any(|a| a == attribute),
+                "{how}: no {attribute} in {set}"
+            );
+        }
+        let value = cookie_value(response);
+        assert!(
+            value.len() > 20 && value != TOKEN && !value.contains(TOKEN),
+            "{how}: {value}"
+        );
+    }
+    assert_ne!(
+        cookie_value(&by_link),
+        cookie_value(&by_form),
+        "each login is its own session"
+    );
+
+    let cookie = cookie_value(&by_form);
+    let list = get(&app, "/admin", As::Cookie(&cookie)).await;
+    assert_eq!(list.status(), 200);
+    assert!(list.text().await.unwrap().contains(r#"id="calls""#));
+
+    // A login form posted from another site is refused.
+    let cross = plain_client(&app)
+        .post(app.url("/admin/login"))
+        .header("origin", "https://evil.example")
+        .header("sec-fetch-site", "cross-site")
+        .header("content-type", FORM)
+        .body(form(&[("token", TOKEN)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+    assert!(cross.headers().get(header::SET_COOKIE).is_none());
+
+    // Logging out ends the session: the old cookie is refused afterwards.
+    let token = csrf(&app, &cookie).await;
+    let out = plain_client(&app)
+        .post(app.url("/admin/logout"))
+        .header(header::COOKIE, format!("lookout_admin={cookie}"))
+        .header("origin", origin(&app))
+        .header("content-type", FORM)
+        .body(form(&[("csrf", token.as_str())]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(out.headers()[header::LOCATION], "/admin/login");
+    assert!(out.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    assert_eq!(get(&app, "/admin", As::Cookie(&cookie)).await.status(), 401);
+}
+
+#[tokio::test]
+async fn the_api_takes_a_bearer_token() {
+    let app = viewer().await;
+    let id = send(
+        &app,
+        "desk",
+        &estimate("EST-1", "Ocean Star", json!({})),
+        None,
+    )
+    .await;
+    let page = api(&app, "/admin/api/calls").await;
+    assert_eq!(ids_of(&page), vec![id.clone()]);
+    let call = api(&app, &format!("/admin/api/calls/{id}")).await;
+    assert_eq!(call["ruleset"], "desk");
+    assert_eq!(call["rules"].as_array().unwrap().len(), 3);
+    let status = api(&app, "/admin/api/status").await;
+    assert_eq!(status["recorder"]["dropped"], 0);
+    assert_eq!(status["store"]["calls"], 1);
+    let raw = get(
+        &app,
+        &format!("/admin/api/calls/{id}/request-body"),
+        As::Bearer(TOKEN),
+    )
+    .await;
+    assert_eq!(
+        raw.bytes().await.unwrap().as_ref(),
+        estimate("EST-1", "Ocean Star", json!({})).as_slice(),
+        "the exact bytes received"
+    );
+
+    for (header_value, why) in [
+        (format!("Bearer {TOKEN}x"), "a longer token"),
+        (format!("Basic {TOKEN}"), "another scheme"),
+        ("Bearer".to_string(), "no token"),
+    ] {
+        let response = request(
+            &app,
+            Method::GET,
+            "/admin/api/calls",
+            As::Nobody,
+            &[("authorization", &header_value)],
+        )
+        .await;
+        assert_eq!(response.status(), 401, "{why}");
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("log in first"),
+            "{why}: {body}"
+        );
+    }
+
+    let missing = get(
+        &app,
+        "/admin/api/calls/0190a5b2-0000-7000-8000-000000000000",
+        As::Bearer(TOKEN),
+    )
+    .await;
+    assert_eq!(missing.status(), 404);
+    let bad = get(&app, "/admin/api/calls?status=ok", As::Bearer(TOKEN)).await;
+    assert_eq!(bad.status(), 400);
+    let body: Value = bad.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("not an HTTP status"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn posts_need_the_sessions_csrf_token_and_the_same_origin() {
+    let app = viewer().await;
+    let id = send(
+        &app,
+        "desk",
+        &estimate("EST-1", "Ocean Star", json!({})),
+        None,
+    )
+    .await;
+    let cookie = log_in(&app).await;
+    let token = csrf(&app, &cookie).await;
+    let other_session = log_in(&app).await;
+    let others_token = csrf(&app, &other_session).await;
+    assert_ne!(token, others_token);
+    let path = format!("/admin/api/calls/{id}/replay");
+    let here = origin(&app);
+    type Headers<'a> = Vec<(&'a str, &'a str)>;
+    let cases: Vec<(Headers, u16, &str)> = vec![
+        (vec![], 403, "no CSRF token"),
+        (vec![("x-csrf-token", "forged")], 403, "a made-up token"),
+        (
+            vec![("x-csrf-token", others_token.as_str())],
+            403,
+            "another session's token",
+        ),
+        (
+            vec![
+                ("x-csrf-token", token.as_str()),
+                ("origin", "https://evil.example"),
+            ],
+            403,
+            "another origin",
+        ),
+        (
+            vec![
+                ("x-csrf-token", token.as_str()),
+                ("sec-fetch-site", "cross-site"),
+            ],
+            403,
+            "another site",
+        ),
+        (
+            vec![("x-csrf-token", token.as_str()), ("origin", "null")],
+            403,
+            "an opaque origin",
+        ),
+        (
+            vec![
+                ("x-csrf-token", token.as_str()),
+                ("origin", here.as_str()),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            200,
+            "the viewer's own request",
+        ),
+        (
+            vec![("x-csrf-token", token.as_str())],
+            200,
+            "a client without Origin headers",
+        ),
+    ];
+    for (headers, status, why) in &cases {
+        let response = request(&app, Method::POST, &path, As::Cookie(&cookie), headers).await;
+        assert_eq!(response.status().as_u16(), *status, "{why}");
+        if *status == 403 {
+            let body: Value = response.json().await.unwrap();
+            assert!(body["error"].is_string(), "{why}: {body}");
+        }
+    }
+    // The page's form (no script): the token travels as a form field.
+    let form = |fields: Vec<(&'static str, String)>| {
+        plain_client(&app)
+            .post(app.url(&format!("/admin/calls/{id}/replay")))
+            .header(header::COOKIE, format!("lookout_admin={cookie}"))
+            .header("origin", here.clone())
+            .header("content-type", FORM)
+            .body(form(
+                &fields
+                    .iter()
+                    .map(|(k, v)| (*k, v.as_str()))
+                    .collect::<Vec<_>>(),
+            ))
+            .send()
+    };
+    assert_eq!(form(vec![]).await.unwrap().status(), 403);
+    assert_eq!(
+        form(vec![("csrf", others_token.clone())])
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let page = form(vec![("csrf", token.clone())]).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains(r#"id="replay-result""#));
+    // Bearer clients need no CSRF token: a browser never sends the header by itself.
+    let bearer = request(&app, Method::POST, &path, As::Bearer(TOKEN), &[]).await;
+    assert_eq!(bearer.status(), 200);
+}
+
+#[tokio::test]
+async fn every_admin_response_has_the_security_headers_and_no_inline_code() {
+    let app = viewer().await;
+    let id = send(
+        &app,
+        "desk",
+        &estimate("EST-1", "Ocean Star", json!({})),
+        None,
+    )
+    .await;
+    let cookie = log_in(&app).await;
+    let pages = [
+        ("/admin".to_string(), 200),
+        (format!("/admin/calls/{id}"), 200),
+        ("/admin?status=nope".to_string(), 400),
+        ("/admin/calls/not-a-call".to_string(), 404),
+        ("/admin/nowhere".to_string(), 404),
+    ];
+    let scripts = regex::Regex::new(r"<script[^>]*>").unwrap();
+    let handlers = regex::Regex::new(r#"\son[a-z]+="#).unwrap();
+    for (path, status) in &pages {
+        let response = get(&app, path, As::Cookie(&cookie)).await;
+        assert_eq!(response.status().as_u16(), *status, "{path}");
+        assert_security_headers(&response, path);
+        let html = response.text().await.unwrap();
+        assert!(
+            !html.contains("<style") && !html.contains(" style="),
+            "{path}: inline style"
+        );
+        for tag in scripts.find_iter(&html) {
+            assert!(
+                tag.as_str().contains("src=\"/admin/assets/"),
+                "{path}: inline script {}",
+                tag.as_str()
+            );
+        }
+        assert!(!handlers.is_match(&html), "{path}: event handler attribute");
+    }
+    for (asset, content_type) in [
+        ("admin.css", "text/css"),
+        ("admin.js", "text/javascript"),
+        ("icons/error.svg", "image/svg+xml"),
+        ("icons/warning.svg", "image/svg+xml"),
+        ("icons/info.svg", "image/svg+xml"),
+    ] {
+        let response = get(&app, &format!("/admin/assets/{asset}"), As::Cookie(&cookie)).await;
+        assert_eq!(response.status(), 200, "{asset}");
+        assert_security_headers(&response, asset);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(content_type),
+            "{asset}"
+        );
+        assert!(!response.bytes().await.unwrap().is_empty(), "{asset}");
+    }
+    let json = get(&app, "/admin/api/calls", As::Bearer(TOKEN)).await;
+    assert_security_headers(&json, "the API");
+}
+
+/// Waits until the wall clock is past `micros` (calls then get later times).
+async fn past(micros: i64) {
+    eventually(Duration::from_secs(1), || async move {
+        lookout::store::now_micros() > micros + 2_000
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_list_filters_by_rule_set_status_problems_text_and_time_and_pages_by_cursor() {
+    let app = viewer().await;
+    let a = send(
+        &app,
+        "desk",
+        &estimate("EST-A", "Ocean Star", json!({})),
+        None,
+    )
+    .await;
+    let b = send(
+        &app,
+        "desk",
+        &estimate("EST-B", "Nordic Light", json!({"boom": true})),
+        None,
+    )
+    .await;
+    let b_at = app.recorded(&b).await.received_at;
+    past(b_at).await;
+    let c = send(
+        &app,
+        "other",
+        &estimate("EST-C", "Ocean Breeze", json!({})),
+        None,
+    )
+    .await;
+    let c_at = app.recorded(&c).await.received_at;
+    let d = send(
+        &app,
+        "signed",
+        &estimate("EST-D", "Pacific Dawn", json!({})),
+        Some("wrong-key-0000000000000000"),
+    )
+    .await;
+    let e = send(
+        &app,
+        "signed",
+        &estimate("EST-E", "Pacific Dawn", json!({})),
+        Some(KEY),
+    )
+    .await;
+    let all = vec![e.clone(), d.clone(), c.clone(), b.clone(), a.clone()];
+    let iso = |micros: i64| {
+        chrono::DateTime::from_timestamp_micros(micros)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    };
+    let since_c = url::form_urlencoded::byte_serialize(iso(c_at).as_bytes()).collect::<String>();
+
+    let cases: Vec<(String, Vec<&String>, &str)> = vec![
+        ("".into(), all.iter().collect(), "everything, newest first"),
+        ("ruleset=desk".into(), vec![&b, &a], "one rule set"),
+        (
+            "ruleset=desk&problems=on".into(),
+            vec![&b],
+            "a rule set's problems (a rule error)",
+        ),
+        (
+            "problems=on".into(),
+            vec![&d, &b],
+            "problems: rule errors and refusals",
+        ),
+        ("status=401".into(), vec![&d], "a status"),
+        (
+            "status=200&ruleset=signed".into(),
+            vec![&e],
+            "status and rule set",
+        ),
+        (
+            "q=ocean".into(),
+            vec![&c, &a],
+            "text in the estimate, any case",
+        ),
+        ("q=Nordic+Light".into(), vec![&b], "a phrase"),
+        ("q=nowhere-to-be-found".into(), vec![], "text found nowhere"),
+        (format!("since={since_c}"), vec![&e, &d, &c], "since a time"),
+        (format!("until={since_c}"), vec![&b, &a], "until a time"),
+        ("since=1h".into(), all.iter().collect(), "since an hour ago"),
+        ("until=1h".into(), vec![], "until an hour ago"),
+        (
+            "since=2026-01-01&until=2026-01-02".into(),
+            vec![],
+            "a day in the past",
+        ),
+    ];
+    for (query, expected, why) in &cases {
+        let listed = api(&app, &format!("/admin/api/calls?{query}")).await;
+        let expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+        assert_eq!(ids_of(&listed), expected, "API: {why} ({query})");
+        let html = page(&app, &format!("/admin?{query}")).await;
+        assert_eq!(row_ids(&html), expected, "page: {why} ({query})");
+    }
+
+    // Paging: two at a time, by cursor, through everything once.
+    let mut seen = Vec::new();
+    let mut path = "/admin/api/calls?limit=2".to_string();
+    loop {
+        let listed = api(&app, &path).await;
+        let ids = ids_of(&listed);
+        assert!(ids.len() <= 2);
+        seen.extend(ids);
+        match listed["next"].as_str() {
+            Some(next) => path = format!("/admin/api/calls?limit=2&before={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, all, "pages cover every call once, newest first");
+
+    // The page's next link keeps the filters.
+    let html = page(&app, "/admin?ruleset=desk&limit=1").await;
+    assert_eq!(row_ids(&html), vec![b.clone()]);
+    let next = regex::Regex::new(r#"id="next-page" href="([^"]+)""#)
+        .unwrap()
+        .captures(&html)
+        .expect("a next-page link")[1]
+        .to_string();
+    assert!(
+        next.contains("ruleset=desk") && next.contains(&format!("before={b}")),
+        "{next}"
+    );
+    let html = page(&app, &next).await;
+    assert_eq!(row_ids(&html), vec![a.clone()]);
+
+    // The form shows the filters it applied.
+    let html = page(&app, "/admin?ruleset=desk&problems=on&q=star").await;
+    for part in [
+        r#"<form id="filters""#,
+        r#"<option value="desk" selected>"#,
+        r#"name="problems" value="on" checked"#,
+        r#"name="q" value="star""#,
+        r#"id="apply-filters""#,
+    ] {
+        assert!(html.contains(part), "the form lacks {part}");
+    }
+    assert!(!html.contains("log-loss-banner"), "no call was dropped");
+
+    let bad = get(&app, "/admin?since=yesterday", As::Bearer(TOKEN)).await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad
+        .text()
+        .await
+        .unwrap()
+        .contains("since: `yesterday` is not a time"));
+}
+
+#[tokio::test]
+async fn a_call_page_shows_the_cards_as_imos_did_with_the_trace_and_bodies() {
+    let app = viewer().await;
+    let body = estimate("EST-A", "Ocean Star", json!({}));
+    let a = send_as_imos(&app, "desk", &body).await;
+    let b = send(
+        &app,
+        "desk",
+        &estimate("EST-B", "Nordic Light", json!({"boom": true})),
+        None,
+    )
+    .await;
+    let refused = send(&app, "signed", &body, Some("wrong-key-0000000000000000")).await;
+    let html = page(&app, &format!("/admin/calls/{a}")).await;
+    for part in [
+        // The cards, in the answer's order, with icon, message, fields, link and mutation.
+        r#"<li class="card card-Error" data-alert-type="Error">"#,
+        r#"src="/admin/assets/icons/error.svg""#,
+        r#"<p class="message">LSF on board leaving SANTOS is short of the 175 t needed</p>"#,
+        r#"<div class="field"><dt>On board (t)</dt> <dd>150</dd></div>"#,
+        r#"<div class="field"><dt>Needed (t)</dt> <dd>175</dd></div>"#,
+        r#"<a class="source-link button" href="https://desk.example.com/bunkers" target="_blank" rel="noopener noreferrer">"#,
+        "<code>estimateItineraries.voyageEstimateBunkers[fuelType=LSF].departureQty → 175</code>",
+        r#"<li class="card card-PermanentWarning" data-alert-type="PermanentWarning">"#,
+        r#"<p class="message">Laden speed is above the charter party warranty</p>"#,
+        // The summary.
+        "<dt>Signature</dt><dd>not_required (the rule set has no API key)</dd>",
+        "<dt>Estimate</dt><dd>EST-A</dd>",
+        // Headers and bodies, collapsible.
+        r#"<details id="request-headers">"#,
+        "<th>content-type</th><td>application/json; charset=utf-8</td>",
+        "<th>x-imos-user</th><td>apatel</td>",
+        r#"<details id="request-body">"#,
+        r#""vesselName": "Ocean Star""#,
+        r#"<details id="response-body">"#,
+        // The trace.
+        r#"<table id="trace""#,
+        "<code>bunkers</code>",
+        "LSF on board: 150",
+        // The actions.
+        r#"id="replay""#,
+        r#"id="save-test""#,
+    ] {
+        assert!(html.contains(part), "the call page lacks {part}");
+    }
+    assert_eq!(html.matches(r#"<tr class="rule-run"#).count(), 3);
+    assert!(
+        html.find("card-Error").unwrap() < html.find("card-PermanentWarning").unwrap(),
+        "cards in the answer's order"
+    );
+
+    let html = page(&app, &format!("/admin/calls/{b}")).await;
+    assert!(
+        html.contains(r#"<tr class="rule-run outcome-error">"#),
+        "the failed rule's row"
+    );
+    let error = regex::Regex::new(r"line 2, column \d+: [^<]*no_such_method").unwrap();
+    assert!(error.is_match(&html), "the error with its line and column");
+
+    let html = page(&app, &format!("/admin/calls/{refused}")).await;
+    assert!(html.contains("<h2>Answered 401</h2>"));
+    assert!(
+        html.contains("Veson-Webhook-Signature does not match"),
+        "the error text"
+    );
+    assert!(
+        !html.contains(r#"id="save-test""#),
+        "a refused call pins no answer"
+    );
+}
+
+/// What the page's script gets back from the replay button.
+async fn replay_fragment(app: &TestApp, id: &str) -> String {
+    let response = request(
+        app,
+        Method::POST,
+        &format!("/admin/calls/{id}/replay"),
+        As::Bearer(TOKEN),
+        &[("x-lookout-fragment", "1")],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    unescape(&response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn replay_shows_no_change_then_a_changed_alert_after_a_rule_edit() {
+    let app = viewer().await;
+    let a = send(
+        &app,
+        "desk",
+        &estimate("EST-A", "Ocean Star", json!({})),
+        None,
+    )
+    .await;
+    let path = format!("/admin/api/calls/{a}/replay");
+
+    let same: Value = request(&app, Method::POST, &path, As::Bearer(TOKEN), &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(same["changes"], json!([]), "{same}");
+    let html = replay_fragment(&app, &a).await;
+    assert!(
+        html.contains(r#"<section id="replay-result" class="replay-result no-change">"#),
+        "{html}"
+    );
+
+    let before = app.state.registry.get("desk").unwrap().version.clone();
+    std::fs::write(
+        app.rules_dir("desk").join("bunkers.rhai"),
+        BUNKERS_RULE.replace("departureQty: 175", "departureQty: 180"),
+    )
+    .unwrap();
+    eventually(Duration::from_secs(10), || async {
+        app.state.registry.get("desk").unwrap().version != before
+    })
+    .await;
+
+    let changed: Value = request(&app, Method::POST, &path, As::Bearer(TOKEN), &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let changes = changed["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{changed}");
+    assert_eq!(changes[0]["change"], "changed");
+    assert_eq!(
+        changes[0]["guid_changed"], true,
+        "a new suggestion is a new GUID"
+    );
+    assert_eq!(changes[0]["fields"], json!(["guid", "mutation"]));
+
+    let html = replay_fragment(&app, &a).await;
+    for part in [
+        r#"<li class="change change-changed" data-change="changed">"#,
+        r#"<q class="message">LSF on board leaving SANTOS is short of the 175 t needed</q>"#,
+        "Changed: guid, mutation",
+        "Suggested before:<ul><li><code>estimateItineraries.voyageEstimateBunkers[fuelType=LSF].departureQty → 175</code>",
+        "Suggests now:<ul><li><code>estimateItineraries.voyageEstimateBunkers[fuelType=LSF].departureQty → 180</code>",
+        r#"<p class="guid-changed">"#,
+    ] {
+        assert!(html.contains(part), "the replay lacks {part}: {html}");
+    }
+    assert!(!html.contains("no-change"));
+}
+
+fn lookout_test(rules: &Path, ruleset: &str) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .args(["test", "--rules", rules.to_str().unwrap(), ruleset])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test]
+async fn a_call_saved_as_a_rule_test_passes_lookout_test_until_the_rules_change() {
+    let app = viewer().await;
+    let a = send_as_imos(&app, "desk", &estimate("EST-A", "Ocean Star", json!({}))).await;
+    let b = send(
+        &app,
+        "desk",
+        &estimate("EST-B", "Nordic Light", json!({"boom": true})),
+        None,
+    )
+    .await;
+    let quiet = send(
+        &app,
+        "desk",
+        &estimate("EST-Q", "Calm Sea", json!({"speed": 11, "estimateItineraries": [
+            {"portName": "SANTOS", "voyageEstimateBunkers": [{"fuelType": "LSF", "departureQty": 200}]}]})),
+        None,
+    )
+    .await;
+    let tests = app.rules_dir("desk").join("tests");
+    std::fs::create_dir_all(&tests).unwrap();
+    for id in [&a, &b, &quiet] {
+        let response = get(
+            &app,
+            &format!("/admin/api/calls/{id}/test"),
+            As::Bearer(TOKEN),
+        )
+        .await;
+        assert_eq!(response.status(), 200);
+        let name = format!("call-{id}.json");
+        assert_eq!(
+            response.headers()[header::CONTENT_DISPOSITION],
+            format!("attachment; filename=\"{name}\"").as_str()
+        );
+        let text = response.text().await.unwrap();
+        let file: Value = serde_json::from_str(&text).unwrap();
+        assert!(file["estimate"].is_object(), "the estimate is inline");
+        assert!(file["headers"].get("veson-webhook-signature").is_none());
+        assert!(file["headers"].get("content-length").is_none());
+        std::fs::write(tests.join(name), text).unwrap();
+    }
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(tests.join(format!("call-{a}.json"))).unwrap())
+            .unwrap();
+    let alerts = file["expect"]["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0]["rule"], "bunkers");
+    assert!(alerts[0]["guid"].is_string(), "the GUID is pinned");
+    assert_eq!(
+        file["headers"]["x-imos-user"], "apatel",
+        "headers rules can read"
+    );
+
+    let rules = app.dir.path().join("rules");
+    let (code, out) = lookout_test(&rules, "desk");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 passed, 0 failed"), "{out}");
+
+    // The saved tests pin today's answer: a rule change that alters it fails them.
+    std::fs::write(
+        app.rules_dir("desk").join("bunkers.rhai"),
+        BUNKERS_RULE.replace("departureQty: 175", "departureQty: 180"),
+    )
+    .unwrap();
+    let (code, out) = lookout_test(&rules, "desk");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("test desk/call-{a} ... FAILED")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("test desk/call-{quiet} ... ok")),
+        "{out}"
+    );
+
+    let refused = send(&app, "signed", b"{}", None).await;
+    let response = get(
+        &app,
+        &format!("/admin/api/calls/{refused}/test"),
+        As::Bearer(TOKEN),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("answered 401"),
+        "{body}"
+    );
+}
