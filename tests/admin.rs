@@ -611,6 +611,15 @@ async fn posts_need_the_sessions_csrf_token_and_the_same_origin() {
             "the viewer's own request",
         ),
         (
+            vec![
+                ("x-csrf-token", token.as_str()),
+                ("origin", "null"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            200,
+            "the viewer's own form (browsers send Origin: null under no-referrer)",
+        ),
+        (
             vec![("x-csrf-token", token.as_str())],
             200,
             "a client without Origin headers",

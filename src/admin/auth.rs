@@ -405,8 +405,13 @@ pub fn cleared_cookie() -> HeaderValue {
 
 /// Does the request come from a page of this server? A browser sends `Sec-Fetch-Site`
 /// and (on POST) `Origin`; when present they must say "same origin".
+///
+/// Under `Referrer-Policy: no-referrer` browsers send `Origin: null` even on same-origin
+/// POSTs, so `null` passes only when `Sec-Fetch-Site` (which no page can set) says
+/// `same-origin`.
 pub fn same_origin(headers: &HeaderMap, uri: &Uri) -> Result<(), String> {
-    if let Some(site) = headers.get("sec-fetch-site") {
+    let site = headers.get("sec-fetch-site");
+    if let Some(site) = site {
         if site.as_bytes() != b"same-origin" {
             return Err(format!(
                 "this request came from another site (Sec-Fetch-Site: {}); use the buttons of the log viewer itself",
@@ -415,6 +420,9 @@ pub fn same_origin(headers: &HeaderMap, uri: &Uri) -> Result<(), String> {
         }
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
+        if origin.as_bytes() == b"null" && site.is_some() {
+            return Ok(());
+        }
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
@@ -733,6 +741,16 @@ mod tests {
             ),
             (&[("origin", "http://localhost:8443")], false, "plain http"),
             (&[("origin", "null")], false, "an opaque origin"),
+            (
+                &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+                true,
+                "a same-origin form under Referrer-Policy: no-referrer",
+            ),
+            (
+                &[("origin", "null"), ("sec-fetch-site", "cross-site")],
+                false,
+                "a sandboxed frame elsewhere",
+            ),
         ];
         for (pairs, ok, why) in cases {
             assert_eq!(same_origin(&headers(pairs), &uri).is_ok(), *ok, "{why}");
