@@ -431,8 +431,65 @@ fn bench_representation(c: &mut Criterion, f: &Fixture) {
     group.finish();
 }
 
+/// The recorder's work per call, off the answer's path (its own thread).
+fn bench_record(c: &mut Criterion, f: &Fixture) {
+    use lookout::store::{self, redact, Backend, Call, Row};
+    bench_bodies(c, f, "record_search_text", |s| redact::search_text(&s.estimate));
+    let mut compressor = zstd::bulk::Compressor::new(1).expect("zstd");
+    let compressor = std::cell::RefCell::new(&mut compressor);
+    bench_bodies(c, f, "record_compress", |s| {
+        store::Blob::encode(black_box(&s.body), &mut compressor.borrow_mut())
+    });
+    // Writing to a real SQLite file in batches of 64, as the recorder does under load.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = store::sqlite::Sqlite::open(&dir.path().join("bench.db")).expect("sqlite");
+    let s = f.sample("100k");
+    let template = Call {
+        id: String::new(),
+        received_at: store::now_micros(),
+        instance: "bench:8443".into(),
+        ruleset: "default".into(),
+        rules_version: Some("v".into()),
+        peer: "127.0.0.1:1".into(),
+        status: 200,
+        signature: "valid".into(),
+        duration_us: 700,
+        estimate_id: Some("E".into()),
+        alerts: 4,
+        omitted: 0,
+        rule_errors: 0,
+        rule_timeouts: 0,
+        error: None,
+        request_headers: vec![("content-type".into(), "application/json".into())],
+        redacted: vec![],
+        request_size: s.body.len() as u64,
+        request_body: s.body.clone(),
+        request_truncated: false,
+        response_body: br#"[{"message":"x","alertType":"Error","guid":"g"}]"#.repeat(4),
+        rules: vec![],
+    };
+    let search = redact::search_text(&s.estimate);
+    let mut group = c.benchmark_group("record_write_sqlite");
+    tune(&mut group, Tier::Micro);
+    group.throughput(Throughput::Elements(64));
+    group.bench_function("100k_batch64", |b| {
+        b.iter(|| {
+            let rows: Vec<Row> = (0..64)
+                .map(|_| {
+                    let mut call = template.clone();
+                    call.id = uuid::Uuid::now_v7().to_string();
+                    Row::encode(&call, search.clone(), &mut compressor.borrow_mut())
+                })
+                .collect();
+            db.write(&rows).expect("write")
+        })
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let f = fixture();
+    bench_record(c, &f);
     bench_verify_parse(c, &f);
     bench_evaluate(c, &f);
     bench_assemble(c, &f);
