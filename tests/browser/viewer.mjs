@@ -168,6 +168,9 @@ async function until(what, probe, ok, timeoutMs = STEP_TIMEOUT_MS) {
   }
 }
 
+// The icon each alertType was shown with, over every card checked: one icon per type.
+const icons = new Map();
+
 const rowIds = (page) => page.$$eval('#calls tr.call[data-id]', (rows) => rows.map((r) => r.dataset.id));
 const sameSet = (a, b) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
 
@@ -181,14 +184,25 @@ async function setFilter(page, name, value) {
   else await field.fill(String(value));
 }
 
-// Sets every filter this test uses (rule set, problems, text), then applies them.
+// Sets every filter this test uses (rule set, problems, text, time range), then applies them.
 async function applyFilters(page, filters, expected, what) {
-  const all = { ruleset: '', problems: false, q: '', ...filters };
+  const all = { ruleset: '', problems: false, q: '', since: '', until: '', ...filters };
   for (const [name, value] of Object.entries(all)) await setFilter(page, name, value);
+  // The list is a server-rendered page: count rows only once the new one has loaded (a
+  // half-loaded page has no rows, which would pass for an empty result).
+  await page.evaluate(() => { window.__lookoutOldList = true; });
   await page.click('#apply-filters');
   const ids = await until(`${what}: the rows should be exactly ${JSON.stringify(expected)}`,
-    () => rowIds(page), (ids) => sameSet(ids, expected));
+    async () => {
+      const fresh = await page.evaluate(() => !window.__lookoutOldList && document.readyState === 'complete');
+      return fresh ? rowIds(page) : '(the list has not reloaded yet)';
+    },
+    (ids) => Array.isArray(ids) && sameSet(ids, expected));
   log(`  ${what}: ${ids.length} row(s)`);
+}
+
+async function visibleText(page) {
+  return ((await page.locator('body').innerText().catch(() => '')) || '').replace(/\s+/g, ' ').slice(0, 300);
 }
 
 // The text of a whole page (the 401 pages must not carry any of the calls' data).
@@ -212,7 +226,12 @@ async function checkCards(page, expectedCards, label) {
     fields: [...el.querySelectorAll('.field')].map((f) => f.textContent.replace(/\s+/g, ' ').trim()),
     links: [...el.querySelectorAll('a.source-link')].map((a) => a.href),
     mutation: [...el.querySelectorAll('.mutation')].map((m) => m.textContent.replace(/\s+/g, ' ').trim()).join(' '),
-    icon: Boolean(el.querySelector('svg, img, .icon, [class*="icon"]')),
+    icon: (() => {
+      const i = el.querySelector('img, svg');
+      if (!i) return null;
+      if (i.tagName.toLowerCase() === 'svg') return { key: i.outerHTML, loaded: true };
+      return { key: i.currentSrc || i.src, loaded: i.complete && i.naturalWidth > 0 };
+    })(),
   })));
   check(cards.length === expectedCards.length,
     `${label}: expected ${expectedCards.length} card(s), found ${cards.length}: ${JSON.stringify(cards)}`);
@@ -220,6 +239,8 @@ async function checkCards(page, expectedCards, label) {
     const got = cards[i];
     const where = `${label}, card ${i + 1}`;
     check(got.type === want.alertType, `${where}: data-alert-type is ${got.type}, expected ${want.alertType}`);
+    check(got.icon && got.icon.loaded, `${where}: no icon (an <img> that loaded, or an <svg>): ${JSON.stringify(got.icon)}`);
+    icons.set(got.type, [...(icons.get(got.type) || []), got.icon.key]);
     check(got.message === want.message, `${where}: .message is ${JSON.stringify(got.message)}, expected ${JSON.stringify(want.message)}`);
     for (const [labelText, value] of want.fields || []) {
       check(got.fields.some((f) => f.includes(labelText) && f.includes(value)),
@@ -295,10 +316,10 @@ async function main() {
     const response = await page.goto(`${cfg.base}/admin/login`);
     check(response.status() === 200, `GET /admin/login answered ${response.status()}`);
     await page.fill('#login-form input[name="token"]', cfg.token);
-    await Promise.all([
-      page.waitForURL((u) => /^\/admin\/?$/.test(u.pathname)),
-      page.click('#login'),
-    ]);
+    const [answer] = await Promise.all([page.waitForNavigation(), page.click('#login')]);
+    await page.waitForLoadState('load');
+    check(/^\/admin\/?$/.test(new URL(page.url()).pathname),
+      `submitting #login-form did not land on the list: ${page.url()} answered ${answer?.status()}: ${await visibleText(page)}`);
     const cookies = await context.cookies();
     check(cookies.length >= 1, 'logging in set no cookie');
     for (const c of cookies) {
@@ -315,7 +336,7 @@ async function main() {
     noProblems(problems);
   }
 
-  begin('(c) filter by rule set, problems and text');
+  begin('(c) filter by rule set, problems, text and time');
   {
     const set = E.filters.ruleset;
     await applyFilters(page, { ruleset: set }, E.filters.byRuleset, `ruleset=${set}`);
@@ -323,6 +344,8 @@ async function main() {
     await shot(page, 'list-filtered');
     await applyFilters(page, { problems: true }, E.filters.problems, 'problems only');
     await applyFilters(page, { q: E.filters.text }, E.filters.byText, `q=${E.filters.text}`);
+    await applyFilters(page, { since: '1h' }, E.all, 'since=1h');
+    await applyFilters(page, { until: '2001-01-01' }, [], 'until=2001-01-01');
     await applyFilters(page, {}, E.all, 'no filter');
     noProblems(problems);
   }
@@ -336,7 +359,14 @@ async function main() {
     const answer = await detailsText(page, 'response-body');
     check(body.includes(E.open.bodyText), `#request-body does not show ${JSON.stringify(E.open.bodyText)}`);
     check(answer.includes(E.open.cards[0].message), `#response-body does not show the answered alert`);
-    check(headers.toLowerCase().includes('content-type'), `#request-headers does not list the content-type header: ${headers.slice(0, 200)}`);
+    const flat = headers.replace(/\s+/g, ' ');
+    for (const [name, value] of E.open.headers) {
+      check(flat.includes(name) && flat.includes(value), `#request-headers does not show ${name}: ${value}: ${flat.slice(0, 300)}`);
+    }
+    const html = await page.content();
+    for (const secret of E.open.hidden) {
+      check(!html.includes(secret), `the call page shows ${JSON.stringify(secret)}, which must have been redacted`);
+    }
     const trace = await page.$$eval('#trace tr.rule-run', (rows) => rows.map((r) => r.textContent.replace(/\s+/g, ' ').trim()));
     check(trace.length === E.open.rules.length, `#trace has ${trace.length} tr.rule-run, expected ${E.open.rules.length}: ${JSON.stringify(trace)}`);
     for (const rule of E.open.rules) {
@@ -352,6 +382,9 @@ async function main() {
     check(!signedHeaders.includes(E.signed.signature), '#request-headers shows the signature');
     check(!(await page.content()).includes(E.signed.signature), 'the call page carries the signature somewhere');
     await shot(page, 'call-warning');
+    const perType = [...icons].map(([type, keys]) => [type, [...new Set(keys)]]);
+    check(perType.every(([, keys]) => keys.length === 1), `an alertType was shown with several icons: ${JSON.stringify(perType)}`);
+    check(new Set(perType.map(([, keys]) => keys[0])).size === perType.length, `two alertTypes share an icon: ${JSON.stringify(perType)}`);
 
     // The call whose rule failed: the trace names the error and where it happened.
     await page.goto(`${cfg.base}/admin/calls/${E.failed.id}`);
@@ -391,9 +424,12 @@ async function main() {
     const logout = page.locator('#logout');
     if (await logout.count() > 0) {
       context.expect401 = true;
-      await logout.first().click();
+      const [answer] = await Promise.all([page.waitForNavigation(), logout.first().click()]);
       await page.waitForLoadState('load');
-      await expect401(page, '/admin');
+      const said = `#logout answered ${answer?.status()} at ${page.url()}: ${await visibleText(page)}`;
+      const after = await page.goto(`${cfg.base}/admin`);
+      check(after.status() === 401, `after clicking #logout, GET /admin answered ${after.status()}, expected 401 (${said})`);
+      check((await leaks(page)).length === 0, 'after logging out, /admin shows call data');
       log('  #logout: /admin is 401 again');
     }
     await context.close();

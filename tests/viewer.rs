@@ -1,0 +1,433 @@
+//! The log viewer (/admin) driven in a real headless Chromium (Debian's `chromium`,
+//! through playwright-core: `tests/browser/viewer.mjs`) against the real server over real
+//! TLS: 401 without the token, log in, filter, open a call and see its cards, replay before
+//! and after a rule edit, 401 again. Screenshots land in `target/viewer-screenshots/`.
+//!
+//! Needs Debian's `chromium` and `libnss3-tools`, and `npm ci --prefix tests/browser`:
+//! `scripts/test` installs them. Without them this test fails (it never skips).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// A header the desk rule set redacts (`redact_headers`): the viewer must never show it.
+const IMOS_TOKEN: &str = "imos-api-token-that-must-not-be-shown-5e2a";
+const TOKEN: &str = "viewer-test-admin-token-6c1f0a9e2b7d4c3a8e5f";
+const KEY: &str = "viewer-test-api-key-0b9d8c7e6f5a4b3c2d1e0f9a8b7c";
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// The node process's whole run, browser included.
+const BROWSER_LIMIT: Duration = Duration::from_secs(120);
+
+const SPEED_RULE: &str = r#"// The laden speed is above the charter party's warranty.
+let speed = estimate.speed ?? 0;
+if speed > 12.5 {
+    error("Laden speed is above the charter party warranty (VERSION); slow down or check the CP")
+        .field("Speed (kn)", speed)
+        .field("Warranted (kn)", 12.5)
+        .link("https://desk.example.com/cp/speed-warranty")
+        .mutation(#{ estimateItineraries: #{ speed: 12.5 } })
+        .key("cp-speed");
+}
+"#;
+
+const BOOM_RULE: &str = r#"// Fails on purpose when the estimate asks for it: the trace shows the error.
+let asked = estimate.boom ?? false;
+if asked {
+    throw "boom requested by the test";
+}
+"#;
+
+const CHARTERER_RULE: &str = r#"// A charterer that is not on the approved list.
+let charterer = estimate.charterer ?? "";
+if charterer != "" {
+    warning(`Charterer ${charterer} is not on the approved list; ask Compliance`)
+        .field("Charterer", charterer)
+        .key("charterer");
+}
+"#;
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// Fails (never skips) when what the browser test needs is missing.
+fn preflight() {
+    let mut missing = Vec::new();
+    if !Path::new(CHROMIUM).exists() {
+        missing.push(format!("{CHROMIUM} (Debian package chromium)"));
+    }
+    if Command::new("node")
+        .arg("--version")
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        missing.push("node (Node.js 18 or later)".to_string());
+    }
+    if Command::new("certutil")
+        .arg("-H")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
+        missing.push("certutil (Debian package libnss3-tools)".to_string());
+    }
+    let lock: Value =
+        serde_json::from_slice(&std::fs::read(browser_dir().join("package-lock.json")).unwrap())
+            .unwrap();
+    let want = lock["packages"]["node_modules/playwright-core"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let have = std::fs::read(browser_dir().join("node_modules/playwright-core/package.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_string));
+    if have.as_deref() != Some(want.as_str()) {
+        missing.push(format!(
+            "tests/browser/node_modules/playwright-core {want} (found {})",
+            have.as_deref().unwrap_or("none")
+        ));
+    }
+    assert!(
+        missing.is_empty(),
+        "the viewer's browser test needs: {}; run scripts/test, which installs them \
+         (Debian's chromium and libnss3-tools, then npm ci --prefix tests/browser)",
+        missing.join(", ")
+    );
+}
+
+fn screenshot_dir() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is <target>/tmp.
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("viewer-screenshots")
+}
+
+fn estimate(id: &str, vessel: &str, extra: Value) -> Vec<u8> {
+    let mut e = json!({ "estimateID": id, "vesselName": vessel });
+    e.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    serde_json::to_vec_pretty(&e).unwrap()
+}
+
+fn call_id(response: &reqwest::Response) -> String {
+    response.headers()["x-lookout-call-id"]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn rules_version(app: &TestApp, set: &str) -> Option<String> {
+    let ready: Value = app.get("/readyz").await.json().await.ok()?;
+    ready["rulesets"][set]["version"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Kills the node process and the Chromium it started (its own process group) unless it
+/// has ended.
+struct Browser {
+    child: Child,
+    done: bool,
+}
+
+impl Browser {
+    fn kill(&mut self) {
+        if !self.done {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.child.id())])
+                .status();
+            let _ = self.child.wait();
+            self.done = true;
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewer_in_headless_chromium_logs_in_filters_shows_cards_and_replays() {
+    preflight();
+
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("ops.key");
+    std::fs::write(&key_file, KEY).unwrap();
+    let ops_toml = format!("api_keys = [\"file:{}\"]\n", key_file.display());
+    let speed_v1 = SPEED_RULE.replace("VERSION", "v1");
+    let app = spawn_app_with(
+        &[
+            (
+                "desk",
+                &[
+                    ("speed.rhai", speed_v1.as_str()),
+                    ("boom.rhai", BOOM_RULE),
+                    ("ruleset.toml", "redact_headers = [\"x-imos-api-token\"]\n"),
+                ],
+            ),
+            (
+                "ops",
+                &[
+                    ("charterer.rhai", CHARTERER_RULE),
+                    ("ruleset.toml", ops_toml.as_str()),
+                ],
+            ),
+        ],
+        |config| config.admin_token = Some(lookout::admin::AdminToken::new(TOKEN)),
+    )
+    .await;
+
+    // Real calls, one after the other (the list is newest first).
+    let mut all = Vec::new();
+    let aurora = estimate("EST-1001", "MV Aurora Viewer", json!({ "speed": 14.2 }));
+    // As the Estimator sends it: JSON, the analyst, and an IMOS token that is redacted.
+    let r = app
+        .client
+        .post(app.url("/hooks/desk"))
+        .header("content-type", "application/json")
+        .header("x-imos-user", "analyst@desk.example.com")
+        .header("x-imos-api-token", IMOS_TOKEN)
+        .body(aurora)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let open = call_id(&r);
+    all.push(open.clone());
+    let r = app
+        .post_hook(
+            "desk",
+            &estimate("EST-1002", "MV Borealis Viewer", json!({ "speed": 13.1 })),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let borealis = call_id(&r);
+    all.push(borealis.clone());
+    let r = app
+        .post_hook(
+            "desk",
+            &estimate(
+                "EST-1003",
+                "MV Cassiopeia Viewer",
+                json!({ "speed": 11.0, "boom": true }),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let failed = call_id(&r);
+    all.push(failed.clone());
+    let signed_body = estimate(
+        "EST-2001",
+        "MV Dorado Viewer",
+        json!({ "charterer": "Acme Freight" }),
+    );
+    let signature = sign(KEY, &signed_body);
+    let r = app.post_hook("ops", &signed_body, Some(KEY)).await;
+    assert_eq!(r.status(), 200);
+    let signed = call_id(&r);
+    all.push(signed.clone());
+    let r = app
+        .post_hook(
+            "ops",
+            &estimate(
+                "EST-2002",
+                "MV Eridanus Viewer",
+                json!({ "charterer": "Nobody" }),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+    let unsigned = call_id(&r);
+    all.push(unsigned.clone());
+
+    // Wait until the log has them all (recording is off the answer's path).
+    eventually(Duration::from_secs(15), || async {
+        let response = app
+            .client
+            .get(app.url("/admin/api/calls"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let text = response.text().await.unwrap();
+        all.iter().all(|id| text.contains(id.as_str()))
+    })
+    .await;
+
+    let message_v1 =
+        "Laden speed is above the charter party warranty (v1); slow down or check the CP";
+    let message_v2 = message_v1.replace("(v1)", "(v2)");
+    let expect = json!({
+        "all": all,
+        "secrets": [open, borealis, failed, signed, unsigned, "MV Aurora Viewer", "Acme Freight", message_v1],
+        "filters": {
+            "ruleset": "desk",
+            "byRuleset": [open, borealis, failed],
+            "byRulesetProblems": [failed],
+            "problems": [failed, unsigned],
+            "text": "Borealis",
+            "byText": [borealis],
+        },
+        "open": {
+            "id": open,
+            "bodyText": "MV Aurora Viewer",
+            "headers": [["content-type", "application/json"], ["x-imos-user", "analyst@desk.example.com"]],
+            "hidden": [IMOS_TOKEN],
+            "rules": ["boom", "speed"],
+            "cards": [{
+                "alertType": "Error",
+                "message": message_v1,
+                "fields": [["Speed (kn)", "14.2"], ["Warranted (kn)", "12.5"]],
+                "link": "https://desk.example.com/cp/speed-warranty",
+                "mutation": ["speed", "12.5"],
+            }],
+        },
+        "signed": {
+            "id": signed,
+            "signature": signature,
+            "cards": [{
+                "alertType": "PermanentWarning",
+                "message": "Charterer Acme Freight is not on the approved list; ask Compliance",
+                "fields": [["Charterer", "Acme Freight"]],
+            }],
+        },
+        "failed": {
+            "id": failed,
+            "traceText": ["boom", "boom requested by the test"],
+            // The throw is on line 4 of boom.rhai.
+            "traceLine": r"(line:? ?4\b|\b4:\d+|:4\b)",
+        },
+        "replay": { "changedText": [message_v2] },
+    });
+
+    let shots = screenshot_dir();
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+    let config = json!({
+        "base": app.url(""),
+        "token": TOKEN,
+        "ca": app.dir.path().join("certs/ca.pem"),
+        "shots": shots,
+        "expect": expect,
+    });
+
+    let mut command = Command::new("node");
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg(browser_dir().join("viewer.mjs"))
+        .arg(config.to_string())
+        .env(
+            "LOOKOUT_VIEWER_TIMEOUT_MS",
+            (BROWSER_LIMIT.as_millis() * 9 / 10).to_string(),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut browser = Browser {
+        child: command.spawn().expect("node starts"),
+        done: false,
+    };
+    let mut stdin = browser.child.stdin.take().unwrap();
+    let stdout = browser.child.stdout.take().unwrap();
+    let mut stderr = browser.child.stderr.take().unwrap();
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+
+    let deadline = tokio::time::Instant::now() + BROWSER_LIMIT;
+    let mut screenshots = Vec::new();
+    let mut edited = false;
+    loop {
+        let line = match tokio::time::timeout_at(deadline, lines.recv()).await {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(_) => {
+                browser.kill();
+                panic!(
+                    "the browser test did not finish within {BROWSER_LIMIT:?}; killed it. Its output:\n{}",
+                    errors.join().unwrap()
+                );
+            }
+        };
+        if let Some(path) = line.strip_prefix("screenshot ") {
+            screenshots.push(PathBuf::from(path));
+        } else if line == "edit-rules" {
+            // Edit the rule on disk; the server reloads it; tell the browser when it serves it.
+            let before = rules_version(&app, "desk").await;
+            std::fs::write(
+                app.rules_dir("desk").join("speed.rhai"),
+                SPEED_RULE.replace("VERSION", "v2"),
+            )
+            .unwrap();
+            eventually(Duration::from_secs(10), || async {
+                let now = rules_version(&app, "desk").await;
+                now.is_some() && now != before
+            })
+            .await;
+            stdin.write_all(b"rules-edited\n").unwrap();
+            stdin.flush().unwrap();
+            edited = true;
+        } else {
+            eprintln!("node: {line}");
+        }
+    }
+    let status = browser.child.wait().unwrap();
+    browser.done = true;
+    let output = errors.join().unwrap();
+    eprintln!("{output}");
+    for shot in &screenshots {
+        eprintln!("screenshot: {}", shot.display());
+    }
+    assert!(
+        status.success(),
+        "the browser test failed ({status}):\n{}",
+        output
+            .lines()
+            .filter(|l| l.starts_with("FAILED"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(edited, "the browser test never asked for the rule edit");
+    for name in [
+        "list",
+        "list-filtered",
+        "call",
+        "call-warning",
+        "replay-changed",
+    ] {
+        let file = shots.join(format!("{name}.png"));
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            bytes.starts_with(b"\x89PNG") && bytes.len() > 1000,
+            "no screenshot at {}",
+            file.display()
+        );
+    }
+    app.stopper.stop();
+}
