@@ -11,6 +11,9 @@
 //! Backends are synchronous: the recorder writes from its own thread and HTTP handlers
 //! read through `spawn_blocking`.
 
+#[cfg(test)]
+mod conformance;
+pub mod postgres;
 pub mod recorder;
 pub mod redact;
 pub mod sqlite;
@@ -445,9 +448,7 @@ pub fn without_password(url: &str) -> String {
 pub fn open(location: &Location) -> Result<Store, StoreError> {
     match location {
         Location::Sqlite(path) => Ok(Arc::new(sqlite::Sqlite::open(path)?)),
-        Location::Postgres(_) => Err(StoreError::Unavailable(
-            "PostgreSQL support is not built into this lookout yet".into(),
-        )),
+        Location::Postgres(url) => Ok(Arc::new(postgres::Postgres::open(url)?)),
     }
 }
 

@@ -494,9 +494,8 @@ fn where_sql(clauses: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::sample_call;
+    use super::super::conformance::{backend_conformance, rows};
     use super::*;
-    use uuid::Uuid;
 
     fn store() -> (tempfile::TempDir, Sqlite) {
         let dir = tempfile::tempdir().unwrap();
@@ -504,35 +503,12 @@ mod tests {
         (dir, store)
     }
 
-    fn rows(n: usize, start: i64) -> Vec<Row> {
-        let mut compressor = zstd::bulk::Compressor::new(1).unwrap();
-        (0..n)
-            .map(|i| {
-                let at = start + i as i64 * 1000;
-                let id = Uuid::new_v7(uuid::Timestamp::from_unix(
-                    uuid::NoContext,
-                    (at / 1_000_000) as u64,
-                    ((at % 1_000_000) * 1000) as u32,
-                ))
-                .to_string();
-                let mut call = sample_call(&id, at);
-                call.ruleset = if i % 2 == 0 { "even" } else { "odd" }.into();
-                call.status = if i % 5 == 0 { 401 } else { 200 };
-                call.rule_errors = u32::from(i % 7 == 0);
-                Row::encode(&call, format!("vessel {i}\nport x"), &mut compressor)
-            })
-            .collect()
-    }
+    backend_conformance!(store());
 
     #[test]
-    fn written_rows_read_back_exactly_and_reopen_migrated() {
+    fn a_reopened_file_keeps_its_rows_and_schema_version() {
         let (dir, store) = store();
-        let batch = rows(3, super::super::now_micros());
-        store.write(&batch).unwrap();
-        store.write(&batch[..1]).unwrap(); // the same call twice is kept once
-        assert_eq!(store.get(&batch[1].id).unwrap().unwrap(), batch[1]);
-        assert_eq!(store.stats().unwrap().calls, 3);
-        assert!(store.get("not-an-id").unwrap().is_none());
+        store.write(&rows(3, super::super::now_micros())).unwrap();
         drop(store);
         let again = Sqlite::open(&dir.path().join("data/lookout.db")).unwrap();
         assert_eq!(again.stats().unwrap().calls, 3);
@@ -565,118 +541,5 @@ mod tests {
             err.contains("schema is version 99, newer than this lookout knows"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn pages_filter_and_continue() {
-        let (_dir, store) = store();
-        let start = super::super::now_micros() - 60_000_000;
-        let all = rows(50, start);
-        store.write(&all).unwrap();
-        let mut seen = Vec::new();
-        let mut query = Query {
-            limit: 20,
-            ..Query::default()
-        };
-        loop {
-            let page = store.list(&query).unwrap();
-            seen.extend(page.calls.iter().map(|c| c.id.clone()));
-            match page.next {
-                Some(next) => query.before = Some(next),
-                None => break,
-            }
-        }
-        let mut expected: Vec<String> = all.iter().map(|r| r.id.clone()).collect();
-        expected.reverse();
-        assert_eq!(seen, expected);
-
-        let odd = store
-            .list(&Query {
-                ruleset: Some("odd".into()),
-                status: Some(401),
-                limit: 100,
-                ..Query::default()
-            })
-            .unwrap();
-        assert_eq!(odd.calls.len(), 5); // i = 5, 15, 25, 35, 45
-        assert!(odd
-            .calls
-            .iter()
-            .all(|c| c.ruleset == "odd" && c.status == 401));
-        let problems = store
-            .list(&Query {
-                problems: true,
-                limit: 100,
-                ..Query::default()
-            })
-            .unwrap();
-        let expected = (0..50).filter(|i| i % 5 == 0 || i % 7 == 0).count();
-        assert_eq!(problems.calls.len(), expected);
-        let text = store
-            .list(&Query {
-                text: Some("VESSEL 4".into()),
-                limit: 100,
-                ..Query::default()
-            })
-            .unwrap();
-        assert_eq!(text.calls.len(), 11); // 4, 40..49
-        let window = store
-            .list(&Query {
-                since: Some(start + 10_000),
-                until: Some(start + 20_000),
-                limit: 100,
-                ..Query::default()
-            })
-            .unwrap();
-        assert_eq!(window.calls.len(), 10);
-        let err = store
-            .list(&Query {
-                before: Some("x' OR 1=1".into()),
-                limit: 10,
-                ..Query::default()
-            })
-            .unwrap_err();
-        assert!(err.to_string().contains("is not a call id"));
-    }
-
-    #[test]
-    fn retention_by_age_and_by_size() {
-        let (_dir, store) = store();
-        let now = super::super::now_micros();
-        let old = rows(10, now - 3_600_000_000 * 48);
-        let new = rows(10, now - 1_000_000);
-        store.write(&old).unwrap();
-        store.write(&new).unwrap();
-        let removed = store
-            .retain(
-                &Retention {
-                    max_age: Some(Duration::from_secs(24 * 3600)),
-                    max_bytes: None,
-                },
-                now,
-            )
-            .unwrap();
-        assert_eq!(removed.by_age, 10);
-        assert!(store.get(&old[9].id).unwrap().is_none());
-        let each = new[0].stored_bytes as u64;
-        let removed = store
-            .retain(
-                &Retention {
-                    max_age: None,
-                    max_bytes: Some(each * 4),
-                },
-                now,
-            )
-            .unwrap();
-        assert_eq!(removed.by_size, 6);
-        let left = store
-            .list(&Query {
-                limit: 100,
-                ..Query::default()
-            })
-            .unwrap();
-        let ids: Vec<&str> = left.calls.iter().map(|c| c.id.as_str()).collect();
-        let newest: Vec<&str> = new[6..].iter().rev().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, newest);
     }
 }

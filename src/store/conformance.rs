@@ -1,0 +1,348 @@
+//! What every [`Backend`] must do, as tests that take the backend: SQLite and
+//! PostgreSQL run the same cases (see [`backend_conformance!`]), so the two keep the
+//! same records, pages and retention.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::tests::sample_call;
+use super::{now_micros, Backend, Query, Retention, Row, Stats, StoreError, TEXT_SCAN_WINDOW};
+
+/// One `#[test]` per conformance case; `$open` makes a fresh, empty store and returns
+/// `(guard, store)`, the guard keeping its database alive for the test.
+macro_rules! backend_conformance {
+    ($open:expr) => {
+        #[test]
+        fn conformance_an_empty_store_answers_empty() {
+            let (_guard, store) = $open;
+            crate::store::conformance::an_empty_store_answers_empty(&store);
+        }
+
+        #[test]
+        fn conformance_written_rows_read_back_exactly() {
+            let (_guard, store) = $open;
+            crate::store::conformance::written_rows_read_back_exactly(&store);
+        }
+
+        #[test]
+        fn conformance_pages_filter_and_continue() {
+            let (_guard, store) = $open;
+            crate::store::conformance::pages_filter_and_continue(&store);
+        }
+
+        #[test]
+        fn conformance_a_text_search_reads_one_window_per_page() {
+            let (_guard, store) = $open;
+            crate::store::conformance::a_text_search_reads_one_window_per_page(&store);
+        }
+
+        #[test]
+        fn conformance_retention_by_age_and_by_size() {
+            let (_guard, store) = $open;
+            crate::store::conformance::retention_by_age_and_by_size(&store);
+        }
+    };
+}
+pub(crate) use backend_conformance;
+
+/// `n` rows a millisecond apart from `start` (microseconds), ids in time order:
+/// ruleset `even`/`odd` by index, status 401 for every 5th, a rule error for every
+/// 7th, search text `vessel <i>\nport x`.
+pub fn rows(n: usize, start: i64) -> Vec<Row> {
+    let mut compressor = zstd::bulk::Compressor::new(1).unwrap();
+    let template = Row::encode(
+        &sample_call(&Uuid::nil().to_string(), start),
+        String::new(),
+        &mut compressor,
+    );
+    (0..n)
+        .map(|i| {
+            let at = start + i as i64 * 1000;
+            let status = if i % 5 == 0 { 401 } else { 200 };
+            let rule_errors = i32::from(i % 7 == 0);
+            let search = format!("vessel {i}\nport x");
+            Row {
+                id: id_at(at),
+                received_at: at,
+                ruleset: if i % 2 == 0 { "even" } else { "odd" }.into(),
+                status,
+                rule_errors,
+                problem: status != 200 || rule_errors > 0 || template.rule_timeouts > 0,
+                stored_bytes: template.stored_bytes + search.len() as i64,
+                search,
+                ..template.clone()
+            }
+        })
+        .collect()
+}
+
+/// A UUIDv7 for the time `at` (microseconds).
+fn id_at(at: i64) -> String {
+    Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        (at / 1_000_000) as u64,
+        ((at % 1_000_000) * 1000) as u32,
+    ))
+    .to_string()
+}
+
+fn everything(limit: usize) -> Query {
+    Query {
+        limit,
+        ..Query::default()
+    }
+}
+
+pub fn an_empty_store_answers_empty(store: &dyn Backend) {
+    assert_eq!(store.stats().unwrap(), Stats::default());
+    let page = store.list(&everything(10)).unwrap();
+    assert!(page.calls.is_empty() && page.next.is_none() && page.searched_to.is_none());
+    let text = store
+        .list(&Query {
+            text: Some("anything".into()),
+            ..everything(10)
+        })
+        .unwrap();
+    assert!(text.calls.is_empty() && text.next.is_none() && text.searched_to.is_none());
+    assert!(store.get(&Uuid::now_v7().to_string()).unwrap().is_none());
+    let removed = store
+        .retain(
+            &Retention {
+                max_age: Some(Duration::from_secs(1)),
+                max_bytes: Some(0),
+            },
+            now_micros(),
+        )
+        .unwrap();
+    assert_eq!(removed, Default::default());
+    store.write(&[]).unwrap();
+}
+
+pub fn written_rows_read_back_exactly(store: &dyn Backend) {
+    let now = now_micros();
+    let mut batch = rows(3, now);
+    // Every kind of value: NULLs, empty and non-UTF-8 bodies, stored compressed or not.
+    let mut compressor = zstd::bulk::Compressor::new(1).unwrap();
+    let mut odd = sample_call(&batch[2].id, batch[2].received_at);
+    odd.rules_version = None;
+    odd.estimate_id = None;
+    odd.error = Some("unknown rule set `x`; it's \"quoted\"".into());
+    odd.request_body = vec![0xff, 0x00, 0xfe, b'\'', b'\\'];
+    odd.response_body = Vec::new();
+    odd.request_truncated = true;
+    odd.status = 413;
+    odd.request_size = u64::from(u32::MAX) + 7;
+    odd.duration_us = i64::MAX;
+    batch[2] = Row::encode(&odd, "ünïcode\n'quote'".into(), &mut compressor);
+
+    store.write(&batch).unwrap();
+    store.write(&batch[..1]).unwrap(); // the same call twice is kept once
+    store.write(&[batch[1].clone(), batch[1].clone()]).unwrap(); // even in one batch
+    for row in &batch {
+        assert_eq!(store.get(&row.id).unwrap().as_ref(), Some(row));
+    }
+    assert_eq!(
+        store.get(&batch[2].id).unwrap().unwrap().decode().unwrap(),
+        odd
+    );
+    let stats = store.stats().unwrap();
+    assert_eq!(
+        stats,
+        Stats {
+            calls: 3,
+            stored_bytes: batch.iter().map(|r| r.stored_bytes as u64).sum(),
+            oldest: Some(batch[0].received_at),
+            newest: Some(batch[2].received_at),
+        }
+    );
+    assert!(store.get("not-an-id").unwrap().is_none());
+    assert!(store.get("x' OR 1=1 --").unwrap().is_none());
+    assert!(store.get(&Uuid::now_v7().to_string()).unwrap().is_none());
+    let page = store.list(&everything(10)).unwrap();
+    let summaries: Vec<_> = batch.iter().rev().map(Row::summary).collect();
+    assert_eq!(page.calls, summaries);
+    assert_eq!(page.next, None);
+}
+
+pub fn pages_filter_and_continue(store: &dyn Backend) {
+    let start = now_micros() - 60_000_000;
+    let all = rows(50, start);
+    store.write(&all).unwrap();
+    let mut seen = Vec::new();
+    let mut query = everything(20);
+    let mut pages = 0;
+    loop {
+        let page = store.list(&query).unwrap();
+        pages += 1;
+        assert_eq!(page.searched_to, None);
+        seen.extend(page.calls.iter().map(|c| c.id.clone()));
+        match page.next {
+            Some(next) => query.before = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let mut expected: Vec<String> = all.iter().map(|r| r.id.clone()).collect();
+    expected.reverse();
+    assert_eq!(seen, expected);
+    // A page that ends exactly at the oldest call says so.
+    let exact = store.list(&everything(50)).unwrap();
+    assert_eq!((exact.calls.len(), exact.next), (50, None));
+    let short = store.list(&everything(49)).unwrap();
+    assert_eq!(short.next.as_deref(), Some(all[1].id.as_str()));
+
+    let odd = store
+        .list(&Query {
+            ruleset: Some("odd".into()),
+            status: Some(401),
+            ..everything(100)
+        })
+        .unwrap();
+    assert_eq!(odd.calls.len(), 5); // i = 5, 15, 25, 35, 45
+    assert!(odd
+        .calls
+        .iter()
+        .all(|c| c.ruleset == "odd" && c.status == 401));
+    let problems = store
+        .list(&Query {
+            problems: true,
+            ..everything(100)
+        })
+        .unwrap();
+    let expected = (0..50).filter(|i| i % 5 == 0 || i % 7 == 0).count();
+    assert_eq!(problems.calls.len(), expected);
+    let text = store
+        .list(&Query {
+            text: Some("VESSEL 4".into()),
+            ..everything(100)
+        })
+        .unwrap();
+    assert_eq!(text.calls.len(), 11); // 4, 40..49
+    assert_eq!((text.next, text.searched_to), (None, None));
+    let few = store
+        .list(&Query {
+            text: Some("vessel 4".into()),
+            ruleset: Some("even".into()),
+            ..everything(3)
+        })
+        .unwrap();
+    let ids: Vec<&str> = few.calls.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, [&all[48].id, &all[46].id, &all[44].id]);
+    assert_eq!(few.next.as_deref(), Some(all[44].id.as_str()));
+    // Text that is not in the estimate, and text with SQL's wildcards, find nothing.
+    for absent in ["vessel 99", "%", "_"] {
+        let none = store
+            .list(&Query {
+                text: Some(absent.into()),
+                ..everything(100)
+            })
+            .unwrap();
+        assert!(none.calls.is_empty(), "{absent}");
+    }
+    let window = store
+        .list(&Query {
+            since: Some(start + 10_000),
+            until: Some(start + 20_000),
+            ..everything(100)
+        })
+        .unwrap();
+    let ids: Vec<&str> = window.calls.iter().map(|c| c.id.as_str()).collect();
+    let expected: Vec<&str> = all[10..20].iter().rev().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, expected);
+    let err = store
+        .list(&Query {
+            before: Some("x' OR 1=1".into()),
+            ..everything(10)
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::BadQuery(_)), "{err:?}");
+    assert!(err.to_string().contains("is not a call id"));
+}
+
+pub fn a_text_search_reads_one_window_per_page(store: &dyn Backend) {
+    // The only matches are older than the newest TEXT_SCAN_WINDOW calls.
+    let start = now_micros() - 3_600_000_000;
+    let mut all = rows(TEXT_SCAN_WINDOW + 5, start);
+    for row in &mut all[..3] {
+        row.search = format!("needle {}", row.id);
+    }
+    for chunk in all.chunks(2000) {
+        store.write(chunk).unwrap();
+    }
+    let text = |before: Option<String>| Query {
+        text: Some("Needle".into()),
+        before,
+        ..everything(10)
+    };
+    let first = store.list(&text(None)).unwrap();
+    let floor = &all[5];
+    assert!(first.calls.is_empty());
+    assert_eq!(first.next.as_deref(), Some(floor.id.as_str()));
+    assert_eq!(first.searched_to, Some(floor.received_at));
+    let second = store.list(&text(first.next)).unwrap();
+    let ids: Vec<&str> = second.calls.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, [&all[2].id, &all[1].id, &all[0].id]);
+    assert_eq!((second.next, second.searched_to), (None, None));
+}
+
+pub fn retention_by_age_and_by_size(store: &dyn Backend) {
+    let now = now_micros();
+    let old = rows(10, now - 3_600_000_000 * 48);
+    let new = rows(10, now - 1_000_000);
+    store.write(&old).unwrap();
+    store.write(&new).unwrap();
+    let removed = store
+        .retain(
+            &Retention {
+                max_age: Some(Duration::from_secs(24 * 3600)),
+                max_bytes: None,
+            },
+            now,
+        )
+        .unwrap();
+    assert_eq!((removed.by_age, removed.by_size), (10, 0));
+    assert!(store.get(&old[9].id).unwrap().is_none());
+    let each = new[0].stored_bytes as u64;
+    let removed = store
+        .retain(
+            &Retention {
+                max_age: None,
+                max_bytes: Some(each * 4),
+            },
+            now,
+        )
+        .unwrap();
+    assert_eq!((removed.by_age, removed.by_size), (0, 6));
+    let left = store.list(&everything(100)).unwrap();
+    let ids: Vec<&str> = left.calls.iter().map(|c| c.id.as_str()).collect();
+    let newest: Vec<&str> = new[6..].iter().rev().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, newest);
+    // Under the limit already: nothing more goes.
+    let again = store
+        .retain(
+            &Retention {
+                max_age: Some(Duration::from_secs(24 * 3600)),
+                max_bytes: Some(each * 4),
+            },
+            now,
+        )
+        .unwrap();
+    assert_eq!(again, Default::default());
+    // More than one chunk by age.
+    let many = rows(4500, now - 3_600_000_000 * 30);
+    for chunk in many.chunks(1500) {
+        store.write(chunk).unwrap();
+    }
+    let removed = store
+        .retain(
+            &Retention {
+                max_age: Some(Duration::from_secs(24 * 3600)),
+                max_bytes: None,
+            },
+            now,
+        )
+        .unwrap();
+    assert_eq!(removed.by_age, 4500);
+    assert_eq!(store.stats().unwrap().calls, 4);
+}

@@ -1,0 +1,925 @@
+//! The log on PostgreSQL, for several lookout instances sharing one log.
+//!
+//! Same records and the same answers as [`super::sqlite`]: the same columns, ids
+//! compared as text in byte order (`COLLATE "C"`, so UUIDv7 ids sort by time), the
+//! same paging, filters, text-search window and retention. Instances may start at
+//! once against one database: schema changes are serialized by an advisory lock.
+//!
+//! Connections come from a small pool. A pooled connection that turns out broken (the
+//! server restarted, the network dropped it) empties the pool and the call is tried
+//! once more on a new connection, so the first call after the server is back succeeds;
+//! while the server is down a call fails with [`StoreError::Unavailable`] within the
+//! connect timeout (2 s unless the URL sets `connect_timeout`), and the recorder retries.
+//! A server that vanishes mid-call without closing the connection fails the call after
+//! about 30 s (TCP user timeout and keepalives, unless the URL sets them).
+//!
+//! The client is the synchronous `postgres` crate: each connection drives its own
+//! small tokio runtime, so a call blocks its thread and must not run on a thread that
+//! drives async tasks. Calls come from the recorder's thread and `spawn_blocking`;
+//! opening and dropping, which happen on async threads at start and shutdown, move to
+//! a plain thread by themselves.
+//!
+//! No TLS yet: connections use `NoTls` (`sslmode=require` in the URL is refused), so
+//! keep the database on a trusted network or behind a local TLS tunnel.
+
+use std::borrow::Cow;
+use std::error::Error as _;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Client, Config, NoTls};
+
+use super::{
+    id_floor, valid_id, without_password, Backend, Blob, Encoding, Page, Query, Removed, Retention,
+    Row, Stats, StoreError, Summary, TEXT_SCAN_WINDOW,
+};
+
+/// Versioned schema changes, applied in order on open. Never edit a shipped entry; add one.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE calls (
+        id text COLLATE \"C\" PRIMARY KEY,
+        received_at bigint NOT NULL,
+        instance text NOT NULL,
+        ruleset text NOT NULL,
+        rules_version text,
+        peer text NOT NULL,
+        status integer NOT NULL,
+        signature text NOT NULL,
+        duration_us bigint NOT NULL,
+        estimate_id text,
+        alerts integer NOT NULL,
+        omitted integer NOT NULL,
+        rule_errors integer NOT NULL,
+        rule_timeouts integer NOT NULL,
+        problem boolean NOT NULL,
+        error text,
+        request_headers text NOT NULL,
+        redacted text NOT NULL,
+        request_size bigint NOT NULL,
+        request_truncated boolean NOT NULL,
+        request_encoding text NOT NULL,
+        request_body bytea NOT NULL,
+        response_encoding text NOT NULL,
+        response_body bytea NOT NULL,
+        trace_encoding text NOT NULL,
+        trace bytea NOT NULL,
+        search text NOT NULL,
+        stored_bytes bigint NOT NULL
+    );
+    CREATE INDEX calls_by_ruleset ON calls (ruleset, id);
+    CREATE INDEX calls_by_status ON calls (status, id);
+    CREATE INDEX calls_with_problems ON calls (id) WHERE problem;",
+)];
+
+/// The advisory lock every lookout takes while it checks and migrates the schema
+/// (any constant, the same in every version: the bytes of "lookout").
+const MIGRATION_LOCK: i64 = 0x006c_6f6f_6b6f_7574;
+
+/// Idle connections kept, at most.
+const IDLE: usize = 4;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a connection may go unanswered before it counts as broken (unless the URL
+/// sets `tcp_user_timeout` or `keepalives_idle`).
+const DEAD_PEER: Duration = Duration::from_secs(30);
+/// Rows per INSERT statement (28 parameters each; PostgreSQL allows 65535 per statement).
+const INSERT_CHUNK: usize = 200;
+/// Rows deleted per retention statement, so no statement holds locks for long.
+const DELETE_CHUNK: i64 = 2000;
+
+const COLUMNS: &str = "id, received_at, instance, ruleset, rules_version, peer, status, signature, duration_us, estimate_id, alerts, omitted, rule_errors, rule_timeouts, problem, error, request_headers, redacted, request_size, request_truncated, request_encoding, request_body, response_encoding, response_body, trace_encoding, trace, search, stored_bytes";
+const COLUMN_COUNT: usize = 28;
+const SUMMARY_COLUMNS: &str = "id, received_at, instance, ruleset, status, duration_us, estimate_id, alerts, rule_errors, rule_timeouts, error, request_size";
+
+pub struct Postgres {
+    config: Config,
+    /// The URL without its password, for messages.
+    name: String,
+    idle: Mutex<Vec<Client>>,
+}
+
+type Param = Box<dyn ToSql + Sync>;
+
+impl Postgres {
+    /// Connects and creates or migrates the schema. Fails when the server cannot be
+    /// reached: a lookout does not start with a log it cannot write.
+    pub fn open(url: &str) -> Result<Postgres, StoreError> {
+        let name = describe(url);
+        let mut config = Config::from_str(url).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "{name}: not a PostgreSQL URL lookout can use ({}); write `postgres://user:password@host:5432/db`",
+                message(&e)
+            ))
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        // A server that vanishes without closing the connection (a cut network) fails the
+        // call within about half a minute instead of TCP's quarter of an hour.
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(DEAD_PEER);
+        }
+        if config.get_keepalives_idle() == Config::new().get_keepalives_idle() {
+            config.keepalives_idle(DEAD_PEER);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("lookout");
+        }
+        let store = Postgres {
+            config,
+            name,
+            idle: Mutex::new(Vec::new()),
+        };
+        off_async(|| {
+            let mut client = store.connect()?;
+            migrate(&mut client).map_err(|e| match e {
+                StoreError::Unavailable(m) => {
+                    StoreError::Unavailable(format!("{}: {m}", store.name))
+                }
+                other => other,
+            })?;
+            store.put_back(client);
+            Ok::<_, StoreError>(())
+        })?;
+        Ok(store)
+    }
+
+    fn connect(&self) -> Result<Client, StoreError> {
+        self.config.connect(NoTls).map_err(|e| self.fail(e))
+    }
+
+    fn fail(&self, e: postgres::Error) -> StoreError {
+        StoreError::Unavailable(format!("{}: {}", self.name, message(&e)))
+    }
+
+    fn put_back(&self, client: Client) {
+        if client.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().expect("connection pool");
+        if idle.len() < IDLE {
+            idle.push(client);
+        }
+    }
+
+    /// Runs `f` on a pooled connection; on a broken one, once more on a new connection.
+    /// `f` must be safe to run twice (every caller here is: writes ignore ids already kept).
+    fn with_client<T>(
+        &self,
+        mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.idle.lock().expect("connection pool").pop();
+        let (mut client, fresh) = match pooled {
+            Some(client) if !client.is_closed() => (client, false),
+            _ => (self.connect()?, true),
+        };
+        match f(&mut client) {
+            Ok(value) => {
+                self.put_back(client);
+                Ok(value)
+            }
+            Err(e) if !fresh && broken(&client, &e) => {
+                // The others were opened before the same cut: drop them all.
+                let stale = std::mem::take(&mut *self.idle.lock().expect("connection pool"));
+                drop(stale);
+                drop(client);
+                let mut client = self.connect()?;
+                let value = f(&mut client).map_err(|e| self.fail(e))?;
+                self.put_back(client);
+                Ok(value)
+            }
+            Err(e) => {
+                self.put_back(client);
+                Err(self.fail(e))
+            }
+        }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // Closing a connection blocks on its runtime, which panics on an async thread.
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|p| p.into_inner()));
+        if !idle.is_empty() {
+            off_async(move || drop(idle));
+        }
+    }
+}
+
+/// Runs `f` here, or on a plain thread when this one belongs to a tokio runtime (a
+/// client's own runtime cannot block inside another's async task).
+fn off_async<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|scope| match scope.spawn(f).join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+/// Whether an error means the connection is gone (rather than the statement failing).
+fn broken(client: &Client, e: &postgres::Error) -> bool {
+    if client.is_closed() || e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        None => true,
+        // Class 08 (connection exception) and the server shutting down or starting up.
+        Some(code) => {
+            code.code().starts_with("08")
+                || [
+                    SqlState::ADMIN_SHUTDOWN,
+                    SqlState::CRASH_SHUTDOWN,
+                    SqlState::CANNOT_CONNECT_NOW,
+                ]
+                .contains(code)
+        }
+    }
+}
+
+/// The error with its causes: `postgres::Error` shows only its kind ("db error").
+fn message(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+/// The URL for messages: no password, neither in the user part nor as a parameter.
+fn describe(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return without_password(url);
+    };
+    if parsed.query_pairs().any(|(k, _)| k == "password") {
+        let kept: Vec<(String, String)> = parsed
+            .query_pairs()
+            .filter(|(k, _)| k != "password")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if kept.is_empty() {
+            parsed.set_query(None);
+        } else {
+            parsed.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+    without_password(parsed.as_str())
+}
+
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let fail = |e: postgres::Error| {
+        StoreError::Unavailable(format!("migrating the schema: {}", message(&e)))
+    };
+    let mut tx = client.transaction().map_err(fail)?;
+    // Held until commit: a second lookout starting now waits here, then sees the schema.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(fail)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version bigint PRIMARY KEY, applied_at bigint NOT NULL)",
+    )
+    .map_err(fail)?;
+    let current: i64 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations",
+            &[],
+        )
+        .map_err(fail)?
+        .get(0);
+    let latest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    if current > latest {
+        return Err(StoreError::Unavailable(format!(
+            "the log's schema is version {current}, newer than this lookout knows ({latest}); run the newer lookout or point store.url elsewhere"
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        tx.batch_execute(sql).map_err(fail)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+            &[version, &super::now_micros()],
+        )
+        .map_err(fail)?;
+    }
+    tx.commit().map_err(fail)
+}
+
+fn summary(r: &postgres::Row) -> Summary {
+    Summary {
+        id: r.get(0),
+        received_at: r.get(1),
+        instance: r.get(2),
+        ruleset: r.get(3),
+        status: r.get::<_, i32>(4) as u16,
+        duration_us: r.get(5),
+        estimate_id: r.get(6),
+        alerts: r.get::<_, i32>(7) as u32,
+        rule_errors: r.get::<_, i32>(8) as u32,
+        rule_timeouts: r.get::<_, i32>(9) as u32,
+        error: r.get(10),
+        request_size: r.get::<_, i64>(11) as u64,
+    }
+}
+
+/// The WHERE clauses and their parameters for a query's filters (not the cursor).
+fn filters(query: &Query) -> (Vec<String>, Vec<Param>) {
+    let mut clauses = Vec::new();
+    let mut values: Vec<Param> = Vec::new();
+    let mut add = |clause: &str, value: Param| {
+        values.push(value);
+        clauses.push(format!("{clause} ${}", values.len()));
+    };
+    if let Some(ruleset) = &query.ruleset {
+        add("ruleset =", Box::new(ruleset.clone()));
+    }
+    if let Some(status) = query.status {
+        add("status =", Box::new(i32::from(status)));
+    }
+    if let Some(since) = query.since {
+        add("id >=", Box::new(id_floor(since)));
+    }
+    if let Some(until) = query.until {
+        add("id <", Box::new(id_floor(until)));
+    }
+    if query.problems {
+        clauses.push("problem".to_string());
+    }
+    (clauses, values)
+}
+
+fn refs(values: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    values.iter().map(|v| v.as_ref()).collect()
+}
+
+fn where_sql(clauses: &[String]) -> String {
+    if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    }
+}
+
+/// `INSERT ... VALUES ($1, ..., $28), ($29, ...) ON CONFLICT DO NOTHING` for `rows` rows.
+fn insert_sql(rows: usize) -> String {
+    let tuples: Vec<String> = (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=COLUMN_COUNT)
+                .map(|c| format!("${}", r * COLUMN_COUNT + c))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO calls ({COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING",
+        tuples.join(", ")
+    )
+}
+
+/// PostgreSQL's text cannot hold NUL (SQLite's can): a NUL that came in (a
+/// percent-encoded rule set name, a string in the estimate) is kept as U+FFFD rather
+/// than failing the whole batch.
+fn without_nul(row: &Row) -> Cow<'_, Row> {
+    let texts = [
+        Some(&row.id),
+        Some(&row.instance),
+        Some(&row.ruleset),
+        row.rules_version.as_ref(),
+        Some(&row.peer),
+        Some(&row.signature),
+        row.estimate_id.as_ref(),
+        row.error.as_ref(),
+        Some(&row.request_headers),
+        Some(&row.redacted),
+        Some(&row.search),
+    ];
+    if !texts.into_iter().flatten().any(|t| t.contains('\0')) {
+        return Cow::Borrowed(row);
+    }
+    let clean = |t: &String| t.replace('\0', "\u{fffd}");
+    Cow::Owned(Row {
+        id: clean(&row.id),
+        instance: clean(&row.instance),
+        ruleset: clean(&row.ruleset),
+        rules_version: row.rules_version.as_ref().map(clean),
+        peer: clean(&row.peer),
+        signature: clean(&row.signature),
+        estimate_id: row.estimate_id.as_ref().map(clean),
+        error: row.error.as_ref().map(clean),
+        request_headers: clean(&row.request_headers),
+        redacted: clean(&row.redacted),
+        search: clean(&row.search),
+        ..row.clone()
+    })
+}
+
+fn blob(encoding: &str, bytes: Vec<u8>) -> Result<Blob, StoreError> {
+    Ok(Blob {
+        encoding: Encoding::parse(encoding)?,
+        bytes,
+    })
+}
+
+impl Backend for Postgres {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn write(&self, rows: &[Row]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<Cow<'_, Row>> = rows.iter().map(without_nul).collect();
+        let encodings: Vec<[&str; 3]> = rows
+            .iter()
+            .map(|r| {
+                [
+                    r.request_body.encoding.as_str(),
+                    r.response_body.encoding.as_str(),
+                    r.trace.encoding.as_str(),
+                ]
+            })
+            .collect();
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(rows.len() * COLUMN_COUNT);
+        for (row, [request, response, trace]) in rows.iter().map(|r| r.as_ref()).zip(&encodings) {
+            params.extend_from_slice(&[
+                &row.id as &(dyn ToSql + Sync),
+                &row.received_at,
+                &row.instance,
+                &row.ruleset,
+                &row.rules_version,
+                &row.peer,
+                &row.status,
+                &row.signature,
+                &row.duration_us,
+                &row.estimate_id,
+                &row.alerts,
+                &row.omitted,
+                &row.rule_errors,
+                &row.rule_timeouts,
+                &row.problem,
+                &row.error,
+                &row.request_headers,
+                &row.redacted,
+                &row.request_size,
+                &row.request_truncated,
+                request,
+                &row.request_body.bytes,
+                response,
+                &row.response_body.bytes,
+                trace,
+                &row.trace.bytes,
+                &row.search,
+                &row.stored_bytes,
+            ]);
+        }
+        self.with_client(|client| {
+            let mut tx = client.transaction()?;
+            for chunk in params.chunks(INSERT_CHUNK * COLUMN_COUNT) {
+                tx.execute(&insert_sql(chunk.len() / COLUMN_COUNT), chunk)?;
+            }
+            tx.commit()
+        })
+    }
+
+    fn list(&self, query: &Query) -> Result<Page, StoreError> {
+        if let Some(before) = &query.before {
+            if !valid_id(before) {
+                return Err(StoreError::BadQuery(format!(
+                    "`before={before}` is not a call id; use the `next` value of the previous page"
+                )));
+            }
+        }
+        let limit = query.limit.clamp(1, 1000);
+        let text = query
+            .text
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(str::to_lowercase);
+        self.with_client(|client| {
+            let (mut clauses, mut values) = filters(query);
+            if let Some(before) = &query.before {
+                values.push(Box::new(before.clone()));
+                clauses.push(format!("id < ${}", values.len()));
+            }
+            // A text search reads at most TEXT_SCAN_WINDOW calls (of those the other
+            // filters let through) per page: find the oldest id of that window first.
+            let mut floor: Option<(String, i64)> = None;
+            if let Some(text) = &text {
+                let sql = format!(
+                    "SELECT id, received_at FROM calls {} ORDER BY id DESC LIMIT 1 OFFSET {}",
+                    where_sql(&clauses),
+                    TEXT_SCAN_WINDOW - 1
+                );
+                floor = client
+                    .query_opt(&sql, &refs(&values))?
+                    .map(|r| (r.get(0), r.get(1)));
+                if let Some((id, _)) = &floor {
+                    values.push(Box::new(id.clone()));
+                    clauses.push(format!("id >= ${}", values.len()));
+                }
+                values.push(Box::new(text.clone()));
+                clauses.push(format!("strpos(search, ${}) > 0", values.len()));
+            }
+            let sql = format!(
+                "SELECT {SUMMARY_COLUMNS} FROM calls {} ORDER BY id DESC LIMIT {}",
+                where_sql(&clauses),
+                limit + 1
+            );
+            let mut calls: Vec<Summary> = client
+                .query(&sql, &refs(&values))?
+                .iter()
+                .map(summary)
+                .collect();
+            let more = calls.len() > limit;
+            calls.truncate(limit);
+            Ok(match (more, floor) {
+                (true, _) => Page {
+                    next: calls.last().map(|c| c.id.clone()),
+                    calls,
+                    searched_to: None,
+                },
+                (false, Some((id, at))) => Page {
+                    calls,
+                    next: Some(id),
+                    searched_to: Some(at),
+                },
+                (false, None) => Page {
+                    calls,
+                    next: None,
+                    searched_to: None,
+                },
+            })
+        })
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Row>, StoreError> {
+        if !valid_id(id) {
+            return Ok(None);
+        }
+        let sql = format!("SELECT {COLUMNS} FROM calls WHERE id = $1");
+        let Some(r) = self.with_client(|client| client.query_opt(&sql, &[&id]))? else {
+            return Ok(None);
+        };
+        Ok(Some(Row {
+            id: r.get(0),
+            received_at: r.get(1),
+            instance: r.get(2),
+            ruleset: r.get(3),
+            rules_version: r.get(4),
+            peer: r.get(5),
+            status: r.get(6),
+            signature: r.get(7),
+            duration_us: r.get(8),
+            estimate_id: r.get(9),
+            alerts: r.get(10),
+            omitted: r.get(11),
+            rule_errors: r.get(12),
+            rule_timeouts: r.get(13),
+            problem: r.get(14),
+            error: r.get(15),
+            request_headers: r.get(16),
+            redacted: r.get(17),
+            request_size: r.get(18),
+            request_truncated: r.get(19),
+            request_body: blob(r.get(20), r.get(21))?,
+            response_body: blob(r.get(22), r.get(23))?,
+            trace: blob(r.get(24), r.get(25))?,
+            search: r.get(26),
+            stored_bytes: r.get(27),
+        }))
+    }
+
+    fn retain(&self, retention: &Retention, now: i64) -> Result<Removed, StoreError> {
+        let mut removed = Removed::default();
+        if let Some(age) = retention.max_age {
+            let cutoff = id_floor(now - age.as_micros() as i64);
+            loop {
+                let n = self.with_client(|client| {
+                    client.execute(
+                        "DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE id < $1 ORDER BY id LIMIT $2)",
+                        &[&cutoff, &DELETE_CHUNK],
+                    )
+                })?;
+                removed.by_age += n;
+                if n < DELETE_CHUNK as u64 {
+                    break;
+                }
+            }
+        }
+        if let Some(max) = retention.max_bytes {
+            loop {
+                let n = self.with_client(|client| {
+                    let total: i64 = client
+                        .query_one(
+                            "SELECT coalesce(sum(stored_bytes), 0)::bigint FROM calls",
+                            &[],
+                        )?
+                        .get(0);
+                    let mut excess = total - max as i64;
+                    if excess <= 0 {
+                        return Ok(0);
+                    }
+                    // The oldest rows that cover the excess, at most DELETE_CHUNK at a time.
+                    let mut cutoff = None;
+                    for r in client.query(
+                        "SELECT id, stored_bytes FROM calls ORDER BY id LIMIT $1",
+                        &[&DELETE_CHUNK],
+                    )? {
+                        cutoff = Some(r.get::<_, String>(0));
+                        excess -= r.get::<_, i64>(1);
+                        if excess <= 0 {
+                            break;
+                        }
+                    }
+                    match cutoff {
+                        Some(cutoff) => {
+                            client.execute("DELETE FROM calls WHERE id <= $1", &[&cutoff])
+                        }
+                        None => Ok(0),
+                    }
+                })?;
+                removed.by_size += n;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    fn stats(&self) -> Result<Stats, StoreError> {
+        self.with_client(|client| {
+            let r = client.query_one(
+                "SELECT count(*), coalesce(sum(stored_bytes), 0)::bigint, min(received_at), max(received_at) FROM calls",
+                &[],
+            )?;
+            Ok(Stats {
+                calls: r.get::<_, i64>(0) as u64,
+                stored_bytes: r.get::<_, i64>(1) as u64,
+                oldest: r.get(2),
+                newest: r.get(3),
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Barrier};
+    use std::time::Instant;
+
+    use super::super::conformance::{backend_conformance, rows};
+    use super::super::now_micros;
+    use super::*;
+    use crate::testkit::PgServer;
+
+    fn store() -> (PgServer, Postgres) {
+        let server = PgServer::start();
+        let store = Postgres::open(&server.url).unwrap();
+        (server, store)
+    }
+
+    backend_conformance!(store());
+
+    fn sql(url: &str, statement: &str) {
+        let url = url.to_string();
+        let statement = statement.to_string();
+        std::thread::spawn(move || {
+            Client::connect(&url, NoTls)
+                .unwrap()
+                .batch_execute(&statement)
+                .unwrap()
+        })
+        .join()
+        .unwrap();
+    }
+
+    fn versions(url: &str) -> Vec<i64> {
+        let mut client = Client::connect(url, NoTls).unwrap();
+        client
+            .query(
+                "SELECT version FROM schema_migrations ORDER BY version",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    #[test]
+    fn a_reopened_database_keeps_its_rows_and_schema_version() {
+        let (server, store) = store();
+        store.write(&rows(3, now_micros())).unwrap();
+        drop(store);
+        let again = Postgres::open(&server.url).unwrap();
+        assert_eq!(again.stats().unwrap().calls, 3);
+        let all: Vec<i64> = MIGRATIONS.iter().map(|m| m.0).collect();
+        assert_eq!(versions(&server.url), all);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_with_advice() {
+        let (server, store) = store();
+        drop(store);
+        sql(&server.url, "INSERT INTO schema_migrations VALUES (99, 0)");
+        let err = Postgres::open(&server.url).err().unwrap().to_string();
+        assert!(
+            err.contains("schema is version 99, newer than this lookout knows"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn two_instances_on_one_database_see_each_others_calls() {
+        let (server, first) = store();
+        let second = Postgres::open(&server.url).unwrap();
+        let batch = rows(4, now_micros());
+        first.write(&batch[..2]).unwrap();
+        second.write(&batch[2..]).unwrap();
+        for store in [&first, &second] {
+            let page = store
+                .list(&Query {
+                    limit: 10,
+                    ..Query::default()
+                })
+                .unwrap();
+            let ids: Vec<&str> = page.calls.iter().map(|c| c.id.as_str()).collect();
+            let expected: Vec<&str> = batch.iter().rev().map(|r| r.id.as_str()).collect();
+            assert_eq!(ids, expected);
+            assert_eq!(store.get(&batch[0].id).unwrap().as_ref(), Some(&batch[0]));
+        }
+    }
+
+    #[test]
+    fn instances_starting_at_once_create_the_schema_once() {
+        let server = PgServer::start();
+        let starting = 6;
+        let barrier = Arc::new(Barrier::new(starting));
+        let opened: Vec<_> = (0..starting)
+            .map(|_| {
+                let url = server.url.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Postgres::open(&url)
+                })
+            })
+            .collect();
+        for handle in opened {
+            let store = handle.join().unwrap().unwrap();
+            assert_eq!(store.stats().unwrap().calls, 0);
+        }
+        let all: Vec<i64> = MIGRATIONS.iter().map(|m| m.0).collect();
+        assert_eq!(versions(&server.url), all);
+    }
+
+    #[test]
+    fn a_stopped_server_is_unavailable_and_writes_resume_when_it_is_back() {
+        let mut server = PgServer::start_own();
+        // With a password (trust authentication ignores it): no message may show it.
+        let url = server.url.replacen("postgres@", "postgres:hunter2@", 1);
+        let store = Postgres::open(&url).unwrap();
+        let batch = rows(3, now_micros());
+        store.write(&batch[..1]).unwrap();
+        // Several pooled connections, all cut by the stop.
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| store.stats().unwrap());
+            }
+        });
+
+        server.stop();
+        for _ in 0..2 {
+            let started = Instant::now();
+            let err = store.write(&batch[1..2]).unwrap_err();
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{:?}",
+                started.elapsed()
+            );
+            assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+            let text = err.to_string();
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains("127.0.0.1"), "{text}");
+        }
+        assert!(matches!(store.stats(), Err(StoreError::Unavailable(_))));
+
+        server.start_again();
+        store.write(&batch[1..]).unwrap();
+        assert_eq!(store.stats().unwrap().calls, 3);
+        assert_eq!(store.get(&batch[2].id).unwrap().as_ref(), Some(&batch[2]));
+        assert!(!store.describe().contains("hunter2"));
+    }
+
+    #[test]
+    fn a_connection_cut_under_a_pooled_client_is_replaced_in_the_same_call() {
+        let (server, store) = store();
+        let batch = rows(2, now_micros());
+        store.write(&batch[..1]).unwrap();
+        // Another session ends ours (as a failover or a restart would).
+        sql(
+            &server.url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'lookout'",
+        );
+        store.write(&batch[1..]).unwrap();
+        assert_eq!(store.stats().unwrap().calls, 2);
+    }
+
+    #[test]
+    fn calls_from_plain_threads_spawn_blocking_and_async_code_work() {
+        let server = PgServer::start();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let batch = rows(3, now_micros());
+        runtime.block_on(async {
+            // Application::build opens the store on an async thread.
+            let store: Arc<Postgres> = Arc::new(Postgres::open(&server.url).unwrap());
+            let from_pool = {
+                let store = store.clone();
+                let rows = batch[..1].to_vec();
+                tokio::task::spawn_blocking(move || store.write(&rows))
+            };
+            from_pool.await.unwrap().unwrap();
+            let plain = {
+                let store = store.clone();
+                let rows = batch[1..].to_vec();
+                std::thread::spawn(move || store.write(&rows))
+            };
+            plain.join().unwrap().unwrap();
+            let reader = store.clone();
+            let stats = tokio::task::spawn_blocking(move || reader.stats())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(stats.calls, 3);
+            // The last handle goes on an async thread, at shutdown.
+            drop(store);
+        });
+    }
+
+    #[test]
+    fn a_nul_in_text_is_kept_as_a_replacement_character() {
+        let (_server, store) = store();
+        let mut batch = rows(2, now_micros());
+        batch[0].ruleset = "bad\0name".into();
+        batch[0].search = "ocean\0star".into();
+        store.write(&batch).unwrap();
+        let back = store.get(&batch[0].id).unwrap().unwrap();
+        assert_eq!(back.ruleset, "bad\u{fffd}name");
+        assert_eq!(back.search, "ocean\u{fffd}star");
+        assert_eq!(store.get(&batch[1].id).unwrap().as_ref(), Some(&batch[1]));
+    }
+
+    #[test]
+    fn descriptions_never_show_a_password() {
+        assert_eq!(
+            describe("postgres://log:s3cret@db.example:5432/lookout"),
+            "postgres://log@db.example:5432/lookout"
+        );
+        assert_eq!(
+            describe("postgres://log@db/lookout?password=s3cret&sslmode=disable"),
+            "postgres://log@db/lookout?sslmode=disable"
+        );
+        assert_eq!(
+            describe("postgresql://db/lookout?password=s3cret"),
+            "postgresql://db/lookout"
+        );
+        let err = Postgres::open("postgres://log:s3cret@127.0.0.1:1/lookout")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            !err.contains("s3cret") && err.contains("127.0.0.1:1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_test_dump_shows_what_reached_the_table_even_when_compressed() {
+        let (server, store) = store();
+        let mut compressor = zstd::bulk::Compressor::new(1).unwrap();
+        let mut call = super::super::tests::sample_call(&uuid::Uuid::now_v7().to_string(), 1);
+        call.request_body = format!("{{\"note\":\"{}\"}}", "canary-4711 ".repeat(100)).into_bytes();
+        call.request_headers
+            .push(("x-canary".into(), "header-canary".into()));
+        let row = Row::encode(&call, String::new(), &mut compressor);
+        assert_eq!(row.request_body.encoding, Encoding::Zstd);
+        store.write(&[row]).unwrap();
+        let dump = server.dump_calls_text();
+        assert!(dump.contains("canary-4711 canary-4711"), "{dump}");
+        assert!(dump.contains("header-canary"), "{dump}");
+        assert!(dump.contains(&format!("id: {}", call.id)), "{dump}");
+        assert!(dump.contains("estimate_id: EST-1\n"), "{dump}");
+        assert!(dump.contains("problem: true\n"), "{dump}");
+    }
+}
