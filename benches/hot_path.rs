@@ -433,8 +433,7 @@ fn bench_representation(c: &mut Criterion, f: &Fixture) {
 
 /// The recorder's work per call, off the answer's path (its own thread).
 fn bench_record(c: &mut Criterion, f: &Fixture) {
-    use lookout::store::{self, redact, Backend, Call, Row};
-    bench_bodies(c, f, "record_search_text", |s| redact::search_text(&s.estimate));
+    use lookout::store::{self, Backend, Call, Row};
     let mut compressor = zstd::bulk::Compressor::new(1).expect("zstd");
     let compressor = std::cell::RefCell::new(&mut compressor);
     bench_bodies(c, f, "record_compress", |s| {
@@ -468,7 +467,6 @@ fn bench_record(c: &mut Criterion, f: &Fixture) {
         response_body: br#"[{"message":"x","alertType":"Error","guid":"g"}]"#.repeat(4),
         rules: vec![],
     };
-    let search = redact::search_text(&s.estimate);
     let mut group = c.benchmark_group("record_write_sqlite");
     tune(&mut group, Tier::Micro);
     group.throughput(Throughput::Elements(64));
@@ -478,7 +476,7 @@ fn bench_record(c: &mut Criterion, f: &Fixture) {
                 .map(|_| {
                     let mut call = template.clone();
                     call.id = uuid::Uuid::now_v7().to_string();
-                    Row::encode(&call, search.clone(), &mut compressor.borrow_mut())
+                    Row::encode(&call, &mut compressor.borrow_mut())
                 })
                 .collect();
             db.write(&rows).expect("write")

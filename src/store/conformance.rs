@@ -48,12 +48,11 @@ pub(crate) use backend_conformance;
 
 /// `n` rows a millisecond apart from `start` (microseconds), ids in time order:
 /// ruleset `even`/`odd` by index, status 401 for every 5th, a rule error for every
-/// 7th, search text `vessel <i>\nport x`.
+/// 7th, request body naming `Vessel <i>` (compressed).
 pub fn rows(n: usize, start: i64) -> Vec<Row> {
     let mut compressor = zstd::bulk::Compressor::new(1).unwrap();
     let template = Row::encode(
         &sample_call(&Uuid::nil().to_string(), start),
-        String::new(),
         &mut compressor,
     );
     (0..n)
@@ -61,7 +60,8 @@ pub fn rows(n: usize, start: i64) -> Vec<Row> {
             let at = start + i as i64 * 1000;
             let status = if i % 5 == 0 { 401 } else { 200 };
             let rule_errors = i32::from(i % 7 == 0);
-            let search = format!("vessel {i}\nport x");
+            let body = format!("{{\"name\": \"Vessel {i}\", \"port\": \"x\"}}").repeat(40);
+            let request_body = super::Blob::encode(body.as_bytes(), &mut compressor);
             Row {
                 id: id_at(at),
                 received_at: at,
@@ -69,8 +69,9 @@ pub fn rows(n: usize, start: i64) -> Vec<Row> {
                 status,
                 rule_errors,
                 problem: status != 200 || rule_errors > 0 || template.rule_timeouts > 0,
-                stored_bytes: template.stored_bytes + search.len() as i64,
-                search,
+                stored_bytes: template.stored_bytes - template.request_body.bytes.len() as i64
+                    + request_body.bytes.len() as i64,
+                request_body,
                 ..template.clone()
             }
         })
@@ -134,7 +135,7 @@ pub fn written_rows_read_back_exactly(store: &dyn Backend) {
     odd.status = 413;
     odd.request_size = u64::from(u32::MAX) + 7;
     odd.duration_us = i64::MAX;
-    batch[2] = Row::encode(&odd, "ünïcode\n'quote'".into(), &mut compressor);
+    batch[2] = Row::encode(&odd, &mut compressor);
 
     store.write(&batch).unwrap();
     store.write(&batch[..1]).unwrap(); // the same call twice is kept once
@@ -265,7 +266,10 @@ pub fn a_text_search_reads_one_window_per_page(store: &dyn Backend) {
     let start = now_micros() - 3_600_000_000;
     let mut all = rows(TEXT_SCAN_WINDOW + 5, start);
     for row in &mut all[..3] {
-        row.search = format!("needle {}", row.id);
+        row.request_body = super::Blob {
+            encoding: super::Encoding::Identity,
+            bytes: format!("{{\"note\": \"needle {}\"}}", row.id).into_bytes(),
+        };
     }
     for chunk in all.chunks(2000) {
         store.write(chunk).unwrap();

@@ -16,6 +16,7 @@ mod conformance;
 pub mod postgres;
 pub mod recorder;
 pub mod redact;
+pub mod search;
 pub mod sqlite;
 
 use std::fmt;
@@ -131,8 +132,63 @@ pub struct Query {
 }
 
 /// How many of the newest calls a text search reads per page before it answers with
-/// what it found and a cursor to go on: a search never scans a million records at once.
-pub const TEXT_SCAN_WINDOW: usize = 20_000;
+/// what it found and a cursor to go on: a search never scans a million records at once
+/// (see [`search`]).
+pub const TEXT_SCAN_WINDOW: usize = 5_000;
+
+/// Calls a text search fetches from the database at a time.
+const TEXT_SCAN_CHUNK: usize = 200;
+
+/// One page of a text search, the same for every backend. `floor` is the oldest call
+/// of this page's window (`None` when the window reaches the oldest call); `fetch`
+/// returns up to `n` calls that pass the other filters, newest first, older than
+/// `cursor` when given and not older than the floor, with their stored request bodies.
+pub(crate) fn text_page(
+    query: &Query,
+    needle: &search::Needle,
+    floor: Option<(String, i64)>,
+    mut fetch: impl FnMut(Option<&str>, usize) -> Result<Vec<(Summary, Blob)>, StoreError>,
+) -> Result<Page, StoreError> {
+    let limit = query.limit.clamp(1, 1000);
+    let mut cursor = query.before.clone();
+    let mut calls = Vec::new();
+    'scan: loop {
+        let rows = fetch(cursor.as_deref(), TEXT_SCAN_CHUNK)?;
+        let last_chunk = rows.len() < TEXT_SCAN_CHUNK;
+        for (summary, body) in rows {
+            cursor = Some(summary.id.clone());
+            if needle.found_in(&body)? {
+                calls.push(summary);
+                if calls.len() > limit {
+                    break 'scan;
+                }
+            }
+        }
+        if last_chunk {
+            break;
+        }
+    }
+    Ok(if calls.len() > limit {
+        calls.truncate(limit);
+        Page {
+            next: calls.last().map(|c| c.id.clone()),
+            calls,
+            searched_to: None,
+        }
+    } else if let Some((id, at)) = floor {
+        Page {
+            calls,
+            next: Some(id),
+            searched_to: Some(at),
+        }
+    } else {
+        Page {
+            calls,
+            next: None,
+            searched_to: None,
+        }
+    })
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page {
@@ -172,8 +228,6 @@ pub struct Row {
     pub response_body: Blob,
     /// JSON of `Vec<RuleTrace>`, compressed like the bodies.
     pub trace: Blob,
-    /// Lower-cased string values of the estimate, one per line (text search).
-    pub search: String,
     /// Bytes this row takes in the store, roughly (retention by size).
     pub stored_bytes: i64,
 }
@@ -245,8 +299,8 @@ impl Blob {
 }
 
 impl Row {
-    /// Encodes a call for storing. `search` is the estimate's text (see [`redact::search_text`]).
-    pub fn encode(call: &Call, search: String, compressor: &mut zstd::bulk::Compressor<'_>) -> Row {
+    /// Encodes a call for storing.
+    pub fn encode(call: &Call, compressor: &mut zstd::bulk::Compressor<'_>) -> Row {
         let trace = serde_json::to_vec(&call.rules).expect("traces serialize");
         let request_body = Blob::encode(&call.request_body, compressor);
         let response_body = Blob::encode(&call.response_body, compressor);
@@ -257,7 +311,6 @@ impl Row {
             + response_body.bytes.len()
             + trace.bytes.len()
             + request_headers.len()
-            + search.len()
             + 256) as i64;
         Row {
             id: call.id.clone(),
@@ -283,7 +336,6 @@ impl Row {
             request_body,
             response_body,
             trace,
-            search,
             stored_bytes,
         }
     }
@@ -560,7 +612,7 @@ mod tests {
         let mut compressor = zstd::bulk::Compressor::new(1).unwrap();
         let mut call = sample_call(&Uuid::now_v7().to_string(), now_micros());
         call.request_body.extend_from_slice(&[0xff, 0x00, 0x80]); // not UTF-8
-        let row = Row::encode(&call, "ocean star".into(), &mut compressor);
+        let row = Row::encode(&call, &mut compressor);
         assert_eq!(row.request_body.encoding, Encoding::Zstd);
         assert!(row.request_body.bytes.len() < call.request_body.len() / 4);
         assert_eq!(row.response_body.encoding, Encoding::Identity);

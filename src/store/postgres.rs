@@ -32,6 +32,7 @@ use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls};
 
+use super::search::Needle;
 use super::{
     id_floor, valid_id, without_password, Backend, Blob, Encoding, Page, Query, Removed, Retention,
     Row, Stats, StoreError, Summary, TEXT_SCAN_WINDOW,
@@ -67,7 +68,6 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         response_body bytea NOT NULL,
         trace_encoding text NOT NULL,
         trace bytea NOT NULL,
-        search text NOT NULL,
         stored_bytes bigint NOT NULL
     );
     CREATE INDEX calls_by_ruleset ON calls (ruleset, id);
@@ -85,13 +85,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a connection may go unanswered before it counts as broken (unless the URL
 /// sets `tcp_user_timeout` or `keepalives_idle`).
 const DEAD_PEER: Duration = Duration::from_secs(30);
-/// Rows per INSERT statement (28 parameters each; PostgreSQL allows 65535 per statement).
+/// Rows per INSERT statement (27 parameters each; PostgreSQL allows 65535 per statement).
 const INSERT_CHUNK: usize = 200;
 /// Rows deleted per retention statement, so no statement holds locks for long.
 const DELETE_CHUNK: i64 = 2000;
 
-const COLUMNS: &str = "id, received_at, instance, ruleset, rules_version, peer, status, signature, duration_us, estimate_id, alerts, omitted, rule_errors, rule_timeouts, problem, error, request_headers, redacted, request_size, request_truncated, request_encoding, request_body, response_encoding, response_body, trace_encoding, trace, search, stored_bytes";
-const COLUMN_COUNT: usize = 28;
+const COLUMNS: &str = "id, received_at, instance, ruleset, rules_version, peer, status, signature, duration_us, estimate_id, alerts, omitted, rule_errors, rule_timeouts, problem, error, request_headers, redacted, request_size, request_truncated, request_encoding, request_body, response_encoding, response_body, trace_encoding, trace, stored_bytes";
+const COLUMN_COUNT: usize = 27;
 const SUMMARY_COLUMNS: &str = "id, received_at, instance, ruleset, status, duration_us, estimate_id, alerts, rule_errors, rule_timeouts, error, request_size";
 
 pub struct Postgres {
@@ -395,7 +395,6 @@ fn without_nul(row: &Row) -> Cow<'_, Row> {
         row.error.as_ref(),
         Some(&row.request_headers),
         Some(&row.redacted),
-        Some(&row.search),
     ];
     if !texts.into_iter().flatten().any(|t| t.contains('\0')) {
         return Cow::Borrowed(row);
@@ -412,7 +411,6 @@ fn without_nul(row: &Row) -> Cow<'_, Row> {
         error: row.error.as_ref().map(clean),
         request_headers: clean(&row.request_headers),
         redacted: clean(&row.redacted),
-        search: clean(&row.search),
         ..row.clone()
     })
 }
@@ -473,7 +471,6 @@ impl Backend for Postgres {
                 &row.response_body.bytes,
                 trace,
                 &row.trace.bytes,
-                &row.search,
                 &row.stored_bytes,
             ]);
         }
@@ -495,35 +492,56 @@ impl Backend for Postgres {
             }
         }
         let limit = query.limit.clamp(1, 1000);
-        let text = query
+        let needle = query
             .text
             .as_deref()
-            .filter(|t| !t.is_empty())
-            .map(str::to_lowercase);
+            .map(Needle::new)
+            .filter(|n| !n.is_empty());
         self.with_client(|client| {
             let (mut clauses, mut values) = filters(query);
-            if let Some(before) = &query.before {
-                values.push(Box::new(before.clone()));
-                clauses.push(format!("id < ${}", values.len()));
-            }
-            // A text search reads at most TEXT_SCAN_WINDOW calls (of those the other
-            // filters let through) per page: find the oldest id of that window first.
-            let mut floor: Option<(String, i64)> = None;
-            if let Some(text) = &text {
+            if let Some(needle) = &needle {
+                // A text search reads at most TEXT_SCAN_WINDOW calls (of those the other
+                // filters let through) per page: find the oldest id of that window first.
+                let (mut window, mut window_values) = filters(query);
+                if let Some(before) = &query.before {
+                    window_values.push(Box::new(before.clone()));
+                    window.push(format!("id < ${}", window_values.len()));
+                }
                 let sql = format!(
                     "SELECT id, received_at FROM calls {} ORDER BY id DESC LIMIT 1 OFFSET {}",
-                    where_sql(&clauses),
+                    where_sql(&window),
                     TEXT_SCAN_WINDOW - 1
                 );
-                floor = client
-                    .query_opt(&sql, &refs(&values))?
+                let floor: Option<(String, i64)> = client
+                    .query_opt(&sql, &refs(&window_values))?
                     .map(|r| (r.get(0), r.get(1)));
                 if let Some((id, _)) = &floor {
                     values.push(Box::new(id.clone()));
                     clauses.push(format!("id >= ${}", values.len()));
                 }
-                values.push(Box::new(text.clone()));
-                clauses.push(format!("strpos(search, ${}) > 0", values.len()));
+                let page = super::text_page(query, needle, floor, |cursor, n| {
+                    let mut clauses = clauses.clone();
+                    let mut params = refs(&values);
+                    if let Some(cursor) = &cursor {
+                        params.push(cursor as &(dyn ToSql + Sync));
+                        clauses.push(format!("id < ${}", params.len()));
+                    }
+                    let sql = format!(
+                        "SELECT {SUMMARY_COLUMNS}, request_encoding, request_body FROM calls {} ORDER BY id DESC LIMIT {n}",
+                        where_sql(&clauses)
+                    );
+                    let rows = client
+                        .query(&sql, &params)
+                        .map_err(|e| StoreError::Unavailable(format!("{}: {e}", self.name)))?;
+                    rows.iter()
+                        .map(|r| Ok((summary(r), blob(r.get(12), r.get(13))?)))
+                        .collect()
+                });
+                return Ok(page);
+            }
+            if let Some(before) = &query.before {
+                values.push(Box::new(before.clone()));
+                clauses.push(format!("id < ${}", values.len()));
             }
             let sql = format!(
                 "SELECT {SUMMARY_COLUMNS} FROM calls {} ORDER BY id DESC LIMIT {}",
@@ -537,24 +555,12 @@ impl Backend for Postgres {
                 .collect();
             let more = calls.len() > limit;
             calls.truncate(limit);
-            Ok(match (more, floor) {
-                (true, _) => Page {
-                    next: calls.last().map(|c| c.id.clone()),
-                    calls,
-                    searched_to: None,
-                },
-                (false, Some((id, at))) => Page {
-                    calls,
-                    next: Some(id),
-                    searched_to: Some(at),
-                },
-                (false, None) => Page {
-                    calls,
-                    next: None,
-                    searched_to: None,
-                },
-            })
-        })
+            Ok(Ok(Page {
+                next: calls.last().filter(|_| more).map(|c| c.id.clone()),
+                calls,
+                searched_to: None,
+            }))
+        })?
     }
 
     fn get(&self, id: &str) -> Result<Option<Row>, StoreError> {
@@ -589,8 +595,7 @@ impl Backend for Postgres {
             request_body: blob(r.get(20), r.get(21))?,
             response_body: blob(r.get(22), r.get(23))?,
             trace: blob(r.get(24), r.get(25))?,
-            search: r.get(26),
-            stored_bytes: r.get(27),
+            stored_bytes: r.get(26),
         }))
     }
 
@@ -872,11 +877,11 @@ mod tests {
         let (_server, store) = store();
         let mut batch = rows(2, now_micros());
         batch[0].ruleset = "bad\0name".into();
-        batch[0].search = "ocean\0star".into();
+        batch[0].estimate_id = Some("ocean\0star".into());
         store.write(&batch).unwrap();
         let back = store.get(&batch[0].id).unwrap().unwrap();
         assert_eq!(back.ruleset, "bad\u{fffd}name");
-        assert_eq!(back.search, "ocean\u{fffd}star");
+        assert_eq!(back.estimate_id.as_deref(), Some("ocean\u{fffd}star"));
         assert_eq!(store.get(&batch[1].id).unwrap().as_ref(), Some(&batch[1]));
     }
 
@@ -912,7 +917,7 @@ mod tests {
         call.request_body = format!("{{\"note\":\"{}\"}}", "canary-4711 ".repeat(100)).into_bytes();
         call.request_headers
             .push(("x-canary".into(), "header-canary".into()));
-        let row = Row::encode(&call, String::new(), &mut compressor);
+        let row = Row::encode(&call, &mut compressor);
         assert_eq!(row.request_body.encoding, Encoding::Zstd);
         store.write(&[row]).unwrap();
         let dump = server.dump_calls_text();

@@ -29,7 +29,7 @@ pub struct Pending {
     /// At most this many bytes of `body` are kept (calls refused before the rules
     /// ran keep only their start).
     pub keep: usize,
-    /// The parsed estimate (for the search text); `None` when the body was not JSON.
+    /// The parsed estimate; `None` when the body was not (or not yet) found to be JSON.
     pub doc: Option<Arc<Doc>>,
     /// The rule set's `redact_body` pointers.
     pub redact_body: Arc<[String]>,
@@ -277,23 +277,10 @@ fn encode(pending: Pending, compressor: &mut zstd::bulk::Compressor<'_>) -> Row 
         sources,
     } = pending;
     call.rules = traces(runs, &call.response_body, &sources);
-    let mut search = doc.as_deref().map(redact::search_text).unwrap_or_default();
     let mut body: Vec<u8> = if redact_body.is_empty() || body.is_empty() {
         body.to_vec()
     } else if doc.is_some() || crate::rules::json::parse_bytes_ok(&body) {
-        match redact::body(&body, &redact_body, &mut call.redacted) {
-            Some(redacted) => {
-                // The search text must not keep what was redacted either.
-                search = std::str::from_utf8(&redacted)
-                    .ok()
-                    .filter(|_| doc.is_some())
-                    .and_then(|t| crate::rules::json::parse(t).ok())
-                    .map(|d| redact::search_text(&d))
-                    .unwrap_or_default();
-                redacted
-            }
-            None => body.to_vec(),
-        }
+        redact::body(&body, &redact_body, &mut call.redacted).unwrap_or_else(|| body.to_vec())
     } else {
         // The pointers cannot be applied to a body that is not JSON: keep none of it.
         call.redacted
@@ -305,7 +292,7 @@ fn encode(pending: Pending, compressor: &mut zstd::bulk::Compressor<'_>) -> Row 
         body.truncate(keep);
     }
     call.request_body = body;
-    Row::encode(&call, search, compressor)
+    Row::encode(&call, compressor)
 }
 
 /// The per-rule trace: each rule's run with the alerts it had in the answer (GUIDs

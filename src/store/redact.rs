@@ -1,12 +1,8 @@
-//! What the log must not keep, and the estimate's text for searching.
+//! What the log must not keep.
 //!
 //! Redaction happens before a record reaches the store (on the recorder's thread):
 //! credential headers always, the rule set's `redact_headers` and `redact_body`
 //! pointers when present. The record lists what was redacted.
-
-use sonic_rs::{JsonContainerTrait, JsonValueTrait};
-
-use crate::rules::json::Doc;
 
 /// What a redacted value is replaced with.
 pub const MARK: &str = "[redacted]";
@@ -108,52 +104,6 @@ fn find(whole: &str, raw: &str, tokens: &[String], spans: &mut Vec<std::ops::Ran
     }
 }
 
-/// Most text kept per call for searching.
-const SEARCH_CAP: usize = 16 << 10;
-
-/// The estimate's string values, lower-cased, each once, one per line: what "text
-/// anywhere in the estimate" searches. Timestamps are left out (the time filter is for
-/// those); the total is capped.
-pub fn search_text(doc: &Doc) -> String {
-    let mut seen = std::collections::HashSet::new();
-    let mut out = String::new();
-    walk(doc, &mut |text: &str| {
-        if out.len() >= SEARCH_CAP || text.is_empty() || looks_like_timestamp(text) {
-            return;
-        }
-        let lower = text.to_lowercase();
-        if seen.insert(lower.clone()) && out.len() + lower.len() < SEARCH_CAP {
-            out.push_str(&lower);
-            out.push('\n');
-        }
-    });
-    out
-}
-
-fn walk(doc: &Doc, f: &mut dyn FnMut(&str)) {
-    if let Some(text) = doc.as_str() {
-        f(text);
-    } else if let Some(array) = doc.as_array() {
-        for item in array.iter() {
-            walk(item, f);
-        }
-    } else if let Some(object) = doc.as_object() {
-        for (_, value) in object.iter() {
-            walk(value, f);
-        }
-    } else if let Some(i) = doc.as_u64() {
-        // Whole numbers (IMO numbers, estimate numbers) are searchable; amounts are not.
-        if i >= 1000 {
-            f(&i.to_string());
-        }
-    }
-}
-
-fn looks_like_timestamp(text: &str) -> bool {
-    let b = text.as_bytes();
-    b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && b[..4].iter().all(u8::is_ascii_digit)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,11 +152,5 @@ mod tests {
         let mut none = Vec::new();
         assert!(super::body(body, &["/nope".to_string()], &mut none).is_none());
         assert!(none.is_empty());
-    }
-
-    #[test]
-    fn search_text_has_names_not_timestamps() {
-        let doc = crate::rules::json::parse(r#"{"vessel":"Ocean STAR","imo":9628336,"speed":12.5,"eta":"2026-03-01T10:00:00Z","ports":[{"name":"Santos"},{"name":"Santos"}]}"#).unwrap();
-        assert_eq!(search_text(&doc), "ocean star\n9628336\nsantos\n");
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
+use super::search::Needle;
 use super::{
     id_floor, valid_id, Backend, Blob, Encoding, Page, Query, Removed, Retention, Row, Stats,
     StoreError, TEXT_SCAN_WINDOW,
@@ -49,7 +50,6 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         response_body BLOB NOT NULL,
         trace_encoding TEXT NOT NULL,
         trace BLOB NOT NULL,
-        search TEXT NOT NULL,
         stored_bytes INTEGER NOT NULL
     );
     CREATE INDEX calls_by_ruleset ON calls (ruleset, id);
@@ -228,8 +228,8 @@ impl Backend for Sqlite {
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO calls (id, received_at, instance, ruleset, rules_version, peer, status, signature, duration_us, estimate_id, alerts, omitted, rule_errors, rule_timeouts, problem, error, request_headers, redacted, request_size, request_truncated, request_encoding, request_body, response_encoding, response_body, trace_encoding, trace, search, stored_bytes)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
+                    "INSERT OR IGNORE INTO calls (id, received_at, instance, ruleset, rules_version, peer, status, signature, duration_us, estimate_id, alerts, omitted, rule_errors, rule_timeouts, problem, error, request_headers, redacted, request_size, request_truncated, request_encoding, request_body, response_encoding, response_body, trace_encoding, trace, stored_bytes)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
                 )
                 .map_err(&err)?;
             for row in rows {
@@ -261,7 +261,6 @@ impl Backend for Sqlite {
                         row.response_body.bytes,
                         row.trace.encoding.as_str(),
                         row.trace.bytes,
-                        row.search,
                         row.stored_bytes,
                     ])
                     .map_err(&err)?;
@@ -280,22 +279,27 @@ impl Backend for Sqlite {
         }
         let limit = query.limit.clamp(1, 1000);
         let (mut clauses, mut values) = filters(query);
-        if let Some(before) = &query.before {
-            clauses.push("id < ?".to_string());
-            values.push(Value::Text(before.clone()));
-        }
+        let needle = query
+            .text
+            .as_deref()
+            .map(Needle::new)
+            .filter(|n| !n.is_empty());
         self.read(|conn| {
-            // A text search reads at most TEXT_SCAN_WINDOW calls (of those the other
-            // filters let through) per page: find the oldest id of that window first.
-            let mut floor: Option<(String, i64)> = None;
-            if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
+            if let Some(needle) = needle {
+                // A text search reads at most TEXT_SCAN_WINDOW calls (of those the other
+                // filters let through) per page: find the oldest id of that window first.
+                let mut window = (clauses.clone(), values.clone());
+                if let Some(before) = &query.before {
+                    window.0.push("id < ?".to_string());
+                    window.1.push(Value::Text(before.clone()));
+                }
                 let sql = format!(
                     "SELECT id, received_at FROM calls {} ORDER BY id DESC LIMIT 1 OFFSET {}",
-                    where_sql(&clauses),
+                    where_sql(&window.0),
                     TEXT_SCAN_WINDOW - 1
                 );
-                floor = conn
-                    .query_row(&sql, rusqlite::params_from_iter(values.iter()), |r| {
+                let floor: Option<(String, i64)> = conn
+                    .query_row(&sql, rusqlite::params_from_iter(window.1.iter()), |r| {
                         Ok((r.get(0)?, r.get(1)?))
                     })
                     .optional()?;
@@ -303,8 +307,37 @@ impl Backend for Sqlite {
                     clauses.push("id >= ?".to_string());
                     values.push(Value::Text(id.clone()));
                 }
-                clauses.push("instr(search, ?) > 0".to_string());
-                values.push(Value::Text(text.to_lowercase()));
+                let page = super::text_page(query, &needle, floor, |cursor, n| {
+                    let (mut clauses, mut values) = (clauses.clone(), values.clone());
+                    if let Some(cursor) = cursor {
+                        clauses.push("id < ?".to_string());
+                        values.push(Value::Text(cursor.to_string()));
+                    }
+                    let sql = format!(
+                        "SELECT {SUMMARY_COLUMNS}, request_encoding, request_body FROM calls {} ORDER BY id DESC LIMIT {n}",
+                        where_sql(&clauses)
+                    );
+                    let fetch = || -> rusqlite::Result<Vec<(super::Summary, String, Vec<u8>)>> {
+                        let mut statement = conn.prepare_cached(&sql)?;
+                        let rows = statement
+                            .query_map(rusqlite::params_from_iter(values.iter()), |r| {
+                                Ok((summary(r)?, r.get(12)?, r.get(13)?))
+                            })?
+                            .collect();
+                        rows
+                    };
+                    let rows = fetch().map_err(unavailable(&self.path))?;
+                    rows.into_iter()
+                        .map(|(s, encoding, bytes)| {
+                            Ok((s, blob(Encoding::parse(&encoding)?, bytes)))
+                        })
+                        .collect()
+                });
+                return Ok(page);
+            }
+            if let Some(before) = &query.before {
+                clauses.push("id < ?".to_string());
+                values.push(Value::Text(before.clone()));
             }
             let sql = format!(
                 "SELECT {SUMMARY_COLUMNS} FROM calls {} ORDER BY id DESC LIMIT {}",
@@ -317,24 +350,12 @@ impl Backend for Sqlite {
                 .collect::<Result<Vec<_>, _>>()?;
             let more = calls.len() > limit;
             calls.truncate(limit);
-            Ok(match (more, floor) {
-                (true, _) => Page {
-                    next: calls.last().map(|c| c.id.clone()),
-                    calls,
-                    searched_to: None,
-                },
-                (false, Some((id, at))) => Page {
-                    calls,
-                    next: Some(id),
-                    searched_to: Some(at),
-                },
-                (false, None) => Page {
-                    calls,
-                    next: None,
-                    searched_to: None,
-                },
-            })
-        })
+            Ok(Ok(Page {
+                next: calls.last().filter(|_| more).map(|c| c.id.clone()),
+                calls,
+                searched_to: None,
+            }))
+        })?
     }
 
     fn get(&self, id: &str) -> Result<Option<Row>, StoreError> {
@@ -343,7 +364,7 @@ impl Backend for Sqlite {
         }
         let row = self.read(|conn| {
             conn.query_row(
-                "SELECT id, received_at, instance, ruleset, rules_version, peer, status, signature, duration_us, estimate_id, alerts, omitted, rule_errors, rule_timeouts, problem, error, request_headers, redacted, request_size, request_truncated, request_encoding, request_body, response_encoding, response_body, trace_encoding, trace, search, stored_bytes FROM calls WHERE id = ?1",
+                "SELECT id, received_at, instance, ruleset, rules_version, peer, status, signature, duration_us, estimate_id, alerts, omitted, rule_errors, rule_timeouts, problem, error, request_headers, redacted, request_size, request_truncated, request_encoding, request_body, response_encoding, response_body, trace_encoding, trace, stored_bytes FROM calls WHERE id = ?1",
                 [id],
                 |r| {
                     Ok((
@@ -371,8 +392,7 @@ impl Backend for Sqlite {
                             request_body: blob(Encoding::Identity, r.get(21)?),
                             response_body: blob(Encoding::Identity, r.get(23)?),
                             trace: blob(Encoding::Identity, r.get(25)?),
-                            search: r.get(26)?,
-                            stored_bytes: r.get(27)?,
+                            stored_bytes: r.get(26)?,
                         },
                         [
                             r.get::<_, String>(20)?,
