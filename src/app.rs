@@ -76,6 +76,11 @@ impl Application {
         let store = crate::store::open(&location).map_err(|e| {
             anyhow::anyhow!("cannot open the request/response log ({location}): {e}")
         })?;
+        if let Some(bytes) = config.store_max_file_bytes {
+            store
+                .limit_size(bytes)
+                .map_err(|e| anyhow::anyhow!("[store] max_file_mb: {e}"))?;
+        }
         let recorder = crate::store::recorder::Recorder::start(store, config.recorder.clone())
             .context("starting the log's recorder")?;
         tracing::info!(store = %location, "recording calls");

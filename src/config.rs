@@ -39,6 +39,8 @@ pub struct Config {
     pub store_url: Option<String>,
     /// The log's queue, batches and retention.
     pub recorder: crate::store::recorder::Settings,
+    /// SQLite only: the file's hard size limit (see `[store] max_file_mb`).
+    pub store_max_file_bytes: Option<u64>,
     /// This instance's name in the log (several instances may share a PostgreSQL
     /// store); default: host name and listen port.
     pub instance: Option<String>,
@@ -87,6 +89,7 @@ impl Default for Config {
             margin: Duration::from_millis(1_500),
             store_url: None,
             recorder: crate::store::recorder::Settings::default(),
+            store_max_file_bytes: None,
             instance: None,
             admin_token: None,
         }
@@ -127,6 +130,10 @@ pub struct StoreFile {
     pub queue_mb: Option<usize>,
     /// How often retention runs.
     pub retention_every_s: Option<u64>,
+    /// SQLite only: a hard limit on the file's size. Writes past it fail (counted as
+    /// dropped, shown in /readyz and the viewer) until retention makes room; set
+    /// max_size_mb below it.
+    pub max_file_mb: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +197,7 @@ impl Config {
                 .unwrap_or(d.margin),
             store_url: None,
             recorder: d.recorder.clone(),
+            store_max_file_bytes: None,
             instance: file.instance,
             admin_token: None,
         };
@@ -220,6 +228,9 @@ impl Config {
             }
             if let Some(s) = store.retention_every_s {
                 r.retention_every = Duration::from_secs(s);
+            }
+            if let Some(mb) = store.max_file_mb {
+                config.store_max_file_bytes = (mb > 0).then(|| mb.saturating_mul(1 << 20));
             }
         }
         config.validate().map_err(invalid)?;

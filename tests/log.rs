@@ -488,3 +488,121 @@ async fn metrics_count_calls_rules_and_the_log() {
     assert_eq!(ready["log"]["written"], 5);
     assert_eq!(ready["ready"], true);
 }
+
+/// A body that does not compress: random hex.
+fn incompressible(n: usize) -> Vec<u8> {
+    use rand_like::next;
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ n as u64;
+    let hex: String = (0..n / 16)
+        .map(|_| format!("{:016x}", next(&mut state)))
+        .collect();
+    format!("{{\"estimateID\": \"FULL\", \"noise\": \"{hex}\"}}").into_bytes()
+}
+
+mod rand_like {
+    /// xorshift64*: enough to make bytes zstd cannot shrink.
+    pub fn next(state: &mut u64) -> u64 {
+        *state ^= *state >> 12;
+        *state ^= *state << 25;
+        *state ^= *state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+#[tokio::test]
+async fn a_full_store_loses_records_counted_while_answers_stay_200_and_recording_resumes() {
+    const TOKEN: &str = "full-store-admin-token-0123456789";
+    let app = spawn_app_with(&[("desk", &[("r.rhai", "info(\"seen\");")])], |c| {
+        // The file may not grow past 2 MiB; retention brings it back to 256 KiB every 2 s.
+        c.store_max_file_bytes = Some(2 << 20);
+        c.recorder.retention.max_bytes = Some(256 << 10);
+        c.recorder.retention.max_age = None;
+        c.recorder.retention_every = Duration::from_secs(2);
+        c.max_request_bytes = 1 << 20;
+        c.admin_token = Some(lookout::admin::AdminToken::new(TOKEN));
+    })
+    .await;
+    let recorder = app.state.recorder.clone();
+    // 60 calls of 100 KB that do not compress: 6 MB into a 2 MiB file.
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let response = app
+            .post_hook("desk", &incompressible(100_000 + i), None)
+            .await;
+        assert_eq!(response.status(), 200, "answers do not depend on the log");
+        ids.push(
+            response.headers()["x-lookout-call-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let r = recorder.clone();
+    tokio::task::spawn_blocking(move || r.flush(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let status = recorder.status();
+    assert!(status.dropped_store_error > 0, "{status:?}");
+    assert_eq!(status.written + status.dropped, 60, "{status:?}");
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("full"),
+        "{status:?}"
+    );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let dropped = format!(
+        "lookout_log_dropped_total{{reason=\"store_error\"}} {}",
+        status.dropped_store_error
+    );
+    assert!(metrics.lines().any(|l| l == dropped), "{metrics}");
+
+    // While the last write failed: /readyz says so, the viewer shows a banner.
+    if recorder.status().failing {
+        let ready = app.get("/readyz").await;
+        assert_eq!(ready.status(), 503);
+        let ready: Value = ready.json().await.unwrap();
+        assert!(ready["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("does not accept writes"));
+    }
+    let page = app
+        .client
+        .get(app.url("/admin"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"log-loss-banner\""),
+        "no banner in the viewer"
+    );
+
+    // Retention makes room; recording resumes by itself.
+    let app_ref = &app;
+    eventually(Duration::from_secs(20), || async move {
+        let response = app_ref
+            .post_hook("desk", b"{\"estimateID\": \"AFTER\"}", None)
+            .await;
+        let id = response.headers()["x-lookout-call-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let r = app_ref.state.recorder.clone();
+        tokio::task::spawn_blocking(move || {
+            r.flush(Duration::from_secs(10));
+            r.store().get(&id).unwrap().is_some()
+        })
+        .await
+        .unwrap()
+    })
+    .await;
+    assert!(!recorder.status().failing);
+    assert_eq!(app.get("/readyz").await.status(), 200);
+}

@@ -442,6 +442,14 @@ pub trait Backend: Send + Sync + 'static {
     /// Applies `retention` as of `now` (microseconds since the epoch).
     fn retain(&self, retention: &Retention, now: i64) -> Result<Removed, StoreError>;
     fn stats(&self) -> Result<Stats, StoreError>;
+    /// A hard limit on the database's size, past which writes fail (and are counted)
+    /// until retention makes room. Only SQLite has one.
+    fn limit_size(&self, bytes: u64) -> Result<(), StoreError> {
+        Err(StoreError::BadQuery(format!(
+            "{} has no size limit of its own; use max_size_mb (retention) instead of max_file_mb ({bytes} bytes)",
+            self.describe()
+        )))
+    }
 }
 
 pub type Store = Arc<dyn Backend>;

@@ -482,6 +482,18 @@ impl Backend for Sqlite {
         Ok(removed)
     }
 
+    fn limit_size(&self, bytes: u64) -> Result<(), StoreError> {
+        let conn = self.writer.lock().expect("writer");
+        let page: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(unavailable(&self.path))?;
+        let pages = (bytes as i64 / page).max(1);
+        // SQLite never shrinks the limit below the pages in use; writes that need
+        // more fail with SQLITE_FULL ("database or disk is full").
+        conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+            .map_err(unavailable(&self.path))
+    }
+
     fn stats(&self) -> Result<Stats, StoreError> {
         self.read(|conn| {
             conn.query_row(
