@@ -1,0 +1,206 @@
+//! The log on a real PostgreSQL server (a throw-away one from Debian's binaries, see
+//! `lookout::testkit`): the same records as SQLite, shared by several instances.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use lookout::testkit::PgServer;
+use serde_json::Value;
+
+const TOKEN: &str = "postgres-test-admin-token-4f1e2d";
+const KEY: &str = "pg-test-key-7d2e9c4b1a3f5e6d8c0b2a4f6e8d0c1b";
+const FLAG_SECRET: &str = "pg-imos-flag-secret-51c9";
+const BODY_SECRET: &str = "pg-body-token-secret-0e7a";
+
+async fn instance(url: &str, rules: &[(&str, Files<'_>)]) -> TestApp {
+    let url = url.to_string();
+    spawn_app_with(rules, move |c| {
+        c.store_url = Some(url);
+        c.admin_token = Some(lookout::admin::AdminToken::new(TOKEN));
+    })
+    .await
+}
+
+async fn api(app: &TestApp, path: &str) -> Value {
+    let response = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    response.json().await.unwrap()
+}
+
+const HELLO: &[(&str, Files)] = &[("desk", &[("hello.rhai", "info(\"hello\");")])];
+
+#[tokio::test]
+async fn two_instances_on_one_postgres_see_each_others_calls() {
+    let pg = PgServer::start();
+    let a = instance(&pg.url, HELLO).await;
+    let b = instance(&pg.url, HELLO).await;
+    let mut sent = Vec::new();
+    for (app, estimate) in [(&a, "EST-FROM-A"), (&b, "EST-FROM-B")] {
+        let body = format!("{{\"estimateID\": \"{estimate}\"}}");
+        let response = app.post_hook("desk", body.as_bytes(), None).await;
+        assert_eq!(response.status(), 200);
+        let id = response.headers()["x-lookout-call-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        app.recorded(&id).await;
+        sent.push(id);
+    }
+    for app in [&a, &b] {
+        let page = api(app, "/admin/api/calls").await;
+        let calls = page["calls"].as_array().unwrap();
+        let ids: Vec<&str> = calls.iter().map(|c| c["id"].as_str().unwrap()).collect();
+        assert_eq!(
+            ids,
+            [sent[1].as_str(), sent[0].as_str()],
+            "newest first, both instances"
+        );
+        let instances: Vec<&str> = calls
+            .iter()
+            .map(|c| c["instance"].as_str().unwrap())
+            .collect();
+        assert_ne!(instances[0], instances[1], "{instances:?}");
+        // And one call recorded by the other instance opens in this one's viewer.
+        let other = if std::ptr::eq(app, &a) {
+            &sent[1]
+        } else {
+            &sent[0]
+        };
+        let call = api(app, &format!("/admin/api/calls/{other}")).await;
+        assert_eq!(call["status"], 200);
+        let html = app
+            .client
+            .get(app.url("/admin"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains(&sent[0]) && html.contains(&sent[1]));
+    }
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_postgres_table() {
+    std::env::set_var("LOOKOUT_TEST_PG_KEY", KEY);
+    let pg = PgServer::start();
+    let app = instance(
+        &pg.url,
+        &[(
+            "desk",
+            &[
+                (
+                    "ruleset.toml",
+                    "api_keys = [\"env:LOOKOUT_TEST_PG_KEY\"]\nredact_headers = [\"x-imos-token\"]\nredact_body = [\"/counterparty/apiToken\"]\n",
+                ),
+                ("r.rhai", "info(\"seen \" + estimate.counterparty.name);"),
+            ],
+        )],
+    )
+    .await;
+    let body = format!(
+        "{{\"estimateID\": \"EST-PG-1\", \"counterparty\": {{\"name\": \"Oceanic Trading\", \"apiToken\": \"{BODY_SECRET}\"}}}}"
+    )
+    .into_bytes();
+    let signature = sign(KEY, &body);
+    let mut ids = Vec::new();
+    for sig in [signature.as_str(), "sha256=00ff"] {
+        let response = app
+            .client
+            .post(app.url("/hooks/desk"))
+            .header("Veson-Webhook-Signature", sig)
+            .header("X-Imos-Token", FLAG_SECRET)
+            .header("Authorization", "Bearer pg-auth-secret")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        ids.push(
+            response.headers()["x-lookout-call-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    for id in &ids {
+        app.recorded(id).await;
+    }
+    let text = pg.dump_calls_text();
+    assert!(
+        text.contains("EST-PG-1") && text.contains("Oceanic Trading"),
+        "the dump shows the rows"
+    );
+    for secret in [
+        signature.as_str(),
+        FLAG_SECRET,
+        BODY_SECRET,
+        "pg-auth-secret",
+    ] {
+        assert!(
+            !text.contains(secret),
+            "`{secret}` reached the PostgreSQL table"
+        );
+    }
+    let call = app.recorded(&ids[0]).await;
+    assert!(call
+        .redacted
+        .iter()
+        .any(|r| r == "body:/counterparty/apiToken"));
+}
+
+#[tokio::test]
+async fn a_postgres_outage_is_counted_and_recording_resumes_when_it_is_back() {
+    let mut pg = PgServer::start_own();
+    let app = instance(&pg.url, HELLO).await;
+    let first = app.post_hook("desk", b"{}", None).await;
+    app.recorded(first.headers()["x-lookout-call-id"].to_str().unwrap())
+        .await;
+
+    pg.stop();
+    for _ in 0..5 {
+        let response = app
+            .post_hook("desk", b"{\"estimateID\": \"DURING\"}", None)
+            .await;
+        assert_eq!(response.status(), 200, "answers do not wait for the log");
+    }
+    let recorder = app.state.recorder.clone();
+    let r = recorder.clone();
+    assert!(
+        tokio::task::spawn_blocking(move || r.flush(Duration::from_secs(30)))
+            .await
+            .unwrap()
+    );
+    let status = recorder.status();
+    assert_eq!(status.dropped_store_error, 5, "{status:?}");
+    assert!(status.failing);
+    assert!(!status.store.contains("password"));
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics
+        .lines()
+        .any(|l| l == "lookout_log_dropped_total{reason=\"store_error\"} 5"));
+
+    pg.start_again();
+    let response = app
+        .post_hook("desk", b"{\"estimateID\": \"AFTER\"}", None)
+        .await;
+    let id = response.headers()["x-lookout-call-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let call = app.recorded(&id).await;
+    assert_eq!(call.estimate_id.as_deref(), Some("AFTER"));
+    assert!(!recorder.status().failing);
+    assert_eq!(app.get("/readyz").await.status(), 200);
+}
