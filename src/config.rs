@@ -308,6 +308,13 @@ mod tests {
             (config.budget, config.margin, config.log_format),
             (d.budget, d.margin, d.log_format)
         );
+        let (r, dr) = (&config.recorder, &d.recorder);
+        assert_eq!(r.retention, dr.retention);
+        assert_eq!(
+            (r.queue_calls, r.queue_bytes, r.retention_every),
+            (dr.queue_calls, dr.queue_bytes, dr.retention_every)
+        );
+        assert_eq!((config.store_url, config.store_max_file_bytes), (None, None));
     }
 
     #[test]
