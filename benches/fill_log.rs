@@ -25,7 +25,8 @@
 //!     evenly over the whole range.
 //!
 //! Knobs (environment): FILL_STORE (required: a SQLite path or a postgres:// URL),
-//! FILL_ROWS (1000000), FILL_DAYS (30), FILL_BATCH (4000), FILL_SEED (1).
+//! FILL_ROWS (1000000), FILL_DAYS (30), FILL_BATCH (4000), FILL_SEED (1), FILL_ROOT (the
+//! folder holding `rules/`; default: this crate's).
 //!
 //! A store that already holds FILL_ROWS calls is left as it is (reruns reuse it); one
 //! holding some other number is refused (delete it first). Either way the last line is
@@ -229,7 +230,10 @@ fn error_body(message: &str) -> Vec<u8> {
 }
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root_dir = std::env::var_os("FILL_ROOT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf());
+    let root = root_dir.as_path();
     let target = std::env::var("FILL_STORE").unwrap_or_else(|_| {
         eprintln!("set FILL_STORE to a SQLite path or a postgres:// URL");
         std::process::exit(2)
