@@ -498,6 +498,19 @@ pub fn without_password(url: &str) -> String {
             if parsed.password().is_some() {
                 let _ = parsed.set_password(None);
             }
+            // libpq also takes `?password=...`.
+            let kept: Vec<(String, String)> = parsed
+                .query_pairs()
+                .filter(|(k, _)| k != "password")
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            if parsed.query().is_some() {
+                if kept.is_empty() {
+                    parsed.set_query(None);
+                } else {
+                    parsed.query_pairs_mut().clear().extend_pairs(kept);
+                }
+            }
             parsed.to_string()
         }
         Err(_) => "postgres://<unparsable url>".to_string(),
@@ -664,6 +677,14 @@ mod tests {
             Location::parse("postgres://u:secret@h/db", base)
                 .unwrap()
                 .to_string(),
+            "postgres://u@h/db"
+        );
+        assert_eq!(
+            without_password("postgres://u@h/db?password=secret&sslmode=disable"),
+            "postgres://u@h/db?sslmode=disable"
+        );
+        assert_eq!(
+            without_password("postgres://u@h/db?password=s"),
             "postgres://u@h/db"
         );
     }
