@@ -128,6 +128,9 @@ impl Application {
         tracing::info!(addr = %self.addr, rules = %self.state.registry.root().display(), "lookout listening (HTTPS)");
         let app = http::router(self.state.clone());
         axum_server::from_tcp_rustls(self.listener, self.tls)?
+            // Answers go out at once: without TCP_NODELAY, Nagle's algorithm and the
+            // client's delayed ACK held some answers back 40 ms (BENCHMARKS.md).
+            .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()))
             .handle(self.handle)
             .serve(app.into_make_service_with_connect_info::<SocketAddr>())
             .await?;
