@@ -8,7 +8,11 @@
 # own CARGO_TARGET_DIR (release), then removes the worktrees:
 #   - "on":  ON_REV (default HEAD), which records every call;
 #   - "off": OFF_REV (default d96b936, the last commit before the log existed). There is
-#     no switch to turn recording off, so this is the "recording off" baseline.
+#     no switch to turn recording off, so this is the "recording off" baseline. Changes
+#     made since that are not part of the log are applied to it so that the two builds
+#     differ by the log alone: OFF_PATCHES lists commits whose src/ diff is applied in the
+#     off worktree (default: cbc23be, TCP_NODELAY on accepted connections, when ON_REV
+#     contains it).
 # Rules and samples come from ON_REV (`git archive`), so both serve the same rules/default
 # (requiring a signature: a random 48-character key in LOOKOUT_KEY_LOAD).
 #
@@ -34,7 +38,7 @@
 #
 # Knobs (environment): DURATION (60s), ROUNDS (2), RUN_OFF (1), RUN_SQLITE (1),
 # RUN_POSTGRES (1), ON_REV (HEAD; `working` builds the checkout as it is, uncommitted
-# changes included), OFF_REV (d96b936), BUILD_DIR (target/bench-rev: the target dirs,
+# changes included), OFF_REV (d96b936), OFF_PATCHES (see above), BUILD_DIR (target/bench-rev: the target dirs,
 # kept between runs so rebuilds are incremental), SAMPLE (rules/samples/multiport-100k.json),
 # THREADS (2), CONNECTIONS (16), DRAIN_TIMEOUT (120), PG_FAST (0: fsync etc. as shipped;
 # 1: fsync=off, synchronous_commit=off as the tests run it), WAIT_FOR_QUIET (1: before each
@@ -106,12 +110,18 @@ resolve() { git -C "$ROOT" rev-parse --verify --quiet "$1^{commit}" || { log "no
 ON_COMMIT=$( [ "$ON_REV" = working ] && git -C "$ROOT" rev-parse HEAD || resolve "$ON_REV")
 OFF_COMMIT=$(resolve "$OFF_REV")
 
-build_rev() { # name commit -> $TMP/lookout-<name>
-    local name=$1 commit=$2 tree
+build_rev() { # name commit [patch commits...] -> $TMP/lookout-<name>
+    local name=$1 commit=$2 tree p
+    shift 2
     tree=$(mktemp -d "${TMPDIR:-/tmp}/lookout-bench-$name.XXXXXX")
     rmdir "$tree"
     git -C "$ROOT" worktree add --detach --quiet "$tree" "$commit"
     WORKTREES+=("$tree")
+    for p in "$@"; do
+        git -C "$ROOT" diff "$p~1" "$p" -- src | git -C "$tree" apply \
+            || { log "the src/ changes of $p do not apply to $name ($commit)"; exit 2; }
+        log "applied to $name: $(git -C "$ROOT" log -1 --format='%h %s' "$p" | cut -c1-90)"
+    done
     log "building $name = $(git -C "$ROOT" log -1 --format='%h %s' "$commit" | cut -c1-90) (worktree $tree, target $BUILD_DIR/$name)"
     (cd "$tree" && CARGO_TARGET_DIR=$BUILD_DIR/$name cargo build --release --locked --quiet --bin lookout)
     cp "$BUILD_DIR/$name/release/lookout" "$TMP/lookout-$name"
@@ -126,8 +136,14 @@ else
     build_rev on "$ON_COMMIT"
     ON_LABEL=$(git rev-parse --short "$ON_COMMIT")
 fi
-if [ "$RUN_OFF" = 1 ]; then build_rev off "$OFF_COMMIT"; fi
+if [ -z "${OFF_PATCHES+set}" ]; then
+    OFF_PATCHES=""
+    if git merge-base --is-ancestor cbc23be "$ON_COMMIT" 2>/dev/null; then OFF_PATCHES=cbc23be; fi
+fi
 OFF_LABEL=$(git rev-parse --short "$OFF_COMMIT")
+for p in $OFF_PATCHES; do OFF_LABEL="$OFF_LABEL+$(git rev-parse --short "$p")"; done
+# shellcheck disable=SC2086
+if [ "$RUN_OFF" = 1 ]; then build_rev off "$OFF_COMMIT" $OFF_PATCHES; fi
 
 git -C "$ROOT" archive "$ON_COMMIT" rules | tar -x -C "$TMP"
 printf '\napi_keys = ["env:LOOKOUT_KEY_LOAD"]\n' >> "$TMP/rules/default/ruleset.toml"
