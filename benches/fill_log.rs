@@ -5,7 +5,7 @@
 //!     FILL_STORE=postgres://postgres@127.0.0.1:5432/lookout cargo bench --bench fill_log
 //!
 //! Everything goes through the library, as the server writes: `store::open` (which
-//! creates or migrates the schema), `Row::encode` (zstd bodies and trace) and
+//! creates or migrates the schema), `Row::encode` (compressed bodies and trace) and
 //! `Backend::write`, a batch of FILL_BATCH rows per transaction, oldest first.
 //!
 //! The records: the body of `rules/samples/drybulk-single-cargo.json` (6 KB) with its
@@ -127,7 +127,10 @@ fn vessel_names() -> Vec<(String, String)> {
 fn headers(size: usize) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert("host", HeaderValue::from_static("lookout.example.com"));
-    h.insert("user-agent", HeaderValue::from_static("Veson-IMOS-Webhooks/1.0"));
+    h.insert(
+        "user-agent",
+        HeaderValue::from_static("Veson-IMOS-Webhooks/1.0"),
+    );
     h.insert("content-type", HeaderValue::from_static("application/json"));
     h.insert("content-length", HeaderValue::from(size));
     h.insert(
@@ -147,7 +150,12 @@ fn stored_headers(size: usize) -> Vec<(String, String)> {
 /// Runs the rules on a body and turns the runs into what the recorder stores.
 fn evaluate(set: &lookout::rules::RuleSet, body: &str, spoil: Option<Outcome>) -> Answer {
     let estimate = Arc::new(json::parse(body).expect("the sample is JSON"));
-    let request = request_context("default", Uuid::now_v7(), SystemTime::now(), &headers(body.len()));
+    let request = request_context(
+        "default",
+        Uuid::now_v7(),
+        SystemTime::now(),
+        &headers(body.len()),
+    );
     let input = CallInput {
         estimate: estimate.clone(),
         request: Arc::new(request),
@@ -203,13 +211,21 @@ fn evaluate(set: &lookout::rules::RuleSet, body: &str, spoil: Option<Outcome>) -
         response: assembled.body,
         traces,
         alerts: assembled.sent as u32,
-        errors: runs.iter().filter(|r| matches!(r.outcome, Outcome::Error(_))).count() as u32,
-        timeouts: runs.iter().filter(|r| matches!(r.outcome, Outcome::Timeout)).count() as u32,
+        errors: runs
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Error(_)))
+            .count() as u32,
+        timeouts: runs
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Timeout))
+            .count() as u32,
     }
 }
 
 fn vessel(set: &lookout::rules::RuleSet, sample: &str, name: &str, code: &str) -> Vessel {
-    let body = sample.replace(SAMPLE_VESSEL, name).replace(SAMPLE_CODE, code);
+    let body = sample
+        .replace(SAMPLE_VESSEL, name)
+        .replace(SAMPLE_CODE, code);
     let parts: Vec<String> = body.split(SAMPLE_ESTIMATE).map(str::to_string).collect();
     let error = RuleError {
         message: "Function not found: round_to (f64, i64)".into(),
@@ -306,12 +322,15 @@ fn fill(store: &dyn Backend, root: &Path, rows: u64, days: u64, batch: usize, se
     vessels.push(rare);
     let rare_index = vessels.len() - 1;
 
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as i64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
     let end = now - 60_000_000;
     let start = end - (days as i64) * 86_400_000_000;
     let step = (end - start) / rows.max(1) as i64;
     let mut rng = Rng(seed);
-    let mut compressor = zstd::bulk::Compressor::new(1).expect("zstd");
+    let mut compressor = store::Packer::default();
     let mut pending: Vec<Row> = Vec::with_capacity(batch);
     let mut written = 0u64;
     let mut write_time = Duration::ZERO;
@@ -375,28 +394,64 @@ fn fill(store: &dyn Backend, root: &Path, rows: u64, days: u64, batch: usize, se
         };
         let mut redacted = vec!["header:veson-webhook-signature".to_string()];
         let (request_body, request_size, error, response, signature) = match status {
-            200 => (body.clone(), body.len() as u64, None, ans.unwrap().response.clone(), "hex"),
+            200 => (
+                body.clone(),
+                body.len() as u64,
+                None,
+                ans.unwrap().response.clone(),
+                "hex",
+            ),
             401 => {
                 let m = "the Veson-Webhook-Signature header does not match the body for any of the rule set's keys; check the key configured in IMOS";
-                (body.clone(), body.len() as u64, Some(m.to_string()), error_body(m), "mismatch")
+                (
+                    body.clone(),
+                    body.len() as u64,
+                    Some(m.to_string()),
+                    error_body(m),
+                    "mismatch",
+                )
             }
             400 => {
                 let cut = body[..body.len() / 2].to_vec();
                 let m = "the request body is not JSON: EOF while parsing an object at line 120 column 0; send the estimate as JSON";
-                (cut.clone(), cut.len() as u64, Some(m.to_string()), error_body(m), "hex")
+                (
+                    cut.clone(),
+                    cut.len() as u64,
+                    Some(m.to_string()),
+                    error_body(m),
+                    "hex",
+                )
             }
             413 => {
                 let m = "request body is larger than 16777216 bytes (max_request_bytes); select fewer estimate fields in the IMOS webhook setup, or raise max_request_bytes in lookout.toml";
-                (Vec::new(), 20_971_520, Some(m.to_string()), error_body(m), "not_checked")
+                (
+                    Vec::new(),
+                    20_971_520,
+                    Some(m.to_string()),
+                    error_body(m),
+                    "not_checked",
+                )
             }
             503 => {
                 let m = "lookout is already evaluating its limit of 64 calls at once; retry in a second (max_concurrent_calls in lookout.toml)";
-                (Vec::new(), body.len() as u64, Some(m.to_string()), error_body(m), "not_checked")
+                (
+                    Vec::new(),
+                    body.len() as u64,
+                    Some(m.to_string()),
+                    error_body(m),
+                    "not_checked",
+                )
             }
             _ => {
                 redacted.clear();
                 let m = "no rule set `defualt`: the URL names /hooks/<rule set>; this lookout has default";
-                (Vec::new(), body.len() as u64, Some(m.to_string()), error_body(m), "not_checked")
+                (
+                    Vec::new(),
+                    body.len() as u64,
+                    Some(m.to_string()),
+                    error_body(m),
+                    "not_checked",
+                )
             }
         };
         let call = Call {
@@ -405,7 +460,12 @@ fn fill(store: &dyn Backend, root: &Path, rows: u64, days: u64, batch: usize, se
             instance: "lookout-1:8443".into(),
             ruleset: ruleset.into(),
             rules_version: known.then(|| "3f9c2a1e".to_string()),
-            peer: format!("10.20.{}.{}:{}", rng.below(4), 10 + rng.below(20), 40000 + rng.below(20000)),
+            peer: format!(
+                "10.20.{}.{}:{}",
+                rng.below(4),
+                10 + rng.below(20),
+                40000 + rng.below(20000)
+            ),
             status,
             signature: signature.into(),
             duration_us,
@@ -426,7 +486,9 @@ fn fill(store: &dyn Backend, root: &Path, rows: u64, days: u64, batch: usize, se
         pending.push(encode(&call, &mut compressor));
         if pending.len() == batch || i + 1 == rows {
             let t = Instant::now();
-            store.write(&pending).unwrap_or_else(|e| panic!("write: {e}"));
+            store
+                .write(&pending)
+                .unwrap_or_else(|e| panic!("write: {e}"));
             write_time += t.elapsed();
             written += pending.len() as u64;
             pending.clear();
@@ -444,6 +506,6 @@ fn fill(store: &dyn Backend, root: &Path, rows: u64, days: u64, batch: usize, se
 }
 
 /// `Row::encode` as the recorder calls it (the one place that follows its signature).
-fn encode(call: &Call, compressor: &mut zstd::bulk::Compressor<'_>) -> Row {
+fn encode(call: &Call, compressor: &mut store::Packer) -> Row {
     Row::encode(call, compressor)
 }

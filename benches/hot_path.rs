@@ -434,7 +434,7 @@ fn bench_representation(c: &mut Criterion, f: &Fixture) {
 /// The recorder's work per call, off the answer's path (its own thread).
 fn bench_record(c: &mut Criterion, f: &Fixture) {
     use lookout::store::{self, Backend, Call, Row};
-    let mut compressor = zstd::bulk::Compressor::new(1).expect("zstd");
+    let mut compressor = store::Packer::default();
     let compressor = std::cell::RefCell::new(&mut compressor);
     bench_bodies(c, f, "record_compress", |s| {
         store::Blob::encode(black_box(&s.body), &mut compressor.borrow_mut())

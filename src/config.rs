@@ -134,6 +134,8 @@ pub struct StoreFile {
     /// dropped, shown in /readyz and the viewer) until retention makes room; set
     /// max_size_mb below it.
     pub max_file_mb: Option<u64>,
+    /// How new records' bodies are compressed: "lz4" (default), "zstd" or "none".
+    pub compression: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -232,6 +234,10 @@ impl Config {
             if let Some(mb) = store.max_file_mb {
                 config.store_max_file_bytes = (mb > 0).then(|| mb.saturating_mul(1 << 20));
             }
+            if let Some(name) = &store.compression {
+                config.recorder.compression =
+                    crate::store::Compression::parse(name).map_err(invalid)?;
+            }
         }
         config.validate().map_err(invalid)?;
         Ok(config)
@@ -311,10 +317,23 @@ mod tests {
         let (r, dr) = (&config.recorder, &d.recorder);
         assert_eq!(r.retention, dr.retention);
         assert_eq!(
-            (r.queue_calls, r.queue_bytes, r.retention_every),
-            (dr.queue_calls, dr.queue_bytes, dr.retention_every)
+            (
+                r.queue_calls,
+                r.queue_bytes,
+                r.retention_every,
+                r.compression
+            ),
+            (
+                dr.queue_calls,
+                dr.queue_bytes,
+                dr.retention_every,
+                dr.compression
+            )
         );
-        assert_eq!((config.store_url, config.store_max_file_bytes), (None, None));
+        assert_eq!(
+            (config.store_url, config.store_max_file_bytes),
+            (None, None)
+        );
     }
 
     #[test]
@@ -329,5 +348,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("the Estimator waits 10 s"), "{err}");
+        std::fs::write(&path, "[store]\ncompression = \"zstd\"\n").unwrap();
+        let config = Config::from_file(File::read(&path).unwrap(), &path).unwrap();
+        assert_eq!(config.recorder.compression, crate::store::Compression::Zstd);
+        std::fs::write(&path, "[store]\ncompression = \"brotli\"\n").unwrap();
+        let err = Config::from_file(File::read(&path).unwrap(), &path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("compression = \"brotli\" is not known"),
+            "{err}"
+        );
+        assert!(err.contains("lookout.toml"), "{err}");
     }
 }

@@ -155,8 +155,9 @@ impl PgServer {
 
     /// Every column of every row of the log's `calls` table as text, one `column: value`
     /// line each, rows apart by a blank line, oldest first. `bytea` columns are shown as
-    /// UTF-8 (lossily), decompressed first when they are zstd frames, so any text that
-    /// reached the table, in a compressed body or not, shows up here as it was sent.
+    /// UTF-8 (lossily), decompressed first when they are compressed (see [`readable`]), so
+    /// any text that reached the table, in a compressed body or not, shows up here as it
+    /// was sent.
     pub fn dump_calls_text(&self) -> String {
         let url = self.url.clone();
         on_plain_thread(move || {
@@ -222,14 +223,29 @@ impl Drop for PgServer {
     }
 }
 
-/// Bytes as text; zstd frames are decompressed first.
-fn readable(bytes: &[u8]) -> String {
-    if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        if let Ok(plain) = zstd::stream::decode_all(bytes) {
-            return String::from_utf8_lossy(&plain).into_owned();
+/// Stored bytes as a person with the database could read them: as they are (UTF-8,
+/// lossily), then decompressed when they decode as a zstd frame or as a length-prefixed
+/// LZ4 block (the log's two codecs), without trusting any column to say which.
+pub fn readable(bytes: &[u8]) -> String {
+    let mut out = String::from_utf8_lossy(bytes).into_owned();
+    let zstd = bytes
+        .starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        .then(|| zstd::stream::decode_all(bytes).ok())
+        .flatten();
+    let lz4 = || {
+        let (size, packed) = lz4_flex::block::uncompressed_size(bytes).ok()?;
+        if size > 64 << 20 {
+            return None;
         }
+        lz4_flex::block::decompress(packed, size)
+            .ok()
+            .filter(|plain| plain.len() == size)
+    };
+    if let Some(plain) = zstd.or_else(lz4) {
+        out.push_str(" | decompressed: ");
+        out.push_str(&String::from_utf8_lossy(&plain));
     }
-    String::from_utf8_lossy(bytes).into_owned()
+    out
 }
 
 /// The sync client blocks on a runtime of its own, which panics on a thread that

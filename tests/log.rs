@@ -318,12 +318,7 @@ fn everything_in(db: &std::path::Path) -> String {
         for i in 0..columns {
             match row.get_ref(i).unwrap() {
                 rusqlite::types::ValueRef::Text(t) => out.push_str(&String::from_utf8_lossy(t)),
-                rusqlite::types::ValueRef::Blob(b) => {
-                    out.push_str(&String::from_utf8_lossy(b));
-                    if let Ok(plain) = zstd::bulk::decompress(b, 64 << 20) {
-                        out.push_str(&String::from_utf8_lossy(&plain));
-                    }
-                }
+                rusqlite::types::ValueRef::Blob(b) => out.push_str(&lookout::testkit::readable(b)),
                 other => out.push_str(&format!("{other:?}")),
             }
             out.push('\t');
@@ -500,7 +495,7 @@ fn incompressible(n: usize) -> Vec<u8> {
 }
 
 mod rand_like {
-    /// xorshift64*: enough to make bytes zstd cannot shrink.
+    /// xorshift64*: enough to make bytes the log's compression cannot shrink much.
     pub fn next(state: &mut u64) -> u64 {
         *state ^= *state >> 12;
         *state ^= *state << 25;

@@ -7,7 +7,9 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::tests::sample_call;
-use super::{now_micros, Backend, Query, Retention, Row, Stats, StoreError, TEXT_SCAN_WINDOW};
+use super::{
+    now_micros, Backend, Packer, Query, Retention, Row, Stats, StoreError, TEXT_SCAN_WINDOW,
+};
 
 /// One `#[test]` per conformance case; `$open` makes a fresh, empty store and returns
 /// `(guard, store)`, the guard keeping its database alive for the test.
@@ -50,7 +52,7 @@ pub(crate) use backend_conformance;
 /// ruleset `even`/`odd` by index, status 401 for every 5th, a rule error for every
 /// 7th, request body naming `Vessel <i>` (compressed).
 pub fn rows(n: usize, start: i64) -> Vec<Row> {
-    let mut compressor = zstd::bulk::Compressor::new(1).unwrap();
+    let mut compressor = Packer::default();
     let template = Row::encode(
         &sample_call(&Uuid::nil().to_string(), start),
         &mut compressor,
@@ -124,7 +126,7 @@ pub fn written_rows_read_back_exactly(store: &dyn Backend) {
     let now = now_micros();
     let mut batch = rows(3, now);
     // Every kind of value: NULLs, empty and non-UTF-8 bodies, stored compressed or not.
-    let mut compressor = zstd::bulk::Compressor::new(1).unwrap();
+    let mut compressor = Packer::default();
     let mut odd = sample_call(&batch[2].id, batch[2].received_at);
     odd.rules_version = None;
     odd.estimate_id = None;

@@ -243,6 +243,8 @@ pub struct Blob {
 pub enum Encoding {
     Identity,
     Zstd,
+    /// An LZ4 block with the decoded length before it (4 bytes, little-endian).
+    Lz4,
 }
 
 impl Encoding {
@@ -250,6 +252,7 @@ impl Encoding {
         match self {
             Encoding::Identity => "identity",
             Encoding::Zstd => "zstd",
+            Encoding::Lz4 => "lz4",
         }
     }
 
@@ -257,9 +260,35 @@ impl Encoding {
         match text {
             "identity" => Ok(Encoding::Identity),
             "zstd" => Ok(Encoding::Zstd),
+            "lz4" => Ok(Encoding::Lz4),
             other => Err(StoreError::Corrupt(format!(
                 "unknown body encoding `{other}`; this record was written by a newer lookout"
             ))),
+        }
+    }
+}
+
+/// How new records' bodies are compressed (`[store] compression`). Records keep the
+/// encoding they were written with, so changing it never makes old ones unreadable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// Fast (about 60 µs for a 100 KB estimate on the benchmark machine), about 4:1.
+    #[default]
+    Lz4,
+    /// About twice as slow to write and five times as slow to search, about 7:1.
+    Zstd,
+    None,
+}
+
+impl Compression {
+    pub fn parse(text: &str) -> Result<Compression, String> {
+        match text {
+            "lz4" => Ok(Compression::Lz4),
+            "zstd" => Ok(Compression::Zstd),
+            "none" => Ok(Compression::None),
+            other => Err(format!(
+                "[store] compression = \"{other}\" is not known; use \"lz4\" (the default), \"zstd\" or \"none\""
+            )),
         }
     }
 }
@@ -269,13 +298,46 @@ const COMPRESS_FROM: usize = 512;
 /// Largest body a record may decompress to (a stored body is at most `max_request_bytes`).
 const MAX_DECOMPRESSED: usize = 64 << 20;
 
+/// Compresses bodies for storing; one per writer thread (it keeps zstd's context).
+pub struct Packer {
+    compression: Compression,
+    zstd: Option<zstd::bulk::Compressor<'static>>,
+}
+
+impl Packer {
+    pub fn new(compression: Compression) -> Packer {
+        let zstd = (compression == Compression::Zstd)
+            .then(|| zstd::bulk::Compressor::new(1).expect("zstd level 1"));
+        Packer { compression, zstd }
+    }
+
+    fn pack(&mut self, bytes: &[u8]) -> Option<(Encoding, Vec<u8>)> {
+        match self.compression {
+            Compression::None => None,
+            Compression::Lz4 => {
+                Some((Encoding::Lz4, lz4_flex::block::compress_prepend_size(bytes)))
+            }
+            Compression::Zstd => {
+                let packed = self.zstd.as_mut()?.compress(bytes).ok()?;
+                Some((Encoding::Zstd, packed))
+            }
+        }
+    }
+}
+
+impl Default for Packer {
+    fn default() -> Self {
+        Packer::new(Compression::default())
+    }
+}
+
 impl Blob {
-    pub fn encode(bytes: &[u8], compressor: &mut zstd::bulk::Compressor<'_>) -> Blob {
+    pub fn encode(bytes: &[u8], packer: &mut Packer) -> Blob {
         if bytes.len() >= COMPRESS_FROM {
-            if let Ok(packed) = compressor.compress(bytes) {
+            if let Some((encoding, packed)) = packer.pack(bytes) {
                 if packed.len() < bytes.len() {
                     return Blob {
-                        encoding: Encoding::Zstd,
+                        encoding,
                         bytes: packed,
                     };
                 }
@@ -289,22 +351,42 @@ impl Blob {
 
     /// The exact bytes that were encoded.
     pub fn decode(&self) -> Result<Vec<u8>, StoreError> {
+        let corrupt = |e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("a compressed body does not decode: {e}"))
+        };
         match self.encoding {
             Encoding::Identity => Ok(self.bytes.clone()),
-            Encoding::Zstd => zstd::bulk::decompress(&self.bytes, MAX_DECOMPRESSED).map_err(|e| {
-                StoreError::Corrupt(format!("a compressed body does not decode: {e}"))
-            }),
+            Encoding::Zstd => {
+                zstd::bulk::decompress(&self.bytes, MAX_DECOMPRESSED).map_err(|e| corrupt(&e))
+            }
+            Encoding::Lz4 => {
+                let (size, packed) =
+                    lz4_flex::block::uncompressed_size(&self.bytes).map_err(|e| corrupt(&e))?;
+                if size > MAX_DECOMPRESSED {
+                    return Err(corrupt(&format!(
+                        "it claims {size} bytes, more than the {MAX_DECOMPRESSED} a body can have"
+                    )));
+                }
+                let plain = lz4_flex::block::decompress(packed, size).map_err(|e| corrupt(&e))?;
+                if plain.len() != size {
+                    return Err(corrupt(&format!(
+                        "it gives {} bytes where it claims {size}",
+                        plain.len()
+                    )));
+                }
+                Ok(plain)
+            }
         }
     }
 }
 
 impl Row {
     /// Encodes a call for storing.
-    pub fn encode(call: &Call, compressor: &mut zstd::bulk::Compressor<'_>) -> Row {
+    pub fn encode(call: &Call, packer: &mut Packer) -> Row {
         let trace = serde_json::to_vec(&call.rules).expect("traces serialize");
-        let request_body = Blob::encode(&call.request_body, compressor);
-        let response_body = Blob::encode(&call.response_body, compressor);
-        let trace = Blob::encode(&trace, compressor);
+        let request_body = Blob::encode(&call.request_body, packer);
+        let response_body = Blob::encode(&call.response_body, packer);
+        let trace = Blob::encode(&trace, packer);
         let request_headers = serde_json::to_string(&call.request_headers).expect("strings");
         let redacted = serde_json::to_string(&call.redacted).expect("strings");
         let stored_bytes = (request_body.bytes.len()
@@ -629,16 +711,54 @@ mod tests {
     }
 
     #[test]
-    fn rows_give_back_the_exact_call() {
-        let mut compressor = zstd::bulk::Compressor::new(1).unwrap();
+    fn a_damaged_lz4_body_is_an_error_not_a_panic_or_a_huge_allocation() {
+        let body = br#"{"portName": "SANTOS"}"#.repeat(100);
+        let good = Blob::encode(&body, &mut Packer::new(Compression::Lz4));
+        assert_eq!(good.encoding, Encoding::Lz4);
+        assert_eq!(good.decode().unwrap(), body);
+        let mut huge = good.clone();
+        huge.bytes[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let err = huge.decode().unwrap_err().to_string();
+        assert!(err.contains("claims 4294967295 bytes"), "{err}");
+        let mut short = good.clone();
+        short.bytes[..4].copy_from_slice(&100u32.to_le_bytes());
+        assert!(short.decode().is_err());
+        let mut long = good.clone();
+        long.bytes[..4].copy_from_slice(&(body.len() as u32 + 10).to_le_bytes());
+        let err = long.decode().unwrap_err().to_string();
+        assert!(err.contains("where it claims"), "{err}");
+        let mut cut = good;
+        cut.bytes.truncate(cut.bytes.len() / 2);
+        assert!(cut.decode().is_err());
+    }
+
+    #[test]
+    fn rows_give_back_the_exact_call_with_every_compression() {
         let mut call = sample_call(&Uuid::now_v7().to_string(), now_micros());
         call.request_body.extend_from_slice(&[0xff, 0x00, 0x80]); // not UTF-8
-        let row = Row::encode(&call, &mut compressor);
-        assert_eq!(row.request_body.encoding, Encoding::Zstd);
-        assert!(row.request_body.bytes.len() < call.request_body.len() / 4);
-        assert_eq!(row.response_body.encoding, Encoding::Identity);
-        assert!(row.problem);
-        assert_eq!(row.decode().unwrap(), call);
+        for (compression, encoding, at_most) in [
+            (Compression::Lz4, Encoding::Lz4, call.request_body.len() / 4),
+            (
+                Compression::Zstd,
+                Encoding::Zstd,
+                call.request_body.len() / 4,
+            ),
+            (
+                Compression::None,
+                Encoding::Identity,
+                call.request_body.len(),
+            ),
+        ] {
+            let row = Row::encode(&call, &mut Packer::new(compression));
+            assert_eq!(row.request_body.encoding, encoding, "{compression:?}");
+            assert!(row.request_body.bytes.len() <= at_most, "{compression:?}");
+            assert_eq!(row.response_body.encoding, Encoding::Identity);
+            assert!(row.problem);
+            assert_eq!(row.decode().unwrap(), call, "{compression:?}");
+        }
+        assert_eq!(Compression::default(), Compression::Lz4);
+        let err = Compression::parse("gzip").unwrap_err();
+        assert!(err.contains("\"gzip\"") && err.contains("\"lz4\""), "{err}");
         // And through the API's JSON, bodies that are not text included.
         let json = serde_json::to_string(&call).unwrap();
         assert!(json.contains(r#""request_body":{"base64":"#), "{json}");

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::{redact, Call, Retention, Row, RuleTrace, Store, TraceError};
+use super::{redact, Call, Compression, Packer, Retention, Row, RuleTrace, Store, TraceError};
 use crate::rules::json::Doc;
 use crate::rules::{Outcome, RuleRun};
 
@@ -52,6 +52,8 @@ pub struct Settings {
     pub retention_every: Duration,
     /// Write attempts per batch before it is dropped (and counted).
     pub attempts: u32,
+    /// How bodies and traces are compressed.
+    pub compression: Compression,
 }
 
 impl Default for Settings {
@@ -66,6 +68,7 @@ impl Default for Settings {
             },
             retention_every: Duration::from_secs(600),
             attempts: 3,
+            compression: Compression::default(),
         }
     }
 }
@@ -244,7 +247,7 @@ fn write_loop(
     counters: Arc<Counters>,
     settings: Settings,
 ) {
-    let mut compressor = zstd::bulk::Compressor::new(1).expect("zstd level 1");
+    let mut packer = Packer::new(settings.compression);
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < settings.batch {
@@ -258,7 +261,7 @@ fn write_loop(
             .into_iter()
             .map(|pending| {
                 bytes += pending.body.len().min(pending.keep) + pending.call.response_body.len();
-                encode(pending, &mut compressor)
+                encode(pending, &mut packer)
             })
             .collect();
         counters.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
@@ -266,7 +269,7 @@ fn write_loop(
     }
 }
 
-fn encode(pending: Pending, compressor: &mut zstd::bulk::Compressor<'_>) -> Row {
+fn encode(pending: Pending, packer: &mut Packer) -> Row {
     let Pending {
         mut call,
         body,
@@ -292,7 +295,7 @@ fn encode(pending: Pending, compressor: &mut zstd::bulk::Compressor<'_>) -> Row 
         body.truncate(keep);
     }
     call.request_body = body;
-    Row::encode(&call, compressor)
+    Row::encode(&call, packer)
 }
 
 /// The per-rule trace: each rule's run with the alerts it had in the answer (GUIDs

@@ -52,13 +52,19 @@ mod tests {
 
     #[test]
     fn finds_text_in_any_ascii_case_in_compressed_bodies() {
-        let mut compressor = zstd::bulk::Compressor::new(1).unwrap();
+        use super::super::{Compression, Encoding, Packer};
         let body = br#"{"vesselName": "Ocean STAR", "port": "Saint-Nazaire"}"#.repeat(30);
-        let blob = Blob::encode(&body, &mut compressor);
-        assert_eq!(blob.encoding, super::super::Encoding::Zstd);
-        assert!(Needle::new("ocean star").found_in(&blob).unwrap());
-        assert!(Needle::new("SAINT-nazaire").found_in(&blob).unwrap());
-        assert!(!Needle::new("rotterdam").found_in(&blob).unwrap());
+        for (compression, encoding) in [
+            (Compression::Lz4, Encoding::Lz4),
+            (Compression::Zstd, Encoding::Zstd),
+            (Compression::None, Encoding::Identity),
+        ] {
+            let blob = Blob::encode(&body, &mut Packer::new(compression));
+            assert_eq!(blob.encoding, encoding);
+            assert!(Needle::new("ocean star").found_in(&blob).unwrap());
+            assert!(Needle::new("SAINT-nazaire").found_in(&blob).unwrap());
+            assert!(!Needle::new("rotterdam").found_in(&blob).unwrap());
+        }
         assert!(Needle::new("").found_in_bytes(b""));
         assert!(!Needle::new("x").found_in_bytes(b""));
     }
