@@ -46,9 +46,34 @@ pub struct Config {
     pub instance: Option<String>,
     /// The log viewer's admin token; `None`: `LOOKOUT_ADMIN_TOKEN`, else `<data>/admin-token`.
     pub admin_token: Option<crate::admin::AdminToken>,
+    /// Port event intake (`[events]`).
+    pub events: crate::events::Settings,
 }
 
 impl Config {
+    /// Takes the port event credentials from `LOOKOUT_OCTOPI_SECRET` and
+    /// `LOOKOUT_PORTCONNECT_TOKEN` where `lookout.toml` gives none.
+    pub fn event_credentials_from_env(&mut self) {
+        use crate::signature::ApiKey;
+        let from = |var: &str| {
+            std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(ApiKey::new)
+        };
+        if self.events.octopi.secrets.is_empty() {
+            self.events
+                .octopi
+                .secrets
+                .extend(from("LOOKOUT_OCTOPI_SECRET"));
+        }
+        if self.events.portconnect_tokens.is_empty() {
+            self.events
+                .portconnect_tokens
+                .extend(from("LOOKOUT_PORTCONNECT_TOKEN"));
+        }
+    }
+
     /// Where the log lives.
     pub fn store_location(&self) -> Result<crate::store::Location, String> {
         match &self.store_url {
@@ -92,6 +117,7 @@ impl Default for Config {
             store_max_file_bytes: None,
             instance: None,
             admin_token: None,
+            events: crate::events::Settings::default(),
         }
     }
 }
@@ -112,6 +138,124 @@ pub struct File {
     pub margin_ms: Option<u64>,
     pub instance: Option<String>,
     pub store: Option<StoreFile>,
+    pub events: Option<EventsFile>,
+}
+
+/// `[events]` in `lookout.toml`: port event intake.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsFile {
+    /// Events received longer ago than this are removed (0: keep forever). Default 90.
+    pub max_age_days: Option<u64>,
+    /// The oldest events are removed while they take more (0: no limit). Default 1024.
+    pub max_size_mb: Option<u64>,
+    pub octopi: Option<OctopiFile>,
+    pub portconnect: Option<PortConnectFile>,
+}
+
+/// `[events.octopi]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OctopiFile {
+    /// `env:VAR`, `file:PATH` (or a literal, with a warning); several during a rotation.
+    pub secrets: Option<Vec<String>>,
+    /// `body`, `timestamp.body` or `timestamp+body`.
+    pub signed: Option<String>,
+    /// `any`, `hex` or `base64`.
+    pub encoding: Option<String>,
+    /// How far `X-Octopi-Timestamp` may be from now (0: not checked). Default 300.
+    pub tolerance_s: Option<u64>,
+    /// The terminal's port code, for events that carry none.
+    pub port: Option<String>,
+    pub fields: Option<OctopiFieldsFile>,
+}
+
+/// `[events.octopi.fields]`: JSON pointers to each fact, tried in order.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OctopiFieldsFile {
+    pub container: Option<Vec<String>>,
+    pub imo: Option<Vec<String>>,
+    pub vessel_name: Option<Vec<String>>,
+    pub port: Option<Vec<String>>,
+    pub time: Option<Vec<String>>,
+}
+
+/// `[events.portconnect]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortConnectFile {
+    /// `env:VAR`, `file:PATH` (or a literal, with a warning).
+    pub tokens: Option<Vec<String>>,
+}
+
+/// Resolves `env:`/`file:`/literal credentials; a literal one is logged as a warning.
+fn credentials(specs: &[String], what: &str) -> Result<Vec<crate::signature::ApiKey>, String> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let (key, literal) = crate::signature::resolve_key(spec)
+                .map_err(|e| format!("{what}[{i}]: {e}"))?;
+            if literal {
+                tracing::warn!("{what}[{i}] is a literal secret in lookout.toml; use \"env:VAR\" or \"file:/run/secrets/...\"");
+            }
+            Ok(key)
+        })
+        .collect()
+}
+
+impl EventsFile {
+    fn apply(self, config: &mut Config) -> Result<(), String> {
+        let r = &mut config.recorder.event_retention;
+        if let Some(days) = self.max_age_days {
+            r.max_age = (days > 0).then(|| Duration::from_secs(days.saturating_mul(86_400)));
+        }
+        if let Some(mb) = self.max_size_mb {
+            r.max_bytes = (mb > 0).then(|| mb.saturating_mul(1 << 20));
+        }
+        if let Some(o) = self.octopi {
+            let s = &mut config.events.octopi;
+            if let Some(specs) = o.secrets {
+                s.secrets = credentials(&specs, "[events.octopi] secrets")?;
+            }
+            if let Some(signed) = o.signed {
+                s.signed = crate::events::octopi::Signed::parse(&signed)?;
+            }
+            if let Some(encoding) = o.encoding {
+                s.encoding = crate::events::octopi::Encoding::parse(&encoding)?;
+            }
+            if let Some(t) = o.tolerance_s {
+                s.tolerance = Duration::from_secs(t);
+            }
+            s.port = o.port.or(s.port.take());
+            if let Some(f) = o.fields {
+                let lists = [
+                    ("container", f.container, &mut s.fields.container),
+                    ("imo", f.imo, &mut s.fields.imo),
+                    ("vessel_name", f.vessel_name, &mut s.fields.vessel_name),
+                    ("port", f.port, &mut s.fields.port),
+                    ("time", f.time, &mut s.fields.time),
+                ];
+                for (name, given, target) in lists {
+                    let Some(pointers) = given else { continue };
+                    if let Some(bad) = pointers.iter().find(|p| !p.starts_with('/')) {
+                        return Err(format!(
+                            "[events.octopi.fields] {name}: \"{bad}\" is not a JSON pointer; write it like \"/container/number\""
+                        ));
+                    }
+                    *target = pointers;
+                }
+            }
+        }
+        if let Some(p) = self.portconnect {
+            if let Some(specs) = p.tokens {
+                config.events.portconnect_tokens =
+                    credentials(&specs, "[events.portconnect] tokens")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[store]` in `lookout.toml`: the request/response log.
@@ -202,6 +346,7 @@ impl Config {
             store_max_file_bytes: None,
             instance: file.instance,
             admin_token: None,
+            events: crate::events::Settings::default(),
         };
         let mut config = config;
         if let Some(store) = file.store {
@@ -238,6 +383,9 @@ impl Config {
                 config.recorder.compression =
                     crate::store::Compression::parse(name).map_err(invalid)?;
             }
+        }
+        if let Some(events) = file.events {
+            events.apply(&mut config).map_err(invalid)?;
         }
         config.validate().map_err(invalid)?;
         Ok(config)

@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod memory;
 pub mod metrics;

@@ -141,6 +141,7 @@ pub async fn replay(
             received_at,
             &headers,
         )),
+        facts: Default::default(),
     });
     let deadline = Instant::now() + ruleset.settings.budget - ruleset.settings.margin;
     let version = ruleset.version.clone();

@@ -38,6 +38,11 @@ impl ApiKey {
     pub fn new(key: impl Into<String>) -> Self {
         ApiKey(key.into())
     }
+
+    /// The secret itself, for computing a MAC or comparing in constant time.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for ApiKey {
@@ -133,8 +138,23 @@ pub fn sign(key: &ApiKey, body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// Decodes a header value to the 32 digest bytes, or `None` when it cannot be one.
-fn decode(raw: &[u8]) -> Option<[u8; DIGEST_LEN]> {
+/// Decodes a header value to the 32 digest bytes, hex or base64, or `None` when it
+/// cannot be one.
+pub fn decode(raw: &[u8]) -> Option<[u8; DIGEST_LEN]> {
+    decode_as(raw, true, true)
+}
+
+/// Only 64 hex digits (any case, optional `sha256=`).
+pub fn decode_hex(raw: &[u8]) -> Option<[u8; DIGEST_LEN]> {
+    decode_as(raw, true, false)
+}
+
+/// Only base64, standard or URL-safe, padded or not (optional `sha256=`).
+pub fn decode_base64(raw: &[u8]) -> Option<[u8; DIGEST_LEN]> {
+    decode_as(raw, false, true)
+}
+
+fn decode_as(raw: &[u8], hex: bool, base64: bool) -> Option<[u8; DIGEST_LEN]> {
     if raw.is_empty() || raw.len() > MAX_HEADER_LEN || !raw.is_ascii() {
         return None;
     }
@@ -142,8 +162,8 @@ fn decode(raw: &[u8]) -> Option<[u8; DIGEST_LEN]> {
     let text = strip_prefix_ignore_case(text, "sha256=").unwrap_or(text);
     let mut digest = [0u8; DIGEST_LEN];
     match text.len() {
-        64 => hex::decode_to_slice(text, &mut digest).ok()?,
-        43 | 44 => {
+        64 if hex => hex::decode_to_slice(text, &mut digest).ok()?,
+        43 | 44 if base64 => {
             let decoded = BASE64_STANDARD
                 .decode(text)
                 .or_else(|_| BASE64_URL_SAFE.decode(text))
@@ -153,6 +173,28 @@ fn decode(raw: &[u8]) -> Option<[u8; DIGEST_LEN]> {
         _ => return None,
     }
     Some(digest)
+}
+
+/// Resolves `env:VAR`, `file:PATH` or a literal key; the bool says "literal".
+pub fn resolve_key(spec: &str) -> Result<(ApiKey, bool), String> {
+    let (key, literal) = if let Some(var) = spec.strip_prefix("env:") {
+        let value = std::env::var(var).map_err(|_| {
+            format!("environment variable {var} is not set; export it before starting lookout")
+        })?;
+        (value, false)
+    } else if let Some(file) = spec.strip_prefix("file:") {
+        let value = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read key file {file}: {e}"))?;
+        (value.trim_end_matches(['\r', '\n']).to_string(), false)
+    } else {
+        (spec.to_string(), true)
+    };
+    if key.is_empty() {
+        return Err(format!(
+            "`{spec}` gives an empty key; an empty key would let anyone sign"
+        ));
+    }
+    Ok((ApiKey::new(key), literal))
 }
 
 fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {

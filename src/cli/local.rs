@@ -98,6 +98,7 @@ impl Local {
                 SystemTime::now(),
                 &map,
             )),
+            facts: Default::default(),
         });
         let budget = deadline.unwrap_or(ruleset.settings.budget - ruleset.settings.margin);
         let deadline = Instant::now() + budget;

@@ -60,6 +60,7 @@ impl ServeArgs {
         if let Some(v) = self.log_format {
             config.log_format = v;
         }
+        config.event_credentials_from_env();
         Ok(config)
     }
 }

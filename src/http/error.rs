@@ -14,6 +14,12 @@ pub enum ApiError {
     TooLarge { limit: usize },
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A 401 with its own message, naming the credential (`WWW-Authenticate`).
+    #[error("{message}")]
+    Refused {
+        message: String,
+        scheme: &'static str,
+    },
     #[error("{0}")]
     BadRequest(String),
     #[error("lookout is already evaluating its limit of {limit} calls at once; retry in a second (max_concurrent_calls in lookout.toml)")]
@@ -30,7 +36,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::Refused { .. } => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) | ApiError::BodyRead(_) => StatusCode::BAD_REQUEST,
             ApiError::Overloaded { .. } | ApiError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -52,6 +58,9 @@ impl IntoResponse for ApiError {
         );
         if matches!(self, ApiError::Overloaded { .. }) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let ApiError::Refused { scheme, .. } = &self {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(scheme));
         }
         if matches!(self, ApiError::Unauthorized(_)) {
             headers.insert(

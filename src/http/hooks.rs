@@ -266,6 +266,9 @@ async fn answer(
     let input = Arc::new(CallInput {
         estimate,
         request: Arc::new(request_context(name, call_id, received_at, headers)),
+        facts: Arc::new(rules::facts::Facts::new(Some(Arc::new(store::StoreFacts(
+            state.recorder.store().clone(),
+        ))))),
     });
     let deadline = arrived + ruleset.settings.budget - ruleset.settings.margin;
     let version = ruleset.version.clone();
@@ -333,7 +336,11 @@ fn find_ruleset(state: &AppState, name: &str) -> Result<Arc<RuleSet>, ApiError> 
 }
 
 /// Reads the body, refusing it as soon as it is known to be over `limit`.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

@@ -3,6 +3,7 @@
 //! Architecture invariant: only this module knows status codes and headers.
 
 mod error;
+mod events;
 mod health;
 pub mod hooks;
 
@@ -41,6 +42,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/hooks/{ruleset}",
             post(hooks::hook).fallback(method_not_allowed),
+        )
+        .route(
+            "/events/octopi",
+            post(events::octopi).fallback(method_not_allowed),
+        )
+        .route(
+            "/events/portconnect",
+            post(events::portconnect).fallback(method_not_allowed),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

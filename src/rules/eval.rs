@@ -29,6 +29,8 @@ pub struct CallInput {
     pub estimate: Arc<Doc>,
     /// `request`: `{ruleset, call_id, received_at, headers}`.
     pub request: Arc<Doc>,
+    /// Port events, for `container_events` and its kin (default: none).
+    pub facts: Arc<crate::rules::facts::Facts>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -315,9 +317,11 @@ pub fn run_rule(ruleset: &RuleSet, rule: &Rule, input: &CallInput, deadline: Ins
     scope.push_constant("data", Dynamic::from(ruleset.data.clone()));
 
     Run::begin(deadline, &ruleset.limits);
-    let result = ruleset
-        .engine
-        .eval_ast_with_scope::<Dynamic>(&mut scope, &rule.ast);
+    let result = crate::rules::facts::with_facts(&input.facts, || {
+        ruleset
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut scope, &rule.ast)
+    });
     let (run, operations) = Run::finish();
     let mut alerts = run.alerts;
     let outcome = match result {

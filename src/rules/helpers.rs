@@ -381,6 +381,11 @@ pub fn parse_date(text: &str) -> Option<DateTime<FixedOffset>> {
     Date::parse(text).map(|d| d.at)
 }
 
+/// A date argument as microseconds since the epoch (a date without an offset is UTC).
+pub(crate) fn date_micros(helper: &str, arg: &str, value: &Dynamic) -> Res<i64> {
+    Ok(date_arg(helper, arg, value)?.at.timestamp_micros())
+}
+
 fn date_arg(helper: &str, arg: &str, value: &Dynamic) -> Res<Date> {
     check_limits()?;
     let Some(text) = value.read_lock::<ImmutableString>() else {

@@ -5,6 +5,7 @@
 //! estimate and a request context to alerts and a per-rule trace, under a deadline.
 
 pub mod eval;
+pub mod facts;
 pub mod helpers;
 pub mod json;
 pub mod registry;

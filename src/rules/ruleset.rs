@@ -331,7 +331,7 @@ fn load_settings(
 
     let mut api_keys = Vec::new();
     for (i, spec) in file.api_keys.unwrap_or_default().iter().enumerate() {
-        match resolve_key(spec) {
+        match crate::signature::resolve_key(spec) {
             Ok((key, literal)) => {
                 if literal {
                     warnings.push(Problem::new(&path, format!("api_keys[{i}] is a literal key; keep keys out of files: use \"env:VAR\" or \"file:/run/secrets/...\"")));
@@ -413,28 +413,6 @@ fn load_settings(
         margin,
         show_rule_errors: file.show_rule_errors.unwrap_or(true),
     })
-}
-
-/// Resolves `env:VAR`, `file:PATH` or a literal key; the bool says "literal".
-fn resolve_key(spec: &str) -> Result<(ApiKey, bool), String> {
-    let (key, literal) = if let Some(var) = spec.strip_prefix("env:") {
-        let value = std::env::var(var).map_err(|_| {
-            format!("environment variable {var} is not set; export it before starting lookout")
-        })?;
-        (value, false)
-    } else if let Some(file) = spec.strip_prefix("file:") {
-        let value = std::fs::read_to_string(file)
-            .map_err(|e| format!("cannot read key file {file}: {e}"))?;
-        (value.trim_end_matches(['\r', '\n']).to_string(), false)
-    } else {
-        (spec.to_string(), true)
-    };
-    if key.is_empty() {
-        return Err(format!(
-            "`{spec}` gives an empty key; an empty key would let anyone sign"
-        ));
-    }
-    Ok((ApiKey::new(key), literal))
 }
 
 /// Reads `data/*.json` and `data/*.csv` into one object keyed by file stem.

@@ -216,6 +216,7 @@ pub fn engine(limits: &Limits) -> Engine {
     register_json(&mut engine);
     register_builders(&mut engine);
     helpers::register(&mut engine);
+    crate::rules::facts::register(&mut engine);
     engine
 }
 

@@ -43,6 +43,7 @@ fn run_with(fx: &Fixture, estimate: Value, budget: Duration) -> Evaluation {
         request: Arc::new(crate::rules::json::doc_from(
             &json!({"ruleset": "desk", "call_id": "c1", "received_at": "2026-11-22T10:00:00Z", "headers": {"x-imos-token": "t0k"}}),
         )),
+        facts: Default::default(),
     });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -289,6 +290,7 @@ fn closures_called_by_builtins_are_counted_and_stopped() {
     let input = CallInput {
         estimate: Arc::new(crate::rules::json::doc_from(&estimate())),
         request: Arc::new(crate::rules::json::doc_from(&json!({}))),
+        facts: Default::default(),
     };
     let started = Instant::now();
     let run = eval::run_rule(

@@ -44,6 +44,18 @@ macro_rules! backend_conformance {
             let (_guard, store) = $open;
             crate::store::conformance::retention_by_age_and_by_size(&store);
         }
+
+        #[test]
+        fn conformance_events_are_stored_once_and_found_by_key() {
+            let (_guard, store) = $open;
+            crate::store::conformance::events_are_stored_once_and_found_by_key(&store);
+        }
+
+        #[test]
+        fn conformance_events_page_newest_first_and_retain() {
+            let (_guard, store) = $open;
+            crate::store::conformance::events_page_newest_first_and_retain(&store);
+        }
     };
 }
 pub(crate) use backend_conformance;
@@ -351,4 +363,214 @@ pub fn retention_by_age_and_by_size(store: &dyn Backend) {
         .unwrap();
     assert_eq!(removed.by_age, 4500);
     assert_eq!(store.stats().unwrap().calls, 4);
+}
+
+/// A PortConnect-like container event, `n` apart from its siblings.
+pub fn sample_event(n: i64, container: &str, imo: i64, port: &str, at_micros: i64) -> super::Event {
+    let id = Uuid::now_v7().to_string();
+    super::Event {
+        id,
+        received_at: now_micros(),
+        source: "portconnect".into(),
+        kind: "container".into(),
+        event: if n % 2 == 0 { "GATEIN" } else { "GATEOUT" }.into(),
+        known: true,
+        at: Some(format!("event {n}")),
+        occurred_at: Some(at_micros),
+        containers: vec![container.into()],
+        vessels: vec![crate::events::Vessel {
+            imo: Some(imo),
+            name: Some(format!("VESSEL {imo}")),
+            role: "outbound".into(),
+        }],
+        ports: vec![port.into()],
+        delivery: None,
+        dedupe: format!("test:{n}:{container}"),
+        payload: format!("{{\"n\": {n}, \"text\": \"h\u{e9}llo \\u0000\"}}"),
+    }
+}
+
+pub fn events_are_stored_once_and_found_by_key(store: &dyn Backend) {
+    use crate::events::{EventQuery, Ingested, Key};
+    let first = vec![
+        sample_event(0, "APHU6303593", 9628336, "NZAKL", 1_000),
+        sample_event(1, "MEDU3085895", 9628336, "NZAKL", 2_000),
+    ];
+    assert_eq!(
+        store.write_events(&first).unwrap(),
+        Ingested {
+            stored: 2,
+            duplicates: 0
+        }
+    );
+    // The same two again (new ids, same content) and one new, repeated in the batch.
+    let mut again: Vec<_> = first
+        .iter()
+        .map(|e| super::Event {
+            id: Uuid::now_v7().to_string(),
+            ..e.clone()
+        })
+        .collect();
+    let new = sample_event(2, "APHU6303593", 9410301, "NZTRG", 3_000);
+    again.push(new.clone());
+    again.push(super::Event {
+        id: Uuid::now_v7().to_string(),
+        ..new.clone()
+    });
+    assert_eq!(
+        store.write_events(&again).unwrap(),
+        Ingested {
+            stored: 1,
+            duplicates: 3
+        }
+    );
+    assert_eq!(store.event_stats().unwrap().calls, 3);
+    assert_eq!(
+        store.get_event(&first[0].id).unwrap().as_ref(),
+        Some(&first[0]),
+        "read back exactly"
+    );
+    assert_eq!(
+        store.get_event(&again[0].id).unwrap(),
+        None,
+        "the duplicate was not kept"
+    );
+    assert_eq!(store.get_event("not-an-id").unwrap(), None);
+    let find = |key: Option<Key>, f: &dyn Fn(&mut EventQuery)| -> Vec<String> {
+        let mut q = EventQuery {
+            key,
+            limit: 50,
+            ..Default::default()
+        };
+        f(&mut q);
+        store
+            .list_events(&q)
+            .unwrap()
+            .events
+            .into_iter()
+            .map(|e| e.dedupe)
+            .collect()
+    };
+    let none = |_: &mut EventQuery| {};
+    assert_eq!(
+        find(Some(Key::Container("APHU6303593".into())), &none),
+        ["test:2:APHU6303593", "test:0:APHU6303593"]
+    );
+    assert_eq!(
+        find(Some(Key::Imo(9628336)), &none),
+        ["test:1:MEDU3085895", "test:0:APHU6303593"]
+    );
+    assert_eq!(
+        find(Some(Key::VesselName("VESSEL 9410301".into())), &none),
+        ["test:2:APHU6303593"]
+    );
+    assert_eq!(
+        find(Some(Key::Port("NZAKL".into())), &|q| q.since = Some(2_000)),
+        ["test:1:MEDU3085895"]
+    );
+    assert_eq!(
+        find(Some(Key::Port("NZAKL".into())), &|q| q.until = Some(2_000)),
+        ["test:0:APHU6303593"]
+    );
+    assert_eq!(
+        find(None, &|q| q.event = Some("GATEIN".into())),
+        ["test:2:APHU6303593", "test:0:APHU6303593"]
+    );
+    assert_eq!(
+        find(None, &|q| q.source = Some("octopi".into())),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        find(Some(Key::Container("NOPE".into())), &none),
+        Vec::<String>::new()
+    );
+    assert!(matches!(
+        store.list_events(&EventQuery {
+            before: Some("junk".into()),
+            limit: 5,
+            ..Default::default()
+        }),
+        Err(StoreError::BadQuery(_))
+    ));
+}
+
+pub fn events_page_newest_first_and_retain(store: &dyn Backend) {
+    use crate::events::{EventQuery, Key};
+    // 25 events, two with the same time (the id breaks the tie).
+    let events: Vec<_> = (0..25)
+        .map(|n| sample_event(n, "TGHU1234567", 9628336, "NZAKL", 1_000 * (n / 2 * 2 + 1)))
+        .collect();
+    for chunk in events.chunks(10) {
+        store.write_events(chunk).unwrap();
+    }
+    for key in [None, Some(Key::Container("TGHU1234567".into()))] {
+        let mut seen = Vec::new();
+        let mut q = EventQuery {
+            key: key.clone(),
+            limit: 7,
+            ..Default::default()
+        };
+        loop {
+            let page = store.list_events(&q).unwrap();
+            assert!(page.events.len() <= 7);
+            seen.extend(page.events.iter().map(|e| (e.sort_at(), e.id.clone())));
+            match page.next {
+                Some(next) => q.before = Some(next),
+                None => break,
+            }
+        }
+        let mut expected: Vec<_> = events.iter().map(|e| (e.sort_at(), e.id.clone())).collect();
+        expected.sort();
+        expected.reverse();
+        assert_eq!(seen, expected, "{key:?}: every event once, newest first");
+    }
+    // By size: keep about half.
+    let total = store.event_stats().unwrap().stored_bytes;
+    let removed = store
+        .retain_events(
+            &Retention {
+                max_age: None,
+                max_bytes: Some(total / 2),
+            },
+            now_micros(),
+        )
+        .unwrap();
+    let left = store.event_stats().unwrap();
+    assert!(
+        removed.by_size >= 12 && left.stored_bytes <= total / 2,
+        "{removed:?} {left:?}"
+    );
+    assert_eq!(left.calls, 25 - removed.by_size);
+    // The oldest received went first, keys with them.
+    assert_eq!(store.get_event(&events[0].id).unwrap(), None);
+    assert!(store.get_event(&events[24].id).unwrap().is_some());
+    let by_key = store
+        .list_events(&EventQuery {
+            key: Some(Key::Imo(9628336)),
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(by_key.events.len() as u64, left.calls);
+    // By age: everything received before now + 1 s.
+    let removed = store
+        .retain_events(
+            &Retention {
+                max_age: Some(Duration::from_secs(1)),
+                max_bytes: None,
+            },
+            now_micros() + 2_000_000,
+        )
+        .unwrap();
+    assert_eq!(removed.by_age, left.calls);
+    assert_eq!(store.event_stats().unwrap().calls, 0);
+    assert!(store
+        .list_events(&EventQuery {
+            key: Some(Key::Port("NZAKL".into())),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap()
+        .events
+        .is_empty());
 }

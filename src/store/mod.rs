@@ -513,6 +513,142 @@ pub enum StoreError {
 }
 
 /// A database that keeps the log. See the module docs.
+pub use crate::events::{Event, EventPage, EventQuery, Ingested};
+
+/// The columns both stores keep an event in, in the order [`event_from_columns`] reads.
+pub(crate) const EVENT_COLUMNS: &str = "e.id, e.received_at, e.source, e.kind, e.event, e.known, e.at, e.occurred_at, e.containers, e.vessels, e.ports, e.delivery, e.dedupe, e.payload";
+
+/// A query parameter, for either store.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// The SELECT for one page of events (one row more than the page, to know whether
+/// there is a next), with `mark(n)` writing the n-th placeholder (1-based).
+pub(crate) fn events_sql(
+    query: &EventQuery,
+    mark: impl Fn(usize) -> String,
+) -> Result<(String, Vec<Param>), StoreError> {
+    let mut clauses = Vec::new();
+    let mut params = Vec::new();
+    let mut push = |clause: &str, values: Vec<Param>| {
+        // `?` marks a parameter; each becomes the backend's numbered placeholder.
+        let mut pieces = clause.split('?');
+        let mut out = pieces.next().unwrap_or_default().to_string();
+        for (value, piece) in values.into_iter().zip(pieces) {
+            params.push(value);
+            out.push_str(&mark(params.len()));
+            out.push_str(piece);
+        }
+        clauses.push(out);
+    };
+    let (from, time, id) = match &query.key {
+        Some(key) => {
+            let (kind, value) = key.parts();
+            push("k.kind = ?", vec![Param::Text(kind.into())]);
+            push("k.key = ?", vec![Param::Text(value)]);
+            (
+                "event_keys k JOIN events e ON e.id = k.event_id",
+                "k.sort_at",
+                "k.event_id",
+            )
+        }
+        None => ("events e", "e.sort_at", "e.id"),
+    };
+    if let Some(source) = &query.source {
+        push("e.source = ?", vec![Param::Text(source.clone())]);
+    }
+    if let Some(event) = &query.event {
+        push("e.event = ?", vec![Param::Text(event.clone())]);
+    }
+    if let Some(since) = query.since {
+        push(&format!("{time} >= ?"), vec![Param::Int(since)]);
+    }
+    if let Some(until) = query.until {
+        push(&format!("{time} < ?"), vec![Param::Int(until)]);
+    }
+    if let Some(before) = &query.before {
+        let (at, after_id) = crate::events::parse_cursor(before).ok_or_else(|| {
+            StoreError::BadQuery(format!(
+                "`before={before}` is not an events cursor; use the `next` value of the previous page"
+            ))
+        })?;
+        push(
+            &format!("({time} < ? OR ({time} = ? AND {id} < ?))"),
+            vec![Param::Int(at), Param::Int(at), Param::Text(after_id)],
+        );
+    }
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let limit = query.limit.clamp(1, 1000) + 1;
+    Ok((
+        format!("SELECT {EVENT_COLUMNS} FROM {from} {filter} ORDER BY {time} DESC, {id} DESC LIMIT {limit}"),
+        params,
+    ))
+}
+
+/// One page from the rows a query gave (one more than the page when there is a next).
+pub(crate) fn events_page(mut events: Vec<Event>, query: &EventQuery) -> EventPage {
+    let limit = query.limit.clamp(1, 1000);
+    let next = (events.len() > limit).then(|| {
+        events.truncate(limit);
+        crate::events::cursor(events.last().expect("a full page"))
+    });
+    EventPage { events, next }
+}
+
+/// The event in a row of [`EVENT_COLUMNS`], its list columns as JSON text.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn event_from_columns(
+    id: String,
+    received_at: i64,
+    source: String,
+    kind: String,
+    event: String,
+    known: bool,
+    at: Option<String>,
+    occurred_at: Option<i64>,
+    lists: [String; 3],
+    delivery: Option<String>,
+    dedupe: String,
+    payload: String,
+) -> Result<Event, StoreError> {
+    let corrupt = |what: &str, e: serde_json::Error| {
+        StoreError::Corrupt(format!("event {id}: its {what} do not read back: {e}"))
+    };
+    let [containers, vessels, ports] = lists;
+    Ok(Event {
+        containers: serde_json::from_str(&containers).map_err(|e| corrupt("containers", e))?,
+        vessels: serde_json::from_str(&vessels).map_err(|e| corrupt("vessels", e))?,
+        ports: serde_json::from_str(&ports).map_err(|e| corrupt("ports", e))?,
+        id,
+        received_at,
+        source,
+        kind,
+        event,
+        known,
+        at,
+        occurred_at,
+        delivery,
+        dedupe,
+        payload,
+    })
+}
+
+/// An event's list columns as JSON text: containers, vessels, ports.
+pub(crate) fn event_lists(event: &Event) -> [String; 3] {
+    [
+        serde_json::to_string(&event.containers).expect("strings"),
+        serde_json::to_string(&event.vessels).expect("plain data"),
+        serde_json::to_string(&event.ports).expect("strings"),
+    ]
+}
+
 pub trait Backend: Send + Sync + 'static {
     /// For messages: `sqlite data/lookout.db` or `postgres host/db` (no password).
     fn describe(&self) -> String;
@@ -526,6 +662,16 @@ pub trait Backend: Send + Sync + 'static {
     fn stats(&self) -> Result<Stats, StoreError>;
     /// A hard limit on the database's size, past which writes fail (and are counted)
     /// until retention makes room. Only SQLite has one.
+    /// Stores port events in one durable transaction (committed to disk before it
+    /// returns), skipping those whose `dedupe` is already there; on error none is kept.
+    fn write_events(&self, events: &[Event]) -> Result<Ingested, StoreError>;
+    /// One page of events, newest first by [`Event::sort_at`] (see [`EventQuery`]).
+    fn list_events(&self, query: &EventQuery) -> Result<EventPage, StoreError>;
+    fn get_event(&self, id: &str) -> Result<Option<Event>, StoreError>;
+    /// Applies `retention` to the port events (by when they were received).
+    fn retain_events(&self, retention: &Retention, now: i64) -> Result<Removed, StoreError>;
+    /// Port events stored: count, bytes, oldest and newest received.
+    fn event_stats(&self) -> Result<Stats, StoreError>;
     fn limit_size(&self, bytes: u64) -> Result<(), StoreError> {
         Err(StoreError::BadQuery(format!(
             "{} has no size limit of its own; use max_size_mb (retention) instead of max_file_mb ({bytes} bytes)",
@@ -535,6 +681,29 @@ pub trait Backend: Send + Sync + 'static {
 }
 
 pub type Store = Arc<dyn Backend>;
+
+/// The store as the source of port facts for rules.
+pub struct StoreFacts(pub Store);
+
+impl crate::rules::facts::FactSource for StoreFacts {
+    fn events(
+        &self,
+        key: &crate::events::Key,
+        since: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Event>, String> {
+        let query = EventQuery {
+            key: Some(key.clone()),
+            since,
+            limit,
+            ..EventQuery::default()
+        };
+        self.0
+            .list_events(&query)
+            .map(|page| page.events)
+            .map_err(|e| e.to_string())
+    }
+}
 
 /// Where the log lives: `sqlite:<path>` (or a bare path) or `postgres://...`.
 #[derive(Debug, Clone, PartialEq, Eq)]

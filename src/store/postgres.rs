@@ -34,8 +34,9 @@ use postgres::{Client, Config, NoTls};
 
 use super::search::Needle;
 use super::{
-    id_floor, valid_id, without_password, Backend, Blob, Encoding, Page, Query, Removed, Retention,
-    Row, Stats, StoreError, Summary, TEXT_SCAN_WINDOW,
+    event_from_columns, event_lists, events_page, events_sql, id_floor, valid_id, without_password,
+    Backend, Blob, Encoding, Event, EventPage, EventQuery, Ingested, Page, Param as SqlParam,
+    Query, Removed, Retention, Row, Stats, StoreError, Summary, EVENT_COLUMNS, TEXT_SCAN_WINDOW,
 };
 
 /// Versioned schema changes, applied in order on open. Never edit a shipped entry; add one.
@@ -83,6 +84,38 @@ const MIGRATIONS: &[(i64, &str)] = &[
         ALTER COLUMN request_body SET STORAGE EXTERNAL,
         ALTER COLUMN response_body SET STORAGE EXTERNAL,
         ALTER COLUMN trace SET STORAGE EXTERNAL;",
+    ),
+    (
+        3,
+        "CREATE TABLE events (
+        id text COLLATE \"C\" PRIMARY KEY,
+        received_at bigint NOT NULL,
+        sort_at bigint NOT NULL,
+        source text NOT NULL,
+        kind text NOT NULL,
+        event text NOT NULL,
+        known boolean NOT NULL,
+        at text,
+        occurred_at bigint,
+        containers text NOT NULL,
+        vessels text NOT NULL,
+        ports text NOT NULL,
+        delivery text,
+        dedupe text NOT NULL UNIQUE,
+        payload text NOT NULL,
+        stored_bytes bigint NOT NULL
+    );
+    CREATE INDEX events_by_time ON events (sort_at, id);
+    CREATE INDEX events_by_source ON events (source, sort_at, id);
+    CREATE INDEX events_by_event ON events (event, sort_at, id);
+    CREATE TABLE event_keys (
+        kind text NOT NULL,
+        key text COLLATE \"C\" NOT NULL,
+        sort_at bigint NOT NULL,
+        event_id text COLLATE \"C\" NOT NULL,
+        PRIMARY KEY (kind, key, sort_at, event_id)
+    );
+    CREATE INDEX event_keys_by_event ON event_keys (event_id);",
     ),
 ];
 
@@ -682,6 +715,191 @@ impl Backend for Postgres {
             })
         })
     }
+
+    fn write_events(&self, events: &[Event]) -> Result<Ingested, StoreError> {
+        if events.is_empty() {
+            return Ok(Ingested::default());
+        }
+        let lists: Vec<[String; 3]> = events.iter().map(event_lists).collect();
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let received: Vec<i64> = events.iter().map(|e| e.received_at).collect();
+        let sort_at: Vec<i64> = events.iter().map(Event::sort_at).collect();
+        let sources: Vec<&str> = events.iter().map(|e| e.source.as_str()).collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+        let known: Vec<bool> = events.iter().map(|e| e.known).collect();
+        let at: Vec<Option<&str>> = events.iter().map(|e| e.at.as_deref()).collect();
+        let occurred: Vec<Option<i64>> = events.iter().map(|e| e.occurred_at).collect();
+        let containers: Vec<&str> = lists.iter().map(|l| l[0].as_str()).collect();
+        let vessels: Vec<&str> = lists.iter().map(|l| l[1].as_str()).collect();
+        let ports: Vec<&str> = lists.iter().map(|l| l[2].as_str()).collect();
+        let deliveries: Vec<Option<&str>> = events.iter().map(|e| e.delivery.as_deref()).collect();
+        let dedupes: Vec<&str> = events.iter().map(|e| e.dedupe.as_str()).collect();
+        let payloads: Vec<&str> = events.iter().map(|e| e.payload.as_str()).collect();
+        let bytes: Vec<i64> = events.iter().map(Event::stored_bytes).collect();
+        self.with_client(|client| {
+            let mut tx = client.transaction()?;
+            // One statement for the batch; a dedupe already stored (or repeated in the
+            // batch) is skipped, and RETURNING says which ids were new.
+            let stored: std::collections::HashSet<String> = tx
+                .query(
+                    "INSERT INTO events (id, received_at, sort_at, source, kind, event, known, at, occurred_at, containers, vessels, ports, delivery, dedupe, payload, stored_bytes)
+                     SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[])
+                     ON CONFLICT (dedupe) DO NOTHING RETURNING id",
+                    &[&ids, &received, &sort_at, &sources, &kinds, &names, &known, &at, &occurred, &containers, &vessels, &ports, &deliveries, &dedupes, &payloads, &bytes],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let (mut key_kinds, mut keys, mut times, mut key_ids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for e in events.iter().filter(|e| stored.contains(&e.id)) {
+                for k in e.keys() {
+                    let (kind, value) = k.parts();
+                    key_kinds.push(kind);
+                    keys.push(value);
+                    times.push(e.sort_at());
+                    key_ids.push(e.id.as_str());
+                }
+            }
+            if !key_ids.is_empty() {
+                tx.execute(
+                    "INSERT INTO event_keys (kind, key, sort_at, event_id)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])
+                     ON CONFLICT DO NOTHING",
+                    &[&key_kinds, &keys, &times, &key_ids],
+                )?;
+            }
+            tx.commit()?;
+            Ok(Ingested {
+                stored: stored.len(),
+                duplicates: events.len() - stored.len(),
+            })
+        })
+    }
+
+    fn list_events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
+        let (sql, params) = events_sql(query, |n| format!("${n}"))?;
+        let values: Vec<Box<dyn ToSql + Sync>> = params
+            .into_iter()
+            .map(|p| -> Box<dyn ToSql + Sync> {
+                match p {
+                    SqlParam::Text(t) => Box::new(t),
+                    SqlParam::Int(i) => Box::new(i),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
+        let rows = self.with_client(|client| client.query(&sql, &refs))?;
+        let events = rows.iter().map(event_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(events_page(events, query))
+    }
+
+    fn get_event(&self, id: &str) -> Result<Option<Event>, StoreError> {
+        if !valid_id(id) {
+            return Ok(None);
+        }
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events e WHERE e.id = $1");
+        let row = self.with_client(|client| client.query_opt(&sql, &[&id]))?;
+        row.as_ref().map(event_row).transpose()
+    }
+
+    fn retain_events(&self, retention: &Retention, now: i64) -> Result<Removed, StoreError> {
+        let mut removed = Removed::default();
+        let delete = |cutoff: &str| -> Result<u64, StoreError> {
+            self.with_client(|client| {
+                let mut tx = client.transaction()?;
+                let ids: Vec<String> = tx
+                    .query(
+                        "SELECT id FROM events WHERE id <= $1 ORDER BY id LIMIT $2",
+                        &[&cutoff, &DELETE_CHUNK],
+                    )?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                tx.execute("DELETE FROM event_keys WHERE event_id = ANY($1)", &[&ids])?;
+                let n = tx.execute("DELETE FROM events WHERE id = ANY($1)", &[&ids])?;
+                tx.commit()?;
+                Ok(n)
+            })
+        };
+        if let Some(age) = retention.max_age {
+            let cutoff = id_floor(now - age.as_micros() as i64);
+            loop {
+                let n = delete(&cutoff)?;
+                removed.by_age += n;
+                if n < DELETE_CHUNK as u64 {
+                    break;
+                }
+            }
+        }
+        if let Some(max) = retention.max_bytes {
+            loop {
+                let cutoff: Option<String> = self.with_client(|client| {
+                    let total: i64 = client
+                        .query_one(
+                            "SELECT coalesce(sum(stored_bytes), 0)::bigint FROM events",
+                            &[],
+                        )?
+                        .get(0);
+                    let mut excess = total - max as i64;
+                    let mut cutoff = None;
+                    if excess > 0 {
+                        for r in client.query(
+                            "SELECT id, stored_bytes FROM events ORDER BY id LIMIT $1",
+                            &[&DELETE_CHUNK],
+                        )? {
+                            cutoff = Some(r.get::<_, String>(0));
+                            excess -= r.get::<_, i64>(1);
+                            if excess <= 0 {
+                                break;
+                            }
+                        }
+                    }
+                    Ok(cutoff)
+                })?;
+                let Some(cutoff) = cutoff else { break };
+                let n = delete(&cutoff)?;
+                removed.by_size += n;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    fn event_stats(&self) -> Result<Stats, StoreError> {
+        self.with_client(|client| {
+            let r = client.query_one(
+                "SELECT count(*), coalesce(sum(stored_bytes), 0)::bigint, min(received_at), max(received_at) FROM events",
+                &[],
+            )?;
+            Ok(Stats {
+                calls: r.get::<_, i64>(0) as u64,
+                stored_bytes: r.get::<_, i64>(1) as u64,
+                oldest: r.get(2),
+                newest: r.get(3),
+            })
+        })
+    }
+}
+
+/// An event from a row of [`EVENT_COLUMNS`].
+fn event_row(r: &postgres::Row) -> Result<Event, StoreError> {
+    event_from_columns(
+        r.get(0),
+        r.get(1),
+        r.get(2),
+        r.get(3),
+        r.get(4),
+        r.get(5),
+        r.get(6),
+        r.get(7),
+        [r.get(8), r.get(9), r.get(10)],
+        r.get(11),
+        r.get(12),
+        r.get(13),
+    )
 }
 
 #[cfg(test)]

@@ -48,6 +48,8 @@ pub struct Settings {
     /// Calls written per transaction, at most.
     pub batch: usize,
     pub retention: Retention,
+    /// Retention of port events (`[events] max_age_days`, `max_size_mb`).
+    pub event_retention: Retention,
     /// How often retention runs.
     pub retention_every: Duration,
     /// Write attempts per batch before it is dropped (and counted).
@@ -65,6 +67,10 @@ impl Default for Settings {
             retention: Retention {
                 max_age: Some(Duration::from_secs(30 * 24 * 3600)),
                 max_bytes: Some(10 << 30),
+            },
+            event_retention: Retention {
+                max_age: Some(Duration::from_secs(90 * 24 * 3600)),
+                max_bytes: Some(1 << 30),
             },
             retention_every: Duration::from_secs(600),
             attempts: 3,
@@ -384,10 +390,23 @@ fn retention_loop(
     settings: Settings,
     stop: crossbeam_channel::Receiver<()>,
 ) {
-    if settings.retention.max_age.is_none() && settings.retention.max_bytes.is_none() {
+    let events = &settings.event_retention;
+    let none = |r: &Retention| r.max_age.is_none() && r.max_bytes.is_none();
+    if none(&settings.retention) && none(events) {
         return;
     }
     loop {
+        if !none(events) {
+            match store.retain_events(events, super::now_micros()) {
+                Ok(removed) if removed.by_age + removed.by_size > 0 => tracing::info!(
+                    by_age = removed.by_age,
+                    by_size = removed.by_size,
+                    "retention removed old port events"
+                ),
+                Ok(_) => {}
+                Err(err) => tracing::warn!("retention of port events could not run: {err}"),
+            }
+        }
         match store.retain(&settings.retention, super::now_micros()) {
             Ok(removed) => {
                 counters
