@@ -482,6 +482,88 @@ mod tests {
             (config.store_url, config.store_max_file_bytes),
             (None, None)
         );
+        assert_eq!(r.event_retention, dr.event_retention);
+        let (o, d_o) = (&config.events.octopi, &d.events.octopi);
+        assert_eq!(
+            (o.signed, o.encoding, o.tolerance, &o.port, &o.fields),
+            (
+                d_o.signed,
+                d_o.encoding,
+                d_o.tolerance,
+                &d_o.port,
+                &d_o.fields
+            )
+        );
+        assert!(o.secrets.is_empty() && config.events.portconnect_tokens.is_empty());
+    }
+
+    #[test]
+    fn event_settings_and_their_mistakes() {
+        use crate::events::octopi::{Encoding, Signed};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lookout.toml");
+        let secret = dir.path().join("octopi-secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let read = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::from_file(File::read(&path).map_err(|e| e.to_string())?, &path)
+                .map_err(|e| e.to_string())
+        };
+        let config = read(&format!(
+            "[events]\nmax_age_days = 7\n[events.octopi]\nsecrets = [\"file:{}\"]\nsigned = \"timestamp.body\"\nencoding = \"base64\"\ntolerance_s = 60\nport = \"USSAV\"\n[events.octopi.fields]\ncontainer = [\"/unit/id\"]\n[events.portconnect]\ntokens = [\"literal-token\"]\n",
+            secret.display()
+        ))
+        .unwrap();
+        let o = &config.events.octopi;
+        assert_eq!(o.secrets.len(), 1);
+        assert_eq!(o.secrets[0].expose(), "s3cret");
+        assert_eq!(
+            (o.signed, o.encoding),
+            (Signed::TimestampDotBody, Encoding::Base64)
+        );
+        assert_eq!(
+            (o.tolerance, o.port.as_deref()),
+            (Duration::from_secs(60), Some("USSAV"))
+        );
+        assert_eq!(o.fields.container, ["/unit/id"]);
+        assert_eq!(o.fields.imo, crate::events::octopi::Fields::default().imo);
+        assert_eq!(
+            config.events.portconnect_tokens[0].expose(),
+            "literal-token"
+        );
+        assert_eq!(
+            config.recorder.event_retention.max_age,
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        for (text, says) in [
+            (
+                "[events.octopi]\nsigned = \"body+timestamp\"\n",
+                "signed = \"body+timestamp\" is not known",
+            ),
+            (
+                "[events.octopi]\nencoding = \"b64\"\n",
+                "encoding = \"b64\" is not known",
+            ),
+            (
+                "[events.octopi]\nsecrets = [\"env:LOOKOUT_TEST_NOT_SET_9F3A\"]\n",
+                "LOOKOUT_TEST_NOT_SET_9F3A is not set",
+            ),
+            (
+                "[events.octopi.fields]\ncontainer = [\"container.number\"]\n",
+                "is not a JSON pointer",
+            ),
+            (
+                "[events.portconnect]\ntokens = [\"\"]\n",
+                "an empty key would let anyone sign",
+            ),
+            (
+                "[events.portconnect]\ntoken = [\"x\"]\n",
+                "unknown field `token`",
+            ),
+        ] {
+            let err = read(text).unwrap_err();
+            assert!(err.contains(says), "{text}: {err}");
+        }
     }
 
     #[test]

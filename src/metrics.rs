@@ -60,6 +60,10 @@ struct Inner {
     rule_duration: BTreeMap<(String, String), Histogram>,
     rule_errors: BTreeMap<(String, String), u64>,
     rule_timeouts: BTreeMap<(String, String), u64>,
+    /// Port event intake calls by (source, HTTP status).
+    event_calls: BTreeMap<(&'static str, u16), u64>,
+    /// Port events by (source, outcome): stored or duplicate.
+    events: BTreeMap<(&'static str, &'static str), u64>,
 }
 
 /// One rule's part of a call, for the per-rule series.
@@ -100,6 +104,14 @@ impl Metrics {
                 .or_default()
                 .observe(sample.duration.as_secs_f64());
         }
+    }
+
+    /// One port event intake call: its status and, when stored, what it stored.
+    pub fn events(&self, source: &'static str, status: u16, stored: usize, duplicates: usize) {
+        let mut m = self.inner.lock().expect("metrics");
+        *m.event_calls.entry((source, status)).or_default() += 1;
+        *m.events.entry((source, "stored")).or_default() += stored as u64;
+        *m.events.entry((source, "duplicate")).or_default() += duplicates as u64;
     }
 
     /// The exposition text, with the recorder's counters.
@@ -151,6 +163,20 @@ impl Metrics {
                     escape(rule)
                 );
             }
+        }
+        out.push_str("# HELP lookout_event_calls_total Port event intake calls, by source and HTTP status.\n# TYPE lookout_event_calls_total counter\n");
+        for ((source, status), n) in &m.event_calls {
+            let _ = writeln!(
+                out,
+                "lookout_event_calls_total{{source=\"{source}\",status=\"{status}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP lookout_events_total Port events received, by source and outcome (stored, duplicate).\n# TYPE lookout_events_total counter\n");
+        for ((source, outcome), n) in &m.events {
+            let _ = writeln!(
+                out,
+                "lookout_events_total{{source=\"{source}\",outcome=\"{outcome}\"}} {n}"
+            );
         }
         let gauges: [(&str, &str, &str, u64); 6] = [
             (

@@ -52,7 +52,7 @@ pub async fn octopi(State(state): State<AppState>, headers: HeaderMap, body: Bod
         store(&state, vec![event]).await
     }
     .await;
-    finish("octopi", result)
+    finish(&state, "octopi", result)
 }
 
 pub async fn portconnect(
@@ -86,7 +86,7 @@ pub async fn portconnect(
         store(&state, events).await
     }
     .await;
-    finish("portconnect", result)
+    finish(&state, "portconnect", result)
 }
 
 /// The value of a header sent at most once, as text.
@@ -123,7 +123,14 @@ async fn store(state: &AppState, events: Vec<Event>) -> Result<Ingested, ApiErro
     })
 }
 
-fn finish(source: &'static str, result: Result<Ingested, ApiError>) -> Response {
+fn finish(state: &AppState, source: &'static str, result: Result<Ingested, ApiError>) -> Response {
+    let status = result
+        .as_ref()
+        .map_or_else(|e| e.status().as_u16(), |_| 200);
+    let done = result.as_ref().copied().unwrap_or_default();
+    state
+        .metrics
+        .events(source, status, done.stored, done.duplicates);
     match result {
         Ok(ingested) => {
             tracing::info!(
