@@ -159,6 +159,7 @@ fn evaluate(set: &lookout::rules::RuleSet, body: &str, spoil: Option<Outcome>) -
     let input = CallInput {
         estimate: estimate.clone(),
         request: Arc::new(request),
+        facts: Default::default(),
     };
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut runs: Vec<RuleRun> = set

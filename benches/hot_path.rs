@@ -171,6 +171,7 @@ fn input(estimate: &Arc<Doc>) -> Arc<CallInput> {
     Arc::new(CallInput {
         estimate: estimate.clone(),
         request: Arc::new(request_context()),
+        facts: Default::default(),
     })
 }
 
@@ -184,6 +185,7 @@ fn full_call(f: &Fixture, pool: &Pool, s: &Sample) -> usize {
     let input = Arc::new(CallInput {
         estimate: Arc::new(estimate),
         request: Arc::new(request_context()),
+        facts: Default::default(),
     });
     let ruleset = f.ruleset.clone();
     let evaluation = f.rt.block_on(rules_mod::evaluate(
@@ -207,6 +209,7 @@ fn full_inline(f: &Fixture, s: &Sample) -> usize {
     let input = Arc::new(CallInput {
         estimate: Arc::new(estimate),
         request: Arc::new(request_context()),
+        facts: Default::default(),
     });
     let deadline = deadline(&f.ruleset);
     let runs: Vec<_> = f
