@@ -79,11 +79,23 @@ pub enum NotReplayable {
     NotJson { id: String, reason: String },
 }
 
-/// Runs `ruleset` (as loaded now) on the recorded call and compares the answers.
+/// Runs `ruleset` (as loaded now) on the recorded call and compares the answers, with
+/// no port facts (rules' `container_events` and kin return nothing).
 pub async fn replay(
     pool: &Pool,
     ruleset: Arc<RuleSet>,
     call: &Call,
+) -> Result<Replayed, NotReplayable> {
+    replay_with(pool, ruleset, call, None).await
+}
+
+/// [`replay`] with port facts from `store` as they were when the call arrived: only
+/// events received by then (those retention has removed since are gone).
+pub async fn replay_with(
+    pool: &Pool,
+    ruleset: Arc<RuleSet>,
+    call: &Call,
+    store: Option<crate::store::Store>,
 ) -> Result<Replayed, NotReplayable> {
     if call.request_body.is_empty() && call.status != 200 {
         return Err(NotReplayable::NeverEvaluated {
@@ -141,7 +153,12 @@ pub async fn replay(
             received_at,
             &headers,
         )),
-        facts: Default::default(),
+        facts: Arc::new(crate::rules::facts::Facts::new(store.map(|store| {
+            Arc::new(crate::store::StoreFacts {
+                store,
+                as_of: Some(call.received_at),
+            }) as Arc<dyn crate::rules::facts::FactSource>
+        }))),
     });
     let deadline = Instant::now() + ruleset.settings.budget - ruleset.settings.margin;
     let version = ruleset.version.clone();

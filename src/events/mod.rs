@@ -148,6 +148,8 @@ pub struct EventQuery {
     pub since: Option<i64>,
     /// Exclusive.
     pub until: Option<i64>,
+    /// Only events received at or before this (µs): what a past call could see.
+    pub received_by: Option<i64>,
     /// Continue after this cursor (the previous page's `next`).
     pub before: Option<String>,
     pub limit: usize,

@@ -266,9 +266,12 @@ async fn answer(
     let input = Arc::new(CallInput {
         estimate,
         request: Arc::new(request_context(name, call_id, received_at, headers)),
-        facts: Arc::new(rules::facts::Facts::new(Some(Arc::new(store::StoreFacts(
-            state.recorder.store().clone(),
-        ))))),
+        facts: Arc::new(rules::facts::Facts::new(Some(Arc::new(
+            store::StoreFacts {
+                store: state.recorder.store().clone(),
+                as_of: None,
+            },
+        )))),
     });
     let deadline = arrived + ruleset.settings.budget - ruleset.settings.margin;
     let version = ruleset.version.clone();

@@ -411,7 +411,8 @@ pub fn events_are_stored_once_and_found_by_key(store: &dyn Backend) {
             ..e.clone()
         })
         .collect();
-    let new = sample_event(2, "APHU6303593", 9410301, "NZTRG", 3_000);
+    let mut new = sample_event(2, "APHU6303593", 9410301, "NZTRG", 3_000);
+    new.received_at = first[1].received_at + 1_000;
     again.push(new.clone());
     again.push(super::Event {
         id: Uuid::now_v7().to_string(),
@@ -479,6 +480,14 @@ pub fn events_are_stored_once_and_found_by_key(store: &dyn Backend) {
     assert_eq!(
         find(None, &|q| q.source = Some("octopi".into())),
         Vec::<String>::new()
+    );
+    // What a call received in between could see (a replay's facts).
+    let by = first[1].received_at;
+    assert_eq!(
+        find(Some(Key::Container("APHU6303593".into())), &|q| q
+            .received_by =
+            Some(by)),
+        ["test:0:APHU6303593"]
     );
     assert_eq!(
         find(Some(Key::Container("NOPE".into())), &none),

@@ -569,6 +569,9 @@ pub(crate) fn events_sql(
     if let Some(until) = query.until {
         push(&format!("{time} < ?"), vec![Param::Int(until)]);
     }
+    if let Some(by) = query.received_by {
+        push("e.received_at <= ?", vec![Param::Int(by)]);
+    }
     if let Some(before) = &query.before {
         let (at, after_id) = crate::events::parse_cursor(before).ok_or_else(|| {
             StoreError::BadQuery(format!(
@@ -683,7 +686,11 @@ pub trait Backend: Send + Sync + 'static {
 pub type Store = Arc<dyn Backend>;
 
 /// The store as the source of port facts for rules.
-pub struct StoreFacts(pub Store);
+pub struct StoreFacts {
+    pub store: Store,
+    /// Only events received by then (µs): a replay sees what the call saw.
+    pub as_of: Option<i64>,
+}
 
 impl crate::rules::facts::FactSource for StoreFacts {
     fn events(
@@ -695,10 +702,11 @@ impl crate::rules::facts::FactSource for StoreFacts {
         let query = EventQuery {
             key: Some(key.clone()),
             since,
+            received_by: self.as_of,
             limit,
             ..EventQuery::default()
         };
-        self.0
+        self.store
             .list_events(&query)
             .map(|page| page.events)
             .map_err(|e| e.to_string())
