@@ -628,3 +628,26 @@ async fn events_acknowledged_survive_kill_9_right_after_the_answer() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[tokio::test]
+async fn retention_removes_events_in_the_background() {
+    let app = app(|c| {
+        c.recorder.event_retention = lookout::store::Retention {
+            max_age: None,
+            max_bytes: Some(1),
+        };
+        c.recorder.retention_every = Duration::from_secs(1);
+    })
+    .await;
+    let (status, answer) = post_portconnect(&app, Some(TOKEN), &doc_example()).await;
+    assert_eq!((status, answer["stored"].as_u64()), (200, Some(3)));
+    common::eventually(Duration::from_secs(10), || async { count(&app) == 0 }).await;
+    assert!(events(
+        &app,
+        EventQuery {
+            key: Some(Key::Port("NZAKL".into())),
+            ..Default::default()
+        }
+    )
+    .is_empty());
+}
