@@ -204,3 +204,94 @@ async fn a_postgres_outage_is_counted_and_recording_resumes_when_it_is_back() {
     assert!(!recorder.status().failing);
     assert_eq!(app.get("/readyz").await.status(), 200);
 }
+
+const PC_TOKEN: &str = "pg-portconnect-token-123-456";
+
+async fn events_instance(url: &str, rules: &[(&str, Files<'_>)]) -> TestApp {
+    let url = url.to_string();
+    spawn_app_with(rules, move |c| {
+        c.store_url = Some(url);
+        c.events.portconnect_tokens = vec![lookout::signature::ApiKey::new(PC_TOKEN)];
+    })
+    .await
+}
+
+async fn post_events(app: &TestApp, body: &[u8]) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url("/events/portconnect"))
+        .header("X-WebhookToken", PC_TOKEN)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// Events one instance received are facts for the rules of another; a redelivery to the
+/// other is a duplicate; while the database is down nothing is acknowledged.
+#[tokio::test]
+async fn port_events_on_postgres_are_shared_durable_and_never_acknowledged_unstored() {
+    let mut pg = PgServer::start_own();
+    let rule: Files = &[(
+        "gate.rhai",
+        "for e in container_events(estimate.container) { info(`${e.event} ${e.container} ${e.port}`); }",
+    )];
+    let a = events_instance(&pg.url, &[("desk", rule)]).await;
+    let b = events_instance(&pg.url, &[("desk", rule)]).await;
+    let body = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/portconnect-doc-example.json"),
+    )
+    .unwrap();
+    assert_eq!(
+        post_events(&a, &body).await,
+        (200, serde_json::json!({"stored": 3, "duplicates": 0}))
+    );
+    assert_eq!(
+        post_events(&b, &body).await,
+        (200, serde_json::json!({"stored": 0, "duplicates": 3}))
+    );
+    let (status, alerts) = b
+        .post_json("desk", &serde_json::json!({"container": "APHU6303593"}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(alerts[0]["message"], "GATEIN APHU6303593 NZAKL");
+
+    pg.stop();
+    let mut items: Vec<Value> = serde_json::from_slice(&body).unwrap();
+    for item in &mut items {
+        item["containerVisitEventTypeCode"] = "LOAD".into();
+    }
+    let changed = serde_json::to_vec(&items).unwrap();
+    let (status, answer) = post_events(&a, &changed).await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was kept, resend them"),
+        "{answer}"
+    );
+    pg.start_again();
+    // The sender's retry.
+    assert_eq!(
+        post_events(&a, &changed).await,
+        (200, serde_json::json!({"stored": 3, "duplicates": 0}))
+    );
+    let (_, alerts) = b
+        .post_json("desk", &serde_json::json!({"container": "APHU6303593"}))
+        .await;
+    let messages: Vec<&str> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        ["LOAD APHU6303593 NZAKL", "GATEIN APHU6303593 NZAKL"],
+        "newest first (same time: later id first)"
+    );
+}
