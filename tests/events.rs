@@ -651,3 +651,39 @@ async fn retention_removes_events_in_the_background() {
     )
     .is_empty());
 }
+
+#[tokio::test]
+async fn a_body_over_max_request_bytes_is_413_and_one_at_the_limit_is_read() {
+    let app = app(|c| c.max_request_bytes = 4096).await;
+    let item = |i: usize| {
+        format!(
+            r#"{{"containerVisitEventTypeCode":"GATEIN","containerNumber":"TGHU{i:07}","containerVisitEventDatetime":"2026-11-20T08:00:00+13:00"}}"#
+        )
+    };
+    let mut body = String::from("[");
+    let mut i = 0;
+    while body.len() + item(i).len() + 2 < 4096 {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&item(i));
+        i += 1;
+    }
+    body.push(']');
+    // Pad with whitespace to exactly the limit.
+    let pad = 4096 - body.len();
+    body.insert_str(1, &" ".repeat(pad));
+    assert_eq!(body.len(), 4096);
+    let (status, answer) = post_portconnect(&app, Some(TOKEN), body.as_bytes()).await;
+    assert_eq!((status, answer["stored"].as_u64()), (200, Some(i as u64)));
+    body.insert(1, ' ');
+    let (status, answer) = post_portconnect(&app, Some(TOKEN), body.as_bytes()).await;
+    assert_eq!(status, 413, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("max_request_bytes"),
+        "{answer}"
+    );
+}

@@ -553,6 +553,19 @@ mod tests {
     }
 
     #[test]
+    fn at_most_max_items_per_call() {
+        let item = r#"{"containerVisitEventTypeCode":"GATEIN","containerNumber":"TGHU0000000","containerVisitEventDatetime":"2026-11-20T08:00:00+13:00"}"#;
+        let body = |n: usize| format!("[{}]", vec![item; n].join(","));
+        let events = parse(body(MAX_ITEMS).as_bytes(), 0, ids()).unwrap();
+        assert_eq!(events.len(), MAX_ITEMS);
+        let err = parse(body(MAX_ITEMS + 1).as_bytes(), 0, ids()).unwrap_err();
+        assert!(
+            err.contains("10001 events in one call; send at most 10000"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn tokens_compare_only_equal_values() {
         let tokens = [
             ApiKey::new("123-456-789-000"),
