@@ -412,10 +412,9 @@ pub fn parse(
         .and_then(|c| normalize_container(&c))
         .into_iter()
         .collect();
-    let imo = match find(&settings.fields.imo) {
-        Some(v) => parse_imo(v).map_err(|e| format!("the vessel's IMO number: {e}"))?,
-        None => None,
-    };
+    // Octopi's payloads are not published: a fact that does not read as expected is left
+    // out (the payload keeps it), never a reason to refuse the event.
+    let imo = find(&settings.fields.imo).and_then(|v| parse_imo(v).ok().flatten());
     let name = find(&settings.fields.vessel_name)
         .and_then(text_of)
         .and_then(|n| normalize_name(&n));
@@ -434,11 +433,11 @@ pub fn parse(
         .and_then(|p| normalize_name(&p))
         .into_iter()
         .collect();
-    let (at, occurred_at) = match find(&settings.fields.time).and_then(|v| v.as_str()) {
-        Some(t) => {
-            let (at, micros) = parse_time(t).map_err(|e| format!("the event's time: {e}"))?;
-            (Some(at), Some(micros))
-        }
+    let (at, occurred_at) = match find(&settings.fields.time)
+        .and_then(|v| v.as_str())
+        .and_then(|t| parse_time(t).ok())
+    {
+        Some((at, micros)) => (Some(at), Some(micros)),
         None => (None, None),
     };
     Ok(Event {
@@ -521,6 +520,40 @@ mod tests {
         assert_eq!(snake_case("reefer-plugged-in"), "reefer_plugged_in");
         assert_eq!(snake_case("Crane2Moved"), "crane2_moved");
         assert_eq!(snake_case("  "), "");
+    }
+
+    #[test]
+    fn facts_that_do_not_read_are_left_out_not_refused() {
+        let settings = Settings {
+            port: Some("usmob".into()),
+            ..Settings::default()
+        };
+        let headers = Headers {
+            event: Some("Cargo Held"),
+            delivery: Some("0b7e0c3a-1f5e-4b8f-9c55-2d7f0a4b6e11"),
+            ..Headers::default()
+        };
+        let body = br#"{"event_type": "cargo_held", "occurred_at": "20/11/2026 14:05", "payload": {"container": {"number": 4512}, "vessel": {"imo_number": "unknown", "name": "  Maersk   Kinloss "}}}"#;
+        let event = parse(&settings, &headers, body, "id".into(), 5).unwrap();
+        assert_eq!((event.at, event.occurred_at), (None, None));
+        assert_eq!(event.containers, ["4512"]);
+        assert_eq!(event.vessels[0].imo, None);
+        assert_eq!(event.vessels[0].name.as_deref(), Some("MAERSK KINLOSS"));
+        assert_eq!(
+            event.ports,
+            ["USMOB"],
+            "the configured port when the payload has none"
+        );
+        assert_eq!(event.payload.as_bytes(), body);
+        for (body, says) in [
+            (&br#"[1]"#[..], "the body is an array"),
+            (br#"{"event": "x"}"#, "no \"event_type\""),
+            (br#"{"event_type": 5}"#, "\"event_type\" is a number"),
+            (b"{", "not JSON"),
+        ] {
+            let err = parse(&settings, &headers, body, "id".into(), 5).unwrap_err();
+            assert!(err.contains(says), "{err}");
+        }
     }
 
     #[test]
