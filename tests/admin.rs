@@ -1,7 +1,7 @@
 //! The log viewer (`/admin`) and its JSON API over real HTTPS: the admin token and its
 //! file, login and the session cookie, Bearer, CSRF, security headers, the list's filters
-//! and paging, a call's page, replay after a rule edit, and "save as rule test" passing
-//! `lookout test`.
+//! and paging, a call's page, replay after a rule edit, "save as rule test" passing
+//! `lookout test`, and the port events' list, filters, paging and event page.
 
 mod common;
 
@@ -15,6 +15,9 @@ use serde_json::{json, Value};
 const TOKEN: &str = "admin-test-token-3f9c1e7a5b2d4f6e8a0c";
 const KEY: &str = "admin-test-api-key-7d2e9b4c1a6f3e8d5b0a";
 const KEY_ENV: &str = "LOOKOUT_TEST_ADMIN_SIGNED_KEY";
+/// The PortConnect subscription's webhookToken and Octopi's shared secret.
+const PORTCONNECT_TOKEN: &str = "admin-test-portconnect-token-5a8e1c3f";
+const OCTOPI_SECRET: &str = "admin-test-octopi-secret-9b4d7e2a";
 
 const BUNKERS_RULE: &str = r#"// LSF on board when leaving the first port.
 let qty = get(estimate, "estimateItineraries[0].voyageEstimateBunkers[0].departureQty", 0);
@@ -62,7 +65,11 @@ async fn viewer() -> TestApp {
                 ],
             ),
         ],
-        |c| c.admin_token = Some(lookout::admin::AdminToken::new(TOKEN)),
+        |c| {
+            c.admin_token = Some(lookout::admin::AdminToken::new(TOKEN));
+            c.events.portconnect_tokens = vec![lookout::signature::ApiKey::new(PORTCONNECT_TOKEN)];
+            c.events.octopi.secrets = vec![lookout::signature::ApiKey::new(OCTOPI_SECRET)];
+        },
     )
     .await
 }
@@ -285,8 +292,17 @@ async fn every_admin_path_is_401_without_the_token_and_shows_nothing() {
         None,
     )
     .await;
+    post_events(&app, &portconnect_doc_example()).await;
+    let listed = api(&app, "/admin/api/events").await;
+    let event = listed["events"][0]["id"].as_str().unwrap().to_string();
     let forged = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     let paths: Vec<(Method, String)> = vec![
+        (Method::GET, "/admin/events".into()),
+        (Method::GET, "/admin/events?container=APHU6303593".into()),
+        (Method::GET, format!("/admin/events/{event}")),
+        (Method::GET, "/admin/api/events".into()),
+        (Method::GET, "/admin/api/events?vessel=9628336".into()),
+        (Method::GET, format!("/admin/api/events/{event}")),
         (Method::GET, "/admin".into()),
         (Method::GET, "/admin/".into()),
         (Method::GET, "/admin?ruleset=desk".into()),
@@ -335,7 +351,17 @@ async fn every_admin_path_is_401_without_the_token_and_shows_nothing() {
                 "{what}: {content_type}"
             );
             let body = response.text().await.unwrap();
-            for secret in ["EST-SECRET-7", "Ocean Star", id.as_str(), "desk", "LSF"] {
+            for secret in [
+                "EST-SECRET-7",
+                "Ocean Star",
+                id.as_str(),
+                "desk",
+                "LSF",
+                event.as_str(),
+                "APHU6303593",
+                "KOTA LOCENG",
+                "NZAKL",
+            ] {
                 assert!(!body.contains(secret), "{what} shows {secret}: {body}");
             }
             assert!(
@@ -674,6 +700,11 @@ async fn every_admin_response_has_the_security_headers_and_no_inline_code() {
         None,
     )
     .await;
+    post_events(&app, &portconnect_doc_example()).await;
+    let event = api(&app, "/admin/api/events").await["events"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let cookie = log_in(&app).await;
     let pages = [
         ("/admin".to_string(), 200),
@@ -681,6 +712,11 @@ async fn every_admin_response_has_the_security_headers_and_no_inline_code() {
         ("/admin?status=nope".to_string(), 400),
         ("/admin/calls/not-a-call".to_string(), 404),
         ("/admin/nowhere".to_string(), 404),
+        ("/admin/events".to_string(), 200),
+        ("/admin/events?port=NZAKL&vessel=9628336".to_string(), 200),
+        (format!("/admin/events/{event}"), 200),
+        ("/admin/events?source=nope".to_string(), 400),
+        ("/admin/events/not-an-event".to_string(), 404),
     ];
     let scripts = regex::Regex::new(r"<script[^>]*>").unwrap();
     let handlers = regex::Regex::new(r#"\son[a-z]+="#).unwrap();
@@ -723,6 +759,8 @@ async fn every_admin_response_has_the_security_headers_and_no_inline_code() {
     }
     let json = get(&app, "/admin/api/calls", As::Bearer(TOKEN)).await;
     assert_security_headers(&json, "the API");
+    let json = get(&app, "/admin/api/events", As::Bearer(TOKEN)).await;
+    assert_security_headers(&json, "the events API");
 }
 
 /// Waits until the wall clock is past `micros` (calls then get later times).
@@ -1130,4 +1168,519 @@ async fn a_call_saved_as_a_rule_test_passes_lookout_test_until_the_rules_change(
         body["error"].as_str().unwrap().contains("answered 401"),
         "{body}"
     );
+}
+
+// ---- port events ----------------------------------------------------------------------
+
+/// PortConnect's own three-event example (GATEIN at NZAKL, outbound on KOTA LOCENG).
+fn portconnect_doc_example() -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/portconnect-doc-example.json"),
+    )
+    .unwrap()
+}
+
+/// Sends a PortConnect callback; the answer comes after the commit, so the events are
+/// listed as soon as it is 200.
+async fn post_events(app: &TestApp, body: &[u8]) -> Value {
+    let response = app.post_portconnect(PORTCONNECT_TOKEN, body).await;
+    assert_eq!(response.status(), 200, "PortConnect callback");
+    response.json().await.unwrap()
+}
+
+/// A container visit event as PortConnect sends it, in the doc example's shape.
+fn container_visit(
+    code: &str,
+    container: &str,
+    at: &str,
+    port: &str,
+    inbound: Option<(&str, i64)>,
+    outbound: Option<(&str, i64)>,
+) -> Value {
+    json!({
+        "subscriptionEventId": 13800, "subscriptionId": 9, "partnerPortCode": port,
+        "containerVisitTypeCode": if inbound.is_some() { "IMPORT" } else { "EXPORT" },
+        "containerVisitEventTypeCode": code, "containerVisitEventDatetime": at,
+        "containerVisitEventLocation": port, "containerNumber": container,
+        "containerIsoTypeCode": "4510", "containerVisitUri": "v1/container-visits/5046168",
+        "subscriptionContainerId": 12, "userDefinedReference": "User ref 1",
+        "containerVisitEventValue": "Vessel", "containerVisitEventValue2": null,
+        "inboundVesselRef": inbound.map(|_| "MSR0042"), "inboundVesselName": inbound.map(|v| v.0),
+        "inboundVesselIMONumber": inbound.map(|v| v.1),
+        "outboundVesselRef": outbound.map(|_| "KOC0130"), "outboundVesselName": outbound.map(|v| v.0),
+        "outboundVesselIMONumber": outbound.map(|v| v.1),
+        "bookingReference": "ACD0764410", "containerStatus": "Full", "containerOperatorSCACCode": "ANNU"
+    })
+}
+
+/// Every event the events tests send: a label, and when it happened as sent.
+const SENT: &[(&str, &str)] = &[
+    ("GATEIN:APHU6303593", "2019-06-19T12:41:02+12:00"),
+    ("GATEIN:MEDU3085895", "2019-06-19T12:41:02+12:00"),
+    ("GATEIN:MEDU5129708", "2019-06-19T12:41:02+12:00"),
+    ("LOAD:APHU6303593", "2019-06-21T08:15:00+12:00"),
+    ("DISCHARGE:MSCU1234565", "2019-06-20T10:00:00+12:00"),
+    ("VESSELETACHANGED:-", "2019-06-18T06:00:00+12:00"),
+    ("cargo_gated_in:MEDU3085895", "2019-06-22T09:00:00Z"),
+    ("crane_moved:-", "2019-06-17T00:00:00Z"),
+];
+
+/// The events of [`SENT`], from both sources; returns each label's event id.
+async fn send_port_events(app: &TestApp) -> std::collections::HashMap<String, String> {
+    let doc = post_events(app, &portconnect_doc_example()).await;
+    assert_eq!(doc["stored"], 3, "{doc}");
+    let kota = Some(("KOTA LOCENG", 9628336));
+    let batch = json!([
+        container_visit("LOAD", "APHU6303593", "2019-06-21T08:15:00+12:00", "NZAKL", None, kota),
+        container_visit("DISCHARGE", "MSCU1234565", "2019-06-20T10:00:00+12:00", "NZTRG",
+            Some(("MSC Roma", 9301354)), None),
+        {
+            "SubscriptionEventId": 20211, "SubscriptionId": 4, "SubscriptionVesselScheduleId": 77,
+            "PartnerPortCode": "NZAKL", "VesselScheduleEventTypeCode": "VESSELETACHANGED",
+            "VesselScheduleEventDatetime": "2019-06-18T06:00:00+12:00",
+            "VesselScheduleEventLocation": "NZAKL", "VesselRef": "KOC0130",
+            "VesselName": "Kota Loceng", "LloydNumber": 9628336,
+            "InboundVoyageNumber": "0130S", "OutboundVoyageNumber": "0130N",
+            "WharfName": "Fergusson", "Agent": "PIL NZ"
+        }
+    ]);
+    let stored = post_events(app, batch.to_string().as_bytes()).await;
+    assert_eq!(stored["stored"], 3, "{stored}");
+    // PortConnect resends; the viewer lists each event once.
+    let again = post_events(app, &portconnect_doc_example()).await;
+    assert_eq!(again["duplicates"], 3, "{again}");
+
+    let gated = json!({
+        "event_type": "CargoGatedIn", "occurred_at": "2019-06-22T09:00:00Z",
+        "container": {"number": "MEDU 308589-5", "iso_type": "22G1"},
+        "vessel": {"imo_number": 9628336, "name": "Kota Loceng"},
+        "terminal": {"locode": "NZAKL", "name": "Fergusson Container Terminal"}
+    });
+    let crane = json!({
+        "event_type": "Crane Moved", "occurred_at": "2019-06-17T00:00:00Z",
+        "terminal": {"locode": "nztrg"}, "crane": {"id": "STS-04", "to_bay": 12}
+    });
+    for (name, delivery, body) in [
+        (
+            "CargoGatedIn",
+            "7c1e1f5e-3b0a-4a53-9a51-0d9f5d4b6a01",
+            gated,
+        ),
+        ("Crane Moved", "7c1e1f5e-3b0a-4a53-9a51-0d9f5d4b6a02", crane),
+    ] {
+        let response = app
+            .post_octopi(OCTOPI_SECRET, name, delivery, body.to_string().as_bytes())
+            .await;
+        assert_eq!(response.status(), 200, "Octopi {name}");
+    }
+
+    let listed = api(app, "/admin/api/events?limit=500").await;
+    let mut ids = std::collections::HashMap::new();
+    for event in listed["events"].as_array().unwrap() {
+        let label = format!(
+            "{}:{}",
+            event["event"].as_str().unwrap(),
+            event["containers"][0].as_str().unwrap_or("-")
+        );
+        let id = event["id"].as_str().unwrap().to_string();
+        assert!(ids.insert(label.clone(), id).is_none(), "{label} twice");
+    }
+    let mut labels: Vec<&String> = ids.keys().collect();
+    labels.sort();
+    let mut sent: Vec<&str> = SENT.iter().map(|(l, _)| *l).collect();
+    sent.sort();
+    assert_eq!(labels, sent, "every event sent is listed once");
+    ids
+}
+
+/// The ids of `labels`, newest first: by when they happened, then by id (the store's
+/// order for events of the same time).
+fn newest_first(ids: &std::collections::HashMap<String, String>, labels: &[&str]) -> Vec<String> {
+    let mut events: Vec<(i64, String)> = labels
+        .iter()
+        .map(|label| {
+            let at = SENT.iter().find(|(l, _)| l == label).unwrap().1;
+            let micros = chrono::DateTime::parse_from_rfc3339(at)
+                .unwrap()
+                .timestamp_micros();
+            (micros, ids[*label].clone())
+        })
+        .collect();
+    events.sort();
+    events.reverse();
+    events.into_iter().map(|(_, id)| id).collect()
+}
+
+fn event_ids_of(page: &Value) -> Vec<String> {
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The event ids of the events list's rows, in order.
+fn event_row_ids(html: &str) -> Vec<String> {
+    let re = regex::Regex::new(r#"<tr class="event [^"]*" data-id="([0-9a-f-]+)""#).unwrap();
+    re.captures_iter(html).map(|c| c[1].to_string()).collect()
+}
+
+#[tokio::test]
+async fn port_events_are_listed_newest_first_by_source_event_container_vessel_port_and_time() {
+    let app = viewer().await;
+    let empty = page(&app, "/admin/events").await;
+    assert!(empty.contains("No port events."), "{empty}");
+    assert!(
+        empty.contains("POST /events/octopi (intake on")
+            && empty.contains("POST /events/portconnect (intake on"),
+        "an empty list says where events come from"
+    );
+    let ids = send_port_events(&app).await;
+    let all: Vec<&str> = SENT.iter().map(|(l, _)| *l).collect();
+    let gatein = [
+        "GATEIN:APHU6303593",
+        "GATEIN:MEDU3085895",
+        "GATEIN:MEDU5129708",
+    ];
+    let kota = [
+        &gatein[..],
+        &[
+            "LOAD:APHU6303593",
+            "VESSELETACHANGED:-",
+            "cargo_gated_in:MEDU3085895",
+        ],
+    ]
+    .concat();
+
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        ("", all.clone(), "everything"),
+        (
+            "source=octopi",
+            vec!["cargo_gated_in:MEDU3085895", "crane_moved:-"],
+            "one source",
+        ),
+        (
+            "source=PortConnect",
+            all[..6].to_vec(),
+            "a source in another case",
+        ),
+        ("event=GATEIN", gatein.to_vec(), "a PortConnect code"),
+        ("event=gatein", gatein.to_vec(), "a code in lower case"),
+        (
+            "event=Cargo+Gated+In",
+            vec!["cargo_gated_in:MEDU3085895"],
+            "an Octopi display name",
+        ),
+        (
+            "event=CargoGatedIn",
+            vec!["cargo_gated_in:MEDU3085895"],
+            "an Octopi name in CamelCase",
+        ),
+        (
+            "event=crane_moved",
+            vec!["crane_moved:-"],
+            "an unknown name",
+        ),
+        (
+            "event=cargo_gated_in&source=portconnect",
+            vec![],
+            "an event of the other source",
+        ),
+        (
+            "container=medu+308589-5",
+            vec!["GATEIN:MEDU3085895", "cargo_gated_in:MEDU3085895"],
+            "a container as people write it, from both sources",
+        ),
+        ("vessel=9628336", kota.clone(), "a vessel by IMO number"),
+        ("vessel=IMO+9628336", kota.clone(), "IMO written in front"),
+        ("vessel=kota++loceng", kota.clone(), "a vessel by name"),
+        (
+            "vessel=MSC+Roma",
+            vec!["DISCHARGE:MSCU1234565"],
+            "an inbound vessel by name",
+        ),
+        (
+            "port=nztrg",
+            vec!["DISCHARGE:MSCU1234565", "crane_moved:-"],
+            "a port",
+        ),
+        (
+            "port=NZAKL&event=GATEIN",
+            gatein.to_vec(),
+            "a port and an event",
+        ),
+        (
+            "container=APHU6303593&vessel=9628336",
+            vec!["GATEIN:APHU6303593", "LOAD:APHU6303593"],
+            "container and vessel together",
+        ),
+        (
+            "vessel=Kota+Loceng&port=NZAKL&event=LOAD",
+            vec!["LOAD:APHU6303593"],
+            "vessel, port and event together",
+        ),
+        (
+            "container=APHU6303593&port=NZTRG",
+            vec![],
+            "a container never at that port",
+        ),
+        (
+            "since=2019-06-19T12:00:00Z",
+            vec![
+                "cargo_gated_in:MEDU3085895",
+                "LOAD:APHU6303593",
+                "DISCHARGE:MSCU1234565",
+            ],
+            "since a time, on when the event happened",
+        ),
+        (
+            "until=2019-06-18",
+            vec!["VESSELETACHANGED:-", "crane_moved:-"],
+            "until a date",
+        ),
+        ("since=1h", vec![], "the events all happened in 2019"),
+    ];
+    for (query, labels, why) in &cases {
+        let expected = newest_first(&ids, labels);
+        let listed = api(&app, &format!("/admin/api/events?{query}")).await;
+        assert_eq!(event_ids_of(&listed), expected, "API: {why} ({query})");
+        assert_eq!(listed["next"], Value::Null, "API: {why} ({query})");
+        let html = page(&app, &format!("/admin/events?{query}")).await;
+        assert_eq!(event_row_ids(&html), expected, "page: {why} ({query})");
+    }
+
+    // Paging: three at a time, by cursor, through everything once; with one key and with
+    // keys combined (checked by the viewer, not the store).
+    for (filter, labels) in [
+        ("", all.clone()),
+        ("vessel=9628336&port=NZAKL&", kota.clone()),
+    ] {
+        let mut seen = Vec::new();
+        let mut path = format!("/admin/api/events?{filter}limit=3");
+        loop {
+            let listed = api(&app, &path).await;
+            let page_ids = event_ids_of(&listed);
+            assert!(page_ids.len() <= 3, "{path}");
+            seen.extend(page_ids);
+            match listed["next"].as_str() {
+                Some(next) => {
+                    let next =
+                        url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>();
+                    path = format!("/admin/api/events?{filter}limit=3&before={next}");
+                }
+                None => break,
+            }
+        }
+        assert_eq!(seen, newest_first(&ids, &labels), "pages of `{filter}`");
+    }
+
+    // The page's next link keeps the filters.
+    let html = page(&app, "/admin/events?port=NZAKL&limit=4").await;
+    let first = event_row_ids(&html);
+    assert_eq!(first.len(), 4);
+    let next = regex::Regex::new(r#"id="next-page" href="([^"]+)""#)
+        .unwrap()
+        .captures(&html)
+        .expect("a next-page link")[1]
+        .to_string();
+    assert!(
+        next.contains("port=NZAKL") && next.contains("before="),
+        "{next}"
+    );
+    let html = page(&app, &next).await;
+    let mut both = first;
+    both.extend(event_row_ids(&html));
+    assert_eq!(both, newest_first(&ids, &kota), "two pages of NZAKL");
+    assert!(!html.contains(r#"id="next-page""#), "no third page");
+
+    // The rows: both times, the source, the name (unknown ones marked) and the keys as
+    // links to the list filtered by them; the form shows what it applied.
+    let html = page(
+        &app,
+        "/admin/events?container=APHU6303593&source=portconnect",
+    )
+    .await;
+    for part in [
+        r#"<form id="event-filters""#,
+        r#"<option value="portconnect" selected>"#,
+        r#"name="container" value="APHU6303593""#,
+        r#"<a href="/admin">Calls</a>"#,
+        r#"<a href="/admin/events">Events</a>"#,
+        r#"<time datetime="2019-06-20T20:15:00.000Z">2019-06-21T08:15:00+12:00</time>"#,
+        r#"<code class="event-name">LOAD</code>"#,
+        r#"<a class="key container" href="/admin/events?container=APHU6303593">APHU6303593</a>"#,
+        r#"<a class="key vessel" href="/admin/events?vessel=9628336">KOTA LOCENG · IMO 9628336 (outbound)</a>"#,
+        r#"<a class="key port" href="/admin/events?port=NZAKL">NZAKL</a>"#,
+    ] {
+        assert!(html.contains(part), "the events list lacks {part}");
+    }
+    assert!(
+        !html.contains(r#"class="unknown""#),
+        "GATEIN and LOAD are documented"
+    );
+    let html = page(&app, "/admin/events?source=octopi").await;
+    assert_eq!(
+        html.matches(r#"<span class="unknown" title="not an event Octopi documents: stored as sent">unknown</span>"#).count(),
+        1,
+        "Crane Moved is marked, Cargo Gated In is not"
+    );
+
+    // Wrong filters say which and how, on the page and in the API; never a 500.
+    let bad: &[(&str, &str)] = &[
+        (
+            "source=imos",
+            "source `imos` is not one lookout receives; use octopi or portconnect",
+        ),
+        (
+            "vessel=12345",
+            "vessel `12345` is not an IMO number (seven digits)",
+        ),
+        ("container=-", "container `-` has no letters or digits"),
+        (
+            "before=yesterday",
+            "before `yesterday` is not an events cursor",
+        ),
+        ("since=yesterday", "since: `yesterday` is not a time"),
+        ("limit=0", "limit `0` must be a number from 1 to 500"),
+    ];
+    for (query, message) in bad {
+        let response = get(&app, &format!("/admin/events?{query}"), As::Bearer(TOKEN)).await;
+        assert_eq!(response.status(), 400, "page {query}");
+        let html = unescape(&response.text().await.unwrap());
+        assert!(
+            html.contains(&format!(r#"<p class="error-text" role="alert">{message}"#)),
+            "page {query}: {html}"
+        );
+        assert!(
+            html.contains(r#"<form id="event-filters""#),
+            "the form stays"
+        );
+        let response = get(
+            &app,
+            &format!("/admin/api/events?{query}"),
+            As::Bearer(TOKEN),
+        )
+        .await;
+        assert_eq!(response.status(), 400, "API {query}");
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains(message),
+            "API {query}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_event_page_shows_its_fields_and_payload_and_links_to_its_container_vessel_and_port() {
+    let app = viewer().await;
+    let ids = send_port_events(&app).await;
+    let gate = &ids["GATEIN:APHU6303593"];
+    let cookie = log_in(&app).await;
+    let response = get(&app, &format!("/admin/events/{gate}"), As::Cookie(&cookie)).await;
+    assert_eq!(response.status(), 200);
+    assert_security_headers(&response, "an event page");
+    let html = unescape(&response.text().await.unwrap());
+    for part in [
+        &format!(
+            r#"<h1 id="event-title" data-id="{gate}">Event <code class="event-name">GATEIN</code></h1>"#
+        ),
+        r#"<a href="/admin/events">← Events</a>"#,
+        "<dt>Source</dt><dd>portconnect</dd>",
+        "<dt>Kind</dt><dd>container</dd>",
+        "<dt>Happened</dt><dd>2019-06-19T12:41:02+12:00 (2019-06-19 00:41:02.000 UTC)</dd>",
+        "<dt>Duplicates dropped by</dt><dd>portconnect:",
+        &format!("<dt>Event id</dt><dd>{gate}</dd>"),
+        r#"<a class="key container" href="/admin/events?container=APHU6303593">APHU6303593</a>"#,
+        r#"<a class="key vessel" href="/admin/events?vessel=9628336">KOTA LOCENG · IMO 9628336 (outbound)</a>"#,
+        r#"<a class="key port" href="/admin/events?port=NZAKL">NZAKL</a>"#,
+        // The payload as received, pretty and collapsible.
+        r#"<details id="event-payload" open>"#,
+        r#"  "containerNumber": "APHU6303593","#,
+        r#"  "outboundVesselName": "KOTA LOCENG","#,
+        &format!(r#"<a href="/admin/api/events/{gate}">"#),
+    ] {
+        assert!(html.contains(part), "the event page lacks {part}: {html}");
+    }
+    assert!(!html.contains(r#"class="unknown""#));
+
+    // Its links list the events with its container, vessel and port.
+    for (link, labels) in [
+        (
+            "/admin/events?container=APHU6303593",
+            vec!["GATEIN:APHU6303593", "LOAD:APHU6303593"],
+        ),
+        (
+            "/admin/events?port=NZAKL",
+            vec![
+                "GATEIN:APHU6303593",
+                "GATEIN:MEDU3085895",
+                "GATEIN:MEDU5129708",
+                "LOAD:APHU6303593",
+                "VESSELETACHANGED:-",
+                "cargo_gated_in:MEDU3085895",
+            ],
+        ),
+    ] {
+        let html = page(&app, link).await;
+        assert_eq!(event_row_ids(&html), newest_first(&ids, &labels), "{link}");
+    }
+
+    // An Octopi event with a name Octopi does not document: marked, and stored anyway.
+    let crane = &ids["crane_moved:-"];
+    let html = page(&app, &format!("/admin/events/{crane}")).await;
+    for part in [
+        r#"<code class="event-name">crane_moved</code> <span class="unknown">unknown</span>"#,
+        "<dt>Event</dt><dd>crane_moved (not an event Octopi documents: stored as sent)</dd>",
+        "<dt>Delivery</dt><dd>7c1e1f5e-3b0a-4a53-9a51-0d9f5d4b6a02</dd>",
+        r#"<a class="key port" href="/admin/events?port=NZTRG">NZTRG</a>"#,
+        r#""to_bay": 12"#,
+    ] {
+        assert!(
+            html.contains(part),
+            "the unknown event's page lacks {part}: {html}"
+        );
+    }
+
+    // The API: the event as stored, its payload the exact text received.
+    let event = api(&app, &format!("/admin/api/events/{gate}")).await;
+    assert_eq!(event["id"], gate.as_str());
+    assert_eq!(event["source"], "portconnect");
+    assert_eq!(event["event"], "GATEIN");
+    assert_eq!(event["known"], true);
+    assert_eq!(event["at"], "2019-06-19T12:41:02+12:00");
+    assert_eq!(event["containers"], json!(["APHU6303593"]));
+    assert_eq!(
+        event["vessels"],
+        json!([{"imo": 9628336, "name": "KOTA LOCENG", "role": "outbound"}])
+    );
+    assert_eq!(event["ports"], json!(["NZAKL"]));
+    let doc: Vec<Box<serde_json::value::RawValue>> =
+        serde_json::from_slice(&portconnect_doc_example()).unwrap();
+    assert_eq!(
+        event["payload"].as_str().unwrap(),
+        doc[0].get(),
+        "byte for byte"
+    );
+
+    // Ids that are not events: 404 with what to do, as a page and as JSON.
+    for (path, message) in [
+        (
+            "/admin/events/0190a5b2-0000-7000-8000-000000000000",
+            "no event 0190a5b2-0000-7000-8000-000000000000 in the log",
+        ),
+        ("/admin/events/nope", "`nope` is not an event id"),
+    ] {
+        let response = get(&app, path, As::Bearer(TOKEN)).await;
+        assert_eq!(response.status(), 404, "{path}");
+        assert!(response.text().await.unwrap().contains(message), "{path}");
+        let api_path = path.replace("/admin/", "/admin/api/");
+        let response = get(&app, &api_path, As::Bearer(TOKEN)).await;
+        assert_eq!(response.status(), 404, "{api_path}");
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains(message),
+            "{api_path}: {body}"
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! The log viewer (/admin) driven in a real headless Chromium (Debian's `chromium`,
 //! through playwright-core: `tests/browser/viewer.mjs`) against the real server over real
 //! TLS: 401 without the token, log in, filter, open a call and see its cards, replay before
-//! and after a rule edit, 401 again. Screenshots land in `target/viewer-screenshots/`.
+//! and after a rule edit, the port events (list, a container filter, an event and its
+//! links), 401 again. Screenshots land in `target/viewer-screenshots/`.
 //!
 //! Needs Debian's `chromium` and `libnss3-tools`, and `npm ci --prefix tests/browser`:
 //! `scripts/test` installs them. Without them this test fails (it never skips).
@@ -21,6 +22,8 @@ use serde_json::{json, Value};
 const IMOS_TOKEN: &str = "imos-api-token-that-must-not-be-shown-5e2a";
 const TOKEN: &str = "viewer-test-admin-token-6c1f0a9e2b7d4c3a8e5f";
 const KEY: &str = "viewer-test-api-key-0b9d8c7e6f5a4b3c2d1e0f9a8b7c";
+const PORTCONNECT_TOKEN: &str = "viewer-test-portconnect-token-2d7f4b9e";
+const OCTOPI_SECRET: &str = "viewer-test-octopi-secret-8c3a5e1f";
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// The node process's whole run, browser included.
 const BROWSER_LIMIT: Duration = Duration::from_secs(120);
@@ -135,6 +138,90 @@ async fn rules_version(app: &TestApp, set: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The ids of the events an events API listing gives, in its order.
+async fn listed_events(app: &TestApp, query: &str) -> Vec<Value> {
+    let listed: Value = app
+        .client
+        .get(app.url(&format!("/admin/api/events?{query}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    listed["events"].as_array().unwrap().clone()
+}
+
+fn ids(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Port events as PortConnect and Octopi send them: PortConnect's own three-event
+/// example (GATEIN at NZAKL for KOTA LOCENG), a later LOAD of one of its containers, and
+/// an Octopi event whose name Octopi does not document. Returns what the browser must
+/// see (the order is the API's, which tests/admin.rs checks against the times sent).
+async fn send_port_events(app: &TestApp) -> Value {
+    let doc = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/portconnect-doc-example.json"),
+    )
+    .unwrap();
+    let r = app.post_portconnect(PORTCONNECT_TOKEN, &doc).await;
+    assert_eq!(r.status(), 200);
+    let mut load: Vec<Value> = serde_json::from_slice(&doc).unwrap();
+    load.truncate(1);
+    load[0]["containerVisitEventTypeCode"] = json!("LOAD");
+    load[0]["containerVisitEventDatetime"] = json!("2019-06-21T08:15:00+12:00");
+    load[0]["containerVisitEventValue"] = json!("Vessel");
+    let r = app
+        .post_portconnect(PORTCONNECT_TOKEN, &serde_json::to_vec(&load).unwrap())
+        .await;
+    assert_eq!(r.status(), 200);
+    let crane = json!({
+        "event_type": "Crane Moved", "occurred_at": "2019-06-17T00:00:00Z",
+        "terminal": {"locode": "NZTRG"}, "crane": {"id": "STS-04", "to_bay": 12}
+    });
+    let r = app
+        .post_octopi(
+            OCTOPI_SECRET,
+            "Crane Moved",
+            "5b0d2c1e-8f3a-4e6b-9d2c-7a1e0f4b3c21",
+            crane.to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+
+    let all = listed_events(app, "").await;
+    assert_eq!(all.len(), 5, "{all:?}");
+    let by_container = listed_events(app, "container=APHU6303593").await;
+    assert_eq!(by_container.len(), 2, "the GATEIN and the LOAD");
+    let by_vessel = listed_events(app, "vessel=9628336").await;
+    assert_eq!(by_vessel.len(), 4, "all but the crane");
+    let open = by_container
+        .iter()
+        .find(|e| e["event"] == "GATEIN")
+        .unwrap();
+    let unknown = all.iter().find(|e| e["event"] == "crane_moved").unwrap();
+    json!({
+        "all": ids(&all),
+        "unknown": [unknown["id"]],
+        "container": "aphu 630359-3",
+        "byContainer": ids(&by_container),
+        "byVessel": ids(&by_vessel),
+        "open": {
+            "id": open["id"],
+            "event": "GATEIN",
+            "payloadText": ["\"containerNumber\": \"APHU6303593\"", "\"bookingReference\": \"ACD0764410\""],
+            "containerLink": "/admin/events?container=APHU6303593",
+            "vesselLink": "/admin/events?vessel=9628336",
+            "portLink": "/admin/events?port=NZAKL",
+        },
+    })
+}
+
 /// Kills the node process and the Chromium it started (its own process group) unless it
 /// has ended.
 struct Browser {
@@ -187,7 +274,12 @@ async fn the_viewer_in_headless_chromium_logs_in_filters_shows_cards_and_replays
                 ],
             ),
         ],
-        |config| config.admin_token = Some(lookout::admin::AdminToken::new(TOKEN)),
+        |config| {
+            config.admin_token = Some(lookout::admin::AdminToken::new(TOKEN));
+            config.events.portconnect_tokens =
+                vec![lookout::signature::ApiKey::new(PORTCONNECT_TOKEN)];
+            config.events.octopi.secrets = vec![lookout::signature::ApiKey::new(OCTOPI_SECRET)];
+        },
     )
     .await;
 
@@ -271,12 +363,16 @@ async fn the_viewer_in_headless_chromium_logs_in_filters_shows_cards_and_replays
     })
     .await;
 
+    let events = send_port_events(&app).await;
+
     let message_v1 =
         "Laden speed is above the charter party warranty (v1); slow down or check the CP";
     let message_v2 = message_v1.replace("(v1)", "(v2)");
     let expect = json!({
         "all": all,
-        "secrets": [open, borealis, failed, signed, unsigned, "MV Aurora Viewer", "Acme Freight", message_v1],
+        "secrets": [open, borealis, failed, signed, unsigned, "MV Aurora Viewer", "Acme Freight", message_v1,
+            "APHU6303593", "KOTA LOCENG", events["open"]["id"]],
+        "events": events,
         "filters": {
             "ruleset": "desk",
             "byRuleset": [open, borealis, failed],
@@ -420,6 +516,9 @@ async fn the_viewer_in_headless_chromium_logs_in_filters_shows_cards_and_replays
         "call",
         "call-warning",
         "replay-changed",
+        "events",
+        "events-filtered",
+        "event",
     ] {
         let file = shots.join(format!("{name}.png"));
         let bytes = std::fs::read(&file).unwrap_or_default();

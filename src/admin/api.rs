@@ -10,6 +10,8 @@
 //! | `POST /admin/api/calls/{id}/replay` | a `replay::Replayed` |
 //! | `GET /admin/api/calls/{id}/test` | the rule test file, as a download |
 //! | `GET /admin/api/status` | the recorder's status and the store's size |
+//! | `GET /admin/api/events?source=&event=&container=&vessel=&port=&since=&until=&before=&limit=` | an `admin::EventList`: `{"events": [...], "next": ...}` |
+//! | `GET /admin/api/events/{id}` | an `events::Event` (its `payload` is the JSON text as received) |
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -17,7 +19,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::filters::Filters;
+use super::filters::{EventFilters, Filters};
 use super::{AsJson, Failure};
 use crate::http::AppState;
 
@@ -106,4 +108,28 @@ pub async fn status(State(state): State<AppState>) -> Result<Response, AsJson> {
     let store = state.recorder.store().clone();
     let stats = super::blocking(move || store.stats()).await?;
     Ok(Json(serde_json::json!({ "recorder": recorder, "store": stats })).into_response())
+}
+
+pub async fn events(
+    State(state): State<AppState>,
+    query: Result<Query<EventFilters>, QueryRejection>,
+) -> Result<Response, AsJson> {
+    let Query(filters) = query.map_err(|e| {
+        Failure::BadRequest(format!(
+            "the query string is not readable ({e}); use ?source=&event=&container=&vessel=&port=&since=24h&until=&before=<next>&limit="
+        ))
+    })?;
+    let search = filters
+        .search(crate::store::now_micros())
+        .map_err(Failure::BadRequest)?;
+    let list = super::list_events(&state, search).await?;
+    Ok(Json(list).into_response())
+}
+
+pub async fn event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AsJson> {
+    let event = super::load_event(&state, &id).await?;
+    Ok(Json(event).into_response())
 }

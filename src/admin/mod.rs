@@ -4,6 +4,8 @@
 //! A rule author sees what the Estimator sent and what lookout answered (the cards as
 //! IMOS showed them, the request and response JSON, each rule's trace), replays a call
 //! against the rules on disk (`replay`), and saves a call as a rule test (`testfile`).
+//! Beside the calls, the port events Octopi and PortConnect sent (`/admin/events`): what
+//! the rules read as facts, filtered by source, event, container, vessel and port.
 //!
 //! This module is part of the HTTP layer (it knows status codes and headers); it reads the
 //! log only through `store::Backend` (on blocking threads) and evaluates only through
@@ -25,6 +27,7 @@ use axum::Router;
 
 pub use auth::{Admin, AdminToken, TokenSource};
 
+use crate::events::{Event, Key};
 use crate::http::AppState;
 use crate::replay::{self, Replayed};
 use crate::store::{Call, Page, Query, StoreError};
@@ -48,6 +51,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/api/calls/{id}/replay", post(api::replay))
         .route("/admin/api/calls/{id}/test", get(api::test_file))
         .route("/admin/api/status", get(api::status))
+        .route("/admin/events", get(pages::events))
+        .route("/admin/events/{id}", get(pages::event))
+        .route("/admin/api/events", get(api::events))
+        .route("/admin/api/events/{id}", get(api::event))
         .route("/admin/{*rest}", any(not_found))
         .layer(middleware::from_fn_with_state(state.clone(), auth::require));
     Router::new()
@@ -225,6 +232,110 @@ async fn load_call(state: &AppState, id: &str) -> Result<Call, Failure> {
     row.decode().map_err(Failure::from)
 }
 
+/// Events read per list page, at most, when the viewer filters by keys the store cannot
+/// take together (container, vessel and port combined).
+pub const EVENT_SCAN: usize = 5_000;
+/// Events asked of the store at a time while filtering here.
+const EVENT_BATCH: usize = 500;
+
+/// One page of port events, newest first.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct EventList {
+    pub events: Vec<Event>,
+    /// Pass as `before` for the next (older) page; `None` at the oldest event.
+    pub next: Option<String>,
+    /// When container, vessel and port were combined and the page stopped after
+    /// [`EVENT_SCAN`] events: the sort time of the oldest event looked at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub searched_to: Option<i64>,
+}
+
+/// One page of the events list: the store finds events by one key; any other key given
+/// (`search.also`) is checked here, on at most [`EVENT_SCAN`] events per page.
+async fn list_events(state: &AppState, search: filters::EventSearch) -> Result<EventList, Failure> {
+    let store = state.recorder.store().clone();
+    blocking(move || scan_events(store.as_ref(), &search, EVENT_BATCH, EVENT_SCAN)).await
+}
+
+/// [`list_events`] on `store`, asking it for `batch` events at a time and reading at most
+/// about `budget` when keys are checked here.
+fn scan_events(
+    store: &dyn crate::store::Backend,
+    search: &filters::EventSearch,
+    batch: usize,
+    budget: usize,
+) -> Result<EventList, StoreError> {
+    if search.also.is_empty() {
+        let page = store.list_events(&search.query)?;
+        return Ok(EventList {
+            events: page.events,
+            next: page.next,
+            searched_to: None,
+        });
+    }
+    let limit = search.query.limit;
+    let mut query = search.query.clone();
+    query.limit = batch;
+    let mut found: Vec<Event> = Vec::new();
+    let mut scanned = 0;
+    loop {
+        let page = store.list_events(&query)?;
+        let oldest = page.events.last().map(Event::sort_at);
+        for event in page.events {
+            scanned += 1;
+            let keys: Vec<Key> = event.keys();
+            if !search.also.iter().all(|k| keys.contains(k)) {
+                continue;
+            }
+            if found.len() == limit {
+                // One more than the page: there is a next page, after the last shown.
+                let next = crate::events::cursor(found.last().expect("a full page"));
+                return Ok(EventList {
+                    events: found,
+                    next: Some(next),
+                    searched_to: None,
+                });
+            }
+            found.push(event);
+        }
+        match page.next {
+            None => {
+                return Ok(EventList {
+                    events: found,
+                    next: None,
+                    searched_to: None,
+                })
+            }
+            Some(next) if scanned >= budget => {
+                return Ok(EventList {
+                    events: found,
+                    next: Some(next),
+                    searched_to: oldest,
+                })
+            }
+            Some(next) => query.before = Some(next),
+        }
+    }
+}
+
+/// One port event.
+async fn load_event(state: &AppState, id: &str) -> Result<Event, Failure> {
+    if !crate::store::valid_id(id) {
+        return Err(Failure::NotFound(format!(
+            "`{id}` is not an event id; event ids are listed at /admin/events"
+        )));
+    }
+    let store = state.recorder.store().clone();
+    let key = id.to_string();
+    blocking(move || store.get_event(&key))
+        .await?
+        .ok_or_else(|| {
+            Failure::NotFound(format!(
+                "no event {id} in the log; retention may have removed it (see /admin/events)"
+            ))
+        })
+}
+
 /// Runs the rule set as it is on disk now on a recorded call.
 async fn replay_call(state: &AppState, call: &Call) -> Result<Replayed, Failure> {
     let ruleset = state.registry.get(&call.ruleset).ok_or_else(|| {
@@ -252,4 +363,84 @@ async fn replay_call(state: &AppState, call: &Call) -> Result<Replayed, Failure>
         ));
     }
     Ok(replayed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{EventQuery, Vessel};
+    use crate::store::Backend;
+
+    /// Event `n` of a test log: container `C{n % 3}`, vessel IMO 9000000 + n % 2, port
+    /// NZAKL or NZTRG by n % 5, one minute apart (higher `n` is newer).
+    fn event(n: i64) -> Event {
+        Event {
+            id: uuid::Uuid::now_v7().to_string(),
+            received_at: 1_700_000_000_000_000 + n,
+            source: "portconnect".into(),
+            kind: "container".into(),
+            event: "GATEIN".into(),
+            known: true,
+            at: None,
+            occurred_at: Some(1_560_000_000_000_000 + n * 60_000_000),
+            containers: vec![format!("CONT{}", n % 3)],
+            vessels: vec![Vessel {
+                imo: Some(9_000_000 + n % 2),
+                name: None,
+                role: "outbound".into(),
+            }],
+            ports: vec![if n % 5 == 0 { "NZTRG" } else { "NZAKL" }.into()],
+            delivery: None,
+            dedupe: format!("test:{n}"),
+            payload: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn combined_keys_page_through_every_match_once_and_stop_at_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::sqlite::Sqlite::open(&dir.path().join("log.db")).unwrap();
+        let events: Vec<Event> = (0..60).map(event).collect();
+        store.write_events(&events).unwrap();
+        let matches = |e: &Event| {
+            e.containers[0] == "CONT1"
+                && e.vessels[0].imo == Some(9_000_000)
+                && e.ports[0] == "NZAKL"
+        };
+        let mut expected: Vec<&Event> = events.iter().filter(|e| matches(e)).collect();
+        expected.sort_by_key(|e| std::cmp::Reverse(e.sort_at()));
+        let search = filters::EventSearch {
+            query: EventQuery {
+                key: Some(Key::Container("CONT1".into())),
+                limit: 3,
+                ..EventQuery::default()
+            },
+            also: vec![Key::Imo(9_000_000), Key::Port("NZAKL".into())],
+        };
+
+        // Small batches, a budget never reached: every match once, newest first.
+        let mut seen = Vec::new();
+        let mut search_page = search.clone();
+        loop {
+            let page = scan_events(&store, &search_page, 4, 10_000).unwrap();
+            assert!(page.events.len() <= 3);
+            assert_eq!(page.searched_to, None);
+            seen.extend(page.events.iter().map(|e| e.id.clone()));
+            match page.next {
+                Some(next) => search_page.query.before = Some(next),
+                None => break,
+            }
+        }
+        let ids: Vec<String> = expected.iter().map(|e| e.id.clone()).collect();
+        assert_eq!(seen, ids);
+
+        // A budget of 4 events (the container has 20): the page stops early, says how far
+        // it looked, and its cursor continues from there.
+        let page = scan_events(&store, &search, 4, 4).unwrap();
+        let to = page.searched_to.expect("stopped at the budget");
+        assert!(page.events.len() < 3, "{:?}", page.events);
+        assert!(page.events.iter().all(|e| e.sort_at() >= to));
+        let (at, _) = crate::events::parse_cursor(page.next.as_deref().unwrap()).unwrap();
+        assert_eq!(at, to);
+    }
 }

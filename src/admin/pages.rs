@@ -2,7 +2,8 @@
 //!
 //! `/admin` lists calls, `/admin/calls/{id}` shows one, `POST /admin/calls/{id}/replay`
 //! replays it (the whole page without JavaScript; only the result when the page's script
-//! asks with `X-Lookout-Fragment: 1`).
+//! asks with `X-Lookout-Fragment: 1`). `/admin/events` lists port events and
+//! `/admin/events/{id}` shows one.
 
 use askama::Template;
 use axum::extract::rejection::QueryRejection;
@@ -12,9 +13,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 
 use super::auth::Auth;
-use super::filters::Filters;
-use super::view::{self, Body, CallRow, Card, ReplayView, RuleRow};
+use super::filters::{EventFilters, Filters};
+use super::view::{self, Body, CallRow, Card, EventRow, FilterLink, ReplayView, RuleRow};
 use super::{AsPage, Failure};
+use crate::events::{self, octopi, portconnect};
 use crate::http::AppState;
 use crate::store::Call;
 
@@ -75,6 +77,45 @@ struct CallPage {
     save_note: String,
     test_name: String,
     replay: Option<ReplayView>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/events.html")]
+struct EventsPage {
+    csrf: String,
+    banner: Option<String>,
+    sources: Vec<Choice>,
+    event: String,
+    event_names: Vec<String>,
+    container: String,
+    vessel: String,
+    port: String,
+    since: String,
+    until: String,
+    any: bool,
+    error: String,
+    rows: Vec<EventRow>,
+    next_url: String,
+    searched_to: String,
+    /// When there are no events at all: where they come from, and whether intake is on.
+    intake: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/event.html")]
+struct EventPage {
+    csrf: String,
+    banner: Option<String>,
+    id: String,
+    event: String,
+    known: bool,
+    source: String,
+    time: String,
+    summary: Vec<(&'static str, String)>,
+    containers: Vec<FilterLink>,
+    vessels: Vec<FilterLink>,
+    ports: Vec<FilterLink>,
+    payload: Body,
 }
 
 #[derive(Template)]
@@ -372,4 +413,147 @@ fn call_page(state: &AppState, auth: &Auth, call: &Call, replay: Option<ReplayVi
         test_name: format!("call-{}.json", call.id),
         replay,
     }
+}
+
+/// Event names for the filter's suggestions: Octopi's documented events and
+/// PortConnect's codes, in their canonical form.
+fn event_names() -> Vec<String> {
+    let mut names: Vec<String> = octopi::EVENTS
+        .iter()
+        .map(|e| events::canonical_event(e))
+        .collect();
+    for code in portconnect::CONTAINER_EVENTS
+        .iter()
+        .chain(portconnect::VESSEL_EVENTS)
+    {
+        if !names.iter().any(|n| n == code) {
+            names.push(code.to_string());
+        }
+    }
+    names
+}
+
+/// Where events come from, for an empty list.
+fn intake(state: &AppState) -> String {
+    let settings = &state.config.events;
+    let on = |yes: bool| if yes { "on" } else { "off" };
+    format!(
+        "Port events arrive at POST /events/octopi (intake {}: [events.octopi] secrets or LOOKOUT_OCTOPI_SECRET) and POST /events/portconnect (intake {}: [events.portconnect] tokens or LOOKOUT_PORTCONNECT_TOKEN).",
+        on(!settings.octopi.secrets.is_empty()),
+        on(!settings.portconnect_tokens.is_empty()),
+    )
+}
+
+/// `GET /admin/events`: the port events, newest first, with the filters.
+pub async fn events(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    query: Result<Query<EventFilters>, QueryRejection>,
+) -> Result<Response, AsPage> {
+    let (filters, mut error) = match query {
+        Ok(Query(filters)) => (filters, String::new()),
+        Err(e) => (
+            EventFilters::default(),
+            format!("the filters are not readable ({e}); clear them and try again"),
+        ),
+    };
+    let chosen = filters.source().to_string();
+    let mut sources = vec![Choice {
+        value: String::new(),
+        label: "all".into(),
+        selected: chosen.is_empty(),
+    }];
+    sources.extend(events::SOURCES.iter().map(|s| Choice {
+        value: s.to_string(),
+        label: s.to_string(),
+        selected: chosen.eq_ignore_ascii_case(s),
+    }));
+    if !chosen.is_empty()
+        && !events::SOURCES
+            .iter()
+            .any(|s| chosen.eq_ignore_ascii_case(s))
+    {
+        sources.push(Choice {
+            value: chosen.clone(),
+            label: chosen.clone(),
+            selected: true,
+        });
+    }
+
+    let mut rows = Vec::new();
+    let mut next_url = String::new();
+    let mut searched_to = String::new();
+    if error.is_empty() {
+        match filters.search(crate::store::now_micros()) {
+            Ok(search) => {
+                let list = super::list_events(&state, search).await?;
+                rows = list.events.iter().map(EventRow::from).collect();
+                if let Some(next) = &list.next {
+                    next_url = format!("/admin/events?{}", filters.to_query_string(Some(next)));
+                }
+                if let Some(to) = list.searched_to {
+                    searched_to = view::time(to);
+                }
+            }
+            Err(e) => error = e,
+        }
+    }
+    let page = EventsPage {
+        csrf: auth.csrf().to_string(),
+        banner: banner(&state),
+        sources,
+        event: filters.event().to_string(),
+        event_names: event_names(),
+        container: filters.container().to_string(),
+        vessel: filters.vessel().to_string(),
+        port: filters.port().to_string(),
+        since: filters.since().to_string(),
+        until: filters.until().to_string(),
+        any: filters.any(),
+        intake: if rows.is_empty() && !filters.any() && error.is_empty() {
+            intake(&state)
+        } else {
+            String::new()
+        },
+        rows,
+        next_url,
+        searched_to,
+        error: error.clone(),
+    };
+    let status = if error.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    Ok(html(status, &page))
+}
+
+/// `GET /admin/events/{id}`.
+pub async fn event(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+) -> Result<Response, AsPage> {
+    let event = super::load_event(&state, &id).await?;
+    let page = EventPage {
+        csrf: auth.csrf().to_string(),
+        banner: banner(&state),
+        id: event.id.clone(),
+        event: event.event.clone(),
+        known: event.known,
+        source: event.source.clone(),
+        time: event
+            .at
+            .clone()
+            .unwrap_or_else(|| format!("received {}", view::time(event.received_at))),
+        summary: view::event_summary(&event),
+        containers: FilterLink::containers(&event),
+        vessels: FilterLink::vessels(&event),
+        ports: FilterLink::ports(&event),
+        payload: Body::new(
+            event.payload.as_bytes(),
+            format!("/admin/api/events/{}", event.id),
+        ),
+    };
+    Ok(html(StatusCode::OK, &page))
 }

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::events::{Event, Vessel};
 use crate::replay::{Change, Replayed};
 use crate::store::{Call, RuleTrace, Summary};
 
@@ -271,6 +272,154 @@ impl Body {
             raw_url,
         }
     }
+}
+
+/// A value that links to the events list filtered by it.
+pub struct FilterLink {
+    pub text: String,
+    pub href: String,
+}
+
+impl FilterLink {
+    fn new(filter: &str, value: &str, text: String) -> FilterLink {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair(filter, value)
+            .finish();
+        FilterLink {
+            text,
+            href: format!("/admin/events?{query}"),
+        }
+    }
+
+    pub fn containers(event: &Event) -> Vec<FilterLink> {
+        event
+            .containers
+            .iter()
+            .map(|c| FilterLink::new("container", c, c.clone()))
+            .collect()
+    }
+
+    /// By IMO number when the event has it, else by name.
+    pub fn vessels(event: &Event) -> Vec<FilterLink> {
+        event
+            .vessels
+            .iter()
+            .map(|v| match (v.imo, &v.name) {
+                (Some(imo), _) => FilterLink::new("vessel", &imo.to_string(), vessel(v)),
+                (None, Some(name)) => FilterLink::new("vessel", name, vessel(v)),
+                (None, None) => FilterLink {
+                    text: vessel(v),
+                    href: String::new(),
+                },
+            })
+            .collect()
+    }
+
+    pub fn ports(event: &Event) -> Vec<FilterLink> {
+        event
+            .ports
+            .iter()
+            .map(|p| FilterLink::new("port", p, p.clone()))
+            .collect()
+    }
+}
+
+/// `KOTA LOCENG · IMO 9628336 (outbound)`; the role only when it says something.
+fn vessel(v: &Vessel) -> String {
+    let mut text = match (&v.name, v.imo) {
+        (Some(name), Some(imo)) => format!("{name} · IMO {imo}"),
+        (Some(name), None) => name.clone(),
+        (None, Some(imo)) => format!("IMO {imo}"),
+        (None, None) => "(unnamed)".into(),
+    };
+    if v.role != "vessel" {
+        text.push_str(&format!(" ({})", v.role));
+    }
+    text
+}
+
+/// Whose name list an event's name is checked against, for "unknown" marks.
+fn documented_by(source: &str) -> &'static str {
+    match source {
+        "octopi" => "Octopi",
+        "portconnect" => "PortConnect",
+        _ => "its source",
+    }
+}
+
+/// One row of the events list.
+pub struct EventRow {
+    pub id: String,
+    /// When it happened, as the sender wrote it (empty when the event has no time).
+    pub at: String,
+    pub at_iso: String,
+    pub received: String,
+    pub received_iso: String,
+    pub source: String,
+    pub kind: String,
+    pub event: String,
+    pub known: bool,
+    /// Why the name is marked, for its title.
+    pub unknown_note: String,
+    pub containers: Vec<FilterLink>,
+    pub vessels: Vec<FilterLink>,
+    pub ports: Vec<FilterLink>,
+}
+
+impl From<&Event> for EventRow {
+    fn from(e: &Event) -> EventRow {
+        EventRow {
+            id: e.id.clone(),
+            at: e.at.clone().unwrap_or_default(),
+            at_iso: e.occurred_at.map(iso).unwrap_or_default(),
+            received: time(e.received_at),
+            received_iso: iso(e.received_at),
+            source: e.source.clone(),
+            kind: e.kind.clone(),
+            event: e.event.clone(),
+            known: e.known,
+            unknown_note: format!(
+                "not an event {} documents: stored as sent",
+                documented_by(&e.source)
+            ),
+            containers: FilterLink::containers(e),
+            vessels: FilterLink::vessels(e),
+            ports: FilterLink::ports(e),
+        }
+    }
+}
+
+/// The event's facts, label and value, for its page.
+pub fn event_summary(e: &Event) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "Event",
+            if e.known {
+                e.event.clone()
+            } else {
+                format!(
+                    "{} (not an event {} documents: stored as sent)",
+                    e.event,
+                    documented_by(&e.source)
+                )
+            },
+        ),
+        ("Source", e.source.clone()),
+        ("Kind", e.kind.clone()),
+        (
+            "Happened",
+            match (&e.at, e.occurred_at) {
+                (Some(at), Some(micros)) => format!("{at} ({})", time(micros)),
+                (Some(at), None) => at.clone(),
+                _ => "— (the event carries no time; it sorts by when it was received)".into(),
+            },
+        ),
+        ("Received", time(e.received_at)),
+        ("Delivery", e.delivery.clone().unwrap_or_else(|| "—".into())),
+        ("Duplicates dropped by", e.dedupe.clone()),
+        ("Payload size", format!("{} bytes", e.payload.len())),
+        ("Event id", e.id.clone()),
+    ]
 }
 
 /// One rule's row of the trace.
@@ -636,6 +785,78 @@ mod tests {
         assert!(Body::new(b"not json", String::new())
             .note
             .contains("not JSON"));
+    }
+
+    #[test]
+    fn an_events_keys_link_to_the_list_filtered_by_them() {
+        let event = Event {
+            id: "0190a5b2-0000-7000-8000-000000000000".into(),
+            received_at: 1_777_645_800_123_000,
+            source: "portconnect".into(),
+            kind: "container".into(),
+            event: "GATEIN".into(),
+            known: true,
+            at: Some("2019-06-19T12:41:02+12:00".into()),
+            occurred_at: Some(1_560_904_862_000_000),
+            containers: vec!["APHU6303593".into()],
+            vessels: vec![
+                Vessel {
+                    imo: Some(9628336),
+                    name: Some("KOTA LOCENG".into()),
+                    role: "outbound".into(),
+                },
+                Vessel {
+                    imo: None,
+                    name: Some("SPIRIT OF TASMAN".into()),
+                    role: "vessel".into(),
+                },
+            ],
+            ports: vec!["NZAKL".into()],
+            delivery: None,
+            dedupe: "d".into(),
+            payload: "{}".into(),
+        };
+        let row = EventRow::from(&event);
+        let shown = |links: &[FilterLink]| -> Vec<(String, String)> {
+            links
+                .iter()
+                .map(|l| (l.text.clone(), l.href.clone()))
+                .collect()
+        };
+        assert_eq!(
+            shown(&row.containers),
+            [(
+                "APHU6303593".to_string(),
+                "/admin/events?container=APHU6303593".to_string()
+            )]
+        );
+        assert_eq!(
+            shown(&row.vessels),
+            [
+                (
+                    "KOTA LOCENG · IMO 9628336 (outbound)".to_string(),
+                    "/admin/events?vessel=9628336".to_string()
+                ),
+                (
+                    "SPIRIT OF TASMAN".to_string(),
+                    "/admin/events?vessel=SPIRIT+OF+TASMAN".to_string()
+                )
+            ]
+        );
+        assert_eq!(
+            shown(&row.ports),
+            [("NZAKL".to_string(), "/admin/events?port=NZAKL".to_string())]
+        );
+        assert_eq!(row.at, "2019-06-19T12:41:02+12:00");
+        assert_eq!(row.at_iso, "2019-06-19T00:41:02.000Z");
+        let summary = event_summary(&event);
+        assert_eq!(
+            summary[3],
+            (
+                "Happened",
+                "2019-06-19T12:41:02+12:00 (2019-06-19 00:41:02.000 UTC)".to_string()
+            )
+        );
     }
 
     #[test]

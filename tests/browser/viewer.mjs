@@ -172,6 +172,7 @@ async function until(what, probe, ok, timeoutMs = STEP_TIMEOUT_MS) {
 const icons = new Map();
 
 const rowIds = (page) => page.$$eval('#calls tr.call[data-id]', (rows) => rows.map((r) => r.dataset.id));
+const eventRowIds = (page) => page.$$eval('#events tr.event[data-id]', (rows) => rows.map((r) => r.dataset.id));
 const sameSet = (a, b) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
 
 async function setFilter(page, name, value) {
@@ -302,6 +303,8 @@ async function main() {
     await expect401(page, '/admin');
     await expect401(page, `/admin/calls/${E.open.id}`);
     await expect401(page, '/admin/api/calls');
+    await expect401(page, '/admin/events');
+    await expect401(page, `/admin/events/${E.events.open.id}`);
     // A wrong token logs nobody in.
     await page.goto(`${cfg.base}/admin/login?token=${encodeURIComponent(cfg.token + 'x')}`);
     await expect401(page, '/admin');
@@ -419,7 +422,64 @@ async function main() {
     noProblems(problems);
   }
 
-  begin('(f) logged out (or a fresh browser) is 401 again');
+  begin('(f) port events: the list, a container filter, an event and its links');
+  {
+    await page.goto(`${cfg.base}/admin`);
+    const nav = page.locator('header nav a[href="/admin/events"]');
+    check(await nav.count() === 1, 'the navigation has no link to /admin/events');
+    await Promise.all([page.waitForURL((u) => u.pathname === '/admin/events'), nav.click()]);
+    await page.waitForLoadState('load');
+    const ids = await until('the events list shows every event sent', () => eventRowIds(page),
+      (ids) => sameSet(ids, E.events.all));
+    check(ids.join() === E.events.all.join(), `events are not newest first: ${JSON.stringify(ids)}, expected ${JSON.stringify(E.events.all)}`);
+    const marked = await page.$$eval('#events tr.event', (rows) => rows
+      .filter((r) => r.querySelector('.unknown'))
+      .map((r) => r.dataset.id));
+    check(marked.join() === E.events.unknown.join(), `rows marked unknown: ${JSON.stringify(marked)}, expected ${JSON.stringify(E.events.unknown)}`);
+    await shot(page, 'events');
+
+    // The container as people write it; the list shows its events only.
+    await page.fill('#event-filters input[name="container"]', E.events.container);
+    await page.evaluate(() => { window.__lookoutOldList = true; });
+    await page.click('#apply-event-filters');
+    await until(`container=${E.events.container}: the rows should be exactly ${JSON.stringify(E.events.byContainer)}`,
+      async () => {
+        const fresh = await page.evaluate(() => !window.__lookoutOldList && document.readyState === 'complete');
+        return fresh ? eventRowIds(page) : '(the list has not reloaded yet)';
+      },
+      (ids) => Array.isArray(ids) && ids.join() === E.events.byContainer.join());
+    check(new URL(page.url()).searchParams.get('container') === E.events.container,
+      `the filtered list's address does not carry the container: ${page.url()}`);
+    log(`  container=${E.events.container}: ${E.events.byContainer.length} row(s)`);
+    await shot(page, 'events-filtered');
+
+    // One event: its name, its payload (collapsible) and links to its container, vessel, port.
+    const id = E.events.open.id;
+    const link = page.locator(`#events tr.event[data-id="${id}"] a[href="/admin/events/${id}"]`);
+    check(await link.count() === 1, `the row of event ${id} has no link to its page`);
+    await Promise.all([page.waitForURL((u) => u.pathname === `/admin/events/${id}`), link.click()]);
+    await page.waitForLoadState('load');
+    const title = ((await page.locator('h1').textContent()) || '').replace(/\s+/g, ' ');
+    check(title.includes(E.events.open.event), `the event page's title is ${JSON.stringify(title)}, expected it to name ${E.events.open.event}`);
+    const payload = await detailsText(page, 'event-payload');
+    for (const text of E.events.open.payloadText) {
+      check(payload.includes(text), `#event-payload does not show ${JSON.stringify(text)}: ${payload.slice(0, 300)}`);
+    }
+    for (const [kind, href] of [['container', E.events.open.containerLink], ['vessel', E.events.open.vesselLink], ['port', E.events.open.portLink]]) {
+      const hrefs = await page.$$eval(`a.key.${kind}`, (as) => as.map((a) => new URL(a.href).pathname + new URL(a.href).search));
+      check(hrefs.includes(href), `the event page has no ${kind} link to ${href}: ${JSON.stringify(hrefs)}`);
+    }
+    await shot(page, 'event');
+    const vessel = page.locator(`a.key.vessel[href="${E.events.open.vesselLink}"]`).first();
+    await Promise.all([page.waitForURL((u) => u.pathname === '/admin/events' && u.search.includes('vessel=')), vessel.click()]);
+    await page.waitForLoadState('load');
+    const byVessel = await until('the vessel link lists the vessel\'s events', () => eventRowIds(page),
+      (ids) => ids.join() === E.events.byVessel.join());
+    log(`  the vessel link: ${byVessel.length} row(s)`);
+    noProblems(problems);
+  }
+
+  begin('(g) logged out (or a fresh browser) is 401 again');
   {
     const logout = page.locator('#logout');
     if (await logout.count() > 0) {
@@ -436,6 +496,7 @@ async function main() {
     const fresh = await newPage('fresh', { expect401: true });
     await expect401(fresh.page, '/admin');
     await expect401(fresh.page, `/admin/calls/${E.open.id}`);
+    await expect401(fresh.page, `/admin/events/${E.events.open.id}`);
     noProblems(fresh.problems);
     await fresh.context.close();
   }

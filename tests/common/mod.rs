@@ -144,6 +144,52 @@ impl TestApp {
         .unwrap()
     }
 
+    /// POSTs a PortConnect callback `body` to /events/portconnect with `token` in
+    /// X-WebhookToken.
+    pub async fn post_portconnect(&self, token: &str, body: &[u8]) -> reqwest::Response {
+        self.client
+            .post(self.url("/events/portconnect"))
+            .header("content-type", "application/json")
+            .header("x-webhooktoken", token)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs one Octopi delivery to /events/octopi, signed with `secret` as the server's
+    /// [events.octopi] settings say and timestamped now.
+    pub async fn post_octopi(
+        &self,
+        secret: &str,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+    ) -> reqwest::Response {
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .to_string();
+        let signature = lookout::events::octopi::sign(
+            &self.state.config.events.octopi,
+            &ApiKey::new(secret),
+            &timestamp,
+            body,
+        );
+        self.client
+            .post(self.url("/events/octopi"))
+            .header("content-type", "application/json")
+            .header("x-octopi-event", event)
+            .header("x-octopi-delivery", delivery)
+            .header("x-octopi-timestamp", timestamp)
+            .header("x-octopi-signature", signature)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }
