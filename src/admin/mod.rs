@@ -352,7 +352,9 @@ async fn replay_call(state: &AppState, call: &Call) -> Result<Replayed, Failure>
             "lookout is busy answering the Estimator; retry the replay in a second".into(),
         )
     })?;
-    let mut replayed = replay::replay(&state.pool, ruleset, call)
+    // Port facts as they were when the call arrived.
+    let store = Some(state.recorder.store().clone());
+    let mut replayed = replay::replay_with(&state.pool, ruleset, call, store)
         .await
         .map_err(|e| Failure::BadRequest(e.to_string()))?;
     if let Some(problems) = state.registry.problems().get(&call.ruleset) {
