@@ -687,3 +687,57 @@ async fn a_body_over_max_request_bytes_is_413_and_one_at_the_limit_is_read() {
         "{answer}"
     );
 }
+
+/// A replay sees the port events the call could have seen, not those that came later.
+#[tokio::test]
+async fn a_replay_uses_the_facts_as_they_were_when_the_call_arrived() {
+    const ADMIN: &str = "events-replay-admin-token-93c1f0";
+    let rule: common::Files = &[(
+        "gate.rhai",
+        "let e = container_events(estimate.container); if e.len() > 0 { warning(`${e[0].event}, ${e.len()} events`); }",
+    )];
+    let app = app_with(&[("desk", rule)], |c| {
+        c.admin_token = Some(lookout::admin::AdminToken::new(ADMIN));
+    })
+    .await;
+    let (status, _) = post_portconnect(&app, Some(TOKEN), &doc_example()).await;
+    assert_eq!(status, 200);
+    let response = app
+        .post_hook("desk", br#"{"container": "APHU6303593"}"#, None)
+        .await;
+    let id = response.headers()["x-lookout-call-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let alerts: Value = response.json().await.unwrap();
+    assert_eq!(alerts[0]["message"], "GATEIN, 1 events");
+    app.recorded(&id).await;
+    // The container is loaded afterwards.
+    let mut items: Vec<Value> = serde_json::from_slice(&doc_example()).unwrap();
+    items[0]["containerVisitEventTypeCode"] = "LOAD".into();
+    items[0]["containerVisitEventDatetime"] = "2019-06-20T09:00:00+12:00".into();
+    let (status, _) =
+        post_portconnect(&app, Some(TOKEN), &serde_json::to_vec(&items[..1]).unwrap()).await;
+    assert_eq!(status, 200);
+    let live = app
+        .post_json("desk", &json!({"container": "APHU6303593"}))
+        .await
+        .1;
+    assert_eq!(live[0]["message"], "LOAD, 2 events");
+
+    let replayed: Value = app
+        .client
+        .post(app.url(&format!("/admin/api/calls/{id}/replay")))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        replayed["now"][0]["message"], "GATEIN, 1 events",
+        "{replayed}"
+    );
+    assert_eq!(replayed["changes"], json!([]), "{replayed}");
+}
