@@ -323,6 +323,109 @@ fn run_reports_what_is_wrong_with_its_input() {
     assert!(text(&out.stderr).contains("must look like NAME:VALUE"));
 }
 
+/// `run --facts` on the shipped rules: the port rules see the events of the shipped facts
+/// file, and without the file they raise nothing.
+#[test]
+fn run_with_facts_gives_the_shipped_port_rules_their_events() {
+    let sample = "rules/samples/mpp-tauranga.json";
+    let facts = "rules/default/tests/facts/tauranga.json";
+    let out = lookout(&root(), &["run", "default", sample, "--facts", facts]);
+    assert_exit(&out, 0);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("facts: 13 events from {facts}")),
+        "{err}"
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let messages: Vec<&str> = answer
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages.len(), 3, "{messages:#?}");
+    assert!(messages[0].starts_with("Container MSCU1234565 of cargo MILK POWDER"));
+    assert!(messages[1].starts_with("Container APHU6303593 of cargo KIWIFRUIT"));
+    assert!(messages[2].starts_with("PortConnect's ETA for TASMAN MERIDIAN at TAURANGA"));
+    assert_eq!(
+        answer[2]["mutation"],
+        serde_json::json!({"estimateItineraries": {"arrivalDate": "2026-12-07T14:00:00+13:00"}})
+    );
+    for rule in ["container_hold", "port_schedule"] {
+        let line = err
+            .lines()
+            .find(|l| l.starts_with(&format!("rule {rule} ")))
+            .expect(&err);
+        assert!(line.contains(" ok "), "{line}");
+    }
+
+    // Without facts the helpers find nothing: the same estimate is clean.
+    let out = lookout(&root(), &["run", "default", sample]);
+    assert_exit(&out, 0);
+    assert_eq!(text(&out.stdout), "[]");
+    assert!(!text(&out.stderr).contains("facts:"));
+}
+
+#[test]
+fn run_says_what_is_wrong_with_a_facts_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(&dir.path().join("rules/desk"), &[("tce.rhai", GOOD_RULE)]);
+    let sample = root().join("rules/samples/drybulk-single-cargo.json");
+    let sample = sample.display().to_string();
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "not JSON",
+            "[{\"source\": \"octopi\",\n \"event\": }]",
+            "facts.json:2:11: not valid JSON: expected value",
+        ),
+        (
+            "not a list",
+            "{\"source\": \"octopi\", \"event\": \"cargo_held\"}",
+            "facts.json: facts are a JSON array of events",
+        ),
+        (
+            "a PortConnect item without its container",
+            r#"[{"source": "octopi", "event": "cargo_held"},
+                {"containerVisitEventTypeCode": "GATEIN", "containerVisitEventDatetime": "2026-11-20T08:00:00+13:00"}]"#,
+            "facts.json: item 1 (a PortConnect event): field \"containerNumber\": missing",
+        ),
+        (
+            "an Octopi delivery without a name",
+            r#"[{"event_type": "", "occurred_at": "2026-11-28T09:15:00+13:00"}]"#,
+            "facts.json: item 0 (an Octopi delivery): \"event_type\" is empty",
+        ),
+        (
+            "a lookout event from an unknown source",
+            r#"[{"source": "navis", "event": "cargo_held"}]"#,
+            "facts.json: item 0 (a lookout event): \"source\" is \"navis\"",
+        ),
+    ];
+    for (why, facts, expected) in cases {
+        std::fs::write(dir.path().join("facts.json"), facts).unwrap();
+        let out = lookout(
+            dir.path(),
+            &["run", "desk", &sample, "--facts", "facts.json"],
+        );
+        assert_exit(&out, 2);
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{why}: expected {expected:?} in\n{}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "{why}: no answer without the facts");
+    }
+    let out = lookout(
+        dir.path(),
+        &["run", "desk", &sample, "--facts", "missing.json"],
+    );
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("cannot read the facts file missing.json"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn run_watch_runs_again_when_a_rule_changes() {
     let dir = tempfile::tempdir().unwrap();
@@ -583,6 +686,85 @@ fn the_shipped_rules_pass_their_own_tests() {
     let passed: usize = last.split(' ').next().unwrap().parse().unwrap();
     assert!(passed >= 2, "{stdout}");
     assert!(last.ends_with(" passed, 0 failed"), "{stdout}");
+    // The port rules' tests, with facts from a file and inline, are among them.
+    for test in [
+        "default/port-schedule-eta-moved",
+        "default/port-schedule-brought-forward",
+        "default/container-hold-terminal-and-customs",
+        "default/container-hold-lifted",
+        "default/port-facts-none-clean",
+    ] {
+        assert!(
+            stdout.contains(&format!("test {test} ... ok")),
+            "{test}\n{stdout}"
+        );
+    }
+}
+
+/// A rule that reads port events, tested with facts from a file and inline; a test's
+/// facts reach only that test, and a broken facts file fails its test (and `check`).
+#[test]
+fn test_gives_each_test_its_own_facts() {
+    const HOLD_RULE: &str = r#"
+for number in estimate.containers ?? [] {
+    let events = container_events(number);
+    if events.len() > 0 && events[0].event == "cargo_held" {
+        error(`${events[0].container} is held`).key(number);
+    }
+}
+"#;
+    let held = r#"{"source": "octopi", "event": "Cargo Held", "container": "mscu 123456-5", "at": "2026-11-28T09:15:00+13:00"}"#;
+    let released = r#"{"source": "octopi", "event": "cargo_released", "container": "MSCU1234565", "at": "2026-11-29T09:15:00+13:00"}"#;
+    let estimate = r#"{"estimateID": "E-1", "containers": ["MSCU1234565"]}"#;
+    let test = |facts: &str, count: usize| {
+        format!(r#"{{"estimate": {estimate}, {facts} "expect": {{"count": {count}}}}}"#)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        &dir.path().join("rules/desk"),
+        &[
+            ("hold.rhai", HOLD_RULE),
+            ("tests/facts/held.json", &format!("[{held}]")),
+            (
+                "tests/from-file.json",
+                &test(r#""facts": "facts/held.json","#, 1),
+            ),
+            (
+                "tests/inline-released.json",
+                &test(&format!(r#""facts": [{held}, {released}],"#), 0),
+            ),
+            ("tests/no-facts.json", &test("", 0)),
+            (
+                "tests/broken-facts.json",
+                &test(r#""facts": [{"source": "octopi"}],"#, 0),
+            ),
+        ],
+    );
+    let out = lookout(dir.path(), &["test"]);
+    assert_exit(&out, 1);
+    let stdout = text(&out.stdout);
+    for ok in ["from-file", "inline-released", "no-facts"] {
+        assert!(
+            stdout.contains(&format!("test desk/{ok} ... ok")),
+            "{ok}\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("test desk/broken-facts ... FAILED")
+            && stdout.contains(
+                "broken-facts.json: \"facts\": item 0 (a lookout event): missing field `event`"
+            ),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().last(), Some("3 passed, 1 failed"));
+
+    let out = lookout(dir.path(), &["check"]);
+    assert_exit(&out, 1);
+    assert!(
+        text(&out.stderr).contains("missing field `event`"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 // ---------------------------------------------------------------- sign + send

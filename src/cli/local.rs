@@ -11,6 +11,7 @@ use anyhow::{anyhow, Context};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use sonic_rs::JsonValueTrait;
 
+use crate::rules::facts::{FactSource, Facts};
 use crate::rules::json::{self, Doc};
 use crate::rules::{self, CallInput, Defaults, Evaluation, Outcome, Pool, Registry, RuleSet};
 
@@ -72,13 +73,15 @@ impl Local {
         })
     }
 
-    /// Evaluates `ruleset` on `estimate` as the server would for a call with `headers`.
+    /// Evaluates `ruleset` on `estimate` as the server would for a call with `headers`,
+    /// the port events coming from `facts` (none: the helpers find nothing).
     /// `deadline` overrides the rule set's budget minus margin (tests use it).
     pub fn evaluate(
         &self,
         ruleset: &Arc<RuleSet>,
         estimate: Doc,
         headers: &[(String, String)],
+        facts: Option<Arc<dyn FactSource>>,
         deadline: Option<Duration>,
     ) -> anyhow::Result<Evaluation> {
         let mut map = HeaderMap::new();
@@ -98,7 +101,7 @@ impl Local {
                 SystemTime::now(),
                 &map,
             )),
-            facts: Default::default(),
+            facts: Arc::new(Facts::new(facts)),
         });
         let budget = deadline.unwrap_or(ruleset.settings.budget - ruleset.settings.margin);
         let deadline = Instant::now() + budget;

@@ -3,6 +3,7 @@
 
 mod certs;
 mod check;
+mod facts;
 mod init;
 mod local;
 mod logs;
@@ -53,7 +54,7 @@ pub enum Command {
     },
     /// Evaluate a rule set on an estimate file and print the exact response body
     #[command(
-        after_help = "Examples:\n  lookout run default rules/samples/drybulk-single-cargo.json --header x-imos-user:apatel\n  lookout run default my-estimate.json --watch\n\nstdout is byte for byte what the server would answer; stderr has a per-rule trace:\nrule, outcome, time, Rhai operations, alerts, and what the rule printed (print/debug)."
+        after_help = "Examples:\n  lookout run default rules/samples/drybulk-single-cargo.json --header x-imos-user:apatel\n  lookout run default my-estimate.json --watch\n  lookout run default rules/samples/mpp-tauranga.json --facts rules/default/tests/facts/tauranga.json\n\nstdout is byte for byte what the server would answer; stderr has a per-rule trace:\nrule, outcome, time, Rhai operations, alerts, and what the rule printed (print/debug).\nWithout --facts, container_events, vessel_events and port_events find nothing; a facts\nfile is a JSON array of port events (format in rules/README.md, \"Port events\")."
     )]
     Run {
         /// Rule set name (a folder of the rules folder)
@@ -63,10 +64,13 @@ pub enum Command {
         /// A request header the rules can read, as NAME:VALUE (repeatable)
         #[arg(long = "header", value_name = "NAME:VALUE")]
         headers: Vec<String>,
+        /// Port events the rules see: a JSON array of lookout events, Octopi bodies or PortConnect items
+        #[arg(long, value_name = "FILE")]
+        facts: Option<PathBuf>,
         /// The rules folder
         #[arg(long, env = "LOOKOUT_RULES", default_value = "rules")]
         rules: PathBuf,
-        /// Run again whenever a rule, lib module, data file or the estimate changes
+        /// Run again whenever a rule, lib module, data file, the estimate or the facts change
         #[arg(long)]
         watch: bool,
     },
@@ -155,6 +159,7 @@ pub fn run(opts: Opts) -> u8 {
             ruleset,
             estimate,
             headers,
+            facts,
             rules,
             watch,
         } => run::run(run::RunArgs {
@@ -162,6 +167,7 @@ pub fn run(opts: Opts) -> u8 {
             ruleset: &ruleset,
             estimate: &estimate,
             headers: &headers,
+            facts: facts.as_deref(),
             watch,
         }),
         Command::Test {

@@ -1,21 +1,34 @@
 //! `lookout run`: evaluate a rule set on an estimate file exactly as the server does.
 //! stdout gets the response body, byte for byte; stderr gets a per-rule trace.
-//! With `--watch`, it runs again whenever the rule set or the estimate changes.
+//! `--facts FILE` gives the rules port events (see [`super::facts`]) instead of none.
+//! With `--watch`, it runs again whenever the rule set, the estimate or the facts change.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::RecursiveMode;
 
 use super::local::{self, Local};
+use crate::rules::facts::FactSource;
 
 pub struct RunArgs<'a> {
     pub rules: &'a Path,
     pub ruleset: &'a str,
     pub estimate: &'a Path,
     pub headers: &'a [String],
+    /// A facts file: the port events the rules see.
+    pub facts: Option<&'a Path>,
     pub watch: bool,
+}
+
+/// The folder a file is in, `.` for a bare file name.
+fn folder_of(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
 }
 
 pub fn run(args: RunArgs<'_>) -> anyhow::Result<u8> {
@@ -42,29 +55,49 @@ pub fn run(args: RunArgs<'_>) -> anyhow::Result<u8> {
         move || tx_rules.send(()).is_ok(),
     )
     .map_err(|e| anyhow::anyhow!("cannot watch {}: {e}", set_dir.display()))?;
-    let estimate_dir = args
-        .estimate
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    let estimate_dir = folder_of(args.estimate);
+    let tx_estimate = tx.clone();
     let _estimate_watch = crate::watch::on_change(
         &estimate_dir,
         RecursiveMode::NonRecursive,
         "lookout-run-watch-estimate",
         settle,
-        move || tx.send(()).is_ok(),
+        move || tx_estimate.send(()).is_ok(),
     )
     .map_err(|e| anyhow::anyhow!("cannot watch {}: {e}", estimate_dir.display()))?;
+    // The facts file's folder, unless it is one already watched.
+    let facts_dir = args
+        .facts
+        .map(folder_of)
+        .filter(|d| *d != estimate_dir && !d.starts_with(&set_dir));
+    let _facts_watch = match &facts_dir {
+        Some(dir) => Some(
+            crate::watch::on_change(
+                dir,
+                RecursiveMode::NonRecursive,
+                "lookout-run-watch-facts",
+                settle,
+                move || tx.send(()).is_ok(),
+            )
+            .map_err(|e| anyhow::anyhow!("cannot watch {}: {e}", dir.display()))?,
+        ),
+        None => {
+            drop(tx);
+            None
+        }
+    };
 
     loop {
         if let Err(err) = once(&local, &args, &headers) {
             eprintln!("error: {err:#}");
         }
         eprintln!(
-            "-- watching {} and {} for changes; Ctrl-C to stop",
+            "-- watching {} and {}{} for changes; Ctrl-C to stop",
             set_dir.display(),
-            args.estimate.display()
+            args.estimate.display(),
+            args.facts
+                .map(|f| format!(" and {}", f.display()))
+                .unwrap_or_default()
         );
         if rx.recv().is_err() {
             return Ok(super::OK);
@@ -81,7 +114,21 @@ pub fn run(args: RunArgs<'_>) -> anyhow::Result<u8> {
 fn once(local: &Local, args: &RunArgs<'_>, headers: &[(String, String)]) -> anyhow::Result<u8> {
     let ruleset = local.ruleset(args.ruleset)?;
     let estimate = local::read_estimate(args.estimate)?;
-    let evaluation = local.evaluate(&ruleset, estimate, headers, None)?;
+    // Read on every run, so `--watch` sees an edited facts file.
+    let facts = match args.facts {
+        Some(path) => {
+            let facts = super::facts::read(path)?;
+            eprintln!(
+                "facts: {} event{} from {}",
+                facts.events.len(),
+                if facts.events.len() == 1 { "" } else { "s" },
+                path.display()
+            );
+            Some(Arc::new(facts) as Arc<dyn FactSource>)
+        }
+        None => None,
+    };
+    let evaluation = local.evaluate(&ruleset, estimate, headers, facts, None)?;
     local::write_trace(&mut std::io::stderr().lock(), &evaluation)?;
     let mut out = std::io::stdout().lock();
     out.write_all(&evaluation.response.body)?;

@@ -7,7 +7,7 @@
 //! ```json
 //! { "description": "...", "estimate": "../../samples/x.json" | {...},
 //!   "set": {"/pointer": value}, "remove": ["/pointer"], "headers": {"name": "value"},
-//!   "deadline_ms": 2000, "allow_rule_errors": false,
+//!   "facts": "facts/port.json" | [...], "deadline_ms": 2000, "allow_rule_errors": false,
 //!   "expect": { "alerts": [...], "count": 3, "contains": [...], "absent": [...] } }
 //! ```
 
@@ -19,10 +19,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sonic_rs::{JsonContainerTrait, JsonValueMutTrait, JsonValueTrait};
 
 use super::local::{self, Local};
+use crate::rules::facts::FactSource;
 use crate::rules::json::{self, Doc};
 use crate::rules::{Outcome, RuleSet};
 
@@ -48,6 +50,9 @@ struct TestFile {
     remove: Vec<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    /// Port events: a facts file relative to the test file, or the events themselves.
+    #[serde(default)]
+    facts: Option<Box<RawValue>>,
     #[serde(default)]
     deadline_ms: Option<u64>,
     #[serde(default)]
@@ -244,7 +249,10 @@ pub fn check_files(set_dir: &Path) -> Vec<String> {
         .iter()
         .filter_map(|path| {
             load_test(path)
-                .and_then(|file| build_estimate(path, &file).map(|_| ()))
+                .and_then(|file| {
+                    build_estimate(path, &file)?;
+                    build_facts(path, &file).map(|_| ())
+                })
                 .err()
                 .map(|e| format!("{e:#}"))
         })
@@ -286,9 +294,10 @@ fn run_one(local: &Local, ruleset: &Arc<RuleSet>, path: &Path) -> Ran {
     };
     let prepared = load_test(path).and_then(|file| {
         let estimate = build_estimate(path, &file)?;
-        Ok((file, estimate))
+        let facts = build_facts(path, &file)?;
+        Ok((file, estimate, facts))
     });
-    let (file, estimate) = match prepared {
+    let (file, estimate, facts) = match prepared {
         Ok(p) => p,
         Err(err) => {
             ran.failures.push(format!("{err:#}"));
@@ -301,7 +310,7 @@ fn run_one(local: &Local, ruleset: &Arc<RuleSet>, path: &Path) -> Ran {
         .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
         .collect();
     let deadline = Duration::from_millis(file.deadline_ms.unwrap_or(DEFAULT_DEADLINE_MS));
-    match local.evaluate(ruleset, estimate, &headers, Some(deadline)) {
+    match local.evaluate(ruleset, estimate, &headers, facts, Some(deadline)) {
         Ok(evaluation) => {
             if !file.allow_rule_errors {
                 for run in &evaluation.runs {
@@ -397,6 +406,38 @@ fn build_estimate(path: &Path, file: &TestFile) -> anyhow::Result<Doc> {
             .map_err(|e| anyhow!("{}: \"remove\" {pointer}: {e}", path.display()))?;
     }
     Ok(estimate)
+}
+
+/// The test's port events: none, a facts file relative to the test file, or inline.
+fn build_facts(path: &Path, file: &TestFile) -> anyhow::Result<Option<Arc<dyn FactSource>>> {
+    let Some(raw) = &file.facts else {
+        return Ok(None);
+    };
+    let facts = match serde_json::from_str::<Value>(raw.get()).expect("RawValue is JSON") {
+        Value::String(rel) => {
+            let at = path.parent().unwrap_or(Path::new(".")).join(&rel);
+            if !at.is_file() {
+                return Err(anyhow!(
+                    "{}: \"facts\": {} does not exist (paths are relative to the test file)",
+                    path.display(),
+                    at.display()
+                ));
+            }
+            super::facts::read(&at)?
+        }
+        Value::Array(_) | Value::Object(_) => {
+            super::facts::parse(raw.get(), &format!("{}: \"facts\"", path.display()))
+                .map_err(|e| anyhow!(e))?
+        }
+        other => {
+            return Err(anyhow!(
+                "{}: \"facts\" must be a facts file's path or a list of events, not {}",
+                path.display(),
+                kind(&other)
+            ))
+        }
+    };
+    Ok(Some(Arc::new(facts)))
 }
 
 fn kind(value: &Value) -> &'static str {
