@@ -114,14 +114,16 @@ impl Local {
         )))
     }
 
-    /// Replays a recorded call against `ruleset` as loaded now (see [`crate::replay`]).
+    /// Replays a recorded call against `ruleset` as loaded now (see [`crate::replay`]),
+    /// with the port events `store` had when the call arrived.
     pub fn replay(
         &self,
         ruleset: Arc<RuleSet>,
         call: &crate::store::Call,
+        store: Option<crate::store::Store>,
     ) -> Result<crate::replay::Replayed, crate::replay::NotReplayable> {
         self.runtime
-            .block_on(crate::replay::replay(&self.pool, ruleset, call))
+            .block_on(crate::replay::replay_with(&self.pool, ruleset, call, store))
     }
 }
 

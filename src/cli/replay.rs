@@ -122,7 +122,7 @@ fn replay_calls(args: ReplayArgs) -> anyhow::Result<u8> {
             None => skipped_unknown(id, "no longer in the log (retention removed it)"),
             Some(row) => match row.decode() {
                 Err(e) => skipped_unknown(id, &format!("cannot be read back: {e}")),
-                Ok(call) => one(&local, &problems, &mut shown_problems, &call),
+                Ok(call) => one(&local, &store, &problems, &mut shown_problems, &call),
             },
         };
         match outcome.outcome {
@@ -165,6 +165,7 @@ fn replay_calls(args: ReplayArgs) -> anyhow::Result<u8> {
 /// change (the server would answer 503); its errors go to stderr once.
 fn one(
     local: &Local,
+    store: &store::Store,
     problems: &BTreeMap<String, Vec<Problem>>,
     shown_problems: &mut BTreeSet<String>,
     call: &Call,
@@ -201,7 +202,7 @@ fn one(
         ));
         return outcome;
     };
-    match local.replay(ruleset, call) {
+    match local.replay(ruleset, call, Some(store.clone())) {
         Err(e) => {
             let mut outcome = base(call, "skipped");
             let reason = e.to_string();
