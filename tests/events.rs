@@ -478,6 +478,9 @@ async fn rules_read_the_stored_events_as_facts() {
         let at_port = port_events("nzakl", "2019-06-19T00:41:02Z");
         let later = port_events("NZAKL", "2019-06-19T00:41:03Z");
         info(`${by_name.len()} by name, ${at_port.len()} at NZAKL since, ${later.len()} later`);
+        let schedule = vessel_events(9628336, (), "vessel");
+        let boxes = vessel_events(9628336, (), "container");
+        info(`${schedule.len()} schedule events, ${boxes.len()} container events`);
     "#;
     let app = app_with(&[("desk", &[("facts.rhai", rule)])], |_| {}).await;
     let (status, answer) = post_portconnect(&app, Some(TOKEN), &doc_example()).await;
@@ -501,6 +504,7 @@ async fn rules_read_the_stored_events_as_facts() {
             "MEDU3085895 GATEIN at NZAKL on 2019-06-19T12:41:02+12:00, 1 events",
             "vessel 9628336: 3 events, newest GATEIN by outbound",
             "3 by name, 3 at NZAKL since, 0 later",
+            "0 schedule events, 3 container events",
         ]
     );
 }

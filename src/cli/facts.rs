@@ -572,7 +572,7 @@ mod tests {
 
         let facts = MemoryFacts { events: all };
         let found = facts
-            .events(&Key::Container("APHU6303593".into()), None, 200)
+            .events(&Key::Container("APHU6303593".into()), None, None, 200)
             .unwrap();
         assert_eq!(found.len(), 2);
     }
@@ -673,7 +673,7 @@ mod tests {
         let facts = MemoryFacts { events: all };
         let names = |since| -> Vec<String> {
             facts
-                .events(&Key::Container("C1".into()), since, 200)
+                .events(&Key::Container("C1".into()), since, None, 200)
                 .unwrap()
                 .into_iter()
                 .map(|e| e.event)

@@ -140,6 +140,8 @@ impl Event {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventQuery {
     pub source: Option<String>,
+    /// `terminal`, `container` or `vessel`.
+    pub kind: Option<String>,
     /// A canonical name (see [`canonical_event`]).
     pub event: Option<String>,
     /// Found by this key (container, vessel or port).

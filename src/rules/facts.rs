@@ -27,8 +27,15 @@ pub const LOOKUP_LIMIT: usize = 200;
 /// Where port events come from.
 pub trait FactSource: Send + Sync {
     /// The newest events found by `key`, at most `limit`, optionally only those that
-    /// happened (or, without a time, arrived) at or after `since` (µs since the epoch).
-    fn events(&self, key: &Key, since: Option<i64>, limit: usize) -> Result<Vec<Event>, String>;
+    /// happened (or, without a time, arrived) at or after `since` (µs since the epoch),
+    /// and only of one `kind` (`terminal`, `container`, `vessel`).
+    fn events(
+        &self,
+        key: &Key,
+        since: Option<i64>,
+        kind: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Event>, String>;
 }
 
 /// Events held in memory: a facts file for `lookout run` and `lookout test`.
@@ -38,11 +45,18 @@ pub struct MemoryFacts {
 }
 
 impl FactSource for MemoryFacts {
-    fn events(&self, key: &Key, since: Option<i64>, limit: usize) -> Result<Vec<Event>, String> {
+    fn events(
+        &self,
+        key: &Key,
+        since: Option<i64>,
+        kind: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Event>, String> {
         let mut found: Vec<Event> = self
             .events
             .iter()
             .filter(|e| e.keys().contains(key) && since.is_none_or(|s| e.sort_at() >= s))
+            .filter(|e| kind.is_none_or(|k| e.kind == k))
             .cloned()
             .collect();
         found.sort_by(|a, b| (b.sort_at(), &b.id).cmp(&(a.sort_at(), &a.id)));
@@ -51,8 +65,8 @@ impl FactSource for MemoryFacts {
     }
 }
 
-/// A lookup: the key and the `since` (µs).
-type Lookup = (Key, Option<i64>);
+/// A lookup: the key, the `since` (µs) and the kind.
+type Lookup = (Key, Option<i64>, Option<String>);
 
 /// One call's view of the facts: the source and the lookups answered so far.
 #[derive(Default)]
@@ -69,16 +83,16 @@ impl Facts {
         }
     }
 
-    fn lookup(&self, key: Key, since: Option<i64>) -> Result<Dynamic, String> {
+    fn lookup(&self, key: Key, since: Option<i64>, kind: Option<String>) -> Result<Dynamic, String> {
         let Some(source) = &self.source else {
             return Ok(Dynamic::from_array(Array::new()));
         };
-        let slot = (key, since);
+        let slot = (key, since, kind);
         let known = self.answered.lock().expect("facts").get(&slot).cloned();
         let events = match known {
             Some(events) => events,
             None => {
-                let events = Arc::new(source.events(&slot.0, since, LOOKUP_LIMIT)?);
+                let events = Arc::new(source.events(&slot.0, since, slot.2.as_deref(), LOOKUP_LIMIT)?);
                 self.answered
                     .lock()
                     .expect("facts")
@@ -177,8 +191,26 @@ pub fn event_map(event: &Event) -> Dynamic {
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
-fn lookup(helper: &str, key: Option<Key>, since: Option<&Dynamic>) -> Res<Dynamic> {
+fn lookup(
+    helper: &str,
+    key: Option<Key>,
+    since: Option<&Dynamic>,
+    kind: Option<&Dynamic>,
+) -> Res<Dynamic> {
     check_limits()?;
+    let kind = match kind {
+        None => None,
+        Some(k) if k.is_unit() => None,
+        Some(k) => match k.read_lock::<ImmutableString>() {
+            Some(s) if ["terminal", "container", "vessel"].contains(&s.as_str()) => Some(s.to_string()),
+            _ => {
+                return Err(runtime_error(format!(
+                    "{helper}: the kind must be \"terminal\" (Octopi), \"container\" or \"vessel\" (PortConnect), got {}",
+                    type_name(k)
+                )))
+            }
+        },
+    };
     let since = match since {
         None => None,
         Some(value) if value.is_unit() => None,
@@ -192,7 +224,7 @@ fn lookup(helper: &str, key: Option<Key>, since: Option<&Dynamic>) -> Res<Dynami
         return Ok(Dynamic::from_array(Array::new()));
     };
     let found = facts
-        .lookup(key, since)
+        .lookup(key, since, kind)
         .map_err(|e| runtime_error(format!("{helper}: the port events could not be read: {e}")))?;
     check_limits()?;
     Ok(found)
@@ -257,23 +289,20 @@ fn port_key(value: &Dynamic) -> Res<Option<Key>> {
 }
 
 pub fn register(engine: &mut Engine) {
-    engine
-        .register_fn("container_events", |c: Dynamic| {
-            lookup("container_events", container_key(&c)?, None)
-        })
-        .register_fn("container_events", |c: Dynamic, since: Dynamic| {
-            lookup("container_events", container_key(&c)?, Some(&since))
-        })
-        .register_fn("vessel_events", |v: Dynamic| {
-            lookup("vessel_events", vessel_key(&v)?, None)
-        })
-        .register_fn("vessel_events", |v: Dynamic, since: Dynamic| {
-            lookup("vessel_events", vessel_key(&v)?, Some(&since))
-        })
-        .register_fn("port_events", |p: Dynamic| {
-            lookup("port_events", port_key(&p)?, None)
-        })
-        .register_fn("port_events", |p: Dynamic, since: Dynamic| {
-            lookup("port_events", port_key(&p)?, Some(&since))
-        });
+    type KeyOf = fn(&Dynamic) -> Res<Option<Key>>;
+    let helpers: [(&'static str, KeyOf); 3] = [
+        ("container_events", container_key),
+        ("vessel_events", vessel_key),
+        ("port_events", port_key),
+    ];
+    for (name, key_of) in helpers {
+        engine
+            .register_fn(name, move |v: Dynamic| lookup(name, key_of(&v)?, None, None))
+            .register_fn(name, move |v: Dynamic, since: Dynamic| {
+                lookup(name, key_of(&v)?, Some(&since), None)
+            })
+            .register_fn(name, move |v: Dynamic, since: Dynamic, kind: Dynamic| {
+                lookup(name, key_of(&v)?, Some(&since), Some(&kind))
+            });
+    }
 }

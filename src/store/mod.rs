@@ -563,6 +563,9 @@ pub(crate) fn events_sql(
     if let Some(event) = &query.event {
         push("e.event = ?", vec![Param::Text(event.clone())]);
     }
+    if let Some(kind) = &query.kind {
+        push("e.kind = ?", vec![Param::Text(kind.clone())]);
+    }
     if let Some(since) = query.since {
         push(&format!("{time} >= ?"), vec![Param::Int(since)]);
     }
@@ -697,11 +700,13 @@ impl crate::rules::facts::FactSource for StoreFacts {
         &self,
         key: &crate::events::Key,
         since: Option<i64>,
+        kind: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Event>, String> {
         let query = EventQuery {
             key: Some(key.clone()),
             since,
+            kind: kind.map(str::to_string),
             received_by: self.as_of,
             limit,
             ..EventQuery::default()
