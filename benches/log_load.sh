@@ -67,11 +67,12 @@ WAIT_FOR_QUIET=${WAIT_FOR_QUIET:-1}
 LOAD_MAX=${LOAD_MAX:-0.8}
 
 log() { printf '[log_load] %s\n' "$*" >&2; }
+# free_port, ensure_wrk, ticks_of, thread_ticks, wait_for_quiet, the throw-away PostgreSQL
+# (pg_start, pg_stop, psql_do, pg_ticks).
+# shellcheck source=benches/lib.sh
+. "$ROOT/benches/lib.sh"
 
-if ! command -v wrk >/dev/null; then
-    log "wrk is missing; installing the Debian package"
-    if [ "$(id -u)" = 0 ]; then apt-get install -y wrk; else sudo apt-get install -y wrk; fi
-fi
+ensure_wrk
 for tool in curl awk git python3; do
     command -v "$tool" >/dev/null || { log "$tool is required"; exit 2; }
 done
@@ -155,68 +156,6 @@ BODY=$TMP/$SAMPLE
 "$TMP/lookout-on" certs --out "$TMP/certs" >/dev/null
 SIG=$("$TMP/lookout-on" sign --key-env LOOKOUT_KEY_LOAD "$BODY")
 CURL=(curl -sS --max-time 15 --cacert "$TMP/certs/ca.pem")
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
-CLK_TCK=$(getconf CLK_TCK)
-ticks_of() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-# CPU ticks by thread name of the server, one "name ticks" line each.
-thread_ticks() {
-    local t
-    for t in /proc/"$SERVER"/task/*; do
-        printf '%s %s\n' "$(tr ' ' '_' <"$t/comm" 2>/dev/null)" "$(ticks_of "${t#/proc/}")"
-    done | awk '{ sub(/-?[0-9]+$/, "", $1); s[$1] += $2 } END { for (k in s) print k, s[k] }' | sort
-}
-wait_for_quiet() {
-    [ "$WAIT_FOR_QUIET" = 1 ] || return 0
-    local waited=0 load
-    while :; do
-        load=$(awk '{ print $1 }' /proc/loadavg)
-        if awk -v l="$load" -v m="$LOAD_MAX" 'BEGIN { exit !(l < m) }'; then break; fi
-        if [ "$waited" -ge 600 ]; then log "load average still $load after 10 min; measuring anyway"; break; fi
-        log "1-minute load average $load >= $LOAD_MAX (machine shared); waiting 20 s"
-        sleep 20
-        waited=$((waited + 20))
-    done
-}
-
-# --- PostgreSQL ---------------------------------------------------------------------
-PG_BIN=""
-PG_PORT=""
-as_pg() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres --clear-groups -- "$@"; else "$@"; fi; }
-pg_start() {
-    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n | tail -n 1)
-    [ -x "$PG_BIN/initdb" ] || { log "PostgreSQL binaries not found (apt-get install postgresql)"; exit 2; }
-    command -v psql >/dev/null || { log "psql is required"; exit 2; }
-    PG_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/lookout-bench-pg.XXXXXX")
-    if [ "$(id -u)" = 0 ]; then chown postgres "$PG_ROOT"; fi
-    as_pg "$PG_BIN/initdb" -D "$PG_ROOT/data" -U postgres --auth=trust --encoding=UTF8 --locale=C >"$PG_ROOT/initdb.log" 2>&1 \
-        || { cat "$PG_ROOT/initdb.log" >&2; exit 1; }
-    PG_PORT=$(free_port)
-    local options="-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PG_ROOT"
-    if [ "$PG_FAST" = 1 ]; then options="$options -c fsync=off -c synchronous_commit=off -c full_page_writes=off"; fi
-    (cd "$PG_ROOT" && as_pg "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -l "$PG_ROOT/server.log" -o "$options" -w -t 60 start >/dev/null) \
-        || { log "PostgreSQL did not start:"; tail "$PG_ROOT/server.log" >&2; exit 1; }
-    PG_PID=$(head -n 1 "$PG_ROOT/data/postmaster.pid")
-    log "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $NF}') on 127.0.0.1:$PG_PORT, data $PG_ROOT/data$([ "$PG_FAST" = 1 ] && echo ', fsync=off')"
-}
-pg_stop() {
-    [ -n "$PG_ROOT" ] || return 0
-    if [ -f "$PG_ROOT/data/postmaster.pid" ]; then
-        as_pg "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
-    fi
-    if [ -n "$PG_PID" ] && kill -0 "$PG_PID" 2>/dev/null; then kill -9 "$PG_PID" 2>/dev/null || true; fi
-    PG_PID=""
-    rm -rf "$PG_ROOT"
-    PG_ROOT=""
-}
-psql_do() { psql -qAtX -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"; }
-# CPU ticks of the PostgreSQL server and its backends.
-pg_ticks() {
-    local master sum=0 p
-    master=$(head -n 1 "$PG_ROOT/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
-    for p in "$master" $(ps -o pid= --ppid "$master"); do sum=$((sum + $(ticks_of "$p"))); done
-    echo "$sum"
-}
 
 # --- one run ------------------------------------------------------------------------
 metric() { # name (with labels, as printed) -> value, or 0
