@@ -83,7 +83,12 @@ impl Facts {
         }
     }
 
-    fn lookup(&self, key: Key, since: Option<i64>, kind: Option<String>) -> Result<Dynamic, String> {
+    fn lookup(
+        &self,
+        key: Key,
+        since: Option<i64>,
+        kind: Option<String>,
+    ) -> Result<Dynamic, String> {
         let Some(source) = &self.source else {
             return Ok(Dynamic::from_array(Array::new()));
         };
@@ -92,7 +97,8 @@ impl Facts {
         let events = match known {
             Some(events) => events,
             None => {
-                let events = Arc::new(source.events(&slot.0, since, slot.2.as_deref(), LOOKUP_LIMIT)?);
+                let events =
+                    Arc::new(source.events(&slot.0, since, slot.2.as_deref(), LOOKUP_LIMIT)?);
                 self.answered
                     .lock()
                     .expect("facts")
@@ -297,7 +303,9 @@ pub fn register(engine: &mut Engine) {
     ];
     for (name, key_of) in helpers {
         engine
-            .register_fn(name, move |v: Dynamic| lookup(name, key_of(&v)?, None, None))
+            .register_fn(name, move |v: Dynamic| {
+                lookup(name, key_of(&v)?, None, None)
+            })
             .register_fn(name, move |v: Dynamic, since: Dynamic| {
                 lookup(name, key_of(&v)?, Some(&since), None)
             })
