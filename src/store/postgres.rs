@@ -662,35 +662,9 @@ impl Backend for Postgres {
         }
         if let Some(max) = retention.max_bytes {
             loop {
-                let n = self.with_client(|client| {
-                    let total: i64 = client
-                        .query_one(
-                            "SELECT coalesce(sum(stored_bytes), 0)::bigint FROM calls",
-                            &[],
-                        )?
-                        .get(0);
-                    let mut excess = total - max as i64;
-                    if excess <= 0 {
-                        return Ok(0);
-                    }
-                    // The oldest rows that cover the excess, at most DELETE_CHUNK at a time.
-                    let mut cutoff = None;
-                    for r in client.query(
-                        "SELECT id, stored_bytes FROM calls ORDER BY id LIMIT $1",
-                        &[&DELETE_CHUNK],
-                    )? {
-                        cutoff = Some(r.get::<_, String>(0));
-                        excess -= r.get::<_, i64>(1);
-                        if excess <= 0 {
-                            break;
-                        }
-                    }
-                    match cutoff {
-                        Some(cutoff) => {
-                            client.execute("DELETE FROM calls WHERE id <= $1", &[&cutoff])
-                        }
-                        None => Ok(0),
-                    }
+                let n = self.with_client(|client| match size_cutoff(client, "calls", max)? {
+                    Some(cutoff) => client.execute("DELETE FROM calls WHERE id <= $1", &[&cutoff]),
+                    None => Ok(0),
                 })?;
                 removed.by_size += n;
                 if n == 0 {
@@ -702,18 +676,7 @@ impl Backend for Postgres {
     }
 
     fn stats(&self) -> Result<Stats, StoreError> {
-        self.with_client(|client| {
-            let r = client.query_one(
-                "SELECT count(*), coalesce(sum(stored_bytes), 0)::bigint, min(received_at), max(received_at) FROM calls",
-                &[],
-            )?;
-            Ok(Stats {
-                calls: r.get::<_, i64>(0) as u64,
-                stored_bytes: r.get::<_, i64>(1) as u64,
-                oldest: r.get(2),
-                newest: r.get(3),
-            })
-        })
+        self.with_client(|client| table_stats(client, "calls"))
     }
 
     fn write_events(&self, events: &[Event]) -> Result<Ingested, StoreError> {
@@ -834,29 +797,7 @@ impl Backend for Postgres {
         }
         if let Some(max) = retention.max_bytes {
             loop {
-                let cutoff: Option<String> = self.with_client(|client| {
-                    let total: i64 = client
-                        .query_one(
-                            "SELECT coalesce(sum(stored_bytes), 0)::bigint FROM events",
-                            &[],
-                        )?
-                        .get(0);
-                    let mut excess = total - max as i64;
-                    let mut cutoff = None;
-                    if excess > 0 {
-                        for r in client.query(
-                            "SELECT id, stored_bytes FROM events ORDER BY id LIMIT $1",
-                            &[&DELETE_CHUNK],
-                        )? {
-                            cutoff = Some(r.get::<_, String>(0));
-                            excess -= r.get::<_, i64>(1);
-                            if excess <= 0 {
-                                break;
-                            }
-                        }
-                    }
-                    Ok(cutoff)
-                })?;
+                let cutoff = self.with_client(|client| size_cutoff(client, "events", max))?;
                 let Some(cutoff) = cutoff else { break };
                 let n = delete(&cutoff)?;
                 removed.by_size += n;
@@ -869,19 +810,52 @@ impl Backend for Postgres {
     }
 
     fn event_stats(&self) -> Result<Stats, StoreError> {
-        self.with_client(|client| {
-            let r = client.query_one(
-                "SELECT count(*), coalesce(sum(stored_bytes), 0)::bigint, min(received_at), max(received_at) FROM events",
-                &[],
-            )?;
-            Ok(Stats {
-                calls: r.get::<_, i64>(0) as u64,
-                stored_bytes: r.get::<_, i64>(1) as u64,
-                oldest: r.get(2),
-                newest: r.get(3),
-            })
-        })
+        self.with_client(|client| table_stats(client, "events"))
     }
+}
+
+/// Rows, bytes, oldest and newest received of `table` (`calls` or `events`).
+fn table_stats(client: &mut Client, table: &str) -> Result<Stats, postgres::Error> {
+    let r = client.query_one(
+        &format!("SELECT count(*), coalesce(sum(stored_bytes), 0)::bigint, min(received_at), max(received_at) FROM {table}"),
+        &[],
+    )?;
+    Ok(Stats {
+        calls: r.get::<_, i64>(0) as u64,
+        stored_bytes: r.get::<_, i64>(1) as u64,
+        oldest: r.get(2),
+        newest: r.get(3),
+    })
+}
+
+/// For retention by size: the id up to which the oldest rows of `table` cover its excess
+/// over `max` bytes (at most DELETE_CHUNK rows at a time), or `None` within the limit.
+fn size_cutoff(
+    client: &mut Client,
+    table: &str,
+    max: u64,
+) -> Result<Option<String>, postgres::Error> {
+    let total: i64 = client
+        .query_one(
+            &format!("SELECT coalesce(sum(stored_bytes), 0)::bigint FROM {table}"),
+            &[],
+        )?
+        .get(0);
+    let mut excess = total - max as i64;
+    let mut cutoff = None;
+    if excess > 0 {
+        for r in client.query(
+            &format!("SELECT id, stored_bytes FROM {table} ORDER BY id LIMIT $1"),
+            &[&DELETE_CHUNK],
+        )? {
+            cutoff = Some(r.get::<_, String>(0));
+            excess -= r.get::<_, i64>(1);
+            if excess <= 0 {
+                break;
+            }
+        }
+    }
+    Ok(cutoff)
 }
 
 /// An event from a row of [`EVENT_COLUMNS`].

@@ -472,35 +472,9 @@ impl Backend for Sqlite {
         if let Some(max) = retention.max_bytes {
             loop {
                 let conn = self.writer.lock().expect("writer");
-                let total: i64 = conn
-                    .query_row(
-                        "SELECT coalesce(sum(stored_bytes), 0) FROM calls",
-                        [],
-                        |r| r.get(0),
-                    )
-                    .map_err(&err)?;
-                let mut excess = total - max as i64;
-                if excess <= 0 {
+                let Some(cutoff) = size_cutoff(&conn, "calls", max).map_err(&err)? else {
                     break;
-                }
-                // The oldest rows that cover the excess, at most 2000 at a time.
-                let mut cutoff = None;
-                {
-                    let mut oldest = conn
-                        .prepare_cached("SELECT id, stored_bytes FROM calls ORDER BY id LIMIT 2000")
-                        .map_err(&err)?;
-                    let mut rows = oldest.query([]).map_err(&err)?;
-                    while let Some(r) = rows.next().map_err(&err)? {
-                        let id: String = r.get(0).map_err(&err)?;
-                        let bytes: i64 = r.get(1).map_err(&err)?;
-                        cutoff = Some(id);
-                        excess -= bytes;
-                        if excess <= 0 {
-                            break;
-                        }
-                    }
-                }
-                let Some(cutoff) = cutoff else { break };
+                };
                 let n = conn
                     .execute("DELETE FROM calls WHERE id <= ?1", [cutoff])
                     .map_err(&err)?;
@@ -531,20 +505,7 @@ impl Backend for Sqlite {
     }
 
     fn stats(&self) -> Result<Stats, StoreError> {
-        self.read(|conn| {
-            conn.query_row(
-                "SELECT count(*), coalesce(sum(stored_bytes), 0), min(received_at), max(received_at) FROM calls",
-                [],
-                |r| {
-                    Ok(Stats {
-                        calls: r.get::<_, i64>(0)? as u64,
-                        stored_bytes: r.get::<_, i64>(1)? as u64,
-                        oldest: r.get(2)?,
-                        newest: r.get(3)?,
-                    })
-                },
-            )
-        })
+        self.read(|conn| table_stats(conn, "calls"))
     }
 
     fn write_events(&self, events: &[Event]) -> Result<Ingested, StoreError> {
@@ -681,33 +642,9 @@ impl Backend for Sqlite {
         }
         if let Some(max) = retention.max_bytes {
             loop {
-                let cutoff: Option<String> = {
+                let cutoff = {
                     let conn = self.writer.lock().expect("writer");
-                    let total: i64 = conn
-                        .query_row(
-                            "SELECT coalesce(sum(stored_bytes), 0) FROM events",
-                            [],
-                            |r| r.get(0),
-                        )
-                        .map_err(&err)?;
-                    let mut excess = total - max as i64;
-                    let mut cutoff = None;
-                    if excess > 0 {
-                        let mut oldest = conn
-                            .prepare_cached(
-                                "SELECT id, stored_bytes FROM events ORDER BY id LIMIT 2000",
-                            )
-                            .map_err(&err)?;
-                        let mut rows = oldest.query([]).map_err(&err)?;
-                        while let Some(r) = rows.next().map_err(&err)? {
-                            cutoff = Some(r.get::<_, String>(0).map_err(&err)?);
-                            excess -= r.get::<_, i64>(1).map_err(&err)?;
-                            if excess <= 0 {
-                                break;
-                            }
-                        }
-                    }
-                    cutoff
+                    size_cutoff(&conn, "events", max).map_err(&err)?
                 };
                 let Some(cutoff) = cutoff else { break };
                 let n = delete(&cutoff)?;
@@ -721,21 +658,50 @@ impl Backend for Sqlite {
     }
 
     fn event_stats(&self) -> Result<Stats, StoreError> {
-        self.read(|conn| {
-            conn.query_row(
-                "SELECT count(*), coalesce(sum(stored_bytes), 0), min(received_at), max(received_at) FROM events",
-                [],
-                |r| {
-                    Ok(Stats {
-                        calls: r.get::<_, i64>(0)? as u64,
-                        stored_bytes: r.get::<_, i64>(1)? as u64,
-                        oldest: r.get(2)?,
-                        newest: r.get(3)?,
-                    })
-                },
-            )
-        })
+        self.read(|conn| table_stats(conn, "events"))
     }
+}
+
+/// Rows, bytes, oldest and newest received of `table` (`calls` or `events`).
+fn table_stats(conn: &Connection, table: &str) -> rusqlite::Result<Stats> {
+    conn.query_row(
+        &format!("SELECT count(*), coalesce(sum(stored_bytes), 0), min(received_at), max(received_at) FROM {table}"),
+        [],
+        |r| {
+            Ok(Stats {
+                calls: r.get::<_, i64>(0)? as u64,
+                stored_bytes: r.get::<_, i64>(1)? as u64,
+                oldest: r.get(2)?,
+                newest: r.get(3)?,
+            })
+        },
+    )
+}
+
+/// For retention by size: the id up to which the oldest rows of `table` cover its excess
+/// over `max` bytes (at most 2,000 rows at a time), or `None` within the limit.
+fn size_cutoff(conn: &Connection, table: &str, max: u64) -> rusqlite::Result<Option<String>> {
+    let total: i64 = conn.query_row(
+        &format!("SELECT coalesce(sum(stored_bytes), 0) FROM {table}"),
+        [],
+        |r| r.get(0),
+    )?;
+    let mut excess = total - max as i64;
+    let mut cutoff = None;
+    if excess > 0 {
+        let mut oldest = conn.prepare_cached(&format!(
+            "SELECT id, stored_bytes FROM {table} ORDER BY id LIMIT 2000"
+        ))?;
+        let mut rows = oldest.query([])?;
+        while let Some(r) = rows.next()? {
+            cutoff = Some(r.get::<_, String>(0)?);
+            excess -= r.get::<_, i64>(1)?;
+            if excess <= 0 {
+                break;
+            }
+        }
+    }
+    Ok(cutoff)
 }
 
 /// An event from a row of [`super::EVENT_COLUMNS`].
