@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{client_for, sample};
+use common::{client_for, free_port, sample, wait_ready};
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -24,14 +24,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start(dir: &Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_lookout"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -40,20 +32,6 @@ fn start(dir: &Path, port: u16) -> Child {
         .stderr(std::fs::File::create(dir.join(format!("serve-{port}.log"))).unwrap())
         .spawn()
         .unwrap()
-}
-
-async fn wait_ready(client: &reqwest::Client, port: u16) {
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
-        let url = format!("https://localhost:{port}/readyz");
-        if let Ok(r) = client.get(url).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        assert!(Instant::now() < until, "lookout did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,9 +6,9 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{client_for, spawn_app_with, TestApp};
+use common::{client_for, free_port, spawn_app_with, wait_ready, TestApp};
 use lookout::events::octopi::{self, Encoding, Signed};
 use lookout::events::{EventQuery, Key};
 use lookout::signature::ApiKey;
@@ -509,14 +509,6 @@ async fn rules_read_the_stored_events_as_facts() {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `kill -9` right after each answer: every event acknowledged is there after a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_acknowledged_survive_kill_9_right_after_the_answer() {
@@ -541,30 +533,11 @@ async fn events_acknowledged_survive_kill_9_right_after_the_answer() {
             .spawn()
             .unwrap()
     };
-    let wait_ready = |port: u16| {
-        let client = client.clone();
-        async move {
-            let until = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Ok(r) = client
-                    .get(format!("https://localhost:{port}/readyz"))
-                    .send()
-                    .await
-                {
-                    if r.status() == 200 {
-                        return;
-                    }
-                }
-                assert!(Instant::now() < until, "lookout did not become ready");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
     let mut acknowledged = Vec::new();
     for round in 0..3 {
         let port = free_port();
         let mut server = start(port);
-        wait_ready(port).await;
+        wait_ready(&client, port).await;
         let containers: Vec<String> = (0..50).map(|i| format!("KILL{round}{i:06}")).collect();
         let body: Vec<Value> = containers
             .iter()
@@ -620,7 +593,7 @@ async fn events_acknowledged_survive_kill_9_right_after_the_answer() {
     drop(conn);
     let port = free_port();
     let mut server = start(port);
-    wait_ready(port).await;
+    wait_ready(&client, port).await;
     let response = client
         .post(format!("https://localhost:{port}/events/portconnect"))
         .header("X-WebhookToken", TOKEN)

@@ -252,3 +252,27 @@ pub async fn futures_join_all<F: std::future::Future>(
     out.extend(results.into_iter().map(Option::unwrap));
     out
 }
+
+/// A port free on 127.0.0.1 now, for a server started as a separate process.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (at most 30 s) until the lookout on `port` answers `/readyz` with 200.
+pub async fn wait_ready(client: &reqwest::Client, port: u16) {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let url = format!("https://localhost:{port}/readyz");
+        if let Ok(r) = client.get(url).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(Instant::now() < until, "lookout did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
