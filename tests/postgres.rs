@@ -217,14 +217,7 @@ async fn events_instance(url: &str, rules: &[(&str, Files<'_>)]) -> TestApp {
 }
 
 async fn post_events(app: &TestApp, body: &[u8]) -> (u16, Value) {
-    let response = app
-        .client
-        .post(app.url("/events/portconnect"))
-        .header("X-WebhookToken", PC_TOKEN)
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_portconnect(PC_TOKEN, body).await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }
