@@ -31,6 +31,15 @@
 # signature gets 401, wait until the 1-minute load average is below LOAD_MAX, then
 #   wrk -t2 -c16 -d60s --timeout 10s --latency -s benches/load.lua https://127.0.0.1:PORT/hooks/default
 # with multiport-100k.json, polling /metrics every second (log queue depth, written).
+# With EDITS=1 (the default) the calls are not one body sent again and again but
+# estimates as analysts edit them: benches/edits.py makes EDIT_ESTIMATES (8) estimates
+# from the sample, each through EDIT_STEPS (64) successive edits (a bunker price; port
+# days, which shift every later port call's dates; the daily cost; the voyage results
+# change with each), each signed with `lookout sign`, and benches/edits.lua sends them,
+# each wrk thread its own estimates in turn, one edit further each time. The log stores
+# a request body as a difference from an earlier body of the same estimate
+# (src/store/delta.rs), so a body sent again unchanged would flatter it. EDITS=0 sends
+# the sample unchanged with benches/load.lua.
 # After wrk, for the recording runs: wait (at most DRAIN_TIMEOUT s) until /metrics shows
 # lookout_log_queue_depth 0 and written + dropped = accepted, then check zero loss:
 #   lookout_log_dropped_total{reason="queue_full"} 0 and {reason="store_error"} 0,
@@ -40,7 +49,7 @@
 # PostgreSQL's CPU, the log's queue depth (max, and at the end of wrk), the database size.
 #
 # Knobs (environment): DURATION (60s), ROUNDS (2), RUN_OFF (1), RUN_SQLITE (1),
-# RUN_POSTGRES (1), ON_REV (HEAD; `working` builds the checkout as it is, uncommitted
+# RUN_POSTGRES (1), EDITS (1), EDIT_ESTIMATES (8), EDIT_STEPS (64), ON_REV (HEAD; `working` builds the checkout as it is, uncommitted
 # changes included), OFF_REV (d96b936), OFF_PATCHES (see above), BUILD_DIR (target/bench-rev: the target dirs,
 # kept between runs so rebuilds are incremental), SAMPLE (rules/samples/multiport-100k.json),
 # THREADS (2), CONNECTIONS (16), DRAIN_TIMEOUT (120), PG_FAST (0: fsync etc. as shipped;
@@ -68,6 +77,9 @@ DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
 PG_FAST=${PG_FAST:-0}
 WAIT_FOR_QUIET=${WAIT_FOR_QUIET:-1}
 LOAD_MAX=${LOAD_MAX:-0.8}
+EDITS=${EDITS:-1}
+EDIT_ESTIMATES=${EDIT_ESTIMATES:-8}
+EDIT_STEPS=${EDIT_STEPS:-64}
 
 log() { printf '[log_load] %s\n' "$*" >&2; }
 # free_port, ensure_wrk, ticks_of, thread_ticks, wait_for_quiet, the throw-away PostgreSQL
@@ -158,6 +170,17 @@ BODY=$TMP/$SAMPLE
 [ -f "$BODY" ] || { log "$SAMPLE is not in $ON_REV"; exit 2; }
 "$TMP/lookout-on" certs --out "$TMP/certs" >/dev/null
 SIG=$("$TMP/lookout-on" sign --key-env LOOKOUT_KEY_LOAD "$BODY")
+# EDITS=1: the calls are estimates as analysts edit them (benches/edits.py, edits.lua).
+LUA=$ROOT/benches/load.lua
+if [ "$EDITS" = 1 ]; then
+    python3 "$ROOT/benches/edits.py" "$BODY" "$TMP/edits" "$EDIT_ESTIMATES" "$EDIT_STEPS"
+    for f in "$TMP"/edits/e*.json; do
+        name=${f##*/e}; name=${name%.json}
+        printf '%s %s %s %s\n' "${name%-*}" "${name#*-}" "$f" "$("$TMP/lookout-on" sign --key-env LOOKOUT_KEY_LOAD "$f")"
+    done >"$TMP/edits.manifest"
+    LUA=$ROOT/benches/edits.lua
+    log "EDITS=1: $EDIT_ESTIMATES estimates x $EDIT_STEPS edits from $SAMPLE ($(du -sh "$TMP/edits" | cut -f1))"
+fi
 CURL=(curl -sS --max-time 15 --cacert "$TMP/certs/ca.pem")
 
 # --- one run ------------------------------------------------------------------------
@@ -217,7 +240,7 @@ run() { # label kind(off|sqlite|pg) round
     wait_for_quiet
     local load t0 t1 cpu0 cpu1 pg0=0 pg1=0 out=$TMP/wrk-$label.txt
     load=$(cut -d' ' -f1-3 /proc/loadavg)
-    log "[$label] $kind, commit $commit, load average $load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --timeout 10s --latency -s benches/load.lua $URL/hooks/default (body $SAMPLE)"
+    log "[$label] $kind, commit $commit, load average $load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --timeout 10s --latency -s ${LUA##*/} $URL/hooks/default (body $SAMPLE, EDITS=$EDITS)"
     : >"$TMP/depth-$label"
     if [ "$kind" != off ]; then
         ( while kill -0 "$SERVER" 2>/dev/null; do
@@ -232,8 +255,8 @@ run() { # label kind(off|sqlite|pg) round
     if [ "$kind" = pg ]; then pg0=$(pg_ticks); fi
     cpu0=$(ticks_of "$SERVER")
     t0=$(date +%s.%N)
-    LOOKOUT_LOAD_BODY=$BODY LOOKOUT_LOAD_SIGNATURE=$SIG \
-        wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency -s "$ROOT/benches/load.lua" "$URL/hooks/default" >"$out"
+    LOOKOUT_LOAD_BODY=$BODY LOOKOUT_LOAD_SIGNATURE=$SIG LOOKOUT_LOAD_MANIFEST=$TMP/edits.manifest LOOKOUT_LOAD_THREADS=$THREADS \
+        wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency -s "$LUA" "$URL/hooks/default" >"$out"
     t1=$(date +%s.%N)
     cpu1=$(ticks_of "$SERVER")
     if [ "$kind" = pg ]; then pg1=$(pg_ticks); fi

@@ -46,6 +46,20 @@ macro_rules! backend_conformance {
         }
 
         #[test]
+        fn conformance_request_bodies_stored_as_differences_read_back_exactly() {
+            let (_guard, store) = $open;
+            crate::store::conformance::request_bodies_stored_as_differences_read_back_exactly(
+                &store,
+            );
+        }
+
+        #[test]
+        fn conformance_bases_outlive_the_calls_that_name_them_and_no_longer() {
+            let (_guard, store) = $open;
+            crate::store::conformance::bases_outlive_the_calls_that_name_them_and_no_longer(&store);
+        }
+
+        #[test]
         fn conformance_events_are_stored_once_and_found_by_key() {
             let (_guard, store) = $open;
             crate::store::conformance::events_are_stored_once_and_found_by_key(&store);
@@ -302,6 +316,160 @@ pub fn a_text_search_reads_one_window_per_page(store: &dyn Backend) {
     let ids: Vec<&str> = second.calls.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, [&all[2].id, &all[1].id, &all[0].id]);
     assert_eq!((second.next, second.searched_to), (None, None));
+}
+
+/// An estimate of `ports` port calls, of about 230 bytes each, with `price` at the
+/// middle one and the dates from the third one shifted by `shift` days.
+fn estimate(id: &str, ports: usize, shift: usize, price: &str) -> Vec<u8> {
+    let calls: Vec<String> = (0..ports)
+        .map(|i| {
+            let day = if i >= ports / 3 { i + shift } else { i };
+            let price = if i == ports / 2 { price } else { "577.09" };
+            format!(
+                r#"{{"seq":{i},"portName":"PORT {i}","arrivalDate":"2027-01-{:02}T10:00:00Z","portDays":0.5,"voyageEstimateBunkers":[{{"fuelType":"LSF","price":{price}}}],"terminal":"Terminal {i}"}}"#,
+                1 + day % 28
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"estimateID":"{id}","estimateItineraries":[{}]}}"#,
+        calls.join(",")
+    )
+    .into_bytes()
+}
+
+/// A call of `estimate` at `at` (microseconds) with this request body.
+fn call_of(estimate_id: &str, at: i64, body: Vec<u8>) -> super::Call {
+    let mut call = sample_call(&id_at(at), at);
+    call.ruleset = "default".into();
+    call.estimate_id = Some(estimate_id.into());
+    call.request_size = body.len() as u64;
+    call.request_body = body;
+    call
+}
+
+pub fn request_bodies_stored_as_differences_read_back_exactly(store: &dyn Backend) {
+    let now = now_micros();
+    let mut packer = Packer::with_deltas(super::Compression::Lz4);
+    let base = estimate("EST-1", 200, 0, "577.09");
+    let mut truncated = call_of("EST-1", now + 5_000, base[..5000].to_vec());
+    truncated.request_truncated = true;
+    let calls = [
+        call_of("EST-1", now, base.clone()),
+        call_of("EST-1", now + 1_000, base.clone()),
+        call_of("EST-1", now + 2_000, estimate("EST-1", 200, 0, "581.25")),
+        call_of("EST-1", now + 3_000, estimate("EST-1", 200, 1, "581.25")),
+        call_of("EST-2", now + 4_000, estimate("EST-2", 200, 0, "577.09")),
+        truncated,
+        call_of("EST-1", now + 6_000, b"{\"estimateID\":\"EST-1\"}".to_vec()),
+    ];
+    let rows: Vec<Row> = calls.iter().map(|c| Row::encode(c, &mut packer)).collect();
+    // How each was stored: a base per estimate, differences after it, small bodies
+    // and cut ones whole.
+    let base_of = |i: usize| rows[i].request_base.clone();
+    assert_eq!(base_of(0).as_deref(), Some(rows[0].id.as_str()));
+    assert!(rows[0].base_body.is_some());
+    for (i, row) in rows.iter().enumerate().take(4).skip(1) {
+        assert_eq!(row.request_base, base_of(0), "call {i}");
+        assert!(row.base_body.is_none(), "call {i}");
+        assert_eq!(row.request_body.encoding, super::Encoding::Delta);
+    }
+    assert!(rows[1].request_body.bytes.len() <= 16, "an identical body");
+    assert!(rows[2].request_body.bytes.len() <= 32, "one value changed");
+    assert!(
+        rows[3].request_body.bytes.len() < base.len() / 20,
+        "shifted dates: {} bytes",
+        rows[3].request_body.bytes.len()
+    );
+    assert_eq!(base_of(4).as_deref(), Some(rows[4].id.as_str()));
+    assert_eq!(base_of(5), None);
+    assert_eq!(base_of(6), None);
+    assert!(rows[3].stored_bytes < rows[0].stored_bytes / 2);
+    // The base and the calls naming it may come in one batch or in two.
+    store.write(&rows[..2]).unwrap();
+    store.write(&rows[2..]).unwrap();
+    for (call, row) in calls.iter().zip(&rows) {
+        let back = store.get(&row.id).unwrap().expect("written");
+        assert_eq!(back.request_base, row.request_base);
+        assert_eq!(back.decode().unwrap(), call.clone(), "{}", row.id);
+    }
+    // A text search sees the bodies, not their differences.
+    let found = |text: &str| -> Vec<String> {
+        let page = store
+            .list(&Query {
+                text: Some(text.into()),
+                ..everything(50)
+            })
+            .unwrap();
+        page.calls.into_iter().map(|c| c.id).collect()
+    };
+    let ids =
+        |of: &[usize]| -> Vec<String> { of.iter().rev().map(|&i| rows[i].id.clone()).collect() };
+    assert_eq!(found("581.25"), ids(&[2, 3]));
+    assert_eq!(
+        found("\"port 3\""),
+        ids(&[0, 1, 2, 3, 4, 5]),
+        "also in the cut body"
+    );
+    assert_eq!(found("port 199"), ids(&[0, 1, 2, 3, 4]));
+}
+
+pub fn bases_outlive_the_calls_that_name_them_and_no_longer(store: &dyn Backend) {
+    let hour = 3_600_000_000i64;
+    let now = now_micros();
+    let mut packer = Packer::with_deltas(super::Compression::Lz4);
+    let first = call_of("EST-1", now - 3 * hour, estimate("EST-1", 100, 0, "577.09"));
+    let edit = call_of(
+        "EST-1",
+        now - 3 * hour + 300_000_000,
+        estimate("EST-1", 100, 0, "581.25"),
+    );
+    let recent = call_of("EST-9", now, b"{}".to_vec());
+    let rows: Vec<Row> = [&first, &edit, &recent]
+        .iter()
+        .map(|c| Row::encode(c, &mut packer))
+        .collect();
+    assert_eq!(rows[1].request_base.as_deref(), Some(rows[0].id.as_str()));
+    store.write(&rows).unwrap();
+    let retain = |max_age: i64| {
+        store
+            .retain(
+                &Retention {
+                    max_age: Some(Duration::from_micros(max_age as u64)),
+                    max_bytes: None,
+                },
+                now,
+            )
+            .unwrap()
+    };
+    // The call that stored the base goes; the base stays while the edit names it.
+    assert_eq!(retain(3 * hour - 60_000_000).by_age, 1);
+    assert!(store.get(&rows[0].id).unwrap().is_none());
+    assert_eq!(
+        store.get(&rows[1].id).unwrap().unwrap().decode().unwrap(),
+        edit
+    );
+    // Once the edit goes too, so does the base: a row that still named it would no
+    // longer read (and says why).
+    assert_eq!(retain(hour).by_age, 1);
+    let mut stale = Row::encode(
+        &call_of("EST-1", now + 1, edit.request_body.clone()),
+        &mut Packer::default(),
+    );
+    stale.request_body = rows[1].request_body.clone();
+    stale.request_base = rows[1].request_base.clone();
+    store.write(&[stale.clone()]).unwrap();
+    match store.get(&stale.id).unwrap().unwrap().decode() {
+        Err(StoreError::Corrupt(why)) => assert!(
+            why.contains("missing") && why.contains(&rows[0].id),
+            "{why}"
+        ),
+        other => panic!("a call naming a removed base decoded: {other:?}"),
+    }
+    assert_eq!(
+        store.get(&rows[2].id).unwrap().unwrap().decode().unwrap(),
+        recent
+    );
 }
 
 pub fn retention_by_age_and_by_size(store: &dyn Backend) {

@@ -13,6 +13,7 @@
 
 #[cfg(test)]
 mod conformance;
+pub mod delta;
 pub mod postgres;
 pub mod recorder;
 pub mod redact;
@@ -139,25 +140,57 @@ pub const TEXT_SCAN_WINDOW: usize = 5_000;
 /// Calls a text search fetches from the database at a time.
 const TEXT_SCAN_CHUNK: usize = 200;
 
+/// One call as a text search reads it: its summary, its stored request body and the
+/// base that body is a difference from, if any.
+pub(crate) struct Scanned {
+    pub summary: Summary,
+    pub body: Blob,
+    pub base: Option<String>,
+}
+
+/// A chunk of a text search: the calls, and the stored bases their bodies name.
+pub(crate) type Chunk = (Vec<Scanned>, Vec<(String, Blob)>);
+
 /// One page of a text search, the same for every backend. `floor` is the oldest call
 /// of this page's window (`None` when the window reaches the oldest call); `fetch`
 /// returns up to `n` calls that pass the other filters, newest first, older than
-/// `cursor` when given and not older than the floor, with their stored request bodies.
+/// `cursor` when given and not older than the floor, with their stored request bodies
+/// and the bases those name.
 pub(crate) fn text_page(
     query: &Query,
     needle: &search::Needle,
     floor: Option<(String, i64)>,
-    mut fetch: impl FnMut(Option<&str>, usize) -> Result<Vec<(Summary, Blob)>, StoreError>,
+    mut fetch: impl FnMut(Option<&str>, usize) -> Result<Chunk, StoreError>,
 ) -> Result<Page, StoreError> {
     let limit = query.limit.clamp(1, 1000);
     let mut cursor = query.before.clone();
     let mut calls = Vec::new();
     'scan: loop {
-        let rows = fetch(cursor.as_deref(), TEXT_SCAN_CHUNK)?;
+        let (rows, stored_bases) = fetch(cursor.as_deref(), TEXT_SCAN_CHUNK)?;
         let last_chunk = rows.len() < TEXT_SCAN_CHUNK;
-        for (summary, body) in rows {
+        // Each base decoded once per chunk, not once per call that names it.
+        let mut bases = std::collections::HashMap::new();
+        for (id, blob) in stored_bases {
+            bases.insert(id, blob.decode()?);
+        }
+        for Scanned {
+            summary,
+            body,
+            base,
+        } in rows
+        {
             cursor = Some(summary.id.clone());
-            if needle.found_in(&body)? {
+            let base = base
+                .as_ref()
+                .and_then(|id| bases.get(id))
+                .map(Vec::as_slice);
+            let bytes = body.decode_on(base).map_err(|e| match e {
+                StoreError::Corrupt(why) => {
+                    StoreError::Corrupt(format!("record {}: {why}", summary.id))
+                }
+                other => other,
+            })?;
+            if needle.found_in_bytes(&bytes) {
                 calls.push(summary);
                 if calls.len() > limit {
                     break 'scan;
@@ -224,7 +257,13 @@ pub struct Row {
     pub redacted: String,
     pub request_size: i64,
     pub request_truncated: bool,
+    /// The request body; an [`Encoding::Delta`] from the base `request_base` when set.
     pub request_body: Blob,
+    /// The id in `bodies` of the base the request body is a difference from.
+    pub request_base: Option<String>,
+    /// That base as stored, when this row carries it: a row that stores a new base
+    /// (written with it), or a row read back with its base.
+    pub base_body: Option<Blob>,
     pub response_body: Blob,
     /// JSON of `Vec<RuleTrace>`, compressed like the bodies.
     pub trace: Blob,
@@ -245,6 +284,8 @@ pub enum Encoding {
     Zstd,
     /// An LZ4 block with the decoded length before it (4 bytes, little-endian).
     Lz4,
+    /// A difference from a base body ([`delta`]); only for request bodies.
+    Delta,
 }
 
 impl Encoding {
@@ -253,6 +294,7 @@ impl Encoding {
             Encoding::Identity => "identity",
             Encoding::Zstd => "zstd",
             Encoding::Lz4 => "lz4",
+            Encoding::Delta => "delta",
         }
     }
 
@@ -261,6 +303,7 @@ impl Encoding {
             "identity" => Ok(Encoding::Identity),
             "zstd" => Ok(Encoding::Zstd),
             "lz4" => Ok(Encoding::Lz4),
+            "delta" => Ok(Encoding::Delta),
             other => Err(StoreError::Corrupt(format!(
                 "unknown body encoding `{other}`; this record was written by a newer lookout"
             ))),
@@ -298,17 +341,77 @@ const COMPRESS_FROM: usize = 512;
 /// Largest body a record may decompress to (a stored body is at most `max_request_bytes`).
 const MAX_DECOMPRESSED: usize = 64 << 20;
 
-/// Compresses bodies for storing; one per writer thread (it keeps zstd's context).
+/// Compresses bodies for storing; one per writer thread (it keeps zstd's context and,
+/// for the recorder, the bases request bodies are stored against).
 pub struct Packer {
     compression: Compression,
     zstd: Option<zstd::bulk::Compressor<'static>>,
+    bases: Option<delta::Bases>,
 }
 
 impl Packer {
+    /// Every body stored on its own.
     pub fn new(compression: Compression) -> Packer {
         let zstd = (compression == Compression::Zstd)
             .then(|| zstd::bulk::Compressor::new(1).expect("zstd level 1"));
-        Packer { compression, zstd }
+        Packer {
+            compression,
+            zstd,
+            bases: None,
+        }
+    }
+
+    /// Request bodies of 4 KB and more with an estimate id are stored as a difference
+    /// from a base of the same rule set and estimate ([`delta`]), unless compression
+    /// is off. The rows must be written in the order they were encoded.
+    pub fn with_deltas(compression: Compression) -> Packer {
+        Packer {
+            bases: (compression != Compression::None).then(delta::Bases::default),
+            ..Packer::new(compression)
+        }
+    }
+
+    /// Forgets the bases: call it when rows it encoded were not written.
+    pub fn forget_bases(&mut self) {
+        if let Some(bases) = &mut self.bases {
+            bases.forget();
+        }
+    }
+
+    /// The request body as stored: `(body, base id, new base)`.
+    fn request(&mut self, call: &Call) -> (Blob, Option<String>, Option<Blob>) {
+        let body = &call.request_body;
+        let estimate = call
+            .estimate_id
+            .as_deref()
+            .filter(|_| !call.request_truncated && body.len() >= delta::DELTA_FROM);
+        let (Some(estimate), Some(mut bases)) = (estimate, self.bases.take()) else {
+            return (Blob::encode(body, self), None, None);
+        };
+        let stored = match bases.store(&call.ruleset, estimate, call.received_at, body) {
+            delta::Stored::Delta { base, delta } => (
+                Blob {
+                    encoding: Encoding::Delta,
+                    bytes: delta,
+                },
+                Some(base),
+                None,
+            ),
+            delta::Stored::NewBase => {
+                let full = Blob::encode(body, self);
+                bases.remember(&call.ruleset, estimate, &call.id, call.received_at, body);
+                (
+                    Blob {
+                        encoding: Encoding::Delta,
+                        bytes: delta::whole(body.len()),
+                    },
+                    Some(call.id.clone()),
+                    Some(full),
+                )
+            }
+        };
+        self.bases = Some(bases);
+        stored
     }
 
     fn pack(&mut self, bytes: &[u8]) -> Option<(Encoding, Vec<u8>)> {
@@ -349,13 +452,15 @@ impl Blob {
         }
     }
 
-    /// The exact bytes that were encoded.
+    /// The exact bytes that were encoded. A [`Encoding::Delta`] needs its base: see
+    /// [`Blob::decode_on`].
     pub fn decode(&self) -> Result<Vec<u8>, StoreError> {
         let corrupt = |e: &dyn std::fmt::Display| {
             StoreError::Corrupt(format!("a compressed body does not decode: {e}"))
         };
         match self.encoding {
             Encoding::Identity => Ok(self.bytes.clone()),
+            Encoding::Delta => Err(corrupt(&"it is a difference stored without its base")),
             Encoding::Zstd => {
                 zstd::bulk::decompress(&self.bytes, MAX_DECOMPRESSED).map_err(|e| corrupt(&e))
             }
@@ -380,16 +485,27 @@ impl Blob {
     }
 }
 
+impl Blob {
+    /// The exact bytes, with the decoded base when this is a difference.
+    pub fn decode_on(&self, base: Option<&[u8]>) -> Result<Vec<u8>, StoreError> {
+        match (self.encoding, base) {
+            (Encoding::Delta, Some(base)) => delta::apply(base, &self.bytes),
+            _ => self.decode(),
+        }
+    }
+}
+
 impl Row {
     /// Encodes a call for storing.
     pub fn encode(call: &Call, packer: &mut Packer) -> Row {
         let trace = serde_json::to_vec(&call.rules).expect("traces serialize");
-        let request_body = Blob::encode(&call.request_body, packer);
+        let (request_body, request_base, base_body) = packer.request(call);
         let response_body = Blob::encode(&call.response_body, packer);
         let trace = Blob::encode(&trace, packer);
         let request_headers = serde_json::to_string(&call.request_headers).expect("strings");
         let redacted = serde_json::to_string(&call.redacted).expect("strings");
         let stored_bytes = (request_body.bytes.len()
+            + base_body.as_ref().map_or(0, |b| b.bytes.len())
             + response_body.bytes.len()
             + trace.bytes.len()
             + request_headers.len()
@@ -416,10 +532,43 @@ impl Row {
             request_size: call.request_size as i64,
             request_truncated: call.request_truncated,
             request_body,
+            request_base,
+            base_body,
             response_body,
             trace,
             stored_bytes,
         }
+    }
+
+    /// The request body as received (after redaction).
+    pub fn request(&self) -> Result<Vec<u8>, StoreError> {
+        if self.request_body.encoding != Encoding::Delta {
+            return self.request_body.decode();
+        }
+        let base = match (&self.request_base, &self.base_body) {
+            (Some(_), Some(base)) => base.decode()?,
+            (base, None) => {
+                return Err(StoreError::Corrupt(format!(
+                    "record {}: its request body is a difference from stored body {}, which is missing; the bodies table was changed outside lookout",
+                    self.id,
+                    base.as_deref().unwrap_or("(none)")
+                )))
+            }
+            (None, Some(_)) => {
+                return Err(StoreError::Corrupt(format!(
+                    "record {}: its request body is a difference that names no base",
+                    self.id
+                )))
+            }
+        };
+        self.request_body
+            .decode_on(Some(&base))
+            .map_err(|e| match e {
+                StoreError::Corrupt(why) => {
+                    StoreError::Corrupt(format!("record {}: {why}", self.id))
+                }
+                other => other,
+            })
     }
 
     pub fn decode(&self) -> Result<Call, StoreError> {
@@ -452,7 +601,7 @@ impl Row {
             redacted: serde_json::from_str(&self.redacted)
                 .map_err(|_| json("redaction list", self.redacted.as_bytes()))?,
             request_size: self.request_size as u64,
-            request_body: self.request_body.decode()?,
+            request_body: self.request()?,
             request_truncated: self.request_truncated,
             response_body: self.response_body.decode()?,
             rules: serde_json::from_slice(&trace).map_err(|_| json("rule trace", &trace))?,

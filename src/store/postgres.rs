@@ -117,6 +117,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     CREATE INDEX event_keys_by_event ON event_keys (event_id);",
     ),
+    // Request bodies as differences from a base of the same estimate (store::delta).
+    (
+        4,
+        "ALTER TABLE calls ADD COLUMN request_base text COLLATE \"C\";
+    CREATE TABLE bodies (
+        id text COLLATE \"C\" PRIMARY KEY,
+        encoding text NOT NULL,
+        body bytea NOT NULL
+    );
+    ALTER TABLE bodies ALTER COLUMN body SET STORAGE EXTERNAL;",
+    ),
 ];
 
 /// The advisory lock every lookout takes while it checks and migrates the schema
@@ -129,13 +140,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a connection may go unanswered before it counts as broken (unless the URL
 /// sets `tcp_user_timeout` or `keepalives_idle`).
 const DEAD_PEER: Duration = Duration::from_secs(30);
-/// Rows per INSERT statement (27 parameters each; PostgreSQL allows 65535 per statement).
+/// Rows per INSERT statement (28 parameters each; PostgreSQL allows 65535 per statement).
 const INSERT_CHUNK: usize = 200;
 /// Rows deleted per retention statement, so no statement holds locks for long.
 const DELETE_CHUNK: i64 = 2000;
 
-const COLUMNS: &str = "id, received_at, instance, ruleset, rules_version, peer, status, signature, duration_us, estimate_id, alerts, omitted, rule_errors, rule_timeouts, problem, error, request_headers, redacted, request_size, request_truncated, request_encoding, request_body, response_encoding, response_body, trace_encoding, trace, stored_bytes";
-const COLUMN_COUNT: usize = 27;
+const COLUMNS: &str = "id, received_at, instance, ruleset, rules_version, peer, status, signature, duration_us, estimate_id, alerts, omitted, rule_errors, rule_timeouts, problem, error, request_headers, redacted, request_size, request_truncated, request_encoding, request_body, response_encoding, response_body, trace_encoding, trace, stored_bytes, request_base";
+const COLUMN_COUNT: usize = 28;
 const SUMMARY_COLUMNS: &str = "id, received_at, instance, ruleset, status, duration_us, estimate_id, alerts, rule_errors, rule_timeouts, error, request_size";
 
 pub struct Postgres {
@@ -516,10 +527,34 @@ impl Backend for Postgres {
                 trace,
                 &row.trace.bytes,
                 &row.stored_bytes,
+                &row.request_base,
             ]);
         }
+        let (base_ids, base_encodings, base_bytes): (Vec<&str>, Vec<&str>, Vec<&[u8]>) = rows
+            .iter()
+            .filter_map(|r| match (&r.request_base, &r.base_body) {
+                (Some(id), Some(body)) => {
+                    Some((id.as_str(), body.encoding.as_str(), body.bytes.as_slice()))
+                }
+                _ => None,
+            })
+            .fold(
+                (vec![], vec![], vec![]),
+                |(mut a, mut b, mut c), (x, y, z)| {
+                    a.push(x);
+                    b.push(y);
+                    c.push(z);
+                    (a, b, c)
+                },
+            );
         self.with_client(|client| {
             let mut tx = client.transaction()?;
+            if !base_ids.is_empty() {
+                tx.execute(
+                    "INSERT INTO bodies (id, encoding, body) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) ON CONFLICT (id) DO NOTHING",
+                    &[&base_ids, &base_encodings, &base_bytes],
+                )?;
+            }
             for chunk in params.chunks(INSERT_CHUNK * COLUMN_COUNT) {
                 tx.execute(&insert_sql(chunk.len() / COLUMN_COUNT), chunk)?;
             }
@@ -571,15 +606,30 @@ impl Backend for Postgres {
                         clauses.push(format!("id < ${}", params.len()));
                     }
                     let sql = format!(
-                        "SELECT {SUMMARY_COLUMNS}, request_encoding, request_body FROM calls {} ORDER BY id DESC LIMIT {n}",
+                        "SELECT {SUMMARY_COLUMNS}, request_encoding, request_body, request_base FROM calls {} ORDER BY id DESC LIMIT {n}",
                         where_sql(&clauses)
                     );
-                    let rows = client
-                        .query(&sql, &params)
-                        .map_err(|e| StoreError::Unavailable(format!("{}: {e}", self.name)))?;
-                    rows.iter()
-                        .map(|r| Ok((summary(r), blob(r.get(12), r.get(13))?)))
-                        .collect()
+                    let unavailable = |e: postgres::Error| StoreError::Unavailable(format!("{}: {e}", self.name));
+                    let rows = client.query(&sql, &params).map_err(unavailable)?;
+                    let mut ids: Vec<String> = rows.iter().filter_map(|r| r.get(14)).collect();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    let bases = bodies(client, &ids).map_err(unavailable)?;
+                    let rows = rows
+                        .iter()
+                        .map(|r| {
+                            Ok(super::Scanned {
+                                summary: summary(r),
+                                body: blob(r.get(12), r.get(13))?,
+                                base: r.get(14),
+                            })
+                        })
+                        .collect::<Result<Vec<_>, StoreError>>()?;
+                    let bases = bases
+                        .into_iter()
+                        .map(|(id, encoding, bytes)| Ok((id, blob(&encoding, bytes)?)))
+                        .collect::<Result<Vec<_>, StoreError>>()?;
+                    Ok((rows, bases))
                 });
                 return Ok(page);
             }
@@ -612,7 +662,18 @@ impl Backend for Postgres {
             return Ok(None);
         }
         let sql = format!("SELECT {COLUMNS} FROM calls WHERE id = $1");
-        let Some(r) = self.with_client(|client| client.query_opt(&sql, &[&id]))? else {
+        let found = self.with_client(|client| {
+            let Some(r) = client.query_opt(&sql, &[&id])? else {
+                return Ok(None);
+            };
+            let base: Option<String> = r.get(27);
+            let base = match base {
+                Some(base) => bodies(client, &[base])?.pop(),
+                None => None,
+            };
+            Ok(Some((r, base)))
+        })?;
+        let Some((r, base)) = found else {
             return Ok(None);
         };
         Ok(Some(Row {
@@ -637,6 +698,10 @@ impl Backend for Postgres {
             request_size: r.get(18),
             request_truncated: r.get(19),
             request_body: blob(r.get(20), r.get(21))?,
+            request_base: r.get(27),
+            base_body: base
+                .map(|(_, encoding, bytes)| blob(&encoding, bytes))
+                .transpose()?,
             response_body: blob(r.get(22), r.get(23))?,
             trace: blob(r.get(24), r.get(25))?,
             stored_bytes: r.get(26),
@@ -672,6 +737,16 @@ impl Backend for Postgres {
                 }
             }
         }
+        // Bases no kept call can name: a base is named only by calls received within
+        // delta::BASE_MAX_AGE_US of it, so those older than the oldest call kept (by
+        // any instance), less a margin, are garbage.
+        self.with_client(|client| {
+            let oldest: Option<i64> = client
+                .query_opt("SELECT received_at FROM calls ORDER BY id LIMIT 1", &[])?
+                .map(|r| r.get(0));
+            let floor = id_floor(oldest.unwrap_or(now).min(now) - super::delta::BASE_GRACE_US);
+            client.execute("DELETE FROM bodies WHERE id < $1", &[&floor])
+        })?;
         Ok(removed)
     }
 
@@ -815,6 +890,25 @@ impl Backend for Postgres {
 }
 
 /// Rows, bytes, oldest and newest received of `table` (`calls` or `events`).
+/// The stored bodies (request bodies' bases) with these ids: `(id, encoding, bytes)`;
+/// missing ones are left out.
+fn bodies(
+    client: &mut Client,
+    ids: &[String],
+) -> Result<Vec<(String, String, Vec<u8>)>, postgres::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(client
+        .query(
+            "SELECT id, encoding, body FROM bodies WHERE id = ANY($1)",
+            &[&ids],
+        )?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
 fn table_stats(client: &mut Client, table: &str) -> Result<Stats, postgres::Error> {
     let r = client.query_one(
         &format!("SELECT count(*), coalesce(sum(stored_bytes), 0)::bigint, min(received_at), max(received_at) FROM {table}"),

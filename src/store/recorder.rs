@@ -253,7 +253,9 @@ fn write_loop(
     counters: Arc<Counters>,
     settings: Settings,
 ) {
-    let mut packer = Packer::new(settings.compression);
+    // Request bodies are stored as differences from a base of the same estimate
+    // (store::delta); the rows are written in the order they are encoded.
+    let mut packer = Packer::with_deltas(settings.compression);
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < settings.batch {
@@ -271,7 +273,10 @@ fn write_loop(
             })
             .collect();
         counters.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
-        write_with_retries(&store, &rows, &counters, &settings);
+        if !write_with_retries(&store, &rows, &counters, &settings) {
+            // Bases this batch stored are not in the store: later calls must not name them.
+            packer.forget_bases();
+        }
     }
 }
 
@@ -346,7 +351,13 @@ fn traces(runs: Vec<RuleRun>, response: &[u8], sources: &[Option<String>]) -> Ve
     traces
 }
 
-fn write_with_retries(store: &Store, rows: &[Row], counters: &Counters, settings: &Settings) {
+/// Writes a batch, retrying; false when it was dropped.
+fn write_with_retries(
+    store: &Store,
+    rows: &[Row],
+    counters: &Counters,
+    settings: &Settings,
+) -> bool {
     let mut backoff = Duration::from_millis(100);
     for attempt in 1..=settings.attempts.max(1) {
         match store.write(rows) {
@@ -357,7 +368,7 @@ fn write_with_retries(store: &Store, rows: &[Row], counters: &Counters, settings
                 if counters.failing.swap(false, Ordering::Relaxed) {
                     tracing::info!(store = %store.describe(), "the log is recording again");
                 }
-                return;
+                return true;
             }
             Err(err) => {
                 counters.write_errors.fetch_add(1, Ordering::Relaxed);
@@ -382,6 +393,7 @@ fn write_with_retries(store: &Store, rows: &[Row], counters: &Counters, settings
         "dropped calls from the log after {} failed writes; counted in lookout_log_dropped_total",
         settings.attempts
     );
+    false
 }
 
 fn retention_loop(

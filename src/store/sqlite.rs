@@ -91,6 +91,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ) WITHOUT ROWID;
     CREATE INDEX event_keys_by_event ON event_keys (event_id);",
     ),
+    (
+        3,
+        "ALTER TABLE calls ADD COLUMN request_base TEXT;
+    CREATE TABLE bodies (
+        id TEXT PRIMARY KEY,
+        encoding TEXT NOT NULL,
+        body BLOB NOT NULL
+    ) WITHOUT ROWID;",
+    ),
 ];
 
 const READERS: usize = 4;
@@ -262,10 +271,21 @@ impl Backend for Sqlite {
         let mut conn = self.writer.lock().expect("writer");
         let tx = conn.transaction().map_err(&err)?;
         {
+            let mut base = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO bodies (id, encoding, body) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(&err)?;
+            for row in rows {
+                if let (Some(id), Some(body)) = (&row.request_base, &row.base_body) {
+                    base.execute(params![id, body.encoding.as_str(), body.bytes])
+                        .map_err(&err)?;
+                }
+            }
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO calls (id, received_at, instance, ruleset, rules_version, peer, status, signature, duration_us, estimate_id, alerts, omitted, rule_errors, rule_timeouts, problem, error, request_headers, redacted, request_size, request_truncated, request_encoding, request_body, response_encoding, response_body, trace_encoding, trace, stored_bytes)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
+                    "INSERT OR IGNORE INTO calls (id, received_at, instance, ruleset, rules_version, peer, status, signature, duration_us, estimate_id, alerts, omitted, rule_errors, rule_timeouts, problem, error, request_headers, redacted, request_size, request_truncated, request_encoding, request_body, response_encoding, response_body, trace_encoding, trace, stored_bytes, request_base)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
                 )
                 .map_err(&err)?;
             for row in rows {
@@ -298,6 +318,7 @@ impl Backend for Sqlite {
                         row.trace.encoding.as_str(),
                         row.trace.bytes,
                         row.stored_bytes,
+                        row.request_base,
                     ])
                     .map_err(&err)?;
             }
@@ -350,24 +371,35 @@ impl Backend for Sqlite {
                         values.push(Value::Text(cursor.to_string()));
                     }
                     let sql = format!(
-                        "SELECT {SUMMARY_COLUMNS}, request_encoding, request_body FROM calls {} ORDER BY id DESC LIMIT {n}",
+                        "SELECT {SUMMARY_COLUMNS}, request_encoding, request_body, request_base FROM calls {} ORDER BY id DESC LIMIT {n}",
                         where_sql(&clauses)
                     );
-                    let fetch = || -> rusqlite::Result<Vec<(super::Summary, String, Vec<u8>)>> {
+                    type Fetched = (super::Summary, String, Vec<u8>, Option<String>);
+                    let fetch = || -> rusqlite::Result<Vec<Fetched>> {
                         let mut statement = conn.prepare_cached(&sql)?;
                         let rows = statement
                             .query_map(rusqlite::params_from_iter(values.iter()), |r| {
-                                Ok((summary(r)?, r.get(12)?, r.get(13)?))
+                                Ok((summary(r)?, r.get(12)?, r.get(13)?, r.get(14)?))
                             })?
                             .collect();
                         rows
                     };
                     let rows = fetch().map_err(unavailable(&self.path))?;
-                    rows.into_iter()
-                        .map(|(s, encoding, bytes)| {
-                            Ok((s, blob(Encoding::parse(&encoding)?, bytes)))
+                    let mut ids: Vec<&str> = rows.iter().filter_map(|r| r.3.as_deref()).collect();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    let bases = bodies(conn, &ids)?;
+                    let rows = rows
+                        .into_iter()
+                        .map(|(summary, encoding, bytes, base)| {
+                            Ok(super::Scanned {
+                                summary,
+                                body: blob(Encoding::parse(&encoding)?, bytes),
+                                base,
+                            })
                         })
-                        .collect()
+                        .collect::<Result<Vec<_>, StoreError>>()?;
+                    Ok((rows, bases))
                 });
                 return Ok(page);
             }
@@ -400,7 +432,7 @@ impl Backend for Sqlite {
         }
         let row = self.read(|conn| {
             conn.query_row(
-                "SELECT id, received_at, instance, ruleset, rules_version, peer, status, signature, duration_us, estimate_id, alerts, omitted, rule_errors, rule_timeouts, problem, error, request_headers, redacted, request_size, request_truncated, request_encoding, request_body, response_encoding, response_body, trace_encoding, trace, stored_bytes FROM calls WHERE id = ?1",
+                "SELECT id, received_at, instance, ruleset, rules_version, peer, status, signature, duration_us, estimate_id, alerts, omitted, rule_errors, rule_timeouts, problem, error, request_headers, redacted, request_size, request_truncated, request_encoding, request_body, response_encoding, response_body, trace_encoding, trace, stored_bytes, request_base FROM calls WHERE id = ?1",
                 [id],
                 |r| {
                     Ok((
@@ -426,6 +458,8 @@ impl Backend for Sqlite {
                             request_size: r.get(18)?,
                             request_truncated: r.get(19)?,
                             request_body: blob(Encoding::Identity, r.get(21)?),
+                            request_base: r.get(27)?,
+                            base_body: None,
                             response_body: blob(Encoding::Identity, r.get(23)?),
                             trace: blob(Encoding::Identity, r.get(25)?),
                             stored_bytes: r.get(26)?,
@@ -446,6 +480,10 @@ impl Backend for Sqlite {
         row.request_body.encoding = Encoding::parse(&request)?;
         row.response_body.encoding = Encoding::parse(&response)?;
         row.trace.encoding = Encoding::parse(&trace)?;
+        if let Some(base) = &row.request_base {
+            let found = self.read(|conn| Ok(bodies(conn, &[base.as_str()])))??;
+            row.base_body = found.into_iter().next().map(|(_, blob)| blob);
+        }
         Ok(Some(row))
     }
 
@@ -483,6 +521,23 @@ impl Backend for Sqlite {
                     break;
                 }
             }
+        }
+        {
+            // Bases no kept call can name: a base is named only by calls received within
+            // delta::BASE_MAX_AGE_US of it, so those older than the oldest call kept,
+            // less a margin, are garbage.
+            let conn = self.writer.lock().expect("writer");
+            let oldest: Option<i64> = conn
+                .query_row(
+                    "SELECT received_at FROM calls ORDER BY id LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(&err)?;
+            let floor = id_floor(oldest.unwrap_or(now).min(now) - super::delta::BASE_GRACE_US);
+            conn.execute("DELETE FROM bodies WHERE id < ?1", [&floor])
+                .map_err(&err)?;
         }
         if removed.by_age + removed.by_size > 0 {
             let conn = self.writer.lock().expect("writer");
@@ -660,6 +715,24 @@ impl Backend for Sqlite {
     fn event_stats(&self) -> Result<Stats, StoreError> {
         self.read(|conn| table_stats(conn, "events"))
     }
+}
+
+/// The stored bodies (request bodies' bases) with these ids; missing ones are left out.
+fn bodies(conn: &Connection, ids: &[&str]) -> Result<Vec<(String, Blob)>, StoreError> {
+    let mut found = Vec::with_capacity(ids.len());
+    let mut statement = conn
+        .prepare_cached("SELECT encoding, body FROM bodies WHERE id = ?1")
+        .map_err(|e| StoreError::Unavailable(format!("SQLite: {e}")))?;
+    for id in ids {
+        let row: Option<(String, Vec<u8>)> = statement
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(|e| StoreError::Unavailable(format!("SQLite: {e}")))?;
+        if let Some((encoding, bytes)) = row {
+            found.push((id.to_string(), blob(Encoding::parse(&encoding)?, bytes)));
+        }
+    }
+    Ok(found)
 }
 
 /// Rows, bytes, oldest and newest received of `table` (`calls` or `events`).
