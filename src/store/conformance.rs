@@ -354,7 +354,12 @@ pub fn request_bodies_stored_as_differences_read_back_exactly(store: &dyn Backen
     let base = estimate("EST-1", 200, 0, "577.09");
     let mut truncated = call_of("EST-1", now + 5_000, base[..5000].to_vec());
     truncated.request_truncated = true;
+    let mut refused = call_of("EST-1", now - 1_000, base.clone());
+    refused.estimate_id = None;
+    let refused_call = refused.clone();
     let calls = [
+        // A call stored on its own does not stop the next from being a difference.
+        refused,
         call_of("EST-1", now, base.clone()),
         call_of("EST-1", now + 1_000, base.clone()),
         call_of("EST-1", now + 2_000, estimate("EST-1", 200, 0, "581.25")),
@@ -363,7 +368,11 @@ pub fn request_bodies_stored_as_differences_read_back_exactly(store: &dyn Backen
         truncated,
         call_of("EST-1", now + 6_000, b"{\"estimateID\":\"EST-1\"}".to_vec()),
     ];
-    let rows: Vec<Row> = calls.iter().map(|c| Row::encode(c, &mut packer)).collect();
+    let all: Vec<Row> = calls.iter().map(|c| Row::encode(c, &mut packer)).collect();
+    assert_eq!(all[0].request_base, None, "no estimate id");
+    assert_ne!(all[0].request_body.encoding, super::Encoding::Delta);
+    store.write(&all[..1]).unwrap();
+    let (calls, rows) = (&calls[1..], &all[1..]);
     // How each was stored: a base per estimate, differences after it, small bodies
     // and cut ones whole.
     let base_of = |i: usize| rows[i].request_base.clone();
@@ -388,7 +397,11 @@ pub fn request_bodies_stored_as_differences_read_back_exactly(store: &dyn Backen
     // The base and the calls naming it may come in one batch or in two.
     store.write(&rows[..2]).unwrap();
     store.write(&rows[2..]).unwrap();
-    for (call, row) in calls.iter().zip(&rows) {
+    for (call, row) in calls
+        .iter()
+        .zip(&all[1..])
+        .chain([(&refused_call, &all[0])])
+    {
         let back = store.get(&row.id).unwrap().expect("written");
         assert_eq!(back.request_base, row.request_base);
         assert_eq!(back.decode().unwrap(), call.clone(), "{}", row.id);
@@ -406,12 +419,12 @@ pub fn request_bodies_stored_as_differences_read_back_exactly(store: &dyn Backen
     let ids =
         |of: &[usize]| -> Vec<String> { of.iter().rev().map(|&i| rows[i].id.clone()).collect() };
     assert_eq!(found("581.25"), ids(&[2, 3]));
-    assert_eq!(
-        found("\"port 3\""),
-        ids(&[0, 1, 2, 3, 4, 5]),
-        "also in the cut body"
-    );
-    assert_eq!(found("port 199"), ids(&[0, 1, 2, 3, 4]));
+    let mut with_cut = ids(&[0, 1, 2, 3, 4, 5]);
+    with_cut.push(all[0].id.clone());
+    assert_eq!(found("\"port 3\""), with_cut, "also in the cut body");
+    let mut everywhere = ids(&[0, 1, 2, 3, 4]);
+    everywhere.push(all[0].id.clone());
+    assert_eq!(found("port 199"), everywhere);
 }
 
 pub fn bases_outlive_the_calls_that_name_them_and_no_longer(store: &dyn Backend) {

@@ -385,9 +385,10 @@ impl Packer {
             .estimate_id
             .as_deref()
             .filter(|_| !call.request_truncated && body.len() >= delta::DELTA_FROM);
-        let (Some(estimate), Some(mut bases)) = (estimate, self.bases.take()) else {
+        let Some(estimate) = estimate.filter(|_| self.bases.is_some()) else {
             return (Blob::encode(body, self), None, None);
         };
+        let mut bases = self.bases.take().expect("checked");
         let stored = match bases.store(&call.ruleset, estimate, call.received_at, body) {
             delta::Stored::Delta { base, delta } => (
                 Blob {
