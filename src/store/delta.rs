@@ -57,6 +57,12 @@ const OPS: u8 = 1;
 /// short searches per changed value. Bodies that do not line up come out large, and
 /// [`Bases::store`] stores those whole instead.
 pub fn diff(base: &[u8], body: &[u8]) -> Vec<u8> {
+    diff_within(base, body, usize::MAX).expect("no limit")
+}
+
+/// [`diff`], or `None` as soon as the difference would be longer than `limit` bytes:
+/// a body that does not line up with its base costs at most this much work.
+pub fn diff_within(base: &[u8], body: &[u8], limit: usize) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(64 + body.len() / 64);
     out.push(OPS);
     put_varint(&mut out, base.len() as u64);
@@ -65,6 +71,9 @@ pub fn diff(base: &[u8], body: &[u8]) -> Vec<u8> {
     let mut literals = 0usize; // where the current literals start in the body
     let mut copied_to = 0usize; // end of the previous copy in the base
     while j < body.len() {
+        if out.len() + (j - literals) > limit {
+            return None;
+        }
         let run = common_run(&base[i.min(base.len())..], &body[j..]);
         if run >= MIN_COPY {
             put_varint(&mut out, (j - literals) as u64);
@@ -92,7 +101,7 @@ pub fn diff(base: &[u8], body: &[u8]) -> Vec<u8> {
     }
     put_varint(&mut out, (body.len() - literals) as u64);
     out.extend_from_slice(&body[literals..]);
-    out
+    (out.len() <= limit).then_some(out)
 }
 
 /// Where base and body agree again for [`MIN_COPY`] bytes after parting at `(i, j)`:
@@ -274,8 +283,7 @@ impl Bases {
         let key = (ruleset.to_string(), estimate.to_string());
         if let Some(base) = self.entries.get(&key) {
             if (received_at - base.received_at).abs() <= BASE_MAX_AGE_US {
-                let delta = diff(&base.body, body);
-                if delta.len() <= body.len() / 8 {
+                if let Some(delta) = diff_within(&base.body, body, body.len() / 8) {
                     return Stored::Delta {
                         base: base.id.clone(),
                         delta,
@@ -525,6 +533,8 @@ mod tests {
             bases.store("default", "EST-1", 1_000, &noise),
             Stored::NewBase
         ));
+        assert_eq!(diff_within(&body, &noise, body.len() / 8), None);
+        assert!(diff_within(&body, &edit, body.len() / 8).is_some());
         bases.forget();
         assert!(bases.is_empty());
     }
