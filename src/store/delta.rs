@@ -26,6 +26,14 @@ pub const BASE_MAX_AGE_US: i64 = 10 * 60 * 1_000_000;
 /// Retention removes a base once it is this much older than the oldest call kept: far
 /// more than [`BASE_MAX_AGE_US`], so clock steps and queueing never orphan a call.
 pub const BASE_GRACE_US: i64 = 60 * 60 * 1_000_000;
+/// The id below which no kept call can name a base, given the oldest kept call's
+/// arrival (`None`: no call kept): a base is named only by calls received within
+/// [`BASE_MAX_AGE_US`] of it, so the bases older than the oldest call, less
+/// [`BASE_GRACE_US`], are garbage. Both backends' retention deletes them.
+pub fn unused_before(oldest_call: Option<i64>, now: i64) -> String {
+    super::id_floor(oldest_call.unwrap_or(now).min(now) - BASE_GRACE_US)
+}
+
 /// Bodies shorter than this are stored on their own: a difference saves little.
 pub const DELTA_FROM: usize = 4096;
 /// Estimates whose base is kept in memory, at most, and their bytes.

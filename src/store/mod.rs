@@ -184,12 +184,7 @@ pub(crate) fn text_page(
                 .as_ref()
                 .and_then(|id| bases.get(id))
                 .map(Vec::as_slice);
-            let bytes = body.decode_on(base).map_err(|e| match e {
-                StoreError::Corrupt(why) => {
-                    StoreError::Corrupt(format!("record {}: {why}", summary.id))
-                }
-                other => other,
-            })?;
+            let bytes = body.decode_on(base, &summary.id)?;
             if needle.found_in_bytes(&bytes) {
                 calls.push(summary);
                 if calls.len() > limit {
@@ -453,6 +448,19 @@ impl Blob {
         }
     }
 
+    /// The exact bytes, with the decoded base when this is a difference; errors name
+    /// the record `id`.
+    pub fn decode_on(&self, base: Option<&[u8]>, id: &str) -> Result<Vec<u8>, StoreError> {
+        match (self.encoding, base) {
+            (Encoding::Delta, Some(base)) => delta::apply(base, &self.bytes),
+            _ => self.decode(),
+        }
+        .map_err(|e| match e {
+            StoreError::Corrupt(why) => StoreError::Corrupt(format!("record {id}: {why}")),
+            other => other,
+        })
+    }
+
     /// The exact bytes that were encoded. A [`Encoding::Delta`] needs its base: see
     /// [`Blob::decode_on`].
     pub fn decode(&self) -> Result<Vec<u8>, StoreError> {
@@ -482,16 +490,6 @@ impl Blob {
                 }
                 Ok(plain)
             }
-        }
-    }
-}
-
-impl Blob {
-    /// The exact bytes, with the decoded base when this is a difference.
-    pub fn decode_on(&self, base: Option<&[u8]>) -> Result<Vec<u8>, StoreError> {
-        match (self.encoding, base) {
-            (Encoding::Delta, Some(base)) => delta::apply(base, &self.bytes),
-            _ => self.decode(),
         }
     }
 }
@@ -546,30 +544,14 @@ impl Row {
         if self.request_body.encoding != Encoding::Delta {
             return self.request_body.decode();
         }
-        let base = match (&self.request_base, &self.base_body) {
-            (Some(_), Some(base)) => base.decode()?,
-            (base, None) => {
-                return Err(StoreError::Corrupt(format!(
-                    "record {}: its request body is a difference from stored body {}, which is missing; the bodies table was changed outside lookout",
-                    self.id,
-                    base.as_deref().unwrap_or("(none)")
-                )))
-            }
-            (None, Some(_)) => {
-                return Err(StoreError::Corrupt(format!(
-                    "record {}: its request body is a difference that names no base",
-                    self.id
-                )))
-            }
-        };
-        self.request_body
-            .decode_on(Some(&base))
-            .map_err(|e| match e {
-                StoreError::Corrupt(why) => {
-                    StoreError::Corrupt(format!("record {}: {why}", self.id))
-                }
-                other => other,
-            })
+        let base = self.base_body.as_ref().ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "record {}: its request body is a difference from stored body {}, which is missing; the bodies table was changed outside lookout",
+                self.id,
+                self.request_base.as_deref().unwrap_or("(none)")
+            ))
+        })?;
+        self.request_body.decode_on(Some(&base.decode()?), &self.id)
     }
 
     pub fn decode(&self) -> Result<Call, StoreError> {

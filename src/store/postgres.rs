@@ -530,23 +530,15 @@ impl Backend for Postgres {
                 &row.request_base,
             ]);
         }
-        let (base_ids, base_encodings, base_bytes): (Vec<&str>, Vec<&str>, Vec<&[u8]>) = rows
-            .iter()
-            .filter_map(|r| match (&r.request_base, &r.base_body) {
-                (Some(id), Some(body)) => {
-                    Some((id.as_str(), body.encoding.as_str(), body.bytes.as_slice()))
-                }
-                _ => None,
-            })
-            .fold(
-                (vec![], vec![], vec![]),
-                |(mut a, mut b, mut c), (x, y, z)| {
-                    a.push(x);
-                    b.push(y);
-                    c.push(z);
-                    (a, b, c)
-                },
-            );
+        // Bases the batch stores (before the calls that name them, in one transaction).
+        let (mut base_ids, mut base_encodings, mut base_bytes) = (vec![], vec![], vec![]);
+        for row in &rows {
+            if let (Some(id), Some(body)) = (&row.request_base, &row.base_body) {
+                base_ids.push(id.as_str());
+                base_encodings.push(body.encoding.as_str());
+                base_bytes.push(body.bytes.as_slice());
+            }
+        }
         self.with_client(|client| {
             let mut tx = client.transaction()?;
             if !base_ids.is_empty() {
@@ -737,14 +729,12 @@ impl Backend for Postgres {
                 }
             }
         }
-        // Bases no kept call can name: a base is named only by calls received within
-        // delta::BASE_MAX_AGE_US of it, so those older than the oldest call kept (by
-        // any instance), less a margin, are garbage.
+        // Bases no kept call (of any instance) can name.
         self.with_client(|client| {
             let oldest: Option<i64> = client
                 .query_opt("SELECT received_at FROM calls ORDER BY id LIMIT 1", &[])?
                 .map(|r| r.get(0));
-            let floor = id_floor(oldest.unwrap_or(now).min(now) - super::delta::BASE_GRACE_US);
+            let floor = super::delta::unused_before(oldest, now);
             client.execute("DELETE FROM bodies WHERE id < $1", &[&floor])
         })?;
         Ok(removed)
@@ -889,7 +879,6 @@ impl Backend for Postgres {
     }
 }
 
-/// Rows, bytes, oldest and newest received of `table` (`calls` or `events`).
 /// The stored bodies (request bodies' bases) with these ids: `(id, encoding, bytes)`;
 /// missing ones are left out.
 fn bodies(
@@ -909,6 +898,7 @@ fn bodies(
         .collect())
 }
 
+/// Rows, bytes, oldest and newest received of `table` (`calls` or `events`).
 fn table_stats(client: &mut Client, table: &str) -> Result<Stats, postgres::Error> {
     let r = client.query_one(
         &format!("SELECT count(*), coalesce(sum(stored_bytes), 0)::bigint, min(received_at), max(received_at) FROM {table}"),

@@ -523,9 +523,7 @@ impl Backend for Sqlite {
             }
         }
         {
-            // Bases no kept call can name: a base is named only by calls received within
-            // delta::BASE_MAX_AGE_US of it, so those older than the oldest call kept,
-            // less a margin, are garbage.
+            // Bases no kept call can name.
             let conn = self.writer.lock().expect("writer");
             let oldest: Option<i64> = conn
                 .query_row(
@@ -535,7 +533,7 @@ impl Backend for Sqlite {
                 )
                 .optional()
                 .map_err(&err)?;
-            let floor = id_floor(oldest.unwrap_or(now).min(now) - super::delta::BASE_GRACE_US);
+            let floor = super::delta::unused_before(oldest, now);
             conn.execute("DELETE FROM bodies WHERE id < ?1", [&floor])
                 .map_err(&err)?;
         }
