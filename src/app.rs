@@ -86,10 +86,16 @@ impl Application {
         tracing::info!(store = %location, "recording calls");
         let admin = crate::admin::Admin::load(config.admin_token.as_ref(), &config.data, addr)
             .context("preparing the log viewer's admin token")?;
+        let metrics: Arc<crate::metrics::Metrics> = Arc::default();
         let state = AppState {
             pool: Arc::new(Pool::new(config.rule_threads)?),
             recorder,
-            metrics: Arc::default(),
+            uploads: Arc::new(http::body::Uploads::new(
+                config.http.upload_buffer_bytes,
+                config.http.body_timeout,
+                metrics.clone(),
+            )),
+            metrics,
             admin: Arc::new(admin),
             instance: config.instance_name(addr.port()).into(),
             permits: Arc::new(Semaphore::new(config.max_concurrent_calls)),
@@ -127,10 +133,45 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.addr, rules = %self.state.registry.root().display(), "lookout listening (HTTPS)");
         let app = http::router(self.state.clone());
-        axum_server::from_tcp_rustls(self.listener, self.tls)?
-            // Answers go out at once: without TCP_NODELAY, Nagle's algorithm and the
-            // client's delayed ACK held some answers back 40 ms (BENCHMARKS.md).
-            .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()))
+        let limits = &self.state.config.http;
+        let files = http::conn::raise_open_files_limit();
+        if (files as usize) < limits.max_connections + 64 {
+            tracing::warn!(
+                open_files = files,
+                max_connections = limits.max_connections,
+                "the open-file limit is below [http] max_connections plus room for lookout's own files; raise it (ulimit -n) or lower max_connections"
+            );
+        }
+        let metrics = self.state.metrics.clone();
+        let mut server = axum_server::from_tcp_rustls(self.listener, self.tls)?
+            .map(|tls| {
+                let tls = tls.handshake_timeout(limits.handshake_timeout);
+                http::conn::Gate::new(tls, limits, metrics.clone())
+            })
+            // An HTTP/2 connection must bring its first request within the header
+            // timeout too (HTTP/1's heads are bounded by hyper's header timeout below).
+            .first_request_timeout(limits.header_timeout)
+            .accept_error_handler(move |peer, err| {
+                // Refusals at the gate are counted there; what is left is TLS.
+                if err.kind() == std::io::ErrorKind::TimedOut {
+                    metrics.cut("handshake_timeout");
+                } else if !matches!(err.kind(), std::io::ErrorKind::Other) {
+                    metrics.cut("handshake_failed");
+                }
+                tracing::debug!(?peer, "connection not accepted: {err}");
+            });
+        let builder = server.http_builder();
+        builder
+            .http1()
+            .header_read_timeout(limits.header_timeout)
+            .max_buf_size(limits.max_header_bytes.max(8192));
+        builder
+            .http2()
+            .max_concurrent_streams(limits.max_streams)
+            .max_header_list_size(limits.max_header_bytes as u32)
+            .max_pending_accept_reset_streams(limits.max_streams as usize)
+            .max_local_error_reset_streams(1024);
+        server
             .handle(self.handle)
             .serve(app.into_make_service_with_connect_info::<SocketAddr>())
             .await?;

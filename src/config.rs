@@ -48,6 +48,137 @@ pub struct Config {
     pub admin_token: Option<crate::admin::AdminToken>,
     /// Port event intake (`[events]`).
     pub events: crate::events::Settings,
+    /// Connections, heads and bodies (`[http]`).
+    pub http: HttpLimits,
+}
+
+/// What one client may hold of the HTTPS listener (`[http]` in `lookout.toml`). The
+/// defaults are for a server on the internet; ARCHITECTURE.md says why each value.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Connections open at once; past it a new one is closed at once.
+    pub max_connections: usize,
+    /// Connections open at once from one address (0: no limit; behind a load
+    /// balancer every connection comes from its address).
+    pub max_connections_per_ip: usize,
+    /// Time for a TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Time for a request's head (HTTP/1: from the connection waiting for a request,
+    /// keep-alive included; HTTP/2: the first request on a connection).
+    pub header_timeout: Duration,
+    /// Time for a request's whole body, from its head (408 past it).
+    pub body_timeout: Duration,
+    /// A connection with no byte in either direction this long is closed.
+    pub idle_timeout: Duration,
+    /// HTTP/2 streams open at once on one connection.
+    pub max_streams: u32,
+    /// Bytes of a request's head (HTTP/1) or header list (HTTP/2); 431 past it.
+    pub max_header_bytes: usize,
+    /// Bytes of request bodies being read at once, over all requests; a request that
+    /// would pass it gets 503. Bounds what unfinished uploads can hold.
+    pub upload_buffer_bytes: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: 1024,
+            max_connections_per_ip: 128,
+            handshake_timeout: Duration::from_secs(5),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_streams: 32,
+            max_header_bytes: 64 << 10,
+            upload_buffer_bytes: 128 << 20,
+        }
+    }
+}
+
+/// `[http]` in `lookout.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFile {
+    pub max_connections: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
+    pub handshake_timeout_ms: Option<u64>,
+    pub header_timeout_ms: Option<u64>,
+    pub body_timeout_ms: Option<u64>,
+    pub idle_timeout_s: Option<u64>,
+    pub max_streams_per_connection: Option<u32>,
+    pub max_header_kb: Option<usize>,
+    pub upload_buffer_mb: Option<usize>,
+}
+
+impl HttpFile {
+    fn apply(self, h: &mut HttpLimits) {
+        let ms = Duration::from_millis;
+        h.max_connections = self.max_connections.unwrap_or(h.max_connections);
+        h.max_connections_per_ip = self
+            .max_connections_per_ip
+            .unwrap_or(h.max_connections_per_ip);
+        h.handshake_timeout = self
+            .handshake_timeout_ms
+            .map(ms)
+            .unwrap_or(h.handshake_timeout);
+        h.header_timeout = self.header_timeout_ms.map(ms).unwrap_or(h.header_timeout);
+        h.body_timeout = self.body_timeout_ms.map(ms).unwrap_or(h.body_timeout);
+        h.idle_timeout = self
+            .idle_timeout_s
+            .map(Duration::from_secs)
+            .unwrap_or(h.idle_timeout);
+        h.max_streams = self.max_streams_per_connection.unwrap_or(h.max_streams);
+        h.max_header_bytes = self
+            .max_header_kb
+            .map(|kb| kb.saturating_mul(1024))
+            .unwrap_or(h.max_header_bytes);
+        h.upload_buffer_bytes = self
+            .upload_buffer_mb
+            .map(|mb| mb.saturating_mul(1 << 20))
+            .unwrap_or(h.upload_buffer_bytes);
+    }
+
+    /// Every limit in range; messages name the setting.
+    fn check(h: &HttpLimits, budget: Duration, max_request_bytes: usize) -> Result<(), String> {
+        if h.max_connections == 0 || h.max_streams == 0 {
+            return Err(
+                "[http] max_connections and max_streams_per_connection must be at least 1".into(),
+            );
+        }
+        for (name, value) in [
+            ("handshake_timeout_ms", h.handshake_timeout),
+            ("header_timeout_ms", h.header_timeout),
+            ("body_timeout_ms", h.body_timeout),
+        ] {
+            if value < Duration::from_millis(100) || value > Duration::from_secs(300) {
+                return Err(format!(
+                    "[http] {name} = {} is out of range; use 100 to 300000",
+                    value.as_millis()
+                ));
+            }
+        }
+        if h.idle_timeout < budget + Duration::from_secs(1) {
+            return Err(format!(
+                "[http] idle_timeout_s = {} is too short: a call may take budget_ms ({} ms) without a byte on its connection; use at least {}",
+                h.idle_timeout.as_secs(),
+                budget.as_millis(),
+                (budget + Duration::from_secs(1)).as_secs_f64().ceil()
+            ));
+        }
+        if h.max_header_bytes < 8 << 10 || h.max_header_bytes > 1 << 20 {
+            return Err(format!(
+                "[http] max_header_kb = {} is out of range; use 8 to 1024",
+                h.max_header_bytes >> 10
+            ));
+        }
+        if h.upload_buffer_bytes < max_request_bytes {
+            return Err(format!(
+                "[http] upload_buffer_mb ({} MiB) must hold at least one body of max_request_bytes ({max_request_bytes} bytes)",
+                h.upload_buffer_bytes >> 20
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Config {
@@ -118,6 +249,7 @@ impl Default for Config {
             instance: None,
             admin_token: None,
             events: crate::events::Settings::default(),
+            http: HttpLimits::default(),
         }
     }
 }
@@ -139,6 +271,7 @@ pub struct File {
     pub instance: Option<String>,
     pub store: Option<StoreFile>,
     pub events: Option<EventsFile>,
+    pub http: Option<HttpFile>,
 }
 
 /// `[events]` in `lookout.toml`: port event intake.
@@ -347,8 +480,12 @@ impl Config {
             instance: file.instance,
             admin_token: None,
             events: crate::events::Settings::default(),
+            http: d.http.clone(),
         };
         let mut config = config;
+        if let Some(http) = file.http {
+            http.apply(&mut config.http);
+        }
         if let Some(store) = file.store {
             let base = path.parent().unwrap_or(Path::new("."));
             if let Some(url) = store.url {
@@ -414,6 +551,7 @@ impl Config {
             return Err("[store] retention_every_s must be at least 1".into());
         }
         self.store_location()?;
+        HttpFile::check(&self.http, self.budget, self.max_request_bytes)?;
         if self.margin >= self.budget {
             return Err(format!(
                 "margin_ms = {} must be smaller than budget_ms = {}",

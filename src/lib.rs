@@ -14,6 +14,7 @@ pub mod events;
 pub mod http;
 pub mod memory;
 pub mod metrics;
+pub mod nesting;
 pub mod replay;
 pub mod rules;
 pub mod signature;

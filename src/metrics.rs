@@ -76,6 +76,12 @@ pub struct RuleSample<'a> {
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    /// Connections and requests the HTTP layer cut off, by reason.
+    cut: Mutex<BTreeMap<&'static str, u64>>,
+    /// Connections open now.
+    pub open_connections: std::sync::atomic::AtomicU64,
+    /// Panics caught in request handlers (the rule pool counts its own).
+    pub panics: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {
@@ -106,6 +112,23 @@ impl Metrics {
         }
     }
 
+    /// One connection or request the HTTP layer cut off (`max_connections`,
+    /// `idle_timeout`, `handshake`, `body_timeout`, `uploads_busy` ...). Reasons are
+    /// a fixed set of names from the code, so the label stays bounded.
+    pub fn cut(&self, reason: &'static str) {
+        *self.cut.lock().expect("metrics").entry(reason).or_default() += 1;
+    }
+
+    /// How many were cut off for `reason` so far.
+    pub fn cut_count(&self, reason: &str) -> u64 {
+        self.cut
+            .lock()
+            .expect("metrics")
+            .get(reason)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// One port event intake call: its status and, when stored, what it stored.
     pub fn events(&self, source: &'static str, status: u16, stored: usize, duplicates: usize) {
         let mut m = self.inner.lock().expect("metrics");
@@ -114,8 +137,8 @@ impl Metrics {
         *m.events.entry((source, "duplicate")).or_default() += duplicates as u64;
     }
 
-    /// The exposition text, with the recorder's counters.
-    pub fn render(&self, log: &Status) -> String {
+    /// The exposition text, with the recorder's counters and the rule pool's.
+    pub fn render(&self, log: &Status, pool: &crate::rules::eval::PoolHealth) -> String {
         let m = self.inner.lock().expect("metrics");
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP lookout_calls_total Webhook calls answered, by rule set and HTTP status.\n# TYPE lookout_calls_total counter\n");
@@ -233,6 +256,27 @@ impl Metrics {
             "lookout_log_dropped_total{{reason=\"store_error\"}} {}",
             log.dropped_store_error
         );
+        out.push_str("# HELP lookout_http_cut_total Connections and requests cut off by the HTTP layer's limits, by reason.\n# TYPE lookout_http_cut_total counter\n");
+        for (reason, n) in self.cut.lock().expect("metrics").iter() {
+            let _ = writeln!(out, "lookout_http_cut_total{{reason=\"{reason}\"}} {n}");
+        }
+        use std::sync::atomic::Ordering::Relaxed;
+        let _ = writeln!(
+            out,
+            "# HELP lookout_connections_open Client connections open now.\n# TYPE lookout_connections_open gauge\nlookout_connections_open {}",
+            self.open_connections.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP lookout_panics_total Panics caught, in request handlers and in rule runs (each one is a bug in lookout; the process keeps serving).\n# TYPE lookout_panics_total counter\nlookout_panics_total{{where=\"handler\"}} {}\nlookout_panics_total{{where=\"rules\"}} {}",
+            self.panics.load(Relaxed),
+            pool.panics.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP lookout_rule_threads_alive Rule pool threads running (below rule_threads means the pool is not whole).\n# TYPE lookout_rule_threads_alive gauge\nlookout_rule_threads_alive {}",
+            pool.alive.load(Relaxed)
+        );
         out
     }
 }
@@ -290,7 +334,7 @@ mod tests {
             retention_removed_by_age: 0,
             retention_removed_by_size: 0,
         };
-        let text = metrics.render(&status);
+        let text = metrics.render(&status, &Default::default());
         for line in [
             "lookout_calls_total{ruleset=\"default\",status=\"200\"} 2",
             "lookout_calls_total{ruleset=\"(unknown)\",status=\"404\"} 1",

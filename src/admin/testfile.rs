@@ -56,7 +56,7 @@ pub fn build(call: &Call) -> Result<TestFile, String> {
     }
     let estimate = std::str::from_utf8(&call.request_body)
         .ok()
-        .and_then(|text| sonic_rs::from_str::<sonic_rs::Value>(text).ok())
+        .and_then(|text| crate::rules::json::parse(text).ok())
         .filter(sonic_rs::JsonValueTrait::is_object)
         .ok_or_else(|| format!("call {}: its body is not a JSON object", call.id))?;
     let alerts: Vec<Value> = serde_json::from_slice(&call.response_body).map_err(|e| {

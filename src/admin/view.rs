@@ -254,12 +254,16 @@ impl Body {
             );
             String::from_utf8_lossy(&bytes[..SHOWN_BODY_BYTES]).into_owned()
         } else {
-            match std::str::from_utf8(bytes)
-                .ok()
-                .and_then(|t| sonic_rs::from_str::<sonic_rs::Value>(t).ok())
-            {
-                Some(value) => sonic_rs::to_string_pretty(&value).expect("parsed JSON serializes"),
-                None => {
+            // Stored bodies are outside input too: parsed through the depth check.
+            match std::str::from_utf8(bytes).map(crate::rules::json::parse) {
+                Ok(Ok(value)) => {
+                    sonic_rs::to_string_pretty(&value).expect("parsed JSON serializes")
+                }
+                Ok(Err(crate::nesting::Error::TooDeep(e))) => {
+                    note = format!("not shown as a tree: {e}; shown as received");
+                    String::from_utf8_lossy(bytes).into_owned()
+                }
+                _ => {
                     note = "not JSON: shown as received".into();
                     String::from_utf8_lossy(bytes).into_owned()
                 }

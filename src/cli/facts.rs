@@ -53,12 +53,12 @@ fn parse_at(text: &str, origin: &str, received_at: i64) -> Result<MemoryFacts, S
         #[serde(borrow)]
         events: Vec<&'a RawValue>,
     }
-    let shape: Value = serde_json::from_str(text).map_err(|e| {
+    let shape: Value = crate::nesting::from_str(text).map_err(|e| {
         format!(
             "{origin}:{}:{}: not valid JSON: {}",
             e.line(),
             e.column(),
-            crate::rules::json::message_without_position(&e)
+            e.message()
         )
     })?;
     let items: Vec<&RawValue> = match &shape {
@@ -87,7 +87,7 @@ fn parse_at(text: &str, origin: &str, received_at: i64) -> Result<MemoryFacts, S
 /// The events of one item. Errors start with what the item was taken for, after the
 /// caller's "item N".
 fn item(raw: &RawValue, index: usize, received_at: i64) -> Result<Vec<Event>, String> {
-    let value: Value = serde_json::from_str(raw.get()).expect("RawValue is valid JSON");
+    let value: Value = serde_json::from_str(raw.get()).map_err(|e| format!(": {e}"))?;
     let id = format!("facts-{index:06}");
     match &value {
         Value::Array(_) => {

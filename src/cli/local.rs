@@ -140,7 +140,7 @@ pub fn parse_estimate(text: &str, origin: &str) -> anyhow::Result<Doc> {
             "{origin}:{}:{}: not valid JSON: {}; the Estimator sends the estimate as a JSON object",
             e.line(),
             e.column(),
-            json::message_without_position(&e)
+            e.message()
         )
     })?;
     if !estimate.is_object() {

@@ -350,13 +350,13 @@ fn run_one(local: &Local, ruleset: &Arc<RuleSet>, path: &Path) -> Ran {
 fn load_test(path: &Path) -> anyhow::Result<TestFile> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str::<TestFile>(&text).map_err(|e| {
+    crate::nesting::from_str::<TestFile>(&text).map_err(|e| {
         anyhow!(
             "{}:{}:{}: {}",
             path.display(),
             e.line(),
             e.column(),
-            explain_test_error(json::message_without_position(&e))
+            explain_test_error(e.message())
         )
     })
 }
@@ -413,7 +413,9 @@ fn build_facts(path: &Path, file: &TestFile) -> anyhow::Result<Option<Arc<dyn Fa
     let Some(raw) = &file.facts else {
         return Ok(None);
     };
-    let facts = match serde_json::from_str::<Value>(raw.get()).expect("RawValue is JSON") {
+    let facts = serde_json::from_str::<Value>(raw.get())
+        .map_err(|e| anyhow!("{}: \"facts\": {e}", path.display()))?;
+    let facts = match facts {
         Value::String(rel) => {
             let at = path.parent().unwrap_or(Path::new(".")).join(&rel);
             if !at.is_file() {

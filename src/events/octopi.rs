@@ -357,9 +357,10 @@ pub fn parse(
             e.valid_up_to()
         )
     })?;
-    let value: Value = serde_json::from_str(text).map_err(|e| {
+    let value: Value = crate::nesting::from_str(text).map_err(|e| {
         format!(
-            "the body is not JSON: {e} (line {}, column {})",
+            "the body is not JSON: {} (line {}, column {})",
+            e.message(),
             e.line(),
             e.column()
         )

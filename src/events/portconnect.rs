@@ -239,8 +239,10 @@ pub fn parse(
             e.valid_up_to()
         )
     })?;
-    let raw: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
-        if text.trim_start().starts_with('[') {
+    let raw: Vec<&RawValue> = crate::nesting::from_str(text).map_err(|e| {
+        if matches!(e, crate::nesting::Error::TooDeep(_)) {
+            format!("the body is refused: {e}")
+        } else if text.trim_start().starts_with('[') {
             format!("the body is not valid JSON: {e}")
         } else {
             "the body is not a JSON array; PortConnect sends its events as [ {...}, ... ]"
@@ -255,7 +257,10 @@ pub fn parse(
     }
     let mut events = Vec::with_capacity(raw.len());
     for (index, item) in raw.iter().enumerate() {
-        let value: Value = serde_json::from_str(item.get()).expect("RawValue is valid JSON");
+        // The whole body passed the depth check, so this cannot fail; if it ever does,
+        // it is this item's error, never a panic.
+        let value: Value = serde_json::from_str(item.get())
+            .map_err(|e| format!("item {index} is not valid JSON: {e}"))?;
         let Value::Object(object) = &value else {
             return Err(format!(
                 "item {index} is {}; each event is a JSON object",

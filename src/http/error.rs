@@ -28,6 +28,18 @@ pub enum ApiError {
     Unavailable(String),
     #[error("could not read the request body: {0}; resend it")]
     BodyRead(String),
+    #[error("the request body did not arrive within {} ms ({received} bytes came); send the whole body at once (body_timeout_ms in lookout.toml)", after.as_millis())]
+    BodyTimeout {
+        after: std::time::Duration,
+        received: usize,
+    },
+    #[error("lookout is already reading its limit of {budget_mb} MiB of request bodies; retry in a second ([http] upload_buffer_mb in lookout.toml)")]
+    UploadsBusy { budget_mb: usize },
+    #[error("Content-Encoding `{0}` is not accepted; send the body as plain JSON (no Content-Encoding, or `identity`)")]
+    UnsupportedEncoding(String),
+    /// A bug: a handler panicked. The message says so and nothing of the panic.
+    #[error("lookout failed while answering (a bug, counted in lookout_panics_total); the call was not evaluated, resend it")]
+    Internal,
 }
 
 impl ApiError {
@@ -38,9 +50,12 @@ impl ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) | ApiError::Refused { .. } => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) | ApiError::BodyRead(_) => StatusCode::BAD_REQUEST,
-            ApiError::Overloaded { .. } | ApiError::Unavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Overloaded { .. }
+            | ApiError::UploadsBusy { .. }
+            | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -52,11 +67,18 @@ impl IntoResponse for ApiError {
             serde_json::to_vec(&serde_json::json!({ "error": self.to_string() })).expect("json");
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
+        if matches!(self, ApiError::BodyTimeout { .. }) {
+            // The rest of the body may still be on its way: end the connection.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
-        if matches!(self, ApiError::Overloaded { .. }) {
+        if matches!(
+            self,
+            ApiError::Overloaded { .. } | ApiError::UploadsBusy { .. }
+        ) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if let ApiError::Refused { scheme, .. } = &self {

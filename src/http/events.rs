@@ -14,8 +14,11 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use crate::events::{octopi, portconnect, Event, Ingested};
-use crate::http::hooks::read_body;
 use crate::http::{ApiError, AppState};
+
+/// Largest Octopi delivery read: it is one event (a few KB), read before it can be
+/// authenticated, so it gets far less room than an estimate.
+const OCTOPI_MAX_BYTES: usize = 1 << 20;
 
 pub async fn octopi(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let received = SystemTime::now();
@@ -26,7 +29,6 @@ pub async fn octopi(State(state): State<AppState>, headers: HeaderMap, body: Bod
                 "Octopi intake is off on this server: set [events.octopi] secrets in lookout.toml (or LOOKOUT_OCTOPI_SECRET) to the shared secret Octopi signs with".into(),
             ));
         }
-        let body = read_body(&headers, body, state.config.max_request_bytes).await?;
         let header = |name: &str| -> Result<Option<&str>, ApiError> { one_header(&headers, name) };
         let sent = octopi::Headers {
             event: header("x-octopi-event")?,
@@ -34,6 +36,17 @@ pub async fn octopi(State(state): State<AppState>, headers: HeaderMap, body: Bod
             timestamp: header("x-octopi-timestamp")?,
             signature: header("x-octopi-signature")?,
         };
+        // No body is read for a delivery that cannot pass: without a signature it is
+        // refused on its headers alone.
+        if sent.signature.is_none_or(|s| s.trim().is_empty()) {
+            state.uploads.drain(body, 64 << 10).await;
+            return Err(ApiError::Refused {
+                message: "missing or empty X-Octopi-Signature; Octopi signs every delivery with the shared secret: check the webhook's secret in Octopi and [events.octopi] secrets in lookout.toml".into(),
+                scheme: "X-Octopi-Signature",
+            });
+        }
+        let limit = state.config.max_request_bytes.min(OCTOPI_MAX_BYTES);
+        let body = state.uploads.read(&headers, body, limit).await?;
         octopi::authenticate(settings, &sent, &body, received).map_err(|refused| match refused {
             octopi::Refused::Unauthorized(message) => ApiError::Refused {
                 message,
@@ -70,6 +83,7 @@ pub async fn portconnect(
         }
         let presented = one_header(&headers, portconnect::TOKEN_HEADER)?;
         if !portconnect::token_matches(presented.map(str::as_bytes), tokens) {
+            state.uploads.drain(body, 64 << 10).await;
             return Err(ApiError::Refused {
                 message: match presented {
                     None => "missing X-WebhookToken; PortConnect sends the subscription's webhookToken in it".into(),
@@ -78,7 +92,10 @@ pub async fn portconnect(
                 scheme: "X-WebhookToken",
             });
         }
-        let body = read_body(&headers, body, state.config.max_request_bytes).await?;
+        let body = state
+            .uploads
+            .read(&headers, body, state.config.max_request_bytes)
+            .await?;
         let events = portconnect::parse(&body, crate::store::micros(received), || {
             Uuid::now_v7().to_string()
         })

@@ -49,6 +49,17 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             log.dropped
         ));
     }
+    let alive = state
+        .pool
+        .health()
+        .alive
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if alive < state.pool.threads() {
+        problems.push(format!(
+            "the rule pool is not whole: {alive} of {} threads run; restart lookout and report the log's panic",
+            state.pool.threads()
+        ));
+    }
     let ready = problems.is_empty();
     let status = if ready {
         StatusCode::OK
@@ -64,7 +75,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 /// Prometheus text.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics.render(&state.recorder.status());
+    let text = state
+        .metrics
+        .render(&state.recorder.status(), state.pool.health());
     (
         [(
             axum::http::header::CONTENT_TYPE,

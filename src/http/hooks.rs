@@ -1,8 +1,11 @@
 //! `POST /hooks/{ruleset}`: the Veson webhook.
 //!
-//! Reads as the call's path: find the rule set → take a concurrency permit → read the
-//! body (bounded) → check the signature on the exact bytes → parse → evaluate the rules
-//! under the deadline → answer.
+//! Reads as the call's path: find the rule set → read the body (bounded in size, time
+//! and memory, `http::body`) → check the signature on the exact bytes → take a
+//! concurrency permit → parse → evaluate the rules under the deadline → answer.
+//!
+//! The permit is taken only once the body is complete and signed: callers that cannot
+//! sign (or send slowly) never hold one, so they cannot make the Estimator's calls 503.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +17,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use sonic_rs::JsonValueTrait;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -236,16 +238,18 @@ async fn answer(
     body: Body,
     trail: &mut Trail,
 ) -> Result<Response, ApiError> {
-    let ruleset = find_ruleset(state, name)?;
+    let ruleset = match find_ruleset(state, name) {
+        Ok(set) => set,
+        Err(err) => {
+            state.uploads.drain(body, 64 << 10).await;
+            return Err(err);
+        }
+    };
     trail.ruleset = Some(ruleset.clone());
-    let permit = state
-        .permits
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::Overloaded {
-            limit: state.config.max_concurrent_calls,
-        })?;
-    let body = read_body(headers, body, state.config.max_request_bytes).await?;
+    let body = state
+        .uploads
+        .read(headers, body, state.config.max_request_bytes)
+        .await?;
     trail.body = body.clone();
 
     let outcome = signature::verify(
@@ -260,6 +264,13 @@ async fn answer(
     if !outcome.is_accepted() {
         return Err(ApiError::Unauthorized(outcome.explain()));
     }
+    let permit = state
+        .permits
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Overloaded {
+            limit: state.config.max_concurrent_calls,
+        })?;
 
     let estimate = Arc::new(parse_estimate(&body)?);
     trail.estimate = Some(estimate.clone());
@@ -338,32 +349,6 @@ fn find_ruleset(state: &AppState, name: &str) -> Result<Arc<RuleSet>, ApiError> 
     )))
 }
 
-/// Reads the body, refusing it as soon as it is known to be over `limit`.
-pub(crate) async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(ApiError::TooLarge { limit });
-    }
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err)
-            if err
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(ApiError::TooLarge { limit })
-        }
-        Err(err) => Err(ApiError::BodyRead(err.to_string())),
-    }
-}
-
 fn parse_estimate(body: &[u8]) -> Result<Doc, ApiError> {
     let text = std::str::from_utf8(body).map_err(|e| {
         ApiError::BadRequest(format!(
@@ -372,9 +357,14 @@ fn parse_estimate(body: &[u8]) -> Result<Doc, ApiError> {
         ))
     })?;
     let estimate = json::parse(text).map_err(|e| {
+        if let crate::nesting::Error::TooDeep(deep) = &e {
+            return ApiError::BadRequest(format!(
+                "body is refused: {deep}; an estimate is a few levels deep, so check what produced this body"
+            ));
+        }
         ApiError::BadRequest(format!(
             "body is not valid JSON: {} at line {} column {}; the Estimator sends the estimate as a JSON object, so check what produced this body",
-            json::message_without_position(&e),
+            e.message(),
             e.line(),
             e.column()
         ))

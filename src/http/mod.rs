@@ -2,6 +2,8 @@
 //!
 //! Architecture invariant: only this module knows status codes and headers.
 
+pub mod body;
+pub mod conn;
 mod error;
 mod events;
 mod health;
@@ -35,6 +37,8 @@ pub struct AppState {
     pub instance: Arc<str>,
     /// The log viewer's admin token and sessions.
     pub admin: Arc<crate::admin::Admin>,
+    /// The byte budget and timeout of bodies being read.
+    pub uploads: Arc<body::Uploads>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -56,7 +60,42 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .merge(crate::admin::router(&state))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            catch_panic,
+        ))
         .with_state(state)
+}
+
+/// No request may end in a panic: one that does (a bug) is answered 500, logged and
+/// counted, and the connection and the process go on.
+async fn catch_panic(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use futures_util::FutureExt;
+    let path = request.uri().path().chars().take(64).collect::<String>();
+    match std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            state
+                .metrics
+                .panics
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(path = %path.escape_debug(), "a request handler panicked (a bug in lookout): {what}");
+            ApiError::Internal.into_response()
+        }
+    }
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -97,9 +97,23 @@ pub struct Evaluation {
 }
 
 /// A fixed pool of threads that run rules.
+///
+/// A panic inside a job (a bug in lookout or a crate, never a rule's error) is caught
+/// where the rule ran, becomes that rule's error, and is counted; the thread goes on
+/// with the next job, so the pool keeps its strength. `alive` says if it ever did not.
 pub struct Pool {
     jobs: crossbeam_channel::Sender<Box<dyn FnOnce() + Send>>,
     threads: usize,
+    health: Arc<PoolHealth>,
+}
+
+/// What `/readyz` and `/metrics` read of the pool.
+#[derive(Default)]
+pub struct PoolHealth {
+    /// Worker threads running now.
+    pub alive: AtomicUsize,
+    /// Panics caught in rule jobs.
+    pub panics: std::sync::atomic::AtomicU64,
 }
 
 impl Pool {
@@ -107,22 +121,46 @@ impl Pool {
     pub fn new(threads: usize) -> std::io::Result<Pool> {
         let threads = threads.max(1);
         let (jobs, queue) = crossbeam_channel::unbounded::<Box<dyn FnOnce() + Send>>();
+        let health = Arc::new(PoolHealth::default());
         for i in 0..threads {
             let queue = queue.clone();
+            let health = health.clone();
+            health.alive.fetch_add(1, Ordering::Relaxed);
             std::thread::Builder::new()
                 .name(format!("lookout-rules-{i}"))
                 .stack_size(16 << 20)
                 .spawn(move || {
+                    /// Counts this thread out however it ends.
+                    struct Alive(Arc<PoolHealth>);
+                    impl Drop for Alive {
+                        fn drop(&mut self) {
+                            self.0.alive.fetch_sub(1, Ordering::Relaxed);
+                        }
+                    }
+                    let alive = Alive(health);
                     for job in queue {
-                        job();
+                        // Rules' panics are caught inside the job; this is the net
+                        // under the job's own bookkeeping.
+                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                            alive.0.panics.fetch_add(1, Ordering::Relaxed);
+                            sandbox::Run::reset();
+                        }
                     }
                 })?;
         }
-        Ok(Pool { jobs, threads })
+        Ok(Pool {
+            jobs,
+            threads,
+            health,
+        })
     }
 
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    pub fn health(&self) -> &PoolHealth {
+        &self.health
     }
 
     fn spawn(&self, job: impl FnOnce() + Send + 'static) {
@@ -155,7 +193,7 @@ pub async fn evaluate(
     // costs a hand-off per thread rather than per rule and uneven rules balance out.
     let next = Arc::new(AtomicUsize::new(0));
     for _ in 0..pool.threads().min(count) {
-        let (ruleset, input, slots, remaining, done_tx, hold, next) = (
+        let (ruleset, input, slots, remaining, done_tx, hold, next, health) = (
             ruleset.clone(),
             input.clone(),
             slots.clone(),
@@ -163,6 +201,7 @@ pub async fn evaluate(
             done_tx.clone(),
             hold.clone(),
             next.clone(),
+            pool.health.clone(),
         );
         pool.spawn(move || {
             loop {
@@ -177,7 +216,15 @@ pub async fn evaluate(
                         "not started: the deadline passed while other rules of the call ran",
                     )
                 } else {
-                    run_rule(&ruleset, rule, &input, deadline)
+                    let started = Instant::now();
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        run_rule(&ruleset, rule, &input, deadline)
+                    }))
+                    .unwrap_or_else(|panic| {
+                        health.panics.fetch_add(1, Ordering::Relaxed);
+                        sandbox::Run::reset();
+                        panicked(rule, started.elapsed(), panic.as_ref())
+                    })
                 };
                 let _ = slots[index].set(run);
                 if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -218,6 +265,31 @@ pub async fn evaluate(
         }
     }
     Evaluation { runs, response }
+}
+
+/// The trace of a rule whose run panicked: a bug in lookout (or a crate under it), not
+/// in the rule, reported as the rule's error so the call is still answered.
+fn panicked(rule: &Rule, duration: Duration, panic: &(dyn std::any::Any + Send)) -> RuleRun {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    tracing::error!(rule = %rule.id, "a rule run panicked (a bug in lookout): {what}");
+    RuleRun {
+        rule: rule.id.clone(),
+        outcome: Outcome::Error(RuleError {
+            message: format!("lookout failed inside this rule ({what}); this is a bug in lookout, not in the rule: please report it with the call id"),
+            line: None,
+            column: None,
+            source: None,
+        }),
+        alerts: Vec::new(),
+        output: String::new(),
+        operations: 0,
+        duration,
+        notes: vec!["the run panicked; the rule pool caught it and carried on".into()],
+    }
 }
 
 /// The trace of a rule the deadline stopped without a result of its own: never started,

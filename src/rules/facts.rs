@@ -117,10 +117,16 @@ thread_local! {
 
 /// Makes `facts` the current call's while `f` runs on this thread.
 pub fn with_facts<T>(facts: &Arc<Facts>, f: impl FnOnce() -> T) -> T {
-    let previous = CURRENT.with_borrow_mut(|c| c.replace(facts.clone()));
-    let result = f();
-    CURRENT.with_borrow_mut(|c| *c = previous);
-    result
+    /// Puts the previous facts back, also when `f` unwinds.
+    struct Restore(Option<Arc<Facts>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            CURRENT.with_borrow_mut(|c| *c = previous);
+        }
+    }
+    let _restore = Restore(CURRENT.with_borrow_mut(|c| c.replace(facts.clone())));
+    f()
 }
 
 /// An event as a rule sees it.

@@ -23,34 +23,30 @@ use rhai::{Dynamic, EvalAltResult, ImmutableString, Position};
 use serde_json::Value;
 use sonic_rs::{JsonContainerTrait, JsonNumberTrait, JsonValueTrait, ValueRef};
 
+use crate::nesting;
+
 /// A parsed JSON document: what `estimate`, `request` and `data` are made of.
 pub type Doc = sonic_rs::Value;
 
-/// Parses a whole document (one value, nothing after it but whitespace).
+/// Parses a whole document (one value, nothing after it but whitespace), refusing one
+/// nested deeper than [`nesting::MAX_DEPTH`] before any recursive code sees it.
 ///
 /// sonic-rs does the work; when it refuses a text, serde_json has the last word, so
 /// what is accepted and the error (message, line, column) are serde_json's.
-pub fn parse(text: &str) -> Result<Doc, serde_json::Error> {
+pub fn parse(text: &str) -> Result<Doc, nesting::Error> {
+    nesting::check(text.as_bytes())?;
     match sonic_rs::from_str(text) {
         Ok(doc) => Ok(doc),
-        Err(_) => serde_json::from_str::<Value>(text).map(|v| doc_from(&v)),
+        Err(_) => Ok(serde_json::from_str::<Value>(text).map(|v| doc_from(&v))?),
     }
 }
 
-/// Whether `bytes` are one valid JSON document (no tree is built).
+/// Whether `bytes` are one valid JSON document no deeper than [`nesting::MAX_DEPTH`]
+/// (no tree is built).
 pub fn parse_bytes_ok(bytes: &[u8]) -> bool {
-    sonic_rs::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
-        || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
-}
-
-/// serde_json's message without its own " at line L column C" suffix, for callers
-/// that put the position in front (`path:line:col: message`) or in their own words.
-pub fn message_without_position(err: &serde_json::Error) -> String {
-    let text = err.to_string();
-    let suffix = format!(" at line {} column {}", err.line(), err.column());
-    text.strip_suffix(&suffix)
-        .map(str::to_string)
-        .unwrap_or(text)
+    nesting::check(bytes).is_ok()
+        && (sonic_rs::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+            || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok())
 }
 
 /// What kind of JSON value this is, for messages ("a number", "an array").

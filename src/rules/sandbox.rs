@@ -61,6 +61,9 @@ pub const STOP_OPERATIONS: &str = "operations";
 
 /// What one rule run collects on its thread.
 pub struct Run {
+    /// This run's number: alert handles carry it, so a handle from another run (a lib
+    /// module's exported variable, say) is refused instead of indexing this run's alerts.
+    id: u64,
     pub alerts: Vec<Alert>,
     pub output: String,
     pub output_cut: bool,
@@ -87,15 +90,12 @@ struct RunLimits {
 impl Run {
     /// Starts a run on this thread; [`Run::finish`] ends it.
     pub fn begin(deadline: Instant, limits: &Limits) {
-        DEADLINE.set(Some(RunLimits {
-            deadline,
-            memory_start: crate::memory::thread_balance(),
-            max_memory: limits.max_memory,
-            max_operations: limits.max_operations,
-        }));
-        OPERATIONS.set(0);
+        Run::limit(deadline, limits);
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         RUN.with_borrow_mut(|run| {
             *run = Some(Run {
+                id,
                 alerts: Vec::new(),
                 output: String::new(),
                 output_cut: false,
@@ -104,13 +104,39 @@ impl Run {
         });
     }
 
-    /// Ends the run on this thread and returns what it collected, with the operation count.
+    /// Bounds what runs on this thread (deadline, memory, operations) without starting
+    /// a rule run: what loading `lib/` modules runs under, where alert builders fail.
+    /// [`Run::reset`] ends it.
+    pub fn limit(deadline: Instant, limits: &Limits) {
+        DEADLINE.set(Some(RunLimits {
+            deadline,
+            memory_start: crate::memory::thread_balance(),
+            max_memory: limits.max_memory,
+            max_operations: limits.max_operations,
+        }));
+        OPERATIONS.set(0);
+    }
+
+    /// Ends the run on this thread and returns what it collected, with the operation
+    /// count. With no run begun (a bug), an empty run.
     pub fn finish() -> (Run, u64) {
         DEADLINE.set(None);
-        let run = RUN
-            .with_borrow_mut(Option::take)
-            .expect("Run::begin was called on this thread");
+        let run = RUN.with_borrow_mut(Option::take).unwrap_or(Run {
+            id: 0,
+            alerts: Vec::new(),
+            output: String::new(),
+            output_cut: false,
+            max_output: 0,
+        });
         (run, OPERATIONS.get())
+    }
+
+    /// Clears whatever a run or a limit left on this thread (after a panic, or after
+    /// loading modules), so the next run starts clean.
+    pub fn reset() {
+        DEADLINE.set(None);
+        RUN.with_borrow_mut(|run| *run = None);
+        OPERATIONS.set(0);
     }
 
     fn with<T>(
@@ -288,9 +314,13 @@ pub fn register_json_getters(engine: &mut Engine, names: impl IntoIterator<Item 
     }
 }
 
-/// The handle `info()`, `warning()` and `error()` return, for chaining.
+/// The handle `info()`, `warning()` and `error()` return, for chaining: the run that
+/// raised the alert and its index there.
 #[derive(Clone, Copy)]
-pub struct AlertRef(usize);
+pub struct AlertRef {
+    run: u64,
+    index: usize,
+}
 
 fn text_arg(helper: &str, arg: &str, value: &Dynamic) -> Result<String, Box<EvalAltResult>> {
     if value.is_string() {
@@ -312,7 +342,10 @@ fn raise(
     alerts::check_message(&message).map_err(|e| runtime_error(format!("{helper}: {e}")))?;
     Run::with(|run| {
         run.alerts.push(Alert::new(alert_type, message));
-        Ok(AlertRef(run.alerts.len() - 1))
+        Ok(AlertRef {
+            run: run.id,
+            index: run.alerts.len() - 1,
+        })
     })
 }
 
@@ -322,10 +355,15 @@ fn update(
 ) -> Result<AlertRef, Box<EvalAltResult>> {
     check_limits()?;
     Run::with(|run| {
-        let target = run
-            .alerts
-            .get_mut(alert.0)
-            .expect("handles come from this run");
+        let target = match run.alerts.get_mut(alert.index) {
+            Some(target) if alert.run == run.id => target,
+            _ => {
+                return Err(runtime_error(
+                    "this alert was raised by another run (kept in a lib module's variable?); raise alerts in the rule, or in a lib function the rule calls"
+                        .into(),
+                ))
+            }
+        };
         f(target).map_err(runtime_error)?;
         Ok(alert)
     })
@@ -407,8 +445,8 @@ fn register_builders(engine: &mut Engine) {
                 Ok(())
             })
         })
-        .register_fn("to_string", |a: &mut AlertRef| format!("Alert #{}", a.0))
-        .register_fn("to_debug", |a: &mut AlertRef| format!("Alert #{}", a.0));
+        .register_fn("to_string", |a: &mut AlertRef| format!("Alert #{}", a.index))
+        .register_fn("to_debug", |a: &mut AlertRef| format!("Alert #{}", a.index));
 }
 
 /// An error's message without the " (line 3, position 7)" Rhai appends, and that position.

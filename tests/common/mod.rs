@@ -276,3 +276,49 @@ pub async fn wait_ready(client: &reqwest::Client, port: u16) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A raw TLS connection to the app (HTTP/1.1 by ALPN), trusting only its development
+/// CA: for tests that must send bytes as no HTTP client would (half a head, a stalled
+/// body). `Err` when the server refuses or closes the connection during the handshake.
+pub async fn raw_tls(
+    app: &TestApp,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    use rustls_pki_types::pem::PemObject;
+    lookout::tls::install_provider();
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(app.dir.path().join("certs/ca.pem")).unwrap();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(app.addr).await?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    connector.connect(name, tcp).await
+}
+
+/// Reads until the peer closes (or `limit` passes); returns what came and how long it took.
+pub async fn read_until_closed<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    limit: Duration,
+) -> (String, Duration) {
+    use tokio::io::AsyncReadExt;
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at((start + limit).into(), stream.read(&mut buf)).await {
+            Err(_) => panic!(
+                "the server did not close the connection within {limit:?}; got {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+            Ok(Ok(0)) => break,
+            Ok(Err(_)) => break, // closed without close_notify: closed all the same
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    (String::from_utf8_lossy(&got).into_owned(), start.elapsed())
+}
