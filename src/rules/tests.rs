@@ -580,3 +580,76 @@ fn identity_pointer_feeds_the_guid() {
     let c = body(&run(&fx, other));
     assert_ne!(a[0]["guid"], c[0]["guid"]);
 }
+
+/// Issue 12, finding 3: a lib module that raised an alert at load and exported its
+/// handle made every rule that used it panic its pool thread. Loading a module is not
+/// a rule run: the alert is an error at load, naming the module.
+#[test]
+fn a_lib_module_cannot_raise_alerts_while_it_loads() {
+    let problems = ruleset(&[
+        ("lib/m.rhai", "let a = info(\"x\");\nexport a;"),
+        ("r.rhai", "import \"lib/m\" as m;\nm::a.field(\"k\", \"v\");"),
+    ])
+    .err()
+    .expect("the rule set must not load");
+    let text = format!("{problems:?}");
+    assert!(text.contains("m.rhai"), "{text}");
+    assert!(
+        text.contains("alerts can only be raised while a rule runs"),
+        "{text}"
+    );
+}
+
+/// Issue 12, finding 3: a panic inside a rule run (a bug in lookout or a crate, which
+/// no rule can cause on purpose: here a host function registered only for this test)
+/// is that rule's error; the pool keeps every thread and the next calls are answered.
+#[test]
+fn a_panic_in_a_rule_run_is_its_error_and_the_pool_stays_whole() {
+    let mut fx = ruleset(&[
+        ("a.rhai", "info(\"before\");\nboom();"),
+        ("b.rhai", "info(\"fine\");"),
+    ])
+    .unwrap_or_else(|p| panic!("{p:?}"));
+    let mut set = Arc::try_unwrap(fx.set).unwrap();
+    set.engine
+        .register_fn("boom", || -> i64 { panic!("boom from a test host function") });
+    fx.set = Arc::new(set);
+    let own_pool = Pool::new(2).unwrap();
+    let before = own_pool.health().panics.load(std::sync::atomic::Ordering::Relaxed);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    // More calls than threads: a lost thread would leave later calls to time out.
+    for _ in 0..5 {
+        let input = Arc::new(CallInput {
+            estimate: Arc::new(crate::rules::json::doc_from(&estimate())),
+            request: Arc::new(crate::rules::json::doc_from(&json!({}))),
+            facts: Default::default(),
+        });
+        let started = Instant::now();
+        let ev = rt.block_on(evaluate(
+            &own_pool,
+            fx.set.clone(),
+            input,
+            Instant::now() + Duration::from_secs(5),
+            (),
+        ));
+        assert!(started.elapsed() < Duration::from_secs(2), "the call waited for a lost rule");
+        let Outcome::Error(err) = &ev.runs[0].outcome else {
+            panic!("{:?}", ev.runs[0]);
+        };
+        assert!(err.message.contains("boom from a test host function"), "{err}");
+        assert!(err.message.contains("a bug in lookout"), "{err}");
+        assert!(ev.runs[0].alerts.is_empty());
+        assert_eq!(ev.runs[1].outcome, Outcome::Ok);
+        let messages: Vec<Value> = body(&ev).as_array().unwrap().clone();
+        assert!(messages.iter().any(|a| a["message"] == "fine"), "{messages:?}");
+    }
+    let health = own_pool.health();
+    assert_eq!(
+        health.panics.load(std::sync::atomic::Ordering::Relaxed) - before,
+        5
+    );
+    assert_eq!(health.alive.load(std::sync::atomic::Ordering::Relaxed), 2);
+}
