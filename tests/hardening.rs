@@ -304,3 +304,40 @@ async fn an_encoded_body_is_a_415_naming_what_is_accepted() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+/// Finding 10: adding `api_keys = ["env:VAR"]` while VAR is unset used to keep serving
+/// the earlier, unsigned version (unsigned calls got 200). Authentication fails closed:
+/// 503 naming the missing key until it can be read, then signed calls only.
+#[tokio::test]
+async fn a_rule_set_whose_key_cannot_be_read_refuses_calls() {
+    let desk = desk_rules();
+    let app = spawn_app(&[("desk", &desk)]).await;
+    let body = br#"{"estimateID": "E1"}"#;
+    assert_eq!(app.post_hook("desk", body, None).await.status(), 200);
+
+    std::env::remove_var("LOOKOUT_HARDENING_LATE_KEY");
+    std::fs::write(
+        app.rules_dir("desk").join("ruleset.toml"),
+        "api_keys = [\"env:LOOKOUT_HARDENING_LATE_KEY\"]\n",
+    )
+    .unwrap();
+    eventually(Duration::from_secs(5), || async {
+        app.post_hook("desk", body, None).await.status() == 503
+    })
+    .await;
+    let response = app.post_hook("desk", body, None).await;
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(
+        error["error"],
+        "rule set `desk` cannot check signatures: api_keys[0]: environment variable LOOKOUT_HARDENING_LATE_KEY is not set; export it before starting lookout; calls are refused until the key can be read"
+    );
+    assert_eq!(app.get("/readyz").await.status(), 503);
+
+    std::env::set_var("LOOKOUT_HARDENING_LATE_KEY", KEY);
+    std::fs::write(app.rules_dir("desk").join("touch.rhai"), "()").unwrap();
+    eventually(Duration::from_secs(5), || async {
+        app.post_hook("desk", body, Some(KEY)).await.status() == 200
+    })
+    .await;
+    assert_eq!(app.post_hook("desk", body, None).await.status(), 401);
+}

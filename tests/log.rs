@@ -479,7 +479,7 @@ async fn metrics_count_calls_rules_and_the_log() {
             "missing `{line}` in\n{text}"
         );
     }
-    let ready: Value = app.get("/readyz").await.json().await.unwrap();
+    let ready = app.readyz_as_admin().await;
     assert_eq!(ready["log"]["written"], 5);
     assert_eq!(ready["ready"], true);
 }

@@ -132,7 +132,16 @@ fn call_id(response: &reqwest::Response) -> String {
 }
 
 async fn rules_version(app: &TestApp, set: &str) -> Option<String> {
-    let ready: Value = app.get("/readyz").await.json().await.ok()?;
+    let ready: Value = app
+        .client
+        .get(app.url("/readyz"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
     ready["rulesets"][set]["version"]
         .as_str()
         .map(str::to_string)

@@ -39,7 +39,7 @@ async fn shipped() -> TestApp {
     text.push_str("\napi_keys = [\"env:LOOKOUT_TEST_WEBHOOK_KEY_OLD\", \"env:LOOKOUT_TEST_WEBHOOK_KEY_NEW\"]\n");
     std::fs::write(&toml, text).unwrap();
     eventually(Duration::from_secs(5), || async {
-        app.get("/readyz").await.json::<Value>().await.unwrap()["rulesets"]["signed"].is_object()
+        app.readyz_as_admin().await["rulesets"]["signed"].is_object()
     })
     .await;
     app
@@ -67,7 +67,7 @@ async fn every_refusal_has_its_status_and_a_json_error_that_says_what_to_do() {
         (
             app.post_hook("nope", &body, None).await,
             404,
-            "no rule set `nope`; this server has: default, signed",
+            "no rule set `nope` on this server; check the webhook URL",
             "unknown rule set",
         ),
         (
@@ -496,7 +496,7 @@ async fn a_compile_error_keeps_the_last_good_version_serving() {
         app.get("/readyz").await.status() == 503
     })
     .await;
-    let ready: Value = app.get("/readyz").await.json().await.unwrap();
+    let ready = app.readyz_as_admin().await;
     let problem = ready["problems"][0].as_str().unwrap();
     assert!(
         problem.contains(&format!("still serving version {version}")),
@@ -620,7 +620,11 @@ async fn health_and_readiness() {
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 200);
     let ready: Value = ready.json().await.unwrap();
-    assert_eq!(ready["ready"], true);
+    assert_eq!(
+        ready,
+        json!({"ready": true, "problems": [], "rulesets": 1, "log": {"failing": false, "dropped": 0, "queue_depth": 0}})
+    );
+    let ready = app.readyz_as_admin().await;
     assert_eq!(ready["rulesets"]["desk"]["rules"], 1);
 
     write_files(&app.rules_dir("broken"), &[("r.rhai", "let = 1;")]);
@@ -630,9 +634,23 @@ async fn health_and_readiness() {
     .await;
     let (status, error) = error_of(app.post_hook("broken", b"{}", None).await).await;
     assert_eq!(status, 503);
+    assert_eq!(
+        error,
+        "rule set `broken` does not compile yet (1 problem at broken/r.rhai:1:5); its author sees them with `lookout check`"
+    );
+    // Unauthenticated: where, not what (a compile error can quote a file).
+    let ready: Value = app.get("/readyz").await.json().await.unwrap();
+    assert_eq!(
+        ready["problems"],
+        json!(["a rule set (not serving) has 1 problem at broken/r.rhai:1:5; details with the admin token or `lookout check`"])
+    );
+    let ready = app.readyz_as_admin().await;
     assert!(
-        error.contains("rule set `broken` does not compile yet"),
-        "{error}"
+        ready["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("rule set `broken` (not serving)"),
+        "{ready}"
     );
 }
 

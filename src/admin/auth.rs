@@ -179,6 +179,15 @@ impl Admin {
         bool::from(digest.ct_eq(&self.token_digest)) && !given.is_empty()
     }
 
+    /// Whether the request carries the admin token (Bearer) or a live session cookie:
+    /// for answers outside `/admin` that say more to the admin (`/readyz`).
+    pub fn authorizes(&self, headers: &HeaderMap) -> bool {
+        match bearer(headers) {
+            Some(given) => self.is_token(given),
+            None => cookie(headers).and_then(|v| self.session(v)).is_some(),
+        }
+    }
+
     /// A new session, as the cookie's value.
     pub fn new_session(&self) -> Result<String, Failure> {
         let mut nonce = [0u8; 16];

@@ -2,7 +2,7 @@
 //! writes) and `/metrics`.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -13,41 +13,48 @@ pub async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
-pub async fn readyz(State(state): State<AppState>) -> Response {
-    let problems: Vec<String> = state
-        .registry
-        .problems()
-        .iter()
-        .flat_map(|(name, problems)| {
-            let serving = state.registry.get(name).map(|s| s.version.clone());
-            problems.iter().map(move |p| match &serving {
+/// Ready or not, with the reasons. Anyone may ask (load balancers do), so without the
+/// admin token (Bearer, or a viewer session) the answer names no rule set, file
+/// contents or store: a count and `file:line:col` of each problem. With it, everything.
+pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let admin = state.admin.authorizes(&headers);
+    let root = state.registry.root();
+    let mut problems: Vec<String> = Vec::new();
+    for (name, found) in state.registry.problems() {
+        let serving = state.registry.get(&name).map(|s| s.version.clone());
+        if admin {
+            problems.extend(found.iter().map(|p| match &serving {
                 Some(version) => {
                     format!("rule set `{name}` (still serving version {version}): {p}")
                 }
                 None => format!("rule set `{name}` (not serving): {p}"),
-            })
-        })
-        .collect();
-    let rulesets: serde_json::Map<String, serde_json::Value> = state
-        .registry
-        .all()
-        .iter()
-        .map(|s| {
-            (
-                s.name.clone(),
-                json!({ "version": s.version, "rules": s.rules.len() }),
-            )
-        })
-        .collect();
+            }));
+        } else {
+            let at: Vec<String> = found.iter().map(|p| p.location(root)).collect();
+            problems.push(format!(
+                "a rule set {} has {} problem{} at {}; details with the admin token or `lookout check`",
+                if serving.is_some() { "(still serving its last good version)" } else { "(not serving)" },
+                found.len(),
+                if found.len() == 1 { "" } else { "s" },
+                at.join(", ")
+            ));
+        }
+    }
     let log = state.recorder.status();
-    let mut problems = problems;
     if log.failing {
-        problems.push(format!(
-            "the request/response log ({}) does not accept writes: {}; calls are answered but not recorded ({} dropped so far)",
-            log.store,
-            log.last_error.as_deref().unwrap_or("unknown error"),
-            log.dropped
-        ));
+        problems.push(if admin {
+            format!(
+                "the request/response log ({}) does not accept writes: {}; calls are answered but not recorded ({} dropped so far)",
+                log.store,
+                log.last_error.as_deref().unwrap_or("unknown error"),
+                log.dropped
+            )
+        } else {
+            format!(
+                "the request/response log does not accept writes; calls are answered but not recorded ({} dropped so far)",
+                log.dropped
+            )
+        });
     }
     let alive = state
         .pool
@@ -66,11 +73,28 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        Json(json!({ "ready": ready, "problems": problems, "rulesets": rulesets, "log": log })),
-    )
-        .into_response()
+    let body = if admin {
+        let rulesets: serde_json::Map<String, serde_json::Value> = state
+            .registry
+            .all()
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    json!({ "version": s.version, "rules": s.rules.len() }),
+                )
+            })
+            .collect();
+        json!({ "ready": ready, "problems": problems, "rulesets": rulesets, "log": log })
+    } else {
+        json!({
+            "ready": ready,
+            "problems": problems,
+            "rulesets": state.registry.all().len(),
+            "log": { "failing": log.failing, "dropped": log.dropped, "queue_depth": log.queue_depth },
+        })
+    };
+    (status, Json(body)).into_response()
 }
 
 /// Prometheus text.

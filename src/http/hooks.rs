@@ -48,7 +48,8 @@ pub async fn hook(
     let peer = peer
         .map(|Extension(ConnectInfo(addr))| addr.to_string())
         .unwrap_or_default();
-    let span = tracing::info_span!("call", %call_id, ruleset = %name, %peer);
+    // The name comes from the URL: quoted and capped in log lines, so it cannot forge one.
+    let span = tracing::info_span!("call", %call_id, ruleset = %crate::http::quoted(&name), %peer);
     async move {
         let mut trail = Trail::default();
         let result = answer(
@@ -328,24 +329,27 @@ fn find_ruleset(state: &AppState, name: &str) -> Result<Arc<RuleSet>, ApiError> 
     if let Some(set) = state.registry.get(name) {
         return Ok(set);
     }
+    // The caller is not authenticated yet: it learns that the rule set cannot serve,
+    // where the problems are, and which key is missing; never what a file says.
     if let Some(problems) = state.registry.problems().get(name) {
-        let first = problems
-            .first()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        if let Some(key) = problems.iter().find(|p| p.is_key()) {
+            return Err(ApiError::Unavailable(format!(
+                "rule set `{name}` cannot check signatures: {}; calls are refused until the key can be read",
+                key.message
+            )));
+        }
+        let root = state.registry.root();
+        let at: Vec<String> = problems.iter().take(3).map(|p| p.location(root)).collect();
         return Err(ApiError::Unavailable(format!(
-            "rule set `{name}` does not compile yet ({first}); fix it and save, or run `lookout check`"
+            "rule set `{name}` does not compile yet ({} problem{} at {}); its author sees them with `lookout check`",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" },
+            at.join(", ")
         )));
     }
-    let known: Vec<String> = state
-        .registry
-        .all()
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
     Err(ApiError::NotFound(format!(
-        "no rule set `{name}`; this server has: {}. Check the webhook URL in the IMOS rule set (https://<host>/hooks/<ruleset>)",
-        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        "no rule set {} on this server; check the webhook URL in the IMOS rule set (https://<host>/hooks/<ruleset>)",
+        crate::http::quoted(name)
     )))
 }
 

@@ -101,8 +101,24 @@ async fn catch_panic(
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!(
         "nothing at {}; the webhook URL is https://<host>/hooks/<ruleset>",
-        uri.path()
+        quoted(uri.path())
     ))
+}
+
+/// Text from the caller (a rule set name, a path) as answers, records and log lines
+/// quote it: in backticks, control characters escaped, at most 64 characters.
+pub fn quoted(text: &str) -> String {
+    const SHOWN: usize = 64;
+    let count = text.chars().count();
+    let mut shown: String = text
+        .chars()
+        .take(SHOWN)
+        .flat_map(char::escape_debug)
+        .collect();
+    if count > SHOWN {
+        shown.push_str(&format!("… ({count} characters)"));
+    }
+    format!("`{shown}`")
 }
 
 async fn method_not_allowed(method: Method) -> ApiError {

@@ -4,6 +4,10 @@
 //! about a quarter of a second. A rule set whose files fail to compile keeps serving
 //! its last good version; its problems are kept for `/readyz` and the logs until it
 //! compiles again. Requests read the current version without locking.
+//!
+//! Authentication fails closed: a rule set whose `api_keys` cannot be read (an unset
+//! variable, a missing file) stops serving, whatever version served before, because
+//! that version would accept calls its current keys should refuse.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -94,7 +98,12 @@ impl Registry {
                     for problem in &errors {
                         tracing::error!(ruleset = %name, "{problem}");
                     }
+                    let keys_unreadable = errors.iter().any(Problem::is_key);
                     match previous {
+                        Some(previous) if keys_unreadable => {
+                            tracing::error!(ruleset = %name, version = %previous.version, "the rule set's api_keys cannot be read; its calls get 503 until they can (its last good version is not served: it would accept calls the keys should refuse)");
+                            changed.push(name.clone());
+                        }
                         Some(previous) => {
                             tracing::error!(ruleset = %name, version = %previous.version, "rule set has errors; still serving its last good version");
                             sets.insert(name.clone(), previous.clone());

@@ -43,6 +43,31 @@ impl Problem {
         }
     }
 
+    /// Whether this is an `api_keys` entry that cannot be read. Such a rule set must
+    /// refuse its calls rather than keep serving a version that checked other keys (or
+    /// none): authentication fails closed.
+    pub fn is_key(&self) -> bool {
+        self.message.starts_with(KEY_PROBLEM) && self.path.ends_with("ruleset.toml")
+    }
+
+    /// Where it is, without what it says: the path below `root`, line and column. What
+    /// unauthenticated answers may show (a compile error can quote file contents).
+    pub fn location(&self, root: &Path) -> String {
+        let mut text = self
+            .path
+            .strip_prefix(root)
+            .unwrap_or(&self.path)
+            .display()
+            .to_string();
+        if let Some(line) = self.line {
+            text.push_str(&format!(":{line}"));
+            if let Some(column) = self.column {
+                text.push_str(&format!(":{column}"));
+            }
+        }
+        text
+    }
+
     fn at(path: &Path, pos: Position, message: impl Into<String>) -> Problem {
         Problem {
             path: path.to_path_buf(),
@@ -65,6 +90,9 @@ impl fmt::Display for Problem {
         write!(f, ": {}", self.message)
     }
 }
+
+/// How a problem with one of `api_keys` starts (see [`Problem::is_key`]).
+const KEY_PROBLEM: &str = "api_keys[";
 
 /// Defaults a rule set's `ruleset.toml` may override.
 #[derive(Debug, Clone)]
@@ -340,7 +368,9 @@ fn load_settings(
                 }
                 api_keys.push(key);
             }
-            Err(message) => problems.push(Problem::new(&path, format!("api_keys[{i}]: {message}"))),
+            Err(message) => {
+                problems.push(Problem::new(&path, format!("{KEY_PROBLEM}{i}]: {message}")))
+            }
         }
     }
     if api_keys.len() > 2 {

@@ -588,7 +588,10 @@ fn identity_pointer_feeds_the_guid() {
 fn a_lib_module_cannot_raise_alerts_while_it_loads() {
     let problems = ruleset(&[
         ("lib/m.rhai", "let a = info(\"x\");\nexport a;"),
-        ("r.rhai", "import \"lib/m\" as m;\nm::a.field(\"k\", \"v\");"),
+        (
+            "r.rhai",
+            "import \"lib/m\" as m;\nm::a.field(\"k\", \"v\");",
+        ),
     ])
     .err()
     .expect("the rule set must not load");
@@ -611,11 +614,15 @@ fn a_panic_in_a_rule_run_is_its_error_and_the_pool_stays_whole() {
     ])
     .unwrap_or_else(|p| panic!("{p:?}"));
     let mut set = Arc::try_unwrap(fx.set).unwrap();
-    set.engine
-        .register_fn("boom", || -> i64 { panic!("boom from a test host function") });
+    set.engine.register_fn("boom", || -> i64 {
+        panic!("boom from a test host function")
+    });
     fx.set = Arc::new(set);
     let own_pool = Pool::new(2).unwrap();
-    let before = own_pool.health().panics.load(std::sync::atomic::Ordering::Relaxed);
+    let before = own_pool
+        .health()
+        .panics
+        .load(std::sync::atomic::Ordering::Relaxed);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -635,16 +642,25 @@ fn a_panic_in_a_rule_run_is_its_error_and_the_pool_stays_whole() {
             Instant::now() + Duration::from_secs(5),
             (),
         ));
-        assert!(started.elapsed() < Duration::from_secs(2), "the call waited for a lost rule");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the call waited for a lost rule"
+        );
         let Outcome::Error(err) = &ev.runs[0].outcome else {
             panic!("{:?}", ev.runs[0]);
         };
-        assert!(err.message.contains("boom from a test host function"), "{err}");
+        assert!(
+            err.message.contains("boom from a test host function"),
+            "{err}"
+        );
         assert!(err.message.contains("a bug in lookout"), "{err}");
         assert!(ev.runs[0].alerts.is_empty());
         assert_eq!(ev.runs[1].outcome, Outcome::Ok);
         let messages: Vec<Value> = body(&ev).as_array().unwrap().clone();
-        assert!(messages.iter().any(|a| a["message"] == "fine"), "{messages:?}");
+        assert!(
+            messages.iter().any(|a| a["message"] == "fine"),
+            "{messages:?}"
+        );
     }
     let health = own_pool.health();
     assert_eq!(

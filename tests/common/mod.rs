@@ -190,6 +190,30 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The admin token: the configured one, or the one the server made in `data/`.
+    pub fn admin_token(&self) -> String {
+        match &self.state.config.admin_token {
+            Some(token) => token.expose().to_string(),
+            None => std::fs::read_to_string(self.dir.path().join("data/admin-token"))
+                .unwrap()
+                .trim()
+                .to_string(),
+        }
+    }
+
+    /// `/readyz` as the admin sees it (rule sets, versions, problems in full).
+    pub async fn readyz_as_admin(&self) -> serde_json::Value {
+        self.client
+            .get(self.url("/readyz"))
+            .bearer_auth(self.admin_token())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }
