@@ -341,3 +341,53 @@ async fn a_rule_set_whose_key_cannot_be_read_refuses_calls() {
     .await;
     assert_eq!(app.post_hook("desk", body, None).await.status(), 401);
 }
+
+/// Finding 4: a `data/k.csv` linked to `certs/key.pem` put the TLS private key into an
+/// alert; a linked `.rhai` leaked file fragments through compile errors on the
+/// unauthenticated `/readyz`. Only the rule set's own regular files load.
+#[tokio::test]
+async fn rule_sets_do_not_follow_links_and_readyz_quotes_no_file() {
+    let rules = vec![("leak.rhai", "info(`${data.k}`);")];
+    let app = spawn_app(&[("desk", &rules)]).await;
+    let desk = app.rules_dir("desk");
+    let key = app.dir.path().join("certs/key.pem");
+    std::fs::create_dir_all(desk.join("data")).unwrap();
+    std::os::unix::fs::symlink(&key, desk.join("data/k.csv")).unwrap();
+    std::os::unix::fs::symlink(&key, desk.join("key.rhai")).unwrap();
+    eventually(Duration::from_secs(5), || async {
+        app.get("/readyz").await.status() == 503
+    })
+    .await;
+
+    let response = app
+        .post_hook("desk", br#"{"estimateID": "E1"}"#, None)
+        .await;
+    let text = response.text().await.unwrap();
+    assert!(!text.contains("PRIVATE KEY"), "{text}");
+    let ready = app.get("/readyz").await.text().await.unwrap();
+    assert!(
+        !ready.contains("PRIVATE") && !ready.contains("BEGIN"),
+        "{ready}"
+    );
+    assert!(
+        ready.contains("desk/data/k.csv") && ready.contains("desk/key.rhai"),
+        "{ready}"
+    );
+    let ready = app.readyz_as_admin().await.to_string();
+    assert!(ready.contains("is a symbolic link"), "{ready}");
+    assert!(!ready.contains("PRIVATE"), "{ready}");
+
+    // A linked data/ folder is refused the same way.
+    std::fs::remove_file(desk.join("data/k.csv")).unwrap();
+    std::fs::remove_file(desk.join("key.rhai")).unwrap();
+    std::fs::remove_dir(desk.join("data")).unwrap();
+    std::os::unix::fs::symlink(app.dir.path().join("certs"), desk.join("data")).unwrap();
+    std::fs::write(desk.join("touch.rhai"), "()").unwrap();
+    eventually(Duration::from_secs(5), || async {
+        app.readyz_as_admin()
+            .await
+            .to_string()
+            .contains("desk/data: is a symbolic link")
+    })
+    .await;
+}

@@ -208,7 +208,10 @@ impl RuleSet {
 
 /// Whether `dir` looks like a rule set (has rules or settings); `rules/samples/` does not.
 pub fn is_ruleset_dir(dir: &Path) -> bool {
-    dir.join("ruleset.toml").is_file() || rhai_files(dir).map(|f| !f.is_empty()).unwrap_or(false)
+    dir.join("ruleset.toml").is_file()
+        || rhai_files(dir, false)
+            .map(|f| !f.is_empty())
+            .unwrap_or(false)
 }
 
 /// A rule set name must be usable in the URL `/hooks/<name>`.
@@ -325,7 +328,9 @@ fn load_settings(
     warnings: &mut Vec<Problem>,
 ) -> Option<Settings> {
     let path = dir.join("ruleset.toml");
-    let file = match std::fs::read_to_string(&path) {
+    let file = match read_own(&path, MAX_SOURCE_BYTES).and_then(|bytes| {
+        String::from_utf8(bytes).map_err(|_| ReadError::Refused("is not UTF-8 text".into()))
+    }) {
         Ok(text) => {
             hash_file(hasher, "ruleset.toml", text.as_bytes());
             let text = drop_unknown_keys(&path, &text, problems, warnings)?;
@@ -352,9 +357,9 @@ fn load_settings(
                 }
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => SettingsFile::default(),
+        Err(ReadError::Missing) => SettingsFile::default(),
         Err(e) => {
-            problems.push(Problem::new(&path, format!("cannot read: {e}")));
+            problems.push(Problem::new(&path, e.to_string()));
             return None;
         }
     };
@@ -451,14 +456,15 @@ fn load_settings(
 fn load_data(dir: &Path, hasher: &mut Sha256, problems: &mut Vec<Problem>) -> Doc {
     let mut data = sonic_rs::Object::new();
     let data_dir = dir.join("data");
-    let Ok(entries) = std::fs::read_dir(&data_dir) else {
-        return data.into();
+    let mut paths = match own_files(&data_dir, true, |_| true) {
+        Ok(paths) => paths,
+        Err(e) => {
+            problems.push(Problem::new(&data_dir, e.to_string()));
+            return data.into();
+        }
     };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
     paths.sort();
+    let mut total = 0u64;
     for path in paths {
         let (Some(stem), Some(ext)) = (
             path.file_stem().and_then(|s| s.to_str()),
@@ -466,13 +472,24 @@ fn load_data(dir: &Path, hasher: &mut Sha256, problems: &mut Vec<Problem>) -> Do
         ) else {
             continue;
         };
-        let bytes = match std::fs::read(&path) {
+        if ext != "json" && ext != "csv" {
+            continue;
+        }
+        let bytes = match read_own(&path, MAX_DATA_FILE_BYTES) {
             Ok(b) => b,
             Err(e) => {
-                problems.push(Problem::new(&path, format!("cannot read: {e}")));
+                problems.push(Problem::new(&path, e.to_string()));
                 continue;
             }
         };
+        total += bytes.len() as u64;
+        if total > MAX_DATA_BYTES {
+            problems.push(Problem::new(
+                &path,
+                format!("data/ holds more than {} MiB with this file; a rule set's reference data is at most that (split it, or keep only what rules read)", MAX_DATA_BYTES >> 20),
+            ));
+            break;
+        }
         let value = match ext {
             // serde_json for its error positions; the rule's view is converted once, here.
             "json" => crate::nesting::from_slice::<Value>(&bytes)
@@ -534,13 +551,99 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<Doc, Problem> {
     Ok(array.into())
 }
 
-fn rhai_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "rhai"))
-        .collect();
+/// `*.rhai` in `dir`: the rule set's folder (which the operator may link in), or a
+/// folder inside it (`sub`, never a link).
+fn rhai_files(dir: &Path, sub: bool) -> Result<Vec<PathBuf>, ReadError> {
+    let mut files = own_files(dir, sub, |p| p.extension().is_some_and(|e| e == "rhai"))?;
     files.sort();
     Ok(files)
+}
+
+/// Largest `.rhai` file or `ruleset.toml`.
+const MAX_SOURCE_BYTES: u64 = 1 << 20;
+/// Largest file in `data/`, and all of them together.
+const MAX_DATA_FILE_BYTES: u64 = 16 << 20;
+const MAX_DATA_BYTES: u64 = 64 << 20;
+
+/// Why a rule set's file was not read.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error("not found")]
+    Missing,
+    #[error("{0}")]
+    Refused(String),
+    #[error("cannot read: {0}")]
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for ReadError {
+    fn from(e: std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => ReadError::Missing,
+            _ if e.raw_os_error() == Some(libc::ELOOP) => ReadError::Refused(LINK.into()),
+            _ => ReadError::Io(e),
+        }
+    }
+}
+
+const LINK: &str = "is a symbolic link; a rule set reads only its own regular files (a link could point anywhere, the server's private key included): copy the file in";
+
+/// The entries of `dir` that `wanted` picks, as paths: a missing folder has none; a
+/// folder that is a link is refused. Links and other non-regular entries among them are
+/// kept, so that reading them reports why they are refused instead of skipping them.
+fn own_files(
+    dir: &Path,
+    sub: bool,
+    wanted: impl Fn(&Path) -> bool,
+) -> Result<Vec<PathBuf>, ReadError> {
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+        Ok(meta) if sub && meta.file_type().is_symlink() => {
+            return Err(ReadError::Refused(LINK.into()))
+        }
+        Ok(_) => {}
+    }
+    Ok(std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
+        .map(|e| e.path())
+        .filter(|p| wanted(p))
+        .collect())
+}
+
+/// Reads one of a rule set's own files: a regular file, opened without following a
+/// link, at most `max` bytes.
+fn read_own(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        // No link is followed, and a FIFO cannot block the load.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(ReadError::Refused(
+            "is not a regular file; a rule set reads only its own regular files".into(),
+        ));
+    }
+    if meta.len() > max {
+        return Err(ReadError::Refused(format!(
+            "is {} bytes; a file here is at most {} MiB",
+            meta.len(),
+            max >> 20
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(ReadError::Refused(format!(
+            "grew past {} MiB while it was read",
+            max >> 20
+        )));
+    }
+    Ok(bytes)
 }
 
 /// `(key, (path, source))` for each `*.rhai` in `dir`, sorted; key = `prefix` + stem.
@@ -551,18 +654,28 @@ fn read_sources(
     problems: &mut Vec<Problem>,
 ) -> BTreeMap<String, (PathBuf, String)> {
     let mut out = BTreeMap::new();
-    for path in rhai_files(dir).unwrap_or_default() {
+    let files = match rhai_files(dir, !prefix.is_empty()) {
+        Ok(files) => files,
+        Err(e) => {
+            problems.push(Problem::new(dir, e.to_string()));
+            return out;
+        }
+    };
+    for path in files {
         let stem = path
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_string();
-        match std::fs::read_to_string(&path) {
+        let source = read_own(&path, MAX_SOURCE_BYTES).and_then(|bytes| {
+            String::from_utf8(bytes).map_err(|_| ReadError::Refused("is not UTF-8 text".into()))
+        });
+        match source {
             Ok(source) => {
                 hash_file(hasher, &format!("{prefix}{stem}.rhai"), source.as_bytes());
                 out.insert(format!("{prefix}{stem}"), (path, source));
             }
-            Err(e) => problems.push(Problem::new(&path, format!("cannot read: {e}"))),
+            Err(e) => problems.push(Problem::new(&path, e.to_string())),
         }
     }
     out
@@ -795,6 +908,37 @@ impl ModuleResolver for SharedResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The size cap at its edge, links, and what is not a regular file.
+    #[test]
+    fn own_files_are_regular_files_within_their_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.csv");
+        std::fs::write(&file, b"0123456789").unwrap();
+        assert_eq!(read_own(&file, 10).unwrap(), b"0123456789");
+        let err = read_own(&file, 9).unwrap_err().to_string();
+        assert!(
+            err.starts_with("is 10 bytes; a file here is at most"),
+            "{err}"
+        );
+        let link = dir.path().join("l.csv");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(read_own(&link, 10)
+            .unwrap_err()
+            .to_string()
+            .contains("symbolic link"));
+        let fifo = dir.path().join("p.csv");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(read_own(&fifo, 10)
+            .unwrap_err()
+            .to_string()
+            .contains("not a regular file"));
+        assert!(matches!(
+            read_own(&dir.path().join("none"), 10),
+            Err(ReadError::Missing)
+        ));
+    }
 
     #[test]
     fn property_names_are_the_words_after_dots() {
