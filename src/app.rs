@@ -76,7 +76,9 @@ impl Application {
         let store = crate::store::open(&location).map_err(|e| {
             anyhow::anyhow!("cannot open the request/response log ({location}): {e}")
         })?;
-        if let Some(bytes) = config.store_max_file_bytes {
+        if let (Some(bytes), crate::store::Location::Sqlite(_)) =
+            (config.store_max_file_bytes, &location)
+        {
             store
                 .limit_size(bytes)
                 .map_err(|e| anyhow::anyhow!("[store] max_file_mb: {e}"))?;

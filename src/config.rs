@@ -39,7 +39,8 @@ pub struct Config {
     pub store_url: Option<String>,
     /// The log's queue, batches and retention.
     pub recorder: crate::store::recorder::Settings,
-    /// SQLite only: the file's hard size limit (see `[store] max_file_mb`).
+    /// SQLite only: the file's hard size limit (see `[store] max_file_mb`); on by
+    /// default ([`default_max_file_bytes`]), so no caller can fill the disk.
     pub store_max_file_bytes: Option<u64>,
     /// This instance's name in the log (several instances may share a PostgreSQL
     /// store); default: host name and listen port.
@@ -245,13 +246,23 @@ impl Default for Config {
             margin: Duration::from_millis(1_500),
             store_url: None,
             recorder: crate::store::recorder::Settings::default(),
-            store_max_file_bytes: None,
+            store_max_file_bytes: Some(default_max_file_bytes(
+                &crate::store::recorder::Settings::default(),
+            )),
             instance: None,
             admin_token: None,
             events: crate::events::Settings::default(),
             http: HttpLimits::default(),
         }
     }
+}
+
+/// The SQLite file's hard limit when `max_file_mb` is not set: room for what retention
+/// keeps (calls and events) and a quarter more, and at least 16 GiB.
+pub fn default_max_file_bytes(recorder: &crate::store::recorder::Settings) -> u64 {
+    let kept =
+        recorder.retention.max_bytes.unwrap_or(0) + recorder.event_retention.max_bytes.unwrap_or(0);
+    (kept + kept / 4).max(16 << 30)
 }
 
 /// `lookout.toml`, as written. Every key is optional.
@@ -413,6 +424,8 @@ pub struct StoreFile {
     pub max_file_mb: Option<u64>,
     /// How new records' bodies are compressed: "lz4" (default), "zstd" or "none".
     pub compression: Option<String>,
+    /// Refused calls (unsigned, unknown rule set ...) recorded per second, at most.
+    pub refusals_per_second: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -476,7 +489,7 @@ impl Config {
                 .unwrap_or(d.margin),
             store_url: None,
             recorder: d.recorder.clone(),
-            store_max_file_bytes: None,
+            store_max_file_bytes: d.store_max_file_bytes,
             instance: file.instance,
             admin_token: None,
             events: crate::events::Settings::default(),
@@ -513,8 +526,12 @@ impl Config {
             if let Some(s) = store.retention_every_s {
                 r.retention_every = Duration::from_secs(s);
             }
-            if let Some(mb) = store.max_file_mb {
-                config.store_max_file_bytes = (mb > 0).then(|| mb.saturating_mul(1 << 20));
+            config.store_max_file_bytes = match store.max_file_mb {
+                Some(mb) => (mb > 0).then(|| mb.saturating_mul(1 << 20)),
+                None => Some(default_max_file_bytes(&config.recorder)),
+            };
+            if let Some(n) = store.refusals_per_second {
+                config.recorder.refusals_per_second = n;
             }
             if let Some(name) = &store.compression {
                 config.recorder.compression =
@@ -618,7 +635,7 @@ mod tests {
         );
         assert_eq!(
             (config.store_url, config.store_max_file_bytes),
-            (None, None)
+            (None, Some(16 << 30))
         );
         assert_eq!(r.event_retention, dr.event_retention);
         let (o, d_o) = (&config.events.octopi, &d.events.octopi);

@@ -201,7 +201,13 @@ impl Metrics {
                 "lookout_events_total{{source=\"{source}\",outcome=\"{outcome}\"}} {n}"
             );
         }
-        let gauges: [(&str, &str, &str, u64); 6] = [
+        let gauges: [(&str, &str, &str, u64); 7] = [
+            (
+                "lookout_log_refusals_not_recorded_total",
+                "counter",
+                "Refused calls (unsigned, unknown rule set, ...) counted but not recorded: over [store] refusals_per_second.",
+                log.refusals_not_recorded,
+            ),
             (
                 "lookout_log_queue_depth",
                 "gauge",
@@ -333,11 +339,13 @@ mod tests {
             last_error_at: None,
             retention_removed_by_age: 0,
             retention_removed_by_size: 0,
+            refusals_not_recorded: 4,
         };
         let text = metrics.render(&status, &Default::default());
         for line in [
             "lookout_calls_total{ruleset=\"default\",status=\"200\"} 2",
             "lookout_calls_total{ruleset=\"(unknown)\",status=\"404\"} 1",
+            "lookout_log_refusals_not_recorded_total 4",
             "lookout_call_duration_seconds_bucket{ruleset=\"default\",le=\"0.005\"} 1",
             "lookout_call_duration_seconds_bucket{ruleset=\"default\",le=\"+Inf\"} 2",
             "lookout_rule_errors_total{ruleset=\"default\",rule=\"laycan\"} 2",

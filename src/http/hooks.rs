@@ -117,7 +117,11 @@ struct Trail {
 
 /// Bytes kept of a body whose signature did not pass: enough to see what was sent,
 /// not enough for an unauthenticated caller to fill the log.
-const UNAUTHENTICATED_KEEP: usize = 64 << 10;
+const UNAUTHENTICATED_KEEP: usize = 16 << 10;
+/// Headers kept of a call whose signature did not pass (or was never checked): at most
+/// this many, with at most this many bytes of names and values in all.
+const UNAUTHENTICATED_HEADERS: usize = 32;
+const UNAUTHENTICATED_HEADER_BYTES: usize = 4 << 10;
 
 #[allow(clippy::too_many_arguments)]
 fn record(
@@ -163,12 +167,20 @@ fn record(
         .as_ref()
         .map(|s| s.settings.redact_headers.as_slice())
         .unwrap_or_default();
-    let request_headers = store::redact::headers(headers, extra, &mut redacted);
+    let mut request_headers = store::redact::headers(headers, extra, &mut redacted);
+    let accepted = signature.is_some_and(|s| s.is_accepted());
+    if !accepted {
+        store::redact::bound(
+            &mut request_headers,
+            UNAUTHENTICATED_HEADERS,
+            UNAUTHENTICATED_HEADER_BYTES,
+            &mut redacted,
+        );
+    }
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let accepted = signature.is_some_and(|s| s.is_accepted());
     let call = store::Call {
         id: call_id.to_string(),
         received_at: store::micros(received_at),
@@ -225,6 +237,7 @@ fn record(
             .unwrap_or_else(|| Arc::from(Vec::new())),
         runs,
         sources,
+        refused: !accepted,
     });
 }
 

@@ -37,6 +37,9 @@ pub struct Pending {
     pub runs: Vec<RuleRun>,
     /// For each alert in the response body, the rule that raised it.
     pub sources: Vec<Option<String>>,
+    /// Refused before the rules ran by a caller not known to be the Estimator
+    /// (unsigned, unknown rule set, ...): recorded within `refusals_per_second`.
+    pub refused: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +59,9 @@ pub struct Settings {
     pub attempts: u32,
     /// How bodies and traces are compressed.
     pub compression: Compression,
+    /// Refused calls recorded per second, at most (bursts of ten seconds' worth);
+    /// past it they are counted, not recorded, so no caller can fill the log.
+    pub refusals_per_second: u32,
 }
 
 impl Default for Settings {
@@ -75,6 +81,7 @@ impl Default for Settings {
             retention_every: Duration::from_secs(600),
             attempts: 3,
             compression: Compression::default(),
+            refusals_per_second: 10,
         }
     }
 }
@@ -94,6 +101,8 @@ struct Counters {
     last_error: Mutex<Option<(String, i64)>>,
     retained_by_age: AtomicU64,
     retained_by_size: AtomicU64,
+    /// Refused calls not recorded: over `refusals_per_second`.
+    refusals_not_recorded: AtomicU64,
 }
 
 /// A snapshot of the recorder, for `/metrics`, `/readyz` and the viewer's banner.
@@ -115,10 +124,13 @@ pub struct Status {
     pub last_error_at: Option<i64>,
     pub retention_removed_by_age: u64,
     pub retention_removed_by_size: u64,
+    /// Refused calls counted but not recorded (over `refusals_per_second`).
+    pub refusals_not_recorded: u64,
 }
 
 pub struct Recorder {
     store: Store,
+    refusals: Mutex<Bucket>,
     queue: Mutex<Option<crossbeam_channel::Sender<Pending>>>,
     depth: crossbeam_channel::Receiver<Pending>,
     counters: Arc<Counters>,
@@ -151,6 +163,7 @@ impl Recorder {
         };
         Ok(Arc::new(Recorder {
             store,
+            refusals: Mutex::new(Bucket::new(settings.refusals_per_second)),
             queue: Mutex::new(Some(tx)),
             depth: rx,
             counters,
@@ -164,9 +177,14 @@ impl Recorder {
         &self.store
     }
 
-    /// Queues a call for writing; never blocks. A full queue drops it, counted.
+    /// Queues a call for writing; never blocks. A full queue drops it, counted; a
+    /// refused call over `refusals_per_second` is counted and not recorded.
     pub fn record(&self, pending: Pending) {
         let c = &self.counters;
+        if pending.refused && !self.refusals.lock().expect("refusals").take() {
+            c.refusals_not_recorded.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         c.accepted.fetch_add(1, Ordering::Relaxed);
         let size = pending.body.len().min(pending.keep) + pending.call.response_body.len();
         let queued = c.queued_bytes.fetch_add(size, Ordering::Relaxed);
@@ -209,6 +227,7 @@ impl Recorder {
             last_error_at,
             retention_removed_by_age: c.retained_by_age.load(Ordering::Relaxed),
             retention_removed_by_size: c.retained_by_size.load(Ordering::Relaxed),
+            refusals_not_recorded: c.refusals_not_recorded.load(Ordering::Relaxed),
         }
     }
 
@@ -244,6 +263,36 @@ impl Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// A token bucket: `rate` a second, up to ten seconds' worth saved.
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32) -> Bucket {
+        Bucket {
+            rate: rate as f64,
+            tokens: rate as f64 * 10.0,
+            at: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let earned = now.duration_since(self.at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + earned).min(self.rate * 10.0);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
     }
 }
 
@@ -289,6 +338,7 @@ fn encode(pending: Pending, packer: &mut Packer) -> Row {
         redact_body,
         runs,
         sources,
+        refused: _,
     } = pending;
     call.rules = traces(runs, &call.response_body, &sources);
     let mut body: Vec<u8> = if redact_body.is_empty() || body.is_empty() {

@@ -42,6 +42,40 @@ pub fn headers(
     out
 }
 
+/// Keeps at most `count` headers and `bytes` bytes of their names and values (a value
+/// is cut to what is left), for calls from callers not known to be the Estimator;
+/// what is left out is listed as `headers:<n> more not kept`.
+pub fn bound(
+    headers: &mut Vec<(String, String)>,
+    count: usize,
+    bytes: usize,
+    redacted: &mut Vec<String>,
+) {
+    let mut used = 0;
+    let mut kept = 0;
+    for (name, value) in headers.iter_mut() {
+        if kept == count || used + name.len() >= bytes {
+            break;
+        }
+        used += name.len();
+        let room = bytes - used;
+        if value.len() > room {
+            let mut cut = room;
+            while !value.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            value.truncate(cut);
+        }
+        used += value.len();
+        kept += 1;
+    }
+    let more = headers.len() - kept;
+    if more > 0 {
+        headers.truncate(kept);
+        redacted.push(format!("headers:{more} more not kept"));
+    }
+}
+
 /// The body with the values at `pointers` replaced by `"[redacted]"` (`*` matches
 /// every array item or object member), or `None` when none of them is in the body: the
 /// body is then stored byte for byte. Everything outside the replaced values keeps its
