@@ -40,6 +40,11 @@ pub enum TlsError {
         key: PathBuf,
         reason: String,
     },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot make a development certificate: {0}")]
     Generate(String),
 }
@@ -117,6 +122,7 @@ impl CertStore {
         let (cert_path, key_path) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
         let pair = load_pair(&cert_path, &key_path)?;
         log_certificate("serving certificate", &cert_path, &pair);
+        warn_if_readable(&key_path);
         Ok(CertStore {
             cert_path,
             key_path,
@@ -131,6 +137,7 @@ impl CertStore {
             return Ok(false);
         }
         log_certificate("certificate reloaded", &self.cert_path, &pair);
+        warn_if_readable(&self.key_path);
         self.current.store(Arc::new(pair));
         Ok(true)
     }
@@ -196,6 +203,26 @@ fn log_certificate(what: &str, path: &Path, pair: &CertifiedKey) {
     }
 }
 
+/// Why `path`, a private key, should be tightened: `Some` when its group or others may
+/// read or write it.
+pub fn key_permission_problem(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "private key {} can be read or written by group or others (mode {mode:04o}); run chmod 600 {}",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
+fn warn_if_readable(key_path: &Path) {
+    if let Some(problem) = key_permission_problem(key_path) {
+        tracing::warn!(file = %key_path.display(), "{problem}");
+    }
+}
+
 /// What [`generate`] wrote.
 #[derive(Debug)]
 pub struct DevCerts {
@@ -204,6 +231,8 @@ pub struct DevCerts {
     pub key: PathBuf,
     pub hosts: Vec<String>,
     pub reused_ca: bool,
+    /// Problems with files kept as they were (a kept CA key others can read).
+    pub warnings: Vec<String>,
 }
 
 /// Hosts a development certificate covers by default.
@@ -218,16 +247,30 @@ pub fn ensure_dev_certs(dir: &Path) -> Result<Option<DevCerts>, TlsError> {
     generate(dir, &hosts).map(Some)
 }
 
+/// Development CA validity: ten years.
+const CA_DAYS: i64 = 3650;
+/// Server certificate validity, counted as the CA/Browser Forum does (both ends
+/// inclusive): 397 days, under the 398-day cap of browsers and Apple.
+const LEAF_DAYS: i64 = 397;
+
 /// Writes a development CA (kept when one exists) and a server certificate for `hosts`.
+///
+/// Both pass strict verifiers (OpenSSL `-x509_strict`, Python's VERIFY_X509_STRICT):
+/// the CA has basicConstraints CA:TRUE (critical), keyUsage keyCertSign and cRLSign
+/// (critical) and a subject key identifier; the server certificate has CA:FALSE,
+/// keyUsage digitalSignature only (critical; its key is EC, which cannot encipher
+/// keys), extendedKeyUsage serverAuth, the hosts as subject alternative names, its own
+/// subject key identifier and an authority key identifier equal to the CA's.
+/// Private keys are written with mode 0600.
 pub fn generate(dir: &Path, hosts: &[String]) -> Result<DevCerts, TlsError> {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
+        KeyIdMethod, KeyPair, KeyUsagePurpose,
     };
     let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| TlsError::Read { path, source }
+        move |source| TlsError::Write { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let (ca_path, ca_key_path) = (dir.join(CA_FILE), dir.join(CA_KEY_FILE));
@@ -236,9 +279,16 @@ pub fn generate(dir: &Path, hosts: &[String]) -> Result<DevCerts, TlsError> {
     let existing = std::fs::read_to_string(&ca_path)
         .ok()
         .zip(std::fs::read_to_string(&ca_key_path).ok());
+    let mut warnings = Vec::new();
     let (issuer, reused_ca) = match existing {
         Some((ca_pem, ca_key_pem)) => {
             let key = KeyPair::from_pem(&ca_key_pem).map_err(gen)?;
+            if let Some(problem) = key_permission_problem(&ca_key_path) {
+                tracing::warn!(file = %ca_key_path.display(), "{problem}");
+                warnings.push(problem);
+            }
+            // Reads the CA's subject key identifier: the server certificate's authority
+            // key identifier must equal it.
             (Issuer::from_ca_cert_pem(&ca_pem, key).map_err(gen)?, true)
         }
         None => {
@@ -249,14 +299,13 @@ pub fn generate(dir: &Path, hosts: &[String]) -> Result<DevCerts, TlsError> {
             params
                 .distinguished_name
                 .push(DnType::OrganizationName, "lookout (development only)");
+            // rcgen writes basicConstraints and keyUsage critical, and a subject key
+            // identifier (SHA-256 of the public key) for a CA.
             params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-            params.key_usages = vec![
-                KeyUsagePurpose::KeyCertSign,
-                KeyUsagePurpose::CrlSign,
-                KeyUsagePurpose::DigitalSignature,
-            ];
+            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+            params.key_identifier_method = KeyIdMethod::Sha256;
             params.not_before = now - time::Duration::hours(1);
-            params.not_after = now + time::Duration::days(3650);
+            params.not_after = params.not_before + time::Duration::days(CA_DAYS);
             let key = KeyPair::generate().map_err(gen)?;
             let cert = params.self_signed(&key).map_err(gen)?;
             write_private(&ca_key_path, key.serialize_pem().as_bytes())?;
@@ -270,13 +319,15 @@ pub fn generate(dir: &Path, hosts: &[String]) -> Result<DevCerts, TlsError> {
         DnType::CommonName,
         hosts.first().map(String::as_str).unwrap_or("localhost"),
     );
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    // ExplicitNoCa: basicConstraints CA:FALSE (critical) and a subject key identifier.
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    params.key_identifier_method = KeyIdMethod::Sha256;
     params.not_before = now - time::Duration::hours(1);
-    params.not_after = now + time::Duration::days(397);
+    params.not_after =
+        params.not_before + time::Duration::days(LEAF_DAYS) - time::Duration::seconds(1);
     let key = KeyPair::generate().map_err(gen)?;
     let cert = params.signed_by(&key, &issuer).map_err(gen)?;
     let (cert_path, key_path) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
@@ -289,26 +340,30 @@ pub fn generate(dir: &Path, hosts: &[String]) -> Result<DevCerts, TlsError> {
         key: key_path,
         hosts: hosts.to_vec(),
         reused_ca,
+        warnings,
     })
 }
 
+/// Writes a private key readable by its owner only: a new file is created with mode
+/// 0600, an existing one is emptied and set to 0600 before the key is written into it.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let fail = |source| TlsError::Write {
+        path: path.into(),
+        source,
+    };
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .map_err(|source| TlsError::Read {
-            path: path.into(),
-            source,
-        })?;
-    file.write_all(bytes).map_err(|source| TlsError::Read {
-        path: path.into(),
-        source,
-    })
+        .map_err(fail)?;
+    // `mode` applies only when the file is created; an existing file keeps its mode.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(fail)?;
+    file.write_all(bytes).map_err(fail)
 }
 
 #[cfg(test)]
@@ -331,6 +386,36 @@ mod tests {
         assert_eq!(
             std::fs::metadata(&made.key).unwrap().permissions().mode() & 0o777,
             0o600
+        );
+    }
+
+    #[test]
+    fn private_keys_are_0600_when_rewritten_and_loose_ones_are_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let made = generate(dir.path(), &["localhost".into()]).unwrap();
+        let ca_key = dir.path().join(CA_KEY_FILE);
+        assert!(key_permission_problem(&made.key).is_none());
+        assert!(key_permission_problem(&ca_key).is_none());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let loosen =
+            |p: &Path| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+        loosen(&made.key);
+        let problem = key_permission_problem(&made.key).expect("a 0644 key is named");
+        assert!(
+            problem.contains("key.pem") && problem.contains("chmod 600"),
+            "{problem}"
+        );
+        loosen(&ca_key);
+        let again = generate(dir.path(), &["localhost".into()]).unwrap();
+        assert!(again.reused_ca);
+        assert_eq!(mode(&again.key), 0o600, "a rewritten key is 0600 again");
+        assert_eq!(mode(&ca_key), 0o644, "a kept CA key is only read");
+        assert!(
+            again.warnings.iter().any(|w| w.contains("ca-key.pem")),
+            "{:?}",
+            again.warnings
         );
     }
 

@@ -11,6 +11,9 @@ pub fn run(out: &Path, hosts: Vec<String>) -> anyhow::Result<u8> {
         hosts
     };
     let made = tls::generate(out, &hosts)?;
+    for warning in &made.warnings {
+        eprintln!("warning: {warning}");
+    }
     let ca = if made.reused_ca {
         "kept the existing development CA"
     } else {
