@@ -152,6 +152,7 @@ pub async fn replay_with(
             call_id,
             received_at,
             &headers,
+            &ruleset.settings.redact_headers,
         )),
         facts: Arc::new(crate::rules::facts::Facts::new(store.map(|store| {
             Arc::new(crate::store::StoreFacts {

@@ -418,6 +418,77 @@ async fn secrets_never_reach_the_sqlite_file() {
     }
 }
 
+/// Issue 12, finding 7: values at `redact_body` pointers used to reach the store
+/// through a rule's print output, its alerts and the answer; a `redact_headers` header
+/// was readable by rules. Now rules cannot see the header, and whatever a rule copies
+/// out of a redacted value is scrubbed from everything recorded.
+#[tokio::test]
+async fn values_a_rule_copies_out_of_redacted_fields_do_not_reach_the_database() {
+    const PIN: &str = "98765431";
+    let leaky: &[(&str, &str)] = &[
+        (
+            "ruleset.toml",
+            "redact_headers = [\"X-Imos-Token\"]\nredact_body = [\"/counterparty\", \"/pin\"]\n",
+        ),
+        (
+            "leak.rhai",
+            r#"print("token " + estimate.counterparty.apiToken);
+info("token " + estimate.counterparty.apiToken + " header " + request.headers["x-imos-token"])
+    .field("Token", estimate.counterparty.apiToken)
+    .mutation(#{ pin: estimate.pin, note: `pin ${estimate.pin}` });
+"#,
+        ),
+        (
+            "throws.rhai",
+            r#"throw "failed with " + estimate.counterparty.apiToken;"#,
+        ),
+    ];
+    let app = spawn_app(&[("leaky", leaky)]).await;
+    let body = format!(
+        "{{\"estimateID\": \"EST-LEAK\", \"pin\": {PIN}, \"counterparty\": {{\"name\": \"Quiet Trading\", \"apiToken\": \"{BODY_SECRET}\"}}}}"
+    );
+    let response = app
+        .client
+        .post(app.url("/hooks/leaky"))
+        .header("X-Imos-Token", FLAG_SECRET)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = response.headers()["x-lookout-call-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    // The Estimator's answer is the rule's own business: it has the values.
+    let answer = response.text().await.unwrap();
+    assert!(
+        answer.contains(BODY_SECRET) && answer.contains(PIN),
+        "{answer}"
+    );
+    assert!(
+        !answer.contains(FLAG_SECRET),
+        "rules saw a redacted header: {answer}"
+    );
+
+    let call = app.recorded(&id).await;
+    let stored: Value = serde_json::from_slice(&call.response_body).expect("still JSON");
+    assert_eq!(stored[0]["mutation"]["pin"], "[redacted]");
+    assert_eq!(stored[0]["displayFields"][0]["value"], "[redacted]");
+    assert!(
+        call.rules[0].output.contains("token [redacted]"),
+        "{}",
+        call.rules[0].output
+    );
+    let error = call.rules[1].error.as_ref().unwrap();
+    assert_eq!(error.message, "failed with [redacted]");
+    let text = everything_in(&app.dir.path().join("data/lookout.db"));
+    assert!(text.contains("EST-LEAK"), "the check reads the rows");
+    for secret in [BODY_SECRET, PIN, FLAG_SECRET] {
+        assert!(!text.contains(secret), "`{secret}` reached the database");
+    }
+}
+
 #[tokio::test]
 async fn retention_removes_old_calls_in_the_background() {
     let app = spawn_app_with(&[("desk", &[("r.rhai", "info(\"hi\");")])], |c| {

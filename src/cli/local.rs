@@ -100,6 +100,7 @@ impl Local {
                 call_id,
                 SystemTime::now(),
                 &map,
+                &ruleset.settings.redact_headers,
             )),
             facts: Arc::new(Facts::new(facts)),
         });

@@ -290,7 +290,13 @@ async fn answer(
     trail.estimate = Some(estimate.clone());
     let input = Arc::new(CallInput {
         estimate,
-        request: Arc::new(request_context(name, call_id, received_at, headers)),
+        request: Arc::new(request_context(
+            name,
+            call_id,
+            received_at,
+            headers,
+            &ruleset.settings.redact_headers,
+        )),
         facts: Arc::new(rules::facts::Facts::new(Some(Arc::new(
             store::StoreFacts {
                 store: state.recorder.store().clone(),
@@ -395,17 +401,19 @@ fn parse_estimate(body: &[u8]) -> Result<Doc, ApiError> {
     Ok(estimate)
 }
 
-/// `request` as rules see it.
+/// `request` as rules see it: never a credential header, nor one the rule set redacts
+/// (`redact_headers`), so no rule can copy such a value into an alert or its output.
 pub fn request_context(
     name: &str,
     call_id: Uuid,
     received_at: SystemTime,
     headers: &HeaderMap,
+    redacted: &[String],
 ) -> Doc {
     let mut map = sonic_rs::Object::new();
     for (key, value) in headers {
         let key = key.as_str(); // already lower case
-        if HIDDEN_FROM_RULES.contains(&key) {
+        if HIDDEN_FROM_RULES.contains(&key) || redacted.iter().any(|r| r == key) {
             continue;
         }
         let value = String::from_utf8_lossy(value.as_bytes());
@@ -469,11 +477,13 @@ mod tests {
             HeaderValue::from_static("secret"),
         );
         headers.insert("authorization", HeaderValue::from_static("Bearer x"));
+        headers.insert("x-partner-token", HeaderValue::from_static("hidden"));
         let ctx = json::doc_to_value(&request_context(
             "desk",
             Uuid::nil(),
             SystemTime::UNIX_EPOCH,
             &headers,
+            &["x-partner-token".to_string()],
         ));
         assert_eq!(
             ctx["headers"],

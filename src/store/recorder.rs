@@ -340,11 +340,24 @@ fn encode(pending: Pending, packer: &mut Packer) -> Row {
         sources,
         refused: _,
     } = pending;
-    call.rules = traces(runs, &call.response_body, &sources);
+    let mut runs = runs;
     let mut body: Vec<u8> = if redact_body.is_empty() || body.is_empty() {
         body.to_vec()
     } else if doc.is_some() || crate::rules::json::parse_bytes_ok(&body) {
-        redact::body(&body, &redact_body, &mut call.redacted).unwrap_or_else(|| body.to_vec())
+        // What rules could have copied out of the redacted values leaves with them:
+        // from the answer (and so the trace's alerts), their output and errors.
+        let mut secrets = Vec::new();
+        let kept = redact::body_and_secrets(&body, &redact_body, &mut call.redacted, &mut secrets);
+        if let Some(scrubbed) = redact::scrub_json(&call.response_body, &secrets) {
+            call.response_body = scrubbed;
+        }
+        for run in &mut runs {
+            redact::scrub_text(&mut run.output, &secrets);
+            if let Outcome::Error(e) = &mut run.outcome {
+                redact::scrub_text(&mut e.message, &secrets);
+            }
+        }
+        kept.unwrap_or_else(|| body.to_vec())
     } else {
         // The pointers cannot be applied to a body that is not JSON: keep none of it.
         call.redacted
@@ -356,6 +369,7 @@ fn encode(pending: Pending, packer: &mut Packer) -> Row {
         body.truncate(keep);
     }
     call.request_body = body;
+    call.rules = traces(runs, &call.response_body, &sources);
     Row::encode(&call, packer)
 }
 

@@ -81,6 +81,24 @@ pub fn bound(
 /// body is then stored byte for byte. Everything outside the replaced values keeps its
 /// exact bytes. Adds a `body:<pointer>` entry per pointer that matched.
 pub fn body(body: &[u8], pointers: &[String], redacted: &mut Vec<String>) -> Option<Vec<u8>> {
+    body_and_secrets(body, pointers, redacted, &mut Vec::new())
+}
+
+/// Values shorter than this are not searched for outside the body (a rule's output,
+/// the answer): they would match everywhere, and are no secret.
+pub const MIN_SECRET: usize = 4;
+
+/// [`body`], also collecting into `secrets` every text and scalar the replaced values
+/// held (at least [`MIN_SECRET`] long): what a rule could have copied out of the
+/// estimate, for [`scrub_text`] and [`scrub_json`].
+pub fn body_and_secrets(
+    body: &[u8],
+    pointers: &[String],
+    redacted: &mut Vec<String>,
+    secrets: &mut Vec<String>,
+) -> Option<Vec<u8>> {
+    // Outside JSON: every parser below recurses.
+    crate::nesting::check(body).ok()?;
     let text = std::str::from_utf8(body).ok()?;
     let mut spans = Vec::new();
     for pointer in pointers {
@@ -105,12 +123,115 @@ pub fn body(body: &[u8], pointers: &[String], redacted: &mut Vec<String>) -> Opt
         if span.start < at {
             continue; // inside a value already replaced
         }
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text[span.clone()]) {
+            leaves(&value, secrets);
+        }
         out.extend_from_slice(&body[at..span.start]);
         out.extend_from_slice(b"\"[redacted]\"");
         at = span.end;
     }
     out.extend_from_slice(&body[at..]);
     Some(out)
+}
+
+/// The texts and scalars in `value`, as a rule would print them.
+fn leaves(value: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(items) => return items.iter().for_each(|v| leaves(v, out)),
+        Value::Object(map) => return map.values().for_each(|v| leaves(v, out)),
+        Value::Bool(_) | Value::Null => return,
+    };
+    if text.chars().count() >= MIN_SECRET && !out.contains(&text) {
+        out.push(text);
+    }
+}
+
+/// Replaces every occurrence of each secret in `text` (a rule's output or error).
+pub fn scrub_text(text: &mut String, secrets: &[String]) {
+    for secret in secrets {
+        if text.contains(secret.as_str()) {
+            *text = text.replace(secret.as_str(), MARK);
+        }
+    }
+}
+
+/// `json` (an answer as sent) with every secret replaced inside its strings by
+/// `[redacted]`, and every number equal to one by the string `"[redacted]"`; `None`
+/// when none occurs. The result is valid JSON whenever `json` was.
+pub fn scrub_json(json: &[u8], secrets: &[String]) -> Option<Vec<u8>> {
+    // Secrets as they appear inside a JSON string (serde_json's escaping).
+    let escaped: Vec<Vec<u8>> = secrets
+        .iter()
+        .map(|s| {
+            let quoted = serde_json::to_string(s).expect("a string serializes");
+            quoted.as_bytes()[1..quoted.len() - 1].to_vec()
+        })
+        .collect();
+    if !escaped
+        .iter()
+        .any(|e| memchr::memmem::find(json, e).is_some())
+    {
+        return None;
+    }
+    let mut out = Vec::with_capacity(json.len());
+    let mut i = 0;
+    while i < json.len() {
+        let c = json[i];
+        if c == b'"' {
+            let mut end = i + 1;
+            while end < json.len() && json[end] != b'"' {
+                end += if json[end] == b'\\' { 2 } else { 1 };
+            }
+            let end = end.min(json.len());
+            out.push(b'"');
+            out.extend_from_slice(&replace_all(&json[i + 1..end], &escaped));
+            if end < json.len() {
+                out.push(b'"');
+            }
+            i = end + 1;
+        } else if c == b'-' || c.is_ascii_digit() {
+            let end = json[i..]
+                .iter()
+                .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                .map_or(json.len(), |n| i + n);
+            let token = &json[i..end];
+            if secrets.iter().any(|s| s.as_bytes() == token) {
+                out.extend_from_slice(b"\"[redacted]\"");
+            } else {
+                out.extend_from_slice(token);
+            }
+            i = end;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+fn replace_all(content: &[u8], needles: &[Vec<u8>]) -> Vec<u8> {
+    let mut current = content.to_vec();
+    for needle in needles {
+        if memchr::memmem::find(&current, needle).is_none() {
+            continue;
+        }
+        let mut next = Vec::with_capacity(current.len());
+        let mut at = 0;
+        for found in memchr::memmem::find_iter(&current, needle) {
+            if found < at {
+                continue;
+            }
+            next.extend_from_slice(&current[at..found]);
+            next.extend_from_slice(MARK.as_bytes());
+            at = found + needle.len();
+        }
+        next.extend_from_slice(&current[at..]);
+        current = next;
+    }
+    current
 }
 
 /// Byte ranges (in `whole`) of the values at `tokens` below `raw`, a slice of `whole`.
