@@ -3,7 +3,7 @@
 
 mod certs;
 mod check;
-mod facts;
+pub(crate) mod facts;
 mod init;
 mod local;
 mod logs;
@@ -12,7 +12,7 @@ mod run;
 mod send;
 mod serve;
 mod sign;
-mod test;
+pub(crate) mod test;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -93,7 +93,7 @@ pub enum Command {
     },
     /// Act as the Estimator: sign a body, POST it, print the status, headers, body and time
     #[command(
-        after_help = "Example:\n  export LOOKOUT_KEY_DEFAULT=...\n  lookout send https://localhost:8443/hooks/default rules/samples/drybulk-single-cargo.json \\\n      --key-env LOOKOUT_KEY_DEFAULT --cacert certs/ca.pem --header x-imos-user:apatel\n\nExit 1 when the answer is not 2xx, 2 when the call could not be made."
+        after_help = "Example:\n  export LOOKOUT_KEY_DEFAULT=...\n  lookout send https://localhost:8443/hooks/default rules/samples/drybulk-single-cargo.json \\\n      --key-env LOOKOUT_KEY_DEFAULT --cacert certs/ca.pem --header x-imos-user:apatel\n\nOnly https:// is sent to unless --insecure-http; a redirect is printed, not followed,\nunless --follow-redirects (same scheme, host and port only).\n\nExit 1 when the answer is not 2xx (a redirect included), 2 when the call could not be made\nor was refused (http:// without --insecure-http)."
     )]
     Send {
         /// The webhook URL, e.g. https://localhost:8443/hooks/default
@@ -112,6 +112,15 @@ pub enum Command {
         /// Give up after this many seconds
         #[arg(long, value_name = "SECONDS", default_value_t = 15)]
         timeout: u64,
+        /// Allow an http:// URL. The body and its signature then travel in clear text,
+        /// readable and replayable by anyone on the path; without this flag http:// is refused
+        #[arg(long)]
+        insecure_http: bool,
+        /// Follow redirects: at most 5, and only to the same scheme, host and port (never to
+        /// another host or port, never from https to http). Without it a 3xx answer is printed
+        /// with its Location and not followed
+        #[arg(long)]
+        follow_redirects: bool,
     },
     /// List the request/response log, or show one call in full (`logs show <id>`)
     Logs(logs::LogsArgs),
@@ -188,14 +197,22 @@ pub fn run(opts: Opts) -> u8 {
             cacert,
             headers,
             timeout,
-        } => send::run(send::SendArgs {
-            url: &url,
-            file: &file,
-            key_env: key_env.as_deref(),
-            cacert: cacert.as_deref(),
-            headers: &headers,
-            timeout: Duration::from_secs(timeout.max(1)),
-        }),
+            insecure_http,
+            follow_redirects,
+        } => send::run(
+            send::SendArgs {
+                url: &url,
+                file: &file,
+                key_env: key_env.as_deref(),
+                cacert: cacert.as_deref(),
+                headers: &headers,
+                timeout: Duration::from_secs(timeout.max(1)),
+            },
+            send::Transport {
+                insecure_http,
+                follow_redirects,
+            },
+        ),
         Command::Logs(args) => logs::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Init { dir } => init::run(&dir),

@@ -18,20 +18,48 @@ pub struct SendArgs<'a> {
     pub timeout: Duration,
 }
 
+/// Where the signed body may go. Both off unless asked for on the command line: the
+/// body and its signature go to the URL given, over HTTPS, and nowhere else.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Transport {
+    /// `--insecure-http`: an http:// URL is allowed (body and signature in clear text).
+    pub insecure_http: bool,
+    /// `--follow-redirects`: follow at most [`MAX_REDIRECTS`] redirects, each to the
+    /// first URL's scheme, host and port only. Without it a 3xx is the answer.
+    pub follow_redirects: bool,
+}
+
 /// How long the Estimator waits for an answer.
 const ESTIMATOR_WAIT: Duration = Duration::from_secs(10);
 
-pub fn run(args: SendArgs<'_>) -> anyhow::Result<u8> {
+/// The most redirects `--follow-redirects` follows.
+pub const MAX_REDIRECTS: usize = 5;
+
+pub fn run(args: SendArgs<'_>, transport: Transport) -> anyhow::Result<u8> {
     let url = url::Url::parse(args.url).map_err(|e| {
         anyhow!(
             "`{}` is not a URL ({e}); e.g. https://localhost:8443/hooks/default",
             args.url
         )
     })?;
-    if !matches!(url.scheme(), "https" | "http") {
-        return Err(anyhow!(
-            "`{url}`: only https:// (and http://) URLs can be sent to"
-        ));
+    match url.scheme() {
+        "https" => {}
+        "http" if transport.insecure_http => {
+            eprintln!("warning: --insecure-http: the body and its signature go in clear text");
+        }
+        "http" => {
+            return Err(anyhow!(
+                "`{url}` is plain http://: the body and its Veson-Webhook-Signature header \
+                 would travel in clear text, for anyone on the path to read and replay. Use \
+                 https:// (for `lookout serve`'s development certificate add --cacert \
+                 certs/ca.pem), or pass --insecure-http to send in clear text anyway"
+            ));
+        }
+        _ => {
+            return Err(anyhow!(
+                "`{url}`: only https:// URLs can be sent to (http:// with --insecure-http)"
+            ));
+        }
     }
     let body =
         std::fs::read(args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
@@ -59,8 +87,25 @@ pub fn run(args: SendArgs<'_>) -> anyhow::Result<u8> {
     };
 
     crate::tls::install_provider();
+    // Never reqwest's default (up to 10 redirects, to any host, https to http included):
+    // a 307 or 308 would take the body and its signature along.
+    let redirects = if transport.follow_redirects {
+        let origin = url.origin();
+        reqwest::redirect::Policy::custom(move |attempt| {
+            // `previous` starts with the first URL: more than MAX_REDIRECTS of them means
+            // MAX_REDIRECTS redirects were followed. A stop makes this 3xx the answer.
+            if attempt.url().origin() != origin || attempt.previous().len() > MAX_REDIRECTS {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        })
+    } else {
+        reqwest::redirect::Policy::none()
+    };
     let mut client = reqwest::Client::builder()
         .timeout(args.timeout)
+        .redirect(redirects)
         .user_agent(concat!("lookout-send/", env!("CARGO_PKG_VERSION")));
     if let Some(ca) = args.cacert {
         let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
@@ -85,14 +130,15 @@ pub fn run(args: SendArgs<'_>) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     let started = Instant::now();
-    let (status, version, response_headers, answer) = runtime
+    let (status, version, answered_by, response_headers, answer) = runtime
         .block_on(async {
             let response = request.send().await?;
             let status = response.status();
             let version = response.version();
+            let answered_by = response.url().clone();
             let headers = response.headers().clone();
             let answer = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, version, headers, answer))
+            Ok::<_, reqwest::Error>((status, version, answered_by, headers, answer))
         })
         .map_err(|e| explain(&url, args.cacert.is_some(), &e))?;
     let elapsed = started.elapsed();
@@ -117,6 +163,15 @@ pub fn run(args: SendArgs<'_>) -> anyhow::Result<u8> {
         Ok(json) => writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?,
         Err(_) => writeln!(out, "{}", String::from_utf8_lossy(&answer))?,
     }
+    if answered_by != url {
+        eprintln!("note: followed redirects; the answer is from {answered_by}");
+    }
+    if status.is_redirection() {
+        eprintln!(
+            "{}",
+            redirect_note(status, &answered_by, &response_headers, transport)
+        );
+    }
     if elapsed > ESTIMATOR_WAIT {
         eprintln!(
             "warning: the answer took {:.1} s; the Estimator gives up after 10 s",
@@ -134,6 +189,41 @@ pub fn run(args: SendArgs<'_>) -> anyhow::Result<u8> {
     } else {
         super::FOUND
     })
+}
+
+/// Why a 3xx answer was not followed, and what to do.
+fn redirect_note(
+    status: reqwest::StatusCode,
+    answered_by: &url::Url,
+    headers: &reqwest::header::HeaderMap,
+    transport: Transport,
+) -> String {
+    let location = headers
+        .get(reqwest::header::LOCATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let Some(location) = location else {
+        return format!("note: the answer is {status} with no Location header");
+    };
+    let target = answered_by.join(&location).ok();
+    if !transport.follow_redirects {
+        return format!(
+            "note: the server redirects to {location}; not followed, because the body and its \
+             signature would go there too. Send to that URL yourself, or pass --follow-redirects \
+             to follow redirects on the same scheme, host and port"
+        );
+    }
+    match target {
+        Some(target) if target.origin() == answered_by.origin() => format!(
+            "note: the redirect to {location} was not followed: {MAX_REDIRECTS} redirects were \
+             followed already"
+        ),
+        Some(target) => format!(
+            "note: the redirect to {target} was not followed: --follow-redirects stays on {} \
+             (same scheme, host and port; never https to http)",
+            answered_by.origin().ascii_serialization()
+        ),
+        None => format!("note: the redirect to {location} was not followed: not a URL"),
+    }
 }
 
 /// A transport error in words that say what to try.
