@@ -86,6 +86,12 @@ impl Application {
         let recorder = crate::store::recorder::Recorder::start(store, config.recorder.clone())
             .context("starting the log's recorder")?;
         tracing::info!(store = %location, "recording calls");
+        if !config.events.octopi.secrets.is_empty() {
+            tracing::info!(
+                "{}",
+                crate::events::octopi::replay_protection(&config.events.octopi)
+            );
+        }
         let admin = crate::admin::Admin::load(config.admin_token.as_ref(), &config.data, addr)
             .context("preparing the log viewer's admin token")?;
         let metrics: Arc<crate::metrics::Metrics> = Arc::default();

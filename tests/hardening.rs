@@ -458,3 +458,47 @@ async fn refused_calls_are_recorded_small_and_at_a_bounded_rate() {
         60 - stored.len()
     )));
 }
+
+/// Finding 6: under the default `signed = "body"`, the timestamp and delivery id are not
+/// signed, so a captured delivery re-sent with a fresh timestamp and a new delivery id
+/// was stored again. Duplicates are dropped by content.
+#[tokio::test]
+async fn a_replayed_octopi_delivery_with_new_headers_is_a_duplicate() {
+    let app = spawn_app_with(&[], |c| {
+        c.events.octopi.secrets = vec![lookout::signature::ApiKey::new("octopi-secret")];
+    })
+    .await;
+    let body = json!({
+        "event_type": "Cargo Held",
+        "container": {"number": "MSCU1234565"},
+        "occurred_at": "2026-11-30T10:00:00Z"
+    })
+    .to_string();
+    let first = app
+        .post_octopi(
+            "octopi-secret",
+            "Cargo Held",
+            "0b7e0c3a-1f5e-4b8f-9c55-2d7f0a4b6e11",
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(
+        first.json::<Value>().await.unwrap(),
+        json!({"stored": 1, "duplicates": 0})
+    );
+    // The attacker's copy: the same signed body, a new delivery id, a fresh timestamp.
+    let replay = app
+        .post_octopi(
+            "octopi-secret",
+            "Cargo Held",
+            "99999999-1f5e-4b8f-9c55-2d7f0a4b6e11",
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(replay.status(), 200);
+    assert_eq!(
+        replay.json::<Value>().await.unwrap(),
+        json!({"stored": 0, "duplicates": 1})
+    );
+}

@@ -454,9 +454,33 @@ pub fn parse(
         vessels,
         ports,
         delivery: Some(delivery.to_string()),
-        dedupe: format!("octopi:{delivery}"),
+        dedupe: dedupe_key(body),
         payload: text.to_string(),
     })
+}
+
+/// The key a delivery is dropped as a duplicate by: its content, not its
+/// `X-Octopi-Delivery`. Under `signed = "body"` neither the delivery id nor the
+/// timestamp is signed, so a captured delivery re-sent with new ones still verifies;
+/// its body, which the signature covers, is what makes it the same delivery. A
+/// genuine redelivery (same id, same body) is a duplicate by the same key.
+pub fn dedupe_key(body: &[u8]) -> String {
+    use sha2::Digest;
+    format!("octopi:sha256:{}", hex::encode(sha2::Sha256::digest(body)))
+}
+
+/// What protects against a replayed delivery under `settings`, for the start-up log.
+pub fn replay_protection(settings: &Settings) -> String {
+    let tolerance = settings.tolerance.as_secs();
+    match settings.signed {
+        Signed::Body => format!(
+            "Octopi deliveries: signed = \"body\" covers neither X-Octopi-Timestamp nor X-Octopi-Delivery, so the timestamp check ({tolerance} s) does not stop a replay; a re-sent delivery is dropped as a duplicate by its content (SHA-256 of the body) for as long as events are kept ([events] max_age_days)"
+        ),
+        _ if tolerance == 0 => "Octopi deliveries: the timestamp is signed but not checked (tolerance_s = 0); a re-sent delivery is dropped as a duplicate by its content (SHA-256 of the body) for as long as events are kept".to_string(),
+        _ => format!(
+            "Octopi deliveries: the signed X-Octopi-Timestamp must be within {tolerance} s, and a delivery re-sent within that window is dropped as a duplicate by its content (SHA-256 of the body)"
+        ),
+    }
 }
 
 fn known_or_snake(name: &str) -> String {
