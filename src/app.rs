@@ -29,6 +29,7 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         config.validate().map_err(anyhow::Error::msg)?;
+        keep_private(&config).context("making lookout's own files private")?;
         if let Some(made) =
             tls::ensure_dev_certs(&config.certs).context("preparing certificates")?
         {
@@ -189,6 +190,42 @@ impl Application {
         tracing::info!("lookout stopped");
         Ok(())
     }
+}
+
+/// lookout's own files (the log, its WAL, the admin token, keys) are its user's alone:
+/// everything the process creates from here on is made without group or other access
+/// (umask 077), the data folder is 0700, and files already there from an earlier
+/// version are tightened to 0600, said once in the log.
+fn keep_private(config: &Config) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: umask only sets the process's file mode creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
+    let mut tighten = |path: &std::path::Path, mode: u32| -> std::io::Result<()> {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return Ok(());
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+            tracing::warn!(
+                path = %path.display(),
+                "was readable by group or others; made it {mode:o}"
+            );
+        }
+        Ok(())
+    };
+    std::fs::create_dir_all(&config.data)?;
+    tighten(&config.data, 0o700)?;
+    tighten(&config.data.join("admin-token"), 0o600)?;
+    if let Ok(crate::store::Location::Sqlite(db)) = config.store_location() {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = db.clone().into_os_string();
+            name.push(suffix);
+            tighten(std::path::Path::new(&name), 0o600)?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Clone)]

@@ -502,3 +502,46 @@ async fn a_replayed_octopi_delivery_with_new_headers_is_a_duplicate() {
         json!({"stored": 0, "duplicates": 1})
     );
 }
+
+/// Finding 12: `data/lookout.db` and its WAL were created 0644. lookout's own files are
+/// private to its user: the data folder 0700, the log and the admin token 0600, and a
+/// folder or file left open by an earlier version is tightened at start.
+#[tokio::test]
+async fn lookouts_own_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let desk = desk_rules();
+    let app = spawn_app(&[("desk", &desk)]).await;
+    let response = app
+        .post_hook("desk", br#"{"estimateID": "E1"}"#, None)
+        .await;
+    let id = response.headers()["x-lookout-call-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    app.recorded(&id).await;
+    let data = app.dir.path().join("data");
+    assert_eq!(mode(&data), 0o700);
+    for file in ["lookout.db", "lookout.db-wal", "admin-token"] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+
+    // An earlier version's open files are tightened when the server starts.
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("data");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        old.join("admin-token"),
+        "old-admin-token-0123456789abcdef\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        old.join("admin-token"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let _app = spawn_app_with(&[], |c| c.data = old.clone()).await;
+    assert_eq!(mode(&old), 0o700);
+    assert_eq!(mode(&old.join("admin-token")), 0o600);
+}
