@@ -545,3 +545,30 @@ async fn lookouts_own_files_are_private() {
     assert_eq!(mode(&old), 0o700);
     assert_eq!(mode(&old.join("admin-token")), 0o600);
 }
+
+/// Finding 17: HTTP/1.1 requests with no or two `Host` headers got 200; RFC 9112 says 400.
+#[tokio::test]
+async fn http11_requests_need_exactly_one_host_header() {
+    let app = spawn_app(&[]).await;
+    for (head, status) in [
+        (
+            "GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n",
+            "200",
+        ),
+        ("GET /healthz HTTP/1.1\r\nconnection: close\r\n\r\n", "400"),
+        (
+            "GET /healthz HTTP/1.1\r\nhost: a\r\nhost: b\r\nconnection: close\r\n\r\n",
+            "400",
+        ),
+        ("GET /healthz HTTP/1.0\r\n\r\n", "200"),
+    ] {
+        let mut tls = raw_tls(&app).await.unwrap();
+        tls.write_all(head.as_bytes()).await.unwrap();
+        tls.flush().await.unwrap();
+        let (answer, _) = read_until_closed(&mut tls, Duration::from_secs(5)).await;
+        assert!(
+            answer.split(' ').nth(1) == Some(status),
+            "{head:?}: {answer}"
+        );
+    }
+}

@@ -60,11 +60,35 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .merge(crate::admin::router(&state))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(one_host))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             catch_panic,
         ))
         .with_state(state)
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request with no Host header, or more than one, is a 400.
+/// (HTTP/2 names the host in `:authority`; HTTP/1.0 may omit it.)
+async fn one_host(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if request.version() == axum::http::Version::HTTP_11 {
+        let hosts = request
+            .headers()
+            .get_all(axum::http::header::HOST)
+            .iter()
+            .count();
+        if hosts != 1 {
+            return ApiError::BadRequest(format!(
+                "an HTTP/1.1 request needs exactly one Host header, this one has {hosts} (RFC 9112, section 3.2)"
+            ))
+            .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// No request may end in a panic: one that does (a bug) is answered 500, logged and
