@@ -259,8 +259,14 @@ pub fn runtime_error(message: String) -> Box<EvalAltResult> {
 }
 
 /// Converts what a rule built (maps, arrays, scalars, handles) into JSON.
-/// `what` names the value in errors, e.g. "mutation".
+/// `what` names the value in errors, e.g. "mutation". A value nested deeper than
+/// [`nesting::MAX_DEPTH`] is refused: the same bound as JSON from outside, so every
+/// answer reads back in the viewer and no conversion recurses without end.
 pub fn to_json(value: &Dynamic, what: &str) -> Result<Value, String> {
+    to_json_at(value, what, 0)
+}
+
+fn to_json_at(value: &Dynamic, what: &str, depth: usize) -> Result<Value, String> {
     if value.is_unit() {
         return Ok(Value::Null);
     }
@@ -288,12 +294,18 @@ pub fn to_json(value: &Dynamic, what: &str) -> Result<Value, String> {
     if let Some(json) = value.read_lock::<Json>() {
         return Ok(doc_to_value(json.value()));
     }
+    if (value.is_array() || value.is_map()) && depth >= nesting::MAX_DEPTH {
+        return Err(format!(
+            "{what} is nested more than {} levels deep; an answer for the Estimator stays shallower",
+            nesting::MAX_DEPTH
+        ));
+    }
     if value.is_array() {
         let array = value.read_lock::<rhai::Array>().expect("checked is_array");
         return array
             .iter()
             .enumerate()
-            .map(|(i, item)| to_json(item, &format!("{what}[{i}]")))
+            .map(|(i, item)| to_json_at(item, &format!("{what}[{i}]"), depth + 1))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array);
     }
@@ -301,7 +313,10 @@ pub fn to_json(value: &Dynamic, what: &str) -> Result<Value, String> {
         let map = value.read_lock::<rhai::Map>().expect("checked is_map");
         let mut out = serde_json::Map::new();
         for (key, item) in map.iter() {
-            out.insert(key.to_string(), to_json(item, &format!("{what}.{key}"))?);
+            out.insert(
+                key.to_string(),
+                to_json_at(item, &format!("{what}.{key}"), depth + 1)?,
+            );
         }
         return Ok(Value::Object(out));
     }
@@ -424,6 +439,22 @@ mod tests {
             .to_string()
             .contains("use a field name"));
         assert!(h.items().unwrap_err().to_string().contains(".keys()"));
+    }
+
+    /// A rule's answer is bounded in depth like JSON from outside, at the same edge.
+    #[test]
+    fn to_json_refuses_values_nested_past_the_limit() {
+        let nested = |depth: usize| {
+            let mut value = Dynamic::from_int(1);
+            for _ in 0..depth {
+                value = Dynamic::from_array(vec![value]);
+            }
+            value
+        };
+        assert!(to_json(&nested(nesting::MAX_DEPTH), "mutation").is_ok());
+        let err = to_json(&nested(nesting::MAX_DEPTH + 1), "mutation").unwrap_err();
+        assert!(err.contains("is nested more than 128 levels deep"), "{err}");
+        assert!(err.starts_with("mutation[0][0]"), "{err}");
     }
 
     #[test]
