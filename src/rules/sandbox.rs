@@ -241,9 +241,69 @@ pub fn engine(limits: &Limits) -> Engine {
 
     register_json(&mut engine);
     register_builders(&mut engine);
+    register_bounded_builtins(&mut engine, limits.max_string_size);
     helpers::register(&mut engine);
     crate::rules::facts::register(&mut engine);
     engine
+}
+
+/// Rhai's own `replace` builds its result in one native call, checked against
+/// `max_string_size` only afterwards: a 1 MiB text with every byte replaced by 1 MiB
+/// asked for a terabyte inside one call, past the memory ceiling and the deadline
+/// (both checked between operations), until the process ran out of memory. These
+/// overloads (registered functions come before Rhai's packages) size the result first.
+fn register_bounded_builtins(engine: &mut Engine, max: usize) {
+    fn replace(
+        s: &mut ImmutableString,
+        find: &str,
+        with: &str,
+        max: usize,
+    ) -> Result<(), Box<EvalAltResult>> {
+        check_limits()?;
+        if s.is_empty() {
+            return Ok(());
+        }
+        if with.len() > find.len() {
+            let count = if find.is_empty() {
+                s.chars().count() + 1
+            } else {
+                memchr::memmem::find_iter(s.as_bytes(), find.as_bytes()).count()
+            };
+            let grown = count
+                .saturating_mul(with.len() - find.len())
+                .saturating_add(s.len());
+            if max > 0 && grown > max {
+                return Err(runtime_error(format!(
+                    "replace: the result would be {grown} bytes, more than the {max} a string may hold"
+                )));
+            }
+        }
+        *s = s.replace(find, with).into();
+        Ok(())
+    }
+    engine
+        .register_fn(
+            "replace",
+            move |s: &mut ImmutableString, find: &str, with: &str| replace(s, find, with, max),
+        )
+        .register_fn(
+            "replace",
+            move |s: &mut ImmutableString, find: &str, with: char| {
+                replace(s, find, &with.to_string(), max)
+            },
+        )
+        .register_fn(
+            "replace",
+            move |s: &mut ImmutableString, find: char, with: &str| {
+                replace(s, &find.to_string(), with, max)
+            },
+        )
+        .register_fn(
+            "replace",
+            move |s: &mut ImmutableString, find: char, with: char| {
+                replace(s, &find.to_string(), &with.to_string(), max)
+            },
+        );
 }
 
 fn register_json(engine: &mut Engine) {

@@ -669,3 +669,42 @@ fn a_panic_in_a_rule_run_is_its_error_and_the_pool_stays_whole() {
     );
     assert_eq!(health.alive.load(std::sync::atomic::Ordering::Relaxed), 2);
 }
+
+/// Found probing for issue 12: Rhai's own `replace` built a terabyte inside one native
+/// call (1 MiB text, each byte replaced by 1 MiB), past the memory ceiling and the
+/// deadline, until the process ran out of memory. The result is sized first; ordinary
+/// replaces behave as before.
+#[test]
+fn replace_cannot_build_a_string_past_the_limit() {
+    let fx = rule(
+        r#"
+        let a = "";
+        a.pad(1000000, "a");
+        let b = "";
+        b.pad(1000000, "b");
+        let small = "hello, world! hello!";
+        small.replace("hello", "hey");
+        small.replace('!', "?!");
+        info(small);
+        let big = a;
+        big.replace("a", b);
+        info("not reached");
+        "#,
+    );
+    let ev = run(&fx, estimate());
+    let Outcome::Error(err) = &ev.runs[0].outcome else {
+        panic!("{:?}", ev.runs[0]);
+    };
+    assert!(
+        err.message
+            .contains("replace: the result would be 1000000000000 bytes"),
+        "{err}"
+    );
+    let fx = rule(
+        r#"let s = "hello, world! hello!"; s.replace("hello", "hey"); s.replace('!', "?!"); s.replace("", "-"); info(s);"#,
+    );
+    assert_eq!(
+        body(&run(&fx, estimate()))[0]["message"],
+        "-h-e-y-,- -w-o-r-l-d-?-!- -h-e-y-?-!-"
+    );
+}
