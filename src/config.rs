@@ -638,6 +638,8 @@ mod tests {
             (None, Some(16 << 30))
         );
         assert_eq!(r.event_retention, dr.event_retention);
+        assert_eq!(r.refusals_per_second, dr.refusals_per_second);
+        assert_eq!(format!("{:?}", config.http), format!("{:?}", d.http));
         let (o, d_o) = (&config.events.octopi, &d.events.octopi);
         assert_eq!(
             (o.signed, o.encoding, o.tolerance, &o.port, &o.fields),
