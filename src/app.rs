@@ -202,7 +202,7 @@ fn keep_private(config: &Config) -> std::io::Result<()> {
     unsafe {
         libc::umask(0o077);
     }
-    let mut tighten = |path: &std::path::Path, mode: u32| -> std::io::Result<()> {
+    let tighten = |path: &std::path::Path, mode: u32| -> std::io::Result<()> {
         let Ok(meta) = std::fs::metadata(path) else {
             return Ok(());
         };

@@ -572,3 +572,49 @@ async fn http11_requests_need_exactly_one_host_header() {
         );
     }
 }
+
+/// Finding 2, HTTP/2: one connection with many unfinished streams used to hold every
+/// concurrency permit. Streams are bounded per connection, hold no permit while their
+/// bodies arrive, and are cut at the body timeout.
+#[tokio::test]
+async fn unfinished_http2_streams_do_not_lock_out_signed_calls() {
+    std::env::set_var("LOOKOUT_HARDENING_KEY", KEY);
+    let signed = signed_rules();
+    let app = spawn_app_with(&[("signed", &signed)], |c| {
+        c.max_concurrent_calls = 2;
+        c.http.max_streams = 4;
+        c.http.body_timeout = Duration::from_millis(1500);
+    })
+    .await;
+    // One client, so one HTTP/2 connection, with 8 uploads that never finish.
+    let stalling = client_for(&app.dir.path().join("certs/ca.pem"));
+    let mut uploads = Vec::new();
+    for _ in 0..8 {
+        let first = futures_util::stream::iter([Ok::<_, std::io::Error>(
+            bytes::Bytes::from_static(b"{\"estimateID\": "),
+        )]);
+        let body = reqwest::Body::wrap_stream(futures_util::StreamExt::chain(
+            first,
+            futures_util::stream::pending(),
+        ));
+        let request = stalling.post(app.url("/hooks/signed")).body(body).send();
+        uploads.push(tokio::spawn(request));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        let response = app
+            .post_hook("signed", br#"{"estimateID": "E1"}"#, Some(KEY))
+            .await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    }
+    // The stalled streams end at the body timeout (4 at a time: the others wait for a
+    // stream slot), each with a 408 or a reset.
+    for upload in uploads {
+        match upload.await.unwrap() {
+            Ok(response) => assert_eq!(response.status(), 408),
+            Err(e) => assert!(e.is_request() || e.is_body() || e.is_timeout(), "{e}"),
+        }
+    }
+    assert!(app.state.metrics.cut_count("body_timeout") >= 4);
+}
