@@ -115,8 +115,22 @@ impl Metrics {
     /// One connection or request the HTTP layer cut off (`max_connections`,
     /// `idle_timeout`, `handshake`, `body_timeout`, `uploads_busy` ...). Reasons are
     /// a fixed set of names from the code, so the label stays bounded.
+    /// Logged as a warning the 1st, 2nd, 4th, 8th ... time for each reason, so a flood
+    /// is seen without flooding the log.
     pub fn cut(&self, reason: &'static str) {
-        *self.cut.lock().expect("metrics").entry(reason).or_default() += 1;
+        let n = {
+            let mut cut = self.cut.lock().expect("metrics");
+            let n = cut.entry(reason).or_default();
+            *n += 1;
+            *n
+        };
+        if n.is_power_of_two() {
+            tracing::warn!(
+                reason,
+                so_far = n,
+                "cut off by the HTTP layer's limits ({reason}); counted in lookout_http_cut_total"
+            );
+        }
     }
 
     /// How many were cut off for `reason` so far.
