@@ -2,7 +2,9 @@
 //! through playwright-core: `tests/browser/viewer.mjs`) against the real server over real
 //! TLS: 401 without the token, log in, filter, open a call and see its cards, replay before
 //! and after a rule edit, the port events (list, a container filter, an event and its
-//! links), 401 again. Screenshots land in `target/viewer-screenshots/`.
+//! links), long unbroken values (a rule set name, a header, an estimate id, event keys)
+//! that must not widen any page at 390 px or 1280 px, 401 again. Screenshots land in
+//! `target/viewer-screenshots/` (the 390 px ones are `narrow-*.png`).
 //!
 //! Needs Debian's `chromium` and `libnss3-tools`, and `npm ci --prefix tests/browser`:
 //! `scripts/test` installs them. Without them this test fails (it never skips).
@@ -202,9 +204,28 @@ async fn send_port_events(app: &TestApp) -> Value {
         )
         .await;
     assert_eq!(r.status(), 200);
+    // Long unbroken keys and values (issue 12, finding 17): an event name, a container, a
+    // vessel name and a port past any real one, and a long string in the payload.
+    let long_type = format!("Reefer{}", "q".repeat(200));
+    let long = json!({
+        "event_type": long_type, "occurred_at": "2019-06-16T00:00:00Z",
+        "container": {"number": "C".repeat(300)},
+        "vessel": {"name": "V".repeat(300)},
+        "terminal": {"locode": "P".repeat(300)},
+        "note": "n".repeat(3000),
+    });
+    let r = app
+        .post_octopi(
+            OCTOPI_SECRET,
+            &long_type,
+            "9c4e1a7b-2d3f-4b5a-8c6d-0e1f2a3b4c5d",
+            long.to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
 
     let all = listed_events(app, "").await;
-    assert_eq!(all.len(), 5, "{all:?}");
+    assert_eq!(all.len(), 6, "{all:?}");
     let by_container = listed_events(app, "container=APHU6303593").await;
     assert_eq!(by_container.len(), 2, "the GATEIN and the LOAD");
     let by_vessel = listed_events(app, "vessel=9628336").await;
@@ -213,10 +234,22 @@ async fn send_port_events(app: &TestApp) -> Value {
         .iter()
         .find(|e| e["event"] == "GATEIN")
         .unwrap();
-    let unknown = all.iter().find(|e| e["event"] == "crane_moved").unwrap();
+    let unknown: Vec<Value> = all
+        .iter()
+        .filter(|e| {
+            e["event"] == "crane_moved" || e["event"].as_str().unwrap().starts_with("reefer")
+        })
+        .map(|e| e["id"].clone())
+        .collect();
+    assert_eq!(unknown.len(), 2, "{all:?}");
+    let long = all
+        .iter()
+        .find(|e| e["event"].as_str().unwrap().starts_with("reefer"))
+        .unwrap();
     json!({
         "all": ids(&all),
-        "unknown": [unknown["id"]],
+        "unknown": unknown,
+        "long": { "id": long["id"], "container": "C".repeat(300) },
         "container": "aphu 630359-3",
         "byContainer": ids(&by_container),
         "byVessel": ids(&by_vessel),
@@ -357,6 +390,40 @@ async fn the_viewer_in_headless_chromium_logs_in_filters_shows_cards_and_replays
     assert_eq!(r.status(), 401);
     let unsigned = call_id(&r);
     all.push(unsigned.clone());
+    // Long unbroken values (issue 12, finding 17) must wrap or scroll in their own box and
+    // never widen a page: a rule set name far past what is kept (the log keeps 128
+    // characters of it, the error quotes 64), and a call with a long header value and long
+    // strings in its body (request and response panes).
+    let long_name = "x".repeat(300);
+    let r = app
+        .client
+        .post(app.url(&format!("/hooks/{long_name}")))
+        .header("content-type", "application/json")
+        .body(estimate("EST-3001", "MV Nowhere Viewer", json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let long_ruleset = call_id(&r);
+    all.push(long_ruleset.clone());
+    let long_header = "h".repeat(3000);
+    let long_estimate = format!("EST-{}", "4".repeat(200));
+    let r = app
+        .client
+        .post(app.url("/hooks/desk"))
+        .header("content-type", "application/json")
+        .header("x-long-header", long_header.as_str())
+        .body(estimate(
+            &long_estimate,
+            &format!("MV {}", "W".repeat(400)),
+            json!({ "remarks": "r".repeat(2000), "speed": 15.5 }),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let long_values = call_id(&r);
+    all.push(long_values.clone());
 
     // Wait until the log has them all (recording is off the answer's path).
     eventually(Duration::from_secs(15), || async {
@@ -384,9 +451,9 @@ async fn the_viewer_in_headless_chromium_logs_in_filters_shows_cards_and_replays
         "events": events,
         "filters": {
             "ruleset": "desk",
-            "byRuleset": [open, borealis, failed],
+            "byRuleset": [open, borealis, failed, long_values],
             "byRulesetProblems": [failed],
-            "problems": [failed, unsigned],
+            "problems": [failed, unsigned, long_ruleset],
             "text": "Borealis",
             "byText": [borealis],
         },
@@ -420,6 +487,17 @@ async fn the_viewer_in_headless_chromium_logs_in_filters_shows_cards_and_replays
             "traceLine": r"(line:? ?4\b|\b4:\d+|:4\b)",
         },
         "replay": { "changedText": [message_v2] },
+        "long": {
+            // What each page must show of the long values (so they are there to wrap).
+            "ruleset": long_ruleset,
+            "rulesetText": "x".repeat(128),
+            "values": long_values,
+            "header": long_header,
+            "estimate": long_estimate,
+            "event": events["long"],
+            // Every viewer page is checked at these widths (CSS px); screenshots at the first.
+            "widths": [390, 1280],
+        },
     });
 
     let shots = screenshot_dir();
@@ -528,6 +606,14 @@ async fn the_viewer_in_headless_chromium_logs_in_filters_shows_cards_and_replays
         "events",
         "events-filtered",
         "event",
+        "narrow-list",
+        "narrow-call-long-ruleset",
+        "narrow-call-long-values",
+        "narrow-replay-long-values",
+        "narrow-events",
+        "narrow-event-long",
+        "narrow-list-bad-filter",
+        "narrow-call-unknown",
     ] {
         let file = shots.join(format!("{name}.png"));
         let bytes = std::fs::read(&file).unwrap_or_default();

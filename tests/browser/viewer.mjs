@@ -116,8 +116,10 @@ function watch(context, label) {
       if (m.type() !== 'error') return;
       const url = m.location()?.url || '';
       if (url.endsWith('/favicon.ico')) return;
-      // A 401 is what some steps ask for; Chromium logs it as a failed resource.
+      // A 401 is what some steps ask for; Chromium logs it as a failed resource. So is
+      // the status a step says it expects (context.expectStatus).
       if (/status of 401/.test(m.text()) && context.expect401) return;
+      if (context.expectStatus && m.text().includes(`status of ${context.expectStatus}`)) return;
       problems.push(`${label}: console error: ${m.text()} (${url})`);
     });
     page.on('request', (r) => {
@@ -476,6 +478,68 @@ async function main() {
     const byVessel = await until('the vessel link lists the vessel\'s events', () => eventRowIds(page),
       (ids) => ids.join() === E.events.byVessel.join());
     log(`  the vessel link: ${byVessel.length} row(s)`);
+    noProblems(problems);
+  }
+
+  begin('(h) long values wrap or scroll in their own box: no page is wider than the window, at 390 px or 1280 px');
+  {
+    const L = E.long;
+    // What each page must show of the long values, so that there is something to wrap.
+    const shows = (what, text) => async () => {
+      check((await page.content()).includes(text), `${what} does not show the long value ${JSON.stringify(text.slice(0, 40))}…`);
+    };
+    const replayed = async () => {
+      const r = await replay(page, 'replay of the call with long values', (r) => r.changes.length > 0 || r.noChange);
+      check(r.changes.length > 0, `the replay of ${L.values} shows no change after the rule edit: ${JSON.stringify(r)}`);
+    };
+    const junk = 'y'.repeat(300);
+    // [screenshot name, address, status, checks]
+    const pages = [
+      ['list', '/admin', 200, [shows('the list', `>${L.rulesetText}<`), shows('the list', L.estimate)]],
+      ['call-long-ruleset', `/admin/calls/${L.ruleset}`, 200, [shows('the call page', L.rulesetText)]],
+      ['call-long-values', `/admin/calls/${L.values}`, 200, [shows('the call page', L.header), shows('the call page', L.estimate)]],
+      ['replay-long-values', `/admin/calls/${L.values}`, 200, [replayed]],
+      ['events', '/admin/events', 200, [shows('the events list', L.event.container)]],
+      ['event-long', `/admin/events/${L.event.id}`, 200, [shows('the event page', L.event.container)]],
+      // Pages that quote what was asked for: a filter that does not read, an unknown call.
+      ['list-bad-filter', `/admin?since=${junk}`, 400, []],
+      ['call-unknown', `/admin/calls/${junk}`, 404, []],
+    ];
+    const wide = [];
+    for (const width of L.widths) {
+      await page.setViewportSize({ width, height: 900 });
+      for (const [name, url, status, checks] of pages) {
+        context.expectStatus = status === 200 ? null : status;
+        const response = await page.goto(cfg.base + url);
+        check(response.status() === status, `GET ${url.slice(0, 80)} answered ${response.status()}, expected ${status}`);
+        await page.waitForLoadState('load');
+        await page.$$eval('details', (ds) => ds.forEach((d) => { d.open = true; }));
+        for (const c of checks) await c();
+        const m = await page.evaluate(() => {
+          const inner = window.innerWidth;
+          // The outermost elements that stick out past the window (for the failure message).
+          const out = [...document.querySelectorAll('body *')]
+            .filter((el) => el.getBoundingClientRect().right > inner + 0.5
+              && !(el.parentElement && el.parentElement.getBoundingClientRect().right > inner + 0.5))
+            .slice(0, 5)
+            .map((el) => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.className ? '.' + String(el.className).trim().split(/\s+/).join('.') : ''} (right ${Math.round(el.getBoundingClientRect().right)})`);
+          return {
+            scrollWidth: document.documentElement.scrollWidth,
+            clientWidth: document.documentElement.clientWidth,
+            innerWidth: inner,
+            out,
+          };
+        });
+        log(`  ${width} px ${name}: scrollWidth ${m.scrollWidth}, innerWidth ${m.innerWidth}, clientWidth ${m.clientWidth}`);
+        if (m.scrollWidth > m.innerWidth || m.scrollWidth > m.clientWidth) {
+          wide.push(`${name} at ${width} px: document scrollWidth ${m.scrollWidth} > window ${m.innerWidth} (client ${m.clientWidth}); sticking out: ${m.out.join(', ')}`);
+        }
+        if (width === L.widths[0]) await shot(page, `narrow-${name}`);
+      }
+    }
+    context.expectStatus = null;
+    await page.setViewportSize({ width: 1280, height: 900 });
+    check(wide.length === 0, `pages scroll sideways:\n  ${wide.join('\n  ')}`);
     noProblems(problems);
   }
 
