@@ -176,9 +176,43 @@ async fn api(app: &TestApp, path: &str) -> Value {
 
 /// Logs in with the token and returns the session cookie's value.
 async fn log_in(app: &TestApp) -> String {
-    let response = get(app, &format!("/admin/login?token={TOKEN}"), As::Nobody).await;
+    log_in_with(app, TOKEN).await
+}
+
+/// Posts the login form with `token` as a browser on the viewer's own page does; returns
+/// the session cookie's value.
+async fn log_in_with(app: &TestApp, token: &str) -> String {
+    let response = post_login(app, token).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     cookie_value(&response)
+}
+
+async fn post_login(app: &TestApp, token: &str) -> reqwest::Response {
+    plain_client(app)
+        .post(app.url("/admin/login"))
+        .header("origin", origin(app))
+        .header("sec-fetch-site", "same-origin")
+        .header("content-type", FORM)
+        .body(form(&[("token", token)]))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Logs the session `cookie` out through the viewer's button.
+async fn log_out(app: &TestApp, cookie: &str) {
+    let token = csrf(app, cookie).await;
+    let out = plain_client(app)
+        .post(app.url("/admin/logout"))
+        .header(header::COOKIE, format!("lookout_admin={cookie}"))
+        .header("origin", origin(app))
+        .header("content-type", FORM)
+        .body(form(&[("csrf", token.as_str())]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(out.headers()[header::LOCATION], "/admin/login");
 }
 
 fn cookie_value(response: &reqwest::Response) -> String {
@@ -404,10 +438,19 @@ async fn a_token_file_is_made_private_on_first_start_and_reused_after_a_restart(
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
 
     let login = |app: &TestApp, token: String| {
-        let path = format!("/admin/login?token={token}");
-        let app_url = app.url(&path);
+        let (app_url, origin) = (app.url("/admin/login"), origin(app));
         let client = plain_client(app);
-        async move { client.get(app_url).send().await.unwrap().status() }
+        async move {
+            client
+                .post(app_url)
+                .header("origin", origin)
+                .header("content-type", FORM)
+                .body(form(&[("token", token.as_str())]))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
     };
     assert_eq!(login(&first, token.clone()).await, StatusCode::SEE_OTHER);
     first.stopper.stop();
@@ -429,17 +472,13 @@ async fn a_token_file_is_made_private_on_first_start_and_reused_after_a_restart(
 #[tokio::test]
 async fn logging_in_sets_a_strict_session_cookie_that_is_not_the_token() {
     let app = viewer().await;
-    let wrong = get(
-        &app,
-        "/admin/login?token=admin-test-token-wrong-00000",
-        As::Nobody,
-    )
-    .await;
+    let wrong = post_login(&app, "admin-test-token-wrong-00000").await;
     assert_eq!(wrong.status(), 401);
     assert!(wrong.headers().get(header::SET_COOKIE).is_none());
     assert_security_headers(&wrong, "a refused login");
 
-    let by_link = get(&app, &format!("/admin/login?token={TOKEN}"), As::Nobody).await;
+    let code = app.state.admin.login_code().unwrap();
+    let by_link = get(&app, &format!("/admin/login?code={code}"), As::Nobody).await;
     let by_form = plain_client(&app)
         .post(app.url("/admin/login"))
         .header("origin", origin(&app))
@@ -462,7 +501,7 @@ async fn logging_in_sets_a_strict_session_cookie_that_is_not_the_token() {
         }
         let value = cookie_value(response);
         assert!(
-            value.len() > 20 && value != TOKEN && !value.contains(TOKEN),
+            value.len() > 20 && value != TOKEN && !value.contains(TOKEN) && !value.contains(&code),
             "{how}: {value}"
         );
     }
@@ -508,6 +547,271 @@ async fn logging_in_sets_a_strict_session_cookie_that_is_not_the_token() {
         .unwrap()
         .contains("Max-Age=0"));
     assert_eq!(get(&app, "/admin", As::Cookie(&cookie)).await.status(), 401);
+}
+
+/// The login page's message, as it reads.
+async fn login_message(response: reqwest::Response) -> String {
+    let html = unescape(&response.text().await.unwrap());
+    let re = regex::Regex::new(r#"<p role="alert"><strong>([^<]*)</strong>"#).unwrap();
+    re.captures(&html)
+        .unwrap_or_else(|| panic!("the login page has no message: {html}"))[1]
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_login_link_logs_in_once_and_not_after_it_expires() {
+    let app = viewer().await;
+    let code = app.state.admin.login_code().unwrap();
+    let link = format!("/admin/login?code={code}");
+
+    let first = get(&app, &link, As::Nobody).await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    assert_eq!(first.headers()[header::LOCATION], "/admin");
+    assert_security_headers(&first, "a login by link");
+    let cookie = cookie_value(&first);
+    assert!(
+        !cookie.contains(&code) && !cookie.contains(TOKEN),
+        "{cookie}"
+    );
+    let list = get(&app, "/admin", As::Cookie(&cookie)).await;
+    assert_eq!(list.status(), 200);
+
+    // The same link again: the login page, saying why, and no session.
+    let again = get(&app, &link, As::Nobody).await;
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+    assert!(again.headers().get(header::SET_COOKIE).is_none());
+    assert_security_headers(&again, "a used login link");
+    let message = login_message(again).await;
+    assert!(message.contains("already used"), "{message}");
+    assert!(message.contains("paste the admin token"), "{message}");
+
+    // A link past its lifetime (shortened here from 15 minutes).
+    app.state
+        .admin
+        .set_login_code_lifetime(Duration::from_millis(300));
+    let late = app.state.admin.login_code().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let expired = get(&app, &format!("/admin/login?code={late}"), As::Nobody).await;
+    assert_eq!(expired.status(), StatusCode::UNAUTHORIZED);
+    assert!(expired.headers().get(header::SET_COOKIE).is_none());
+    let message = login_message(expired).await;
+    assert!(message.contains("expired"), "{message}");
+
+    // A code this server never made, and the token passed off as a code.
+    for unknown in ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", TOKEN] {
+        let response = get(&app, &format!("/admin/login?code={unknown}"), As::Nobody).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{unknown}");
+        assert!(response.headers().get(header::SET_COOKIE).is_none());
+        let message = login_message(response).await;
+        assert!(message.contains("unknown here"), "{message}");
+        assert!(!message.contains(unknown), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn the_token_in_a_get_query_string_logs_nobody_in_and_is_not_echoed() {
+    let app = viewer().await;
+    for path in [
+        format!("/admin/login?token={TOKEN}"),
+        format!("/admin/login?code=x&token={TOKEN}"),
+        format!("/admin/login?token={TOKEN}&token={TOKEN}"),
+    ] {
+        let response = get(&app, &path, As::Nobody).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+        assert!(
+            response.headers().get(header::SET_COOKIE).is_none(),
+            "{path}"
+        );
+        assert_security_headers(&response, &path);
+        let html = response.text().await.unwrap();
+        assert!(!html.contains(TOKEN), "{path} echoes the token: {html}");
+        assert!(html.contains(r#"id="login-form""#), "{path}: {html}");
+        let message = unescape(&html);
+        assert!(
+            message.contains("not accepted in a link") && message.contains("paste"),
+            "{path}: {message}"
+        );
+    }
+    // The form still takes it.
+    let cookie = log_in(&app).await;
+    assert_eq!(get(&app, "/admin", As::Cookie(&cookie)).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_logout_is_remembered_after_a_restart() {
+    let shared = tempfile::tempdir().unwrap();
+    let data = shared.path().join("data");
+    let boot = || {
+        let data = data.clone();
+        spawn_app_with(&[], move |c| {
+            c.data = data;
+            c.admin_token = Some(lookout::admin::AdminToken::new(TOKEN));
+        })
+    };
+    let first = boot().await;
+    let ended = log_in(&first).await;
+    let kept = log_in(&first).await;
+    log_out(&first, &ended).await;
+    assert_eq!(
+        get(&first, "/admin", As::Cookie(&ended)).await.status(),
+        401
+    );
+    assert_eq!(get(&first, "/admin", As::Cookie(&kept)).await.status(), 200);
+    first.stopper.stop();
+    first.server.await.unwrap().unwrap();
+
+    // The same data folder and store: the logged-out session stays out, the other in.
+    let second = boot().await;
+    let after = get(&second, "/admin", As::Cookie(&ended)).await;
+    assert_eq!(after.status(), 401, "a logout survives the restart");
+    assert_eq!(
+        get(&second, "/admin/api/calls", As::Cookie(&ended))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        get(&second, "/admin", As::Cookie(&kept)).await.status(),
+        200
+    );
+    // And what /readyz tells an admin follows the same sessions.
+    let readyz = |cookie: String| {
+        let client = plain_client(&second);
+        let url = second.url("/readyz");
+        async move {
+            client
+                .get(url)
+                .header(header::COOKIE, format!("lookout_admin={cookie}"))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        readyz(kept.clone()).await["rulesets"].is_object(),
+        "the admin's view"
+    );
+    assert!(
+        readyz(ended.clone()).await["rulesets"].is_number(),
+        "anyone's view"
+    );
+}
+
+/// The real binary's first start, as an operator sees it: stderr (the log lines
+/// included, at debug level) shows a one-time login link and where the token is, and
+/// never the token, not even after the token was sent in a URL.
+#[tokio::test]
+async fn the_first_start_prints_a_one_time_login_link_and_never_the_token() {
+    use std::process::{Command, Stdio};
+    lookout::tls::install_provider();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    let port = free_port();
+    let log = dir.path().join("serve.log");
+    let server = Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .env_remove("LOOKOUT_ADMIN_TOKEN")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let guard = Kill(server);
+    let stderr = || std::fs::read_to_string(&log).unwrap_or_default();
+    let link_re =
+        regex::Regex::new(r"https://localhost:(\d+)/admin/login\?code=([A-Za-z0-9_-]{43})\b")
+            .unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while !link_re.is_match(&stderr()) || !dir.path().join("certs/ca.pem").is_file() {
+        assert!(
+            std::time::Instant::now() < until,
+            "no login link on stderr in 30 s:\n{}",
+            stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let client = client_for(&dir.path().join("certs/ca.pem"));
+    wait_ready(&client, port).await;
+    let printed = stderr();
+    let found = link_re.captures(&printed).unwrap();
+    assert_eq!(found[1].parse::<u16>().unwrap(), port);
+    let (link, code) = (found[0].to_string(), found[2].to_string());
+    let token = std::fs::read_to_string(dir.path().join("data/admin-token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(
+        printed.contains("data/admin-token"),
+        "stderr says where the token is:\n{printed}"
+    );
+    assert_eq!(
+        printed.matches(&code).count(),
+        1,
+        "the link is printed once, and not in the log lines:\n{printed}"
+    );
+
+    let plain = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(
+            &std::fs::read(dir.path().join("certs/ca.pem")).unwrap(),
+        )
+        .unwrap()])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let first = plain.get(&link).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    assert_eq!(first.headers()[header::LOCATION], "/admin");
+    let cookie = cookie_value(&first);
+    assert!(!cookie.contains(&token));
+    let list = plain
+        .get(format!("https://localhost:{port}/admin"))
+        .header(header::COOKIE, format!("lookout_admin={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    let again = plain.get(&link).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+    assert!(again.headers().get(header::SET_COOKIE).is_none());
+
+    // The token in a URL logs nobody in and is not written anywhere.
+    let by_url = plain
+        .get(format!(
+            "https://localhost:{port}/admin/login?token={token}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_url.status(), StatusCode::UNAUTHORIZED);
+    assert!(by_url.headers().get(header::SET_COOKIE).is_none());
+    assert!(!by_url.text().await.unwrap().contains(&token));
+    // A Bearer call, for the log lines it makes.
+    let bearer = plain
+        .get(format!("https://localhost:{port}/admin/api/status"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), 200);
+
+    drop(guard);
+    let all = stderr();
+    let encoded: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+    assert!(
+        !all.contains(&token) && !all.contains(&encoded),
+        "the admin token is in lookout's output:\n{all}"
+    );
 }
 
 #[tokio::test]

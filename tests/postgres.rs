@@ -288,3 +288,84 @@ async fn port_events_on_postgres_are_shared_durable_and_never_acknowledged_unsto
         "newest first (same time: later id first)"
     );
 }
+
+/// A viewer session logged out on one instance is refused by the other (within the
+/// 5 s the instances take to re-read the logged-out sessions), and by a restarted one.
+#[tokio::test]
+async fn a_logout_on_one_instance_is_honoured_by_the_other() {
+    let pg = PgServer::start();
+    let a = instance(&pg.url, HELLO).await;
+    let b = instance(&pg.url, HELLO).await;
+    let plain = |app: &TestApp| {
+        let ca = std::fs::read(app.dir.path().join("certs/ca.pem")).unwrap();
+        reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    };
+    let status = |app: &TestApp, cookie: &str| {
+        let request = plain(app)
+            .get(app.url("/admin"))
+            .header("cookie", format!("lookout_admin={cookie}"));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    // Log in on A with the form (A and B share the token, so B takes A's sessions).
+    let login = plain(&a)
+        .post(a.url("/admin/login"))
+        .header("origin", format!("https://localhost:{}", a.addr.port()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let set = login.headers()["set-cookie"].to_str().unwrap();
+    let cookie = set
+        .split(';')
+        .next()
+        .unwrap()
+        .strip_prefix("lookout_admin=")
+        .unwrap()
+        .to_string();
+    assert_eq!(status(&b, &cookie).await, 200, "B takes A's session");
+
+    // Log out on A, with the page's CSRF token.
+    let page = plain(&a)
+        .get(a.url("/admin"))
+        .header("cookie", format!("lookout_admin={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = regex::Regex::new(r#"name="csrf" value="([^"]+)""#)
+        .unwrap()
+        .captures(&page)
+        .expect("the page carries a CSRF token")[1]
+        .to_string();
+    let out = plain(&a)
+        .post(a.url("/admin/logout"))
+        .header("cookie", format!("lookout_admin={cookie}"))
+        .header("origin", format!("https://localhost:{}", a.addr.port()))
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert_eq!(status(&a, &cookie).await, 401, "A at once");
+
+    let took = eventually(Duration::from_secs(10), || async {
+        status(&b, &cookie).await == 401
+    })
+    .await;
+    assert!(
+        took < Duration::from_secs(7),
+        "B within about 5 s: {took:?}"
+    );
+
+    // A third instance started now refuses it from its first request on.
+    let c = instance(&pg.url, HELLO).await;
+    assert_eq!(status(&c, &cookie).await, 401);
+}

@@ -2,12 +2,23 @@
 //! `/admin` response carries.
 //!
 //! - The token comes from `Config::admin_token`, else `LOOKOUT_ADMIN_TOKEN`, else
-//!   `<data>/admin-token`, else it is generated there (mode 0600) and its login URL is
-//!   printed once.
-//! - Logging in (`GET /admin/login?token=` or `POST /admin/login`) sets the cookie
-//!   `lookout_admin` to a session: an expiry and a random nonce, signed with a key
-//!   derived from the token (HMAC-SHA256). The cookie is never the token; changing the
-//!   token ends every session; instances sharing a token accept each other's sessions.
+//!   `<data>/admin-token`, else it is generated there (mode 0600) and a one-time login
+//!   link is printed once, on stderr only (never through `tracing`): it carries a login
+//!   code (32 random bytes), not the token. A code logs in once, within
+//!   [`LOGIN_CODE_LIFETIME`], on the instance that printed it: codes live in its memory.
+//! - The token itself is taken only as `Authorization: Bearer` or from the login form's
+//!   POST, never from a URL (`GET /admin/login?token=` logs nobody in). Nothing here
+//!   writes the token, or a code, to the log.
+//! - Logging in (the form, or a login link) sets the cookie `lookout_admin` to a
+//!   session: an expiry and a random nonce, signed with a key derived from the token
+//!   (HMAC-SHA256). The cookie is never the token; changing the token ends every
+//!   session; instances sharing a token accept each other's sessions.
+//! - Logging out records the session's nonce in the store (`Backend::revoke_session`,
+//!   until the session would have expired), so restarts and every instance on the same
+//!   store refuse it. The check on each request reads a set in memory; the set is read
+//!   from the store at start and again when it is older than [`REVOCATIONS_FRESH`] (on a
+//!   blocking thread, one read for concurrent requests), so another instance's logout
+//!   is honoured here within that time, and this instance's at once.
 //! - A session's CSRF token is an HMAC of its nonce. Every POST made with the cookie must
 //!   carry it (form field `csrf` or header `X-CSRF-Token`) and must not come from another
 //!   site (`Origin`, `Sec-Fetch-Site`). `Authorization: Bearer <token>` needs neither: a
@@ -21,7 +32,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -36,10 +47,16 @@ use subtle::ConstantTimeEq;
 
 use super::Failure;
 use crate::http::AppState;
+use crate::store::{Store, StoreError};
 
 pub const COOKIE: &str = "lookout_admin";
 /// How long a login lasts.
 pub const SESSION: Duration = Duration::from_secs(12 * 3600);
+/// How long a login code (the printed login link) works, unless
+/// [`Admin::set_login_code_lifetime`] says otherwise.
+pub const LOGIN_CODE_LIFETIME: Duration = Duration::from_secs(15 * 60);
+/// The logged-out sessions known here are read from the store again when older than this.
+pub const REVOCATIONS_FRESH: Duration = Duration::from_secs(5);
 /// The token file in the data folder.
 pub const TOKEN_FILE: &str = "admin-token";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -78,14 +95,79 @@ pub enum TokenSource {
     Generated(PathBuf),
 }
 
-/// The viewer's secrets: the token, the session key derived from it, and the sessions
-/// ended by logging out.
+/// The viewer's secrets: the token, the session key derived from it, the login codes
+/// this instance made, and the sessions ended by logging out.
 pub struct Admin {
     token_digest: [u8; 32],
     session_key: [u8; 32],
     source: TokenSource,
-    /// Nonces of sessions logged out, with their expiry (seconds since the epoch).
-    revoked: Mutex<HashMap<[u8; 16], u64>>,
+    codes: LoginCodes,
+    revoked: Revocations,
+}
+
+/// One-time login codes, in this instance's memory only (the link that carries one is
+/// printed by this instance and names its address).
+struct LoginCodes {
+    /// How long a code made now works.
+    lifetime: Mutex<Duration>,
+    /// SHA-256 of each code (the code itself is not kept) → when it expires, and
+    /// whether it was used.
+    made: Mutex<HashMap<[u8; 32], (Instant, bool)>>,
+}
+
+/// Why a login code logged nobody in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeRefused {
+    /// Not made by this instance since it started.
+    Unknown,
+    Used,
+    Expired,
+}
+
+/// Sessions logged out, on any instance sharing the store.
+struct Revocations {
+    /// Nonce → the session's expiry (seconds since the epoch).
+    nonces: Mutex<HashMap<[u8; 16], u64>>,
+    /// When `nonces` was last read from the store; `None` before the first read.
+    read_at: Mutex<Option<Instant>>,
+    /// Held while reading, so concurrent requests wait for one read.
+    reading: tokio::sync::Mutex<()>,
+}
+
+impl Revocations {
+    fn new() -> Revocations {
+        Revocations {
+            nonces: Mutex::new(HashMap::new()),
+            read_at: Mutex::new(None),
+            reading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn contains(&self, nonce: &[u8; 16]) -> bool {
+        self.nonces.lock().expect("revocations").contains_key(nonce)
+    }
+
+    /// Adds sessions (nonce, expiry in seconds); forgets those expired by now.
+    fn add(&self, ended: impl IntoIterator<Item = ([u8; 16], u64)>) {
+        let now = now_secs();
+        let mut nonces = self.nonces.lock().expect("revocations");
+        nonces.retain(|_, expires| *expires > now);
+        for (nonce, expires) in ended {
+            if expires > now {
+                let kept = nonces.entry(nonce).or_insert(expires);
+                *kept = (*kept).max(expires);
+            }
+        }
+    }
+
+    fn read_at(&self) -> Option<Instant> {
+        *self.read_at.lock().expect("revocations")
+    }
+
+    fn fresh(&self) -> bool {
+        self.read_at()
+            .is_some_and(|at| at.elapsed() < REVOCATIONS_FRESH)
+    }
 }
 
 impl std::fmt::Debug for Admin {
@@ -118,8 +200,8 @@ pub enum TokenError {
 
 impl Admin {
     /// The token from `configured`, else `LOOKOUT_ADMIN_TOKEN`, else `<data>/admin-token`,
-    /// else a new one written there. A new token's login URL is printed once, on stderr
-    /// and in the log.
+    /// else a new one written there. For a new token a one-time login link is printed
+    /// once, on stderr only (not through `tracing`); it does not carry the token.
     pub fn load(
         configured: Option<&AdminToken>,
         data: &Path,
@@ -138,14 +220,17 @@ impl Admin {
         let admin = Admin::with_token(&token, source.clone());
         match &source {
             TokenSource::Generated(path) => {
-                let url = login_url(addr, &token);
+                let code = admin.make_code().map_err(TokenError::Random)?;
                 tracing::warn!(
                     file = %path.display(),
-                    "made an admin token for the log viewer; log in at {url} (shown once; the token stays in {})",
+                    "made an admin token for the log viewer in {}; a one-time login link is printed on stderr",
                     path.display()
                 );
+                // On stderr only: the link must not reach structured logs shipped elsewhere.
                 eprintln!(
-                    "lookout: log viewer login (shown once; the token is in {}):\n  {url}",
+                    "lookout: log viewer login link (works once, for {} minutes, on this instance):\n  {}\n  After that, paste the admin token from {} at /admin/login.",
+                    LOGIN_CODE_LIFETIME.as_secs() / 60,
+                    login_link(addr, &code),
                     path.display()
                 );
             }
@@ -163,8 +248,59 @@ impl Admin {
             token_digest: Sha256::digest(token.as_bytes()).into(),
             session_key: mac(token.as_bytes(), &[b"lookout admin session key v1"]),
             source,
-            revoked: Mutex::new(HashMap::new()),
+            codes: LoginCodes {
+                lifetime: Mutex::new(LOGIN_CODE_LIFETIME),
+                made: Mutex::new(HashMap::new()),
+            },
+            revoked: Revocations::new(),
         }
+    }
+
+    /// A new one-time login code (what the link printed at first start carries): 32
+    /// random bytes, URL-safe base64. `GET /admin/login?code=<code>` logs in once,
+    /// within the login code lifetime, on this instance.
+    pub fn login_code(&self) -> Result<String, Failure> {
+        self.make_code().map_err(Failure::Unavailable)
+    }
+
+    /// How long codes made from now on work ([`LOGIN_CODE_LIFETIME`] unless set; tests
+    /// shorten it).
+    pub fn set_login_code_lifetime(&self, lifetime: Duration) {
+        *self.codes.lifetime.lock().expect("login codes") = lifetime;
+    }
+
+    fn make_code(&self) -> Result<String, String> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| format!("cannot get random bytes for a login code: {e}"))?;
+        let code = URL_SAFE_NO_PAD.encode(bytes);
+        let lifetime = *self.codes.lifetime.lock().expect("login codes");
+        let now = Instant::now();
+        let mut made = self.codes.made.lock().expect("login codes");
+        // Expired codes are kept a while to say "expired" rather than "unknown".
+        made.retain(|_, (expires, _)| {
+            now.saturating_duration_since(*expires) < LOGIN_CODE_LIFETIME
+        });
+        made.insert(
+            Sha256::digest(code.as_bytes()).into(),
+            (now + lifetime, false),
+        );
+        Ok(code)
+    }
+
+    /// Uses up a login code: `Ok` the first time, within its lifetime.
+    pub fn redeem_code(&self, code: &str) -> Result<(), CodeRefused> {
+        let digest: [u8; 32] = Sha256::digest(code.trim().as_bytes()).into();
+        let mut made = self.codes.made.lock().expect("login codes");
+        let (expires, used) = made.get_mut(&digest).ok_or(CodeRefused::Unknown)?;
+        if *used {
+            return Err(CodeRefused::Used);
+        }
+        if Instant::now() >= *expires {
+            return Err(CodeRefused::Expired);
+        }
+        *used = true;
+        Ok(())
     }
 
     pub fn source(&self) -> &TokenSource {
@@ -181,10 +317,15 @@ impl Admin {
 
     /// Whether the request carries the admin token (Bearer) or a live session cookie:
     /// for answers outside `/admin` that say more to the admin (`/readyz`).
+    /// A session counts only once the logged-out sessions were read from the store
+    /// (which [`super::router`] starts at once); this does not read them again.
     pub fn authorizes(&self, headers: &HeaderMap) -> bool {
         match bearer(headers) {
             Some(given) => self.is_token(given),
-            None => cookie(headers).and_then(|v| self.session(v)).is_some(),
+            None => {
+                self.revoked.read_at().is_some()
+                    && cookie(headers).and_then(|v| self.session(v)).is_some()
+            }
         }
     }
 
@@ -224,7 +365,7 @@ impl Admin {
         }
         let expires = u64::from_be_bytes(payload[..8].try_into().ok()?);
         let nonce: [u8; 16] = payload[8..].try_into().ok()?;
-        if expires <= now_secs() || self.revoked.lock().expect("sessions").contains_key(&nonce) {
+        if expires <= now_secs() || self.revoked.contains(&nonce) {
             return None;
         }
         Some(Session {
@@ -234,12 +375,74 @@ impl Admin {
         })
     }
 
-    /// Ends a session (on this instance).
-    pub fn revoke(&self, session: &Session) {
-        let now = now_secs();
-        let mut revoked = self.revoked.lock().expect("sessions");
-        revoked.retain(|_, expires| *expires > now);
-        revoked.insert(session.nonce, session.expires);
+    /// Whether `session` was logged out, as far as this instance knows now.
+    pub fn is_revoked(&self, session: &Session) -> bool {
+        self.revoked.contains(&session.nonce)
+    }
+
+    /// Ends a session in this instance's memory only (see [`Admin::log_out`]).
+    fn revoke(&self, session: &Session) {
+        self.revoked.add([(session.nonce, session.expires)]);
+    }
+
+    /// Ends a session: at once here, and in the store for restarts and the other
+    /// instances (on a blocking thread). `Err` when the store did not take it: then only
+    /// this instance, until it restarts, refuses the session.
+    pub async fn log_out(&self, session: &Session, store: &Store) -> Result<(), Failure> {
+        self.revoke(session);
+        let store = store.clone();
+        let nonce = URL_SAFE_NO_PAD.encode(session.nonce);
+        let expires = i64::try_from(session.expires)
+            .unwrap_or(i64::MAX / 1_000_000)
+            .saturating_mul(1_000_000);
+        let span = tracing::Span::current();
+        let written = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| store.revoke_session(&nonce, expires))
+        })
+        .await
+        .map_err(|e| Failure::Internal(format!("recording a logout panicked: {e}")))?;
+        written.map_err(|e| {
+            Failure::Unavailable(format!(
+                "you are logged out here, but the logout could not be recorded in the log's store ({e}), so other instances, and this one after a restart, could still accept the old session until it expires; log in and out again once the store answers"
+            ))
+        })
+    }
+
+    /// Reads the logged-out sessions from the store when those known here are older than
+    /// [`REVOCATIONS_FRESH`] (on a blocking thread; concurrent callers share one read).
+    /// `Err` only when they were never read: no session can be checked then. A failed
+    /// re-read keeps those read before and is tried again after the same interval.
+    pub async fn revocations_fresh(&self, store: &Store) -> Result<(), Failure> {
+        if self.revoked.fresh() {
+            return Ok(());
+        }
+        let _reading = self.revoked.reading.lock().await;
+        if self.revoked.fresh() {
+            return Ok(());
+        }
+        let store = store.clone();
+        let now = crate::store::now_micros();
+        let span = tracing::Span::current();
+        let read =
+            tokio::task::spawn_blocking(move || span.in_scope(|| store.revoked_sessions(now)))
+                .await
+                .unwrap_or_else(|e| Err(StoreError::Corrupt(format!("the read panicked: {e}"))));
+        let ever_read = self.revoked.read_at().is_some();
+        match read {
+            Ok(ended) => {
+                self.revoked.add(ended.into_iter().filter_map(|(nonce, expires)| {
+                    let nonce: [u8; 16] = URL_SAFE_NO_PAD.decode(nonce).ok()?.try_into().ok()?;
+                    Some((nonce, u64::try_from(expires / 1_000_000).ok()?))
+                }));
+            }
+            Err(e) if !ever_read => return Err(Failure::from(e)),
+            Err(e) => tracing::warn!(
+                "log viewer: cannot read the logged-out sessions from the store ({e}); using those read before, trying again in {}s",
+                REVOCATIONS_FRESH.as_secs()
+            ),
+        }
+        *self.revoked.read_at.lock().expect("revocations") = Some(Instant::now());
+        Ok(())
     }
 }
 
@@ -357,9 +560,9 @@ fn warn_if_readable_by_others(path: &Path) {
     }
 }
 
-/// `https://<host>:<port>/admin/login?token=...`; `localhost` when listening on every
+/// `https://<host>:<port>/admin/login?code=...`; `localhost` when listening on every
 /// address or on loopback (the development certificate's name).
-pub fn login_url(addr: SocketAddr, token: &str) -> String {
+fn login_link(addr: SocketAddr, code: &str) -> String {
     let ip = addr.ip();
     let host = if ip.is_unspecified() || ip.is_loopback() {
         "localhost".to_string()
@@ -369,9 +572,9 @@ pub fn login_url(addr: SocketAddr, token: &str) -> String {
         ip.to_string()
     };
     format!(
-        "https://{host}:{}/admin/login?token={}",
+        "https://{host}:{}/admin/login?code={}",
         addr.port(),
-        url::form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
+        url::form_urlencoded::byte_serialize(code.as_bytes()).collect::<String>()
     )
 }
 
@@ -466,10 +669,17 @@ pub async fn require(State(state): State<AppState>, request: Request, next: Next
         }
         Auth::Bearer
     } else {
-        match cookie(headers).and_then(|value| admin.session(value)) {
-            Some(session) => Auth::Session(session),
-            None => return refuse(Failure::Unauthorized),
+        let Some(session) = cookie(headers).and_then(|value| admin.session(value)) else {
+            return refuse(Failure::Unauthorized);
+        };
+        // Logged out on another instance, or before a restart?
+        if let Err(failure) = admin.revocations_fresh(state.recorder.store()).await {
+            return refuse(failure);
         }
+        if admin.is_revoked(&session) {
+            return refuse(Failure::Unauthorized);
+        }
+        Auth::Session(session)
     };
     let mut request = request;
     if let Auth::Session(session) = &auth {
@@ -564,24 +774,55 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
 }
 
 #[derive(Debug, serde::Deserialize)]
-pub struct LoginQuery {
-    token: Option<String>,
-}
-
-#[derive(Debug, serde::Deserialize)]
 pub struct LoginForm {
     #[serde(default)]
     token: String,
 }
 
-/// `GET /admin/login`: the login form; with `?token=` (the printed login URL), logs in.
-pub async fn login_page(
-    State(state): State<AppState>,
-    axum::extract::Query(query): axum::extract::Query<LoginQuery>,
-) -> Response {
-    match query.token {
-        Some(token) => log_in(&state, &token),
-        None => super::pages::login(StatusCode::OK, None),
+/// Where the token is, for messages anyone may read (no path).
+const PASTE_TOKEN: &str = "paste the admin token (the file admin-token in lookout's data folder, or LOOKOUT_ADMIN_TOKEN) into the form below";
+
+/// `GET /admin/login`: the login form; with `?code=` (the printed login link), logs in
+/// once. The token is never taken from the URL: `?token=` gets the form and a message.
+pub async fn login_page(State(state): State<AppState>, uri: Uri) -> Response {
+    let mut token_given = false;
+    let mut code = None;
+    // Read by hand: a value is never echoed, not even in an extractor's rejection.
+    for (name, value) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        match &*name {
+            "token" => token_given = true,
+            "code" if code.is_none() => code = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    if token_given {
+        return super::pages::login(
+            StatusCode::UNAUTHORIZED,
+            Some(format!(
+                "the admin token is not accepted in a link (links stay in browser histories and in logs); {PASTE_TOKEN}, or send it as Authorization: Bearer <token>"
+            )),
+        );
+    }
+    let Some(code) = code else {
+        return super::pages::login(StatusCode::OK, None);
+    };
+    match state.admin.redeem_code(&code) {
+        Ok(()) => signed_in(&state),
+        Err(refused) => {
+            let why = match refused {
+                CodeRefused::Used => "this login link was already used: a link logs in once",
+                CodeRefused::Expired => {
+                    "this login link has expired: a link works for 15 minutes after lookout printed it"
+                }
+                CodeRefused::Unknown => {
+                    "this login link is unknown here: a link works only on the lookout that printed it, until it restarts"
+                }
+            };
+            super::pages::login(
+                StatusCode::UNAUTHORIZED,
+                Some(format!("{why}; {PASTE_TOKEN}")),
+            )
+        }
     }
 }
 
@@ -605,6 +846,11 @@ fn log_in(state: &AppState, token: &str) -> Response {
             Some("that is not the admin token; copy it again from data/admin-token or LOOKOUT_ADMIN_TOKEN".into()),
         );
     }
+    signed_in(state)
+}
+
+/// A new session's cookie, and on to the list.
+fn signed_in(state: &AppState) -> Response {
     match state.admin.new_session() {
         Ok(session) => {
             let mut response = Redirect::to("/admin").into_response();
@@ -622,10 +868,14 @@ pub async fn logout(
     State(state): State<AppState>,
     axum::Extension(auth): axum::Extension<Auth>,
 ) -> Response {
-    if let Auth::Session(session) = &auth {
-        state.admin.revoke(session);
-    }
-    let mut response = Redirect::to("/admin/login").into_response();
+    let ended = match &auth {
+        Auth::Session(session) => state.admin.log_out(session, state.recorder.store()).await,
+        Auth::Bearer => Ok(()),
+    };
+    let mut response = match ended {
+        Ok(()) => Redirect::to("/admin/login").into_response(),
+        Err(failure) => failure.page(),
+    };
     response
         .headers_mut()
         .insert(header::SET_COOKIE, cleared_cookie());
@@ -767,14 +1017,39 @@ mod tests {
     }
 
     #[test]
-    fn login_urls_name_a_host_the_certificate_has() {
+    fn login_links_name_a_host_the_certificate_has_and_carry_only_the_code() {
         assert_eq!(
-            login_url("0.0.0.0:8443".parse().unwrap(), "a+b/c"),
-            "https://localhost:8443/admin/login?token=a%2Bb%2Fc"
+            login_link("0.0.0.0:8443".parse().unwrap(), "a+b/c"),
+            "https://localhost:8443/admin/login?code=a%2Bb%2Fc"
         );
         assert_eq!(
-            login_url("10.1.2.3:443".parse().unwrap(), "t"),
-            "https://10.1.2.3:443/admin/login?token=t"
+            login_link("10.1.2.3:443".parse().unwrap(), "t"),
+            "https://10.1.2.3:443/admin/login?code=t"
+        );
+    }
+
+    #[test]
+    fn a_login_code_works_once_within_its_lifetime() {
+        let admin = Admin::with_token("a-long-enough-admin-token", TokenSource::Config);
+        let code = admin.login_code().unwrap();
+        assert_eq!(URL_SAFE_NO_PAD.decode(&code).unwrap().len(), 32);
+        assert_ne!(code, admin.login_code().unwrap(), "each code is new");
+        assert_eq!(
+            admin.redeem_code("a-long-enough-admin-token"),
+            Err(CodeRefused::Unknown),
+            "the token is not a code"
+        );
+        assert_eq!(admin.redeem_code(&code), Ok(()));
+        assert_eq!(admin.redeem_code(&code), Err(CodeRefused::Used));
+
+        admin.set_login_code_lifetime(Duration::ZERO);
+        let expired = admin.login_code().unwrap();
+        assert_eq!(admin.redeem_code(&expired), Err(CodeRefused::Expired));
+        let other = Admin::with_token("a-long-enough-admin-token", TokenSource::Config);
+        assert_eq!(
+            other.redeem_code(&code),
+            Err(CodeRefused::Unknown),
+            "codes belong to the instance that made them"
         );
     }
 }

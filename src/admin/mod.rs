@@ -33,7 +33,24 @@ use crate::replay::{self, Replayed};
 use crate::store::{Call, Page, Query, StoreError};
 
 /// Every `/admin` route. The login page is the only one served without the token.
+///
+/// Called as the server starts serving: also starts reading the logged-out sessions
+/// from the store (in the background), so that a session logged out before a restart
+/// is refused from the first request on (a request that comes before the read ends
+/// waits for it, see [`auth::Admin::revocations_fresh`]).
 pub fn router(state: &AppState) -> Router<AppState> {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let admin = state.admin.clone();
+        let store = state.recorder.store().clone();
+        runtime.spawn(async move {
+            if let Err(failure) = admin.revocations_fresh(&store).await {
+                tracing::warn!(
+                    "log viewer: cannot read the logged-out sessions yet ({}); sessions are refused until the store answers",
+                    failure.message()
+                );
+            }
+        });
+    }
     let protected = Router::new()
         .route("/admin", get(pages::list))
         .route("/admin/", get(pages::to_list))

@@ -70,6 +70,12 @@ macro_rules! backend_conformance {
             let (_guard, store) = $open;
             crate::store::conformance::events_page_newest_first_and_retain(&store);
         }
+
+        #[test]
+        fn conformance_logged_out_sessions_are_kept_until_they_expire() {
+            let (_guard, store) = $open;
+            crate::store::conformance::logged_out_sessions_are_kept_until_they_expire(&store);
+        }
     };
 }
 pub(crate) use backend_conformance;
@@ -763,4 +769,60 @@ pub fn events_page_newest_first_and_retain(store: &dyn Backend) {
         .unwrap()
         .events
         .is_empty());
+}
+
+/// The viewer's logouts: kept (once per nonce, the later expiry winning) until they
+/// expire, and removed once expired when the next logout is written.
+pub fn logged_out_sessions_are_kept_until_they_expire(store: &dyn Backend) {
+    let now = now_micros();
+    let hour = 3_600_000_000;
+    let sorted = |mut v: Vec<(String, i64)>| {
+        v.sort();
+        v
+    };
+    assert_eq!(store.revoked_sessions(now).unwrap(), vec![]);
+
+    store.revoke_session("nonce-a", now + hour).unwrap();
+    store.revoke_session("nonce-b", now + 10_000_000).unwrap();
+    // Again, with an earlier and then a later expiry: one entry, the later expiry.
+    store.revoke_session("nonce-a", now + 60_000_000).unwrap();
+    store.revoke_session("nonce-a", now + 2 * hour).unwrap();
+    assert_eq!(
+        sorted(store.revoked_sessions(now).unwrap()),
+        vec![
+            ("nonce-a".to_string(), now + 2 * hour),
+            ("nonce-b".to_string(), now + 10_000_000)
+        ]
+    );
+    // Twenty seconds on, b's session would have ended by itself.
+    assert_eq!(
+        store.revoked_sessions(now + 20_000_000).unwrap(),
+        vec![("nonce-a".to_string(), now + 2 * hour)]
+    );
+
+    // One already expired is not listed, and the next logout removes it from the table.
+    store.revoke_session("nonce-old", now - 1).unwrap();
+    assert!(!store
+        .revoked_sessions(now)
+        .unwrap()
+        .iter()
+        .any(|(n, _)| n == "nonce-old"));
+    assert!(
+        store
+            .revoked_sessions(0)
+            .unwrap()
+            .iter()
+            .any(|(n, _)| n == "nonce-old"),
+        "kept until the next logout"
+    );
+    store.revoke_session("nonce-c", now + hour).unwrap();
+    assert_eq!(
+        sorted(store.revoked_sessions(0).unwrap()),
+        vec![
+            ("nonce-a".to_string(), now + 2 * hour),
+            ("nonce-b".to_string(), now + 10_000_000),
+            ("nonce-c".to_string(), now + hour)
+        ],
+        "expired revocations are purged"
+    );
 }

@@ -810,6 +810,15 @@ pub trait Backend: Send + Sync + 'static {
     fn retain_events(&self, retention: &Retention, now: i64) -> Result<Removed, StoreError>;
     /// Port events stored: count, bytes, oldest and newest received.
     fn event_stats(&self) -> Result<Stats, StoreError>;
+    /// Records that the log viewer's session `nonce` was logged out, so every instance
+    /// refuses it, after restarts too, until `expires_at` (µs since the epoch), when the
+    /// session would have ended anyway. Revoking a nonce again keeps the later expiry.
+    /// Revocations expired by now are removed in the same transaction, so the list
+    /// stays as small as the logouts of one session's lifetime.
+    fn revoke_session(&self, nonce: &str, expires_at: i64) -> Result<(), StoreError>;
+    /// The sessions logged out that are still unexpired at `now` (µs since the epoch):
+    /// `(nonce, expires_at)`, in no particular order.
+    fn revoked_sessions(&self, now: i64) -> Result<Vec<(String, i64)>, StoreError>;
     fn limit_size(&self, bytes: u64) -> Result<(), StoreError> {
         Err(StoreError::BadQuery(format!(
             "{} has no size limit of its own; use max_size_mb (retention) instead of max_file_mb ({bytes} bytes)",

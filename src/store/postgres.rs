@@ -128,6 +128,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     ALTER TABLE bodies ALTER COLUMN body SET STORAGE EXTERNAL;",
     ),
+    // The log viewer's logged-out sessions (admin::auth), shared by every instance.
+    (
+        5,
+        "CREATE TABLE revoked_sessions (
+        nonce text COLLATE \"C\" PRIMARY KEY,
+        expires_at bigint NOT NULL
+    );
+    CREATE INDEX revoked_sessions_by_expiry ON revoked_sessions (expires_at);",
+    ),
 ];
 
 /// The advisory lock every lookout takes while it checks and migrates the schema
@@ -876,6 +885,35 @@ impl Backend for Postgres {
 
     fn event_stats(&self) -> Result<Stats, StoreError> {
         self.with_client(|client| table_stats(client, "events"))
+    }
+
+    fn revoke_session(&self, nonce: &str, expires_at: i64) -> Result<(), StoreError> {
+        let now = super::now_micros();
+        // Safe to run twice (`with_client` may): the upsert keeps the later expiry.
+        self.with_client(|client| {
+            let mut tx = client.transaction()?;
+            tx.execute(
+                "DELETE FROM revoked_sessions WHERE expires_at <= $1",
+                &[&now],
+            )?;
+            tx.execute(
+                "INSERT INTO revoked_sessions (nonce, expires_at) VALUES ($1, $2)
+                 ON CONFLICT (nonce) DO UPDATE
+                 SET expires_at = greatest(revoked_sessions.expires_at, excluded.expires_at)",
+                &[&nonce, &expires_at],
+            )?;
+            tx.commit()
+        })
+    }
+
+    fn revoked_sessions(&self, now: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = self.with_client(|client| {
+            client.query(
+                "SELECT nonce, expires_at FROM revoked_sessions WHERE expires_at > $1",
+                &[&now],
+            )
+        })?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }
 

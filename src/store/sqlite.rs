@@ -100,6 +100,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
         body BLOB NOT NULL
     ) WITHOUT ROWID;",
     ),
+    // The log viewer's logged-out sessions (admin::auth), shared by restarts.
+    (
+        4,
+        "CREATE TABLE revoked_sessions (
+        nonce TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX revoked_sessions_by_expiry ON revoked_sessions (expires_at);",
+    ),
 ];
 
 const READERS: usize = 4;
@@ -712,6 +721,34 @@ impl Backend for Sqlite {
 
     fn event_stats(&self) -> Result<Stats, StoreError> {
         self.read(|conn| table_stats(conn, "events"))
+    }
+
+    fn revoke_session(&self, nonce: &str, expires_at: i64) -> Result<(), StoreError> {
+        let err = unavailable(&self.path);
+        let mut conn = self.writer.lock().expect("writer");
+        let tx = conn.transaction().map_err(&err)?;
+        tx.execute(
+            "DELETE FROM revoked_sessions WHERE expires_at <= ?1",
+            [super::now_micros()],
+        )
+        .map_err(&err)?;
+        tx.execute(
+            "INSERT INTO revoked_sessions (nonce, expires_at) VALUES (?1, ?2)
+             ON CONFLICT (nonce) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+            params![nonce, expires_at],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)
+    }
+
+    fn revoked_sessions(&self, now: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT nonce, expires_at FROM revoked_sessions WHERE expires_at > ?1",
+            )?;
+            let rows = statement.query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
     }
 }
 
