@@ -618,3 +618,58 @@ async fn unfinished_http2_streams_do_not_lock_out_signed_calls() {
     }
     assert!(app.state.metrics.cut_count("body_timeout") >= 4);
 }
+
+/// Finding 11: the rule set name from the URL was written raw into text log lines, so a
+/// `%0a` in it forged a line. The real binary's log: the name is quoted with the newline
+/// escaped, and no line starts with what the caller wrote after it.
+#[tokio::test]
+async fn a_newline_in_the_url_cannot_forge_a_log_line() {
+    use std::process::{Command, Stdio};
+    lookout::tls::install_provider();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .args(["certs", "--out", "certs"])
+        .current_dir(dir.path())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let port = free_port();
+    let log = dir.path().join("serve.log");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let client = client_for(&dir.path().join("certs/ca.pem"));
+    wait_ready(&client, port).await;
+    let response = client
+        .post(format!(
+            "https://localhost:{port}/hooks/desk%0a2026-12-02T00:00:00Z%20INFO%20forged"
+        ))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let error: Value = response.json().await.unwrap();
+    assert!(
+        error["error"].as_str().unwrap().contains(r"`desk\n2026"),
+        "{error}"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains(r"desk\n2026-12-02T00:00:00Z INFO forged"),
+        "{text}"
+    );
+    assert!(
+        !text.lines().any(|l| l.starts_with("2026-12-02T00:00:00Z")),
+        "a forged line:\n{text}"
+    );
+}
