@@ -145,7 +145,10 @@ cp -r "$ROOT/rules" "$TMP/rules"   # serve wants a rules folder; the event intak
 LOOKOUT_PORTCONNECT_TOKEN=$(head -c 36 /dev/urandom | base64 | tr '+/' '-_')
 export LOOKOUT_PORTCONNECT_TOKEN
 [ "${#LOOKOUT_PORTCONNECT_TOKEN}" = 48 ] || { log "token is not 48 characters"; exit 2; }
-CURL=(curl -sS --max-time 15 --cacert "$TMP/certs/ca.pem")
+# /metrics needs the admin token (its labels name rule sets); the server reads this one.
+LOOKOUT_ADMIN_TOKEN=${LOOKOUT_ADMIN_TOKEN:-$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')}
+export LOOKOUT_ADMIN_TOKEN
+CURL=(curl -sS --max-time 15 --cacert "$TMP/certs/ca.pem" -H "Authorization: Bearer $LOOKOUT_ADMIN_TOKEN")
 SEED=$(date +%s)
 # events.lua writes one batch (of a wrk thread number no run uses) when it is loaded; wrk
 # is pointed at a closed port for a second so that it loads the script and sends nothing.

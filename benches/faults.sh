@@ -58,7 +58,10 @@ export LOOKOUT_KEY_FAULTS
 python3 "$ROOT/benches/edits.py" "$ROOT/rules/samples/multiport-100k.json" "$TMP/edits" 4 32
 PORT=$(free_port)
 URL=https://127.0.0.1:$PORT
-CURL=(curl -sS --max-time 15 --cacert "$TMP/certs/ca.pem")
+# /metrics needs the admin token (its labels name rule sets); the server reads this one.
+LOOKOUT_ADMIN_TOKEN=${LOOKOUT_ADMIN_TOKEN:-$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')}
+export LOOKOUT_ADMIN_TOKEN
+CURL=(curl -sS --max-time 15 --cacert "$TMP/certs/ca.pem" -H "Authorization: Bearer $LOOKOUT_ADMIN_TOKEN")
 
 start_server() { # data-dir
     RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$PORT" --rules "$TMP/rules" --certs "$TMP/certs" \

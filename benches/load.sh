@@ -139,7 +139,10 @@ check_sample() { # file signature
     log "checked $(basename "$1"): 3 x HTTP 200 with a JSON array ($(wc -c <"$TMP/answer") bytes)"
 }
 
-CURL=(curl -sS --max-time 15 --cacert "$TMP/certs/ca.pem")
+# /metrics needs the admin token (its labels name rule sets); the server reads this one.
+LOOKOUT_ADMIN_TOKEN=${LOOKOUT_ADMIN_TOKEN:-$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')}
+export LOOKOUT_ADMIN_TOKEN
+CURL=(curl -sS --max-time 15 --cacert "$TMP/certs/ca.pem" -H "Authorization: Bearer $LOOKOUT_ADMIN_TOKEN")
 
 # Starts the server (optionally with a lookout.toml) and waits for /healthz.
 start_server() { # [config-file]

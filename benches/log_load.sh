@@ -50,7 +50,9 @@
 #
 # Knobs (environment): DURATION (60s), ROUNDS (2), RUN_OFF (1), RUN_SQLITE (1),
 # RUN_POSTGRES (1), EDITS (1), EDIT_ESTIMATES (8), EDIT_STEPS (64), ON_REV (HEAD; `working` builds the checkout as it is, uncommitted
-# changes included), OFF_REV (d96b936), OFF_PATCHES (see above), BUILD_DIR (target/bench-rev: the target dirs,
+# changes included), OFF_REV (d96b936), OFF_PATCHES (see above), OFF_BIN (a lookout already
+# built from OFF_REV: used instead of building it; e.g. for a before/after of two commits
+# that both record, OFF_REV=<before> OFF_PATCHES= OFF_BIN=<its release binary>), BUILD_DIR (target/bench-rev: the target dirs,
 # kept between runs so rebuilds are incremental), SAMPLE (rules/samples/multiport-100k.json),
 # THREADS (2), CONNECTIONS (16), DRAIN_TIMEOUT (120), PG_FAST (0: fsync etc. as shipped;
 # 1: fsync=off, synchronous_commit=off as the tests run it), WAIT_FOR_QUIET (1: before each
@@ -159,7 +161,10 @@ fi
 OFF_LABEL=$(git rev-parse --short "$OFF_COMMIT")
 for p in $OFF_PATCHES; do OFF_LABEL="$OFF_LABEL+$(git rev-parse --short "$p")"; done
 # shellcheck disable=SC2086
-if [ "$RUN_OFF" = 1 ]; then build_rev off "$OFF_COMMIT" $OFF_PATCHES; fi
+if [ "$RUN_OFF" = 1 ] && [ -n "${OFF_BIN:-}" ]; then
+    cp "$OFF_BIN" "$TMP/lookout-off"   # built already from OFF_REV (and OFF_PATCHES)
+    log "off = $OFF_BIN (given as built from $OFF_LABEL)"
+elif [ "$RUN_OFF" = 1 ]; then build_rev off "$OFF_COMMIT" $OFF_PATCHES; fi
 
 git -C "$ROOT" archive "${RULES_REV:-$ON_COMMIT}" rules | tar -x -C "$TMP"
 printf '\napi_keys = ["env:LOOKOUT_KEY_LOAD"]\n' >> "$TMP/rules/default/ruleset.toml"
@@ -181,7 +186,10 @@ if [ "$EDITS" = 1 ]; then
     LUA=$ROOT/benches/edits.lua
     log "EDITS=1: $EDIT_ESTIMATES estimates x $EDIT_STEPS edits from $SAMPLE ($(du -sh "$TMP/edits" | cut -f1))"
 fi
-CURL=(curl -sS --max-time 15 --cacert "$TMP/certs/ca.pem")
+# /metrics needs the admin token (its labels name rule sets); the server reads this one.
+LOOKOUT_ADMIN_TOKEN=${LOOKOUT_ADMIN_TOKEN:-$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')}
+export LOOKOUT_ADMIN_TOKEN
+CURL=(curl -sS --max-time 15 --cacert "$TMP/certs/ca.pem" -H "Authorization: Bearer $LOOKOUT_ADMIN_TOKEN")
 
 # --- one run ------------------------------------------------------------------------
 metric() { # name (with labels, as printed) -> value, or 0

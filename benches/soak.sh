@@ -64,7 +64,10 @@ log "edit stream: $EDIT_ESTIMATES estimates x $EDIT_STEPS edits of $SAMPLE ($(du
 
 PORT=$(free_port)
 URL=https://127.0.0.1:$PORT
-CURL=(curl -sS --max-time 15 --cacert "$TMP/certs/ca.pem")
+# /metrics needs the admin token (its labels name rule sets); the server reads this one.
+LOOKOUT_ADMIN_TOKEN=${LOOKOUT_ADMIN_TOKEN:-$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')}
+export LOOKOUT_ADMIN_TOKEN
+CURL=(curl -sS --max-time 15 --cacert "$TMP/certs/ca.pem" -H "Authorization: Bearer $LOOKOUT_ADMIN_TOKEN")
 RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$PORT" --rules "$TMP/rules" --certs "$TMP/certs" \
     --data "$TMP/data" >>"$TMP/server.log" 2>&1 &
 SERVER=$!

@@ -78,6 +78,8 @@ pub struct HttpLimits {
     /// Bytes of request bodies being read at once, over all requests; a request that
     /// would pass it gets 503. Bounds what unfinished uploads can hold.
     pub upload_buffer_bytes: usize,
+    /// `/metrics` without the admin token (its labels name rule sets and rules).
+    pub public_metrics: bool,
 }
 
 impl Default for HttpLimits {
@@ -92,6 +94,7 @@ impl Default for HttpLimits {
             max_streams: 32,
             max_header_bytes: 64 << 10,
             upload_buffer_bytes: 128 << 20,
+            public_metrics: false,
         }
     }
 }
@@ -109,6 +112,7 @@ pub struct HttpFile {
     pub max_streams_per_connection: Option<u32>,
     pub max_header_kb: Option<usize>,
     pub upload_buffer_mb: Option<usize>,
+    pub public_metrics: Option<bool>,
 }
 
 impl HttpFile {
@@ -133,6 +137,7 @@ impl HttpFile {
             .max_header_kb
             .map(|kb| kb.saturating_mul(1024))
             .unwrap_or(h.max_header_bytes);
+        h.public_metrics = self.public_metrics.unwrap_or(h.public_metrics);
         h.upload_buffer_bytes = self
             .upload_buffer_mb
             .map(|mb| mb.saturating_mul(1 << 20))

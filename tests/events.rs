@@ -129,7 +129,7 @@ async fn the_documented_portconnect_callback_is_stored_once() {
     );
     assert_eq!(by_name.len(), 3);
 
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("lookout_events_total{source=\"portconnect\",outcome=\"stored\"} 3"),
         "{metrics}"

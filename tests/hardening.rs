@@ -452,7 +452,7 @@ async fn refused_calls_are_recorded_small_and_at_a_bounded_rate() {
             call.redacted
         );
     }
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains(&format!(
         "lookout_log_refusals_not_recorded_total {}",
         60 - stored.len()

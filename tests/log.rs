@@ -509,7 +509,7 @@ async fn retention_removes_old_calls_in_the_background() {
         async move { store.get(&id).unwrap().is_none() }
     })
     .await;
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("lookout_log_retention_removed_total 1"),
         "{metrics}"
@@ -527,7 +527,15 @@ async fn metrics_count_calls_rules_and_the_log() {
     assert_eq!(app.post_hook("desk", &body, None).await.status(), 401);
     assert_eq!(app.post_hook("ghost", b"{}", None).await.status(), 404);
     app.state.recorder.flush(Duration::from_secs(10));
-    let response = app.get("/metrics").await;
+    // Its labels name rule sets: not for anyone without the admin token.
+    assert_eq!(app.get("/metrics").await.status(), 401);
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(app.admin_token())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         response.headers()["content-type"],
         "text/plain; version=0.0.4; charset=utf-8"
@@ -618,7 +626,7 @@ async fn a_full_store_loses_records_counted_while_answers_stay_200_and_recording
             .contains("full"),
         "{status:?}"
     );
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await;
     let dropped = format!(
         "lookout_log_dropped_total{{reason=\"store_error\"}} {}",
         status.dropped_store_error

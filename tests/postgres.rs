@@ -186,7 +186,7 @@ async fn a_postgres_outage_is_counted_and_recording_resumes_when_it_is_back() {
     assert!(!status.store.contains("password"));
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 503);
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics
         .lines()
         .any(|l| l == "lookout_log_dropped_total{reason=\"store_error\"} 5"));

@@ -97,8 +97,17 @@ pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> Respon
     (status, Json(body)).into_response()
 }
 
-/// Prometheus text.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus text. Its labels name rule sets and rules, so it needs the admin token
+/// (`Authorization: Bearer`, as Prometheus's `authorization` scrape setting sends it)
+/// unless `[http] public_metrics = true`.
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !state.config.http.public_metrics && !state.admin.authorizes(&headers) {
+        return crate::http::ApiError::Refused {
+            message: "/metrics needs the admin token: send Authorization: Bearer <token> (Prometheus: authorization.credentials), or set [http] public_metrics = true".into(),
+            scheme: "Bearer",
+        }
+        .into_response();
+    }
     let text = state
         .metrics
         .render(&state.recorder.status(), state.pool.health());

@@ -201,6 +201,19 @@ impl TestApp {
         }
     }
 
+    /// `/metrics` as Prometheus scrapes it, with the admin token.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .client
+            .get(self.url("/metrics"))
+            .bearer_auth(self.admin_token())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
     /// `/readyz` as the admin sees it (rule sets, versions, problems in full).
     pub async fn readyz_as_admin(&self) -> serde_json::Value {
         self.client
