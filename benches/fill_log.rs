@@ -155,6 +155,7 @@ fn evaluate(set: &lookout::rules::RuleSet, body: &str, spoil: Option<Outcome>) -
         Uuid::now_v7(),
         SystemTime::now(),
         &headers(body.len()),
+        &set.settings.redact_headers,
     );
     let input = CallInput {
         estimate: estimate.clone(),

@@ -15,7 +15,9 @@
 //!
 //! Groups:
 //!   - `verify`              HMAC-SHA256 over the raw bytes, one key
-//!   - `parse`               `str::from_utf8` + `rules::json::parse` (sonic-rs), as served
+//!   - `nesting_check`       `nesting::check`: the depth guard alone (part of `parse`)
+//!   - `parse`               `str::from_utf8` + `rules::json::parse` (the depth guard, then
+//!     sonic-rs), as served
 //!   - `parse_serde_json`    `str::from_utf8` + `serde_json::from_str::<Value>`, for scale
 //!   - `evaluate_1thread`    `rules::evaluate` with `Pool::new(1)` (one core for rules)
 //!   - `evaluate_2threads`   the same with `Pool::new(2)`
@@ -160,6 +162,7 @@ fn request_context() -> Doc {
         uuid::Uuid::now_v7(),
         std::time::SystemTime::now(),
         &headers,
+        &[],
     )
 }
 
@@ -287,6 +290,9 @@ fn bench_verify_parse(c: &mut Criterion, f: &Fixture) {
     bench_bodies(c, f, "verify", |s| {
         let header = black_box(s.signature.as_bytes());
         signature::verify([header], black_box(&s.body), black_box(&f.keys))
+    });
+    bench_bodies(c, f, "nesting_check", |s| {
+        lookout::nesting::check(black_box(&s.body)).is_ok()
     });
     bench_bodies(c, f, "parse", |s| {
         let text = std::str::from_utf8(black_box(&s.body)).expect("utf-8");

@@ -314,15 +314,42 @@ fn write_loop(
             }
         }
         let mut bytes = 0;
+        // A panic while one record is encoded or a batch written (a bug) loses that
+        // record or batch, counted, and never the writer thread: recording goes on.
         let rows: Vec<Row> = batch
             .into_iter()
-            .map(|pending| {
+            .filter_map(|pending| {
                 bytes += pending.body.len().min(pending.keep) + pending.call.response_body.len();
-                encode(pending, &mut packer)
+                let id = pending.call.id.clone();
+                let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    encode(pending, &mut packer)
+                }));
+                match encoded {
+                    Ok(row) => Some(row),
+                    Err(_) => {
+                        tracing::error!(call = %id, "encoding the record panicked (a bug in lookout); it is dropped and counted");
+                        counters.dropped_failed.fetch_add(1, Ordering::Relaxed);
+                        packer.forget_bases();
+                        None
+                    }
+                }
             })
             .collect();
         counters.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
-        if !write_with_retries(&store, &rows, &counters, &settings) {
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            write_with_retries(&store, &rows, &counters, &settings)
+        }))
+        .unwrap_or_else(|_| {
+            tracing::error!(
+                calls = rows.len(),
+                "writing a batch panicked (a bug in lookout); it is dropped and counted"
+            );
+            counters
+                .dropped_failed
+                .fetch_add(rows.len() as u64, Ordering::Relaxed);
+            false
+        });
+        if !written {
             // Bases this batch stored are not in the store: later calls must not name them.
             packer.forget_bases();
         }
