@@ -76,7 +76,8 @@ for _ in $(seq 1 80); do
     "${CURL[@]}" -f -o /dev/null "$URL/healthz" 2>/dev/null && break
     sleep 0.25
 done
-FIRST=$(ls "$TMP"/edits/*.json | head -n 1)
+EDITS=("$TMP"/edits/*.json)
+FIRST=${EDITS[0]}
 SIG=$("$BIN" sign --key-env LOOKOUT_KEY_SOAK "$FIRST")
 code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' -H "Veson-Webhook-Signature: $SIG" --data-binary "@$FIRST" "$URL/hooks/default")
 [ "$code" = 200 ] || { log "the check call got HTTP $code"; exit 1; }
