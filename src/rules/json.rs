@@ -43,10 +43,11 @@ pub fn parse(text: &str) -> Result<Doc, nesting::Error> {
 
 /// Whether `bytes` are one valid JSON document no deeper than [`nesting::MAX_DEPTH`]
 /// (no tree is built).
+/// serde_json decides: sonic-rs lets some invalid text through (non-UTF-8 bytes, lone
+/// surrogates, bad `\u` escapes; found by fuzzing).
 pub fn parse_bytes_ok(bytes: &[u8]) -> bool {
-    nesting::check(bytes).is_ok()
-        && (sonic_rs::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
-            || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok())
+    // A `Value`, not `IgnoredAny`: skipping a string does not check its escapes.
+    nesting::check(bytes).is_ok() && serde_json::from_slice::<Value>(bytes).is_ok()
 }
 
 /// What kind of JSON value this is, for messages ("a number", "an array").
@@ -439,6 +440,21 @@ mod tests {
             .to_string()
             .contains("use a field name"));
         assert!(h.items().unwrap_err().to_string().contains(".keys()"));
+    }
+
+    /// Found by fuzzing (`fuzz/regressions/estimate/parse-bytes-ok-*`): sonic-rs
+    /// accepted these, so the recorder took them for JSON.
+    #[test]
+    fn parse_bytes_ok_is_strict_json() {
+        for bad in [
+            &br#""\uZZZZ""#[..],
+            br#""\ud800""#,
+            b"{\"\xe5\":2}",
+            b"1e400",
+        ] {
+            assert!(!parse_bytes_ok(bad), "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert!(parse_bytes_ok(br#"{"a": [1, "\u00e9"]}"#));
     }
 
     /// A rule's answer is bounded in depth like JSON from outside, at the same edge.

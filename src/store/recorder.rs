@@ -384,7 +384,15 @@ fn encode(pending: Pending, packer: &mut Packer) -> Row {
                 redact::scrub_text(&mut e.message, &secrets);
             }
         }
-        kept.unwrap_or_else(|| body.to_vec())
+        match kept {
+            redact::Redaction::Unchanged => body.to_vec(),
+            redact::Redaction::Redacted(bytes) => bytes,
+            redact::Redaction::Unreadable => {
+                call.redacted
+                    .push("body:(all: redact_body could not be applied to it)".to_string());
+                Vec::new()
+            }
+        }
     } else {
         // The pointers cannot be applied to a body that is not JSON: keep none of it.
         call.redacted

@@ -80,8 +80,26 @@ pub fn bound(
 /// every array item or object member), or `None` when none of them is in the body: the
 /// body is then stored byte for byte. Everything outside the replaced values keeps its
 /// exact bytes. Adds a `body:<pointer>` entry per pointer that matched.
+/// A body the pointers cannot be walked through (found by fuzzing: a key with a bad
+/// `\u` escape stopped the walk and the body was kept unredacted) gives `Some` of
+/// nothing: it is not kept.
 pub fn body(body: &[u8], pointers: &[String], redacted: &mut Vec<String>) -> Option<Vec<u8>> {
-    body_and_secrets(body, pointers, redacted, &mut Vec::new())
+    match body_and_secrets(body, pointers, redacted, &mut Vec::new()) {
+        Redaction::Unchanged => None,
+        Redaction::Redacted(bytes) => Some(bytes),
+        Redaction::Unreadable => Some(Vec::new()),
+    }
+}
+
+/// What redaction made of a body.
+pub enum Redaction {
+    /// No pointer found a value: the body is stored byte for byte.
+    Unchanged,
+    /// The body with the values found replaced.
+    Redacted(Vec<u8>),
+    /// The pointers could not be walked through it (not UTF-8, too deep, not strictly
+    /// JSON): none of it may be kept, since a value to hide may be in it.
+    Unreadable,
 }
 
 /// Values shorter than this are not searched for outside the body (a rule's output,
@@ -96,10 +114,17 @@ pub fn body_and_secrets(
     pointers: &[String],
     redacted: &mut Vec<String>,
     secrets: &mut Vec<String>,
-) -> Option<Vec<u8>> {
-    // Outside JSON: every parser below recurses.
-    crate::nesting::check(body).ok()?;
-    let text = std::str::from_utf8(body).ok()?;
+) -> Redaction {
+    // Outside JSON: every parser below recurses. serde_json is the arbiter of what is
+    // JSON (sonic-rs, which walks it below, lets some invalid text through).
+    if crate::nesting::check(body).is_err()
+        || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err()
+    {
+        return Redaction::Unreadable;
+    }
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Redaction::Unreadable;
+    };
     let mut spans = Vec::new();
     for pointer in pointers {
         let tokens: Vec<String> = pointer
@@ -108,13 +133,15 @@ pub fn body_and_secrets(
             .map(|t| t.replace("~1", "/").replace("~0", "~"))
             .collect();
         let before = spans.len();
-        find(text, text, &tokens, &mut spans);
+        if find(text, text, &tokens, &mut spans).is_err() {
+            return Redaction::Unreadable;
+        }
         if spans.len() > before {
             redacted.push(format!("body:{pointer}"));
         }
     }
     if spans.is_empty() {
-        return None;
+        return Redaction::Unchanged;
     }
     spans.sort_unstable_by_key(|s: &std::ops::Range<usize>| (s.start, std::cmp::Reverse(s.end)));
     let mut out = Vec::with_capacity(body.len());
@@ -131,7 +158,7 @@ pub fn body_and_secrets(
         at = span.end;
     }
     out.extend_from_slice(&body[at..]);
-    Some(out)
+    Redaction::Redacted(out)
 }
 
 /// The texts and scalars in `value`, as a rule would print them.
@@ -235,33 +262,80 @@ fn replace_all(content: &[u8], needles: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// Byte ranges (in `whole`) of the values at `tokens` below `raw`, a slice of `whole`.
-fn find(whole: &str, raw: &str, tokens: &[String], spans: &mut Vec<std::ops::Range<usize>>) {
+/// `Err` when the walk cannot go on (an item or member that does not read): then no
+/// span found so far can be trusted to be all there is.
+fn find(
+    whole: &str,
+    raw: &str,
+    tokens: &[String],
+    spans: &mut Vec<std::ops::Range<usize>>,
+) -> Result<(), ()> {
     let Some((first, rest)) = tokens.split_first() else {
         let start = raw.as_ptr() as usize - whole.as_ptr() as usize;
         spans.push(start..start + raw.len());
-        return;
+        return Ok(());
     };
     let raw_trimmed = raw.trim_start();
     if raw_trimmed.starts_with('[') {
         for (i, item) in sonic_rs::to_array_iter(raw).enumerate() {
-            let Ok(item) = item else { return };
+            let item = item.map_err(|_| ())?;
             if first == "*" || first.parse::<usize>().ok() == Some(i) {
-                find(whole, item.as_raw_str(), rest, spans);
+                find(whole, item.as_raw_str(), rest, spans)?;
             }
         }
     } else if raw_trimmed.starts_with('{') {
         for member in sonic_rs::to_object_iter(raw) {
-            let Ok((key, value)) = member else { return };
+            let (key, value) = member.map_err(|_| ())?;
             if first == "*" || first == key.as_ref() {
-                find(whole, value.as_raw_str(), rest, spans);
+                find(whole, value.as_raw_str(), rest, spans)?;
             }
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (`fuzz/regressions/redact/`): a key the walk could not read
+    /// stopped it, and the body was stored with the secret after that key; a body that
+    /// is not UTF-8 was stored whole. Now neither is kept.
+    #[test]
+    fn a_body_the_pointers_cannot_walk_through_is_not_kept() {
+        let pointers = ["/token".to_string()];
+        for (body, why) in [
+            (
+                &br#"{"\uZZZZ": 1, "token": "s3cret"}"#[..],
+                "a bad \\u escape in a key",
+            ),
+            (
+                &br#"{"\ud800": 1, "token": "s3cret"}"#[..],
+                "a lone surrogate in a key",
+            ),
+            (
+                &b"{\"token\": \"s3cret\", \"note\": \"caf\xe9\"}"[..],
+                "not UTF-8",
+            ),
+        ] {
+            let mut redacted = Vec::new();
+            assert_eq!(
+                body_and_secrets_kept(body, &pointers, &mut redacted),
+                Some(Vec::new()),
+                "{why}"
+            );
+        }
+        // What it read before is unchanged: a body it can walk is redacted as before.
+        let mut redacted = Vec::new();
+        assert_eq!(
+            body_and_secrets_kept(br#"{"a": 1, "token": "s3cret"}"#, &pointers, &mut redacted),
+            Some(br#"{"a": 1, "token": "[redacted]"}"#.to_vec())
+        );
+    }
+
+    fn body_and_secrets_kept(b: &[u8], p: &[String], r: &mut Vec<String>) -> Option<Vec<u8>> {
+        body(b, p, r)
+    }
     use axum::http::{HeaderMap, HeaderValue};
 
     #[test]
