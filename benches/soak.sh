@@ -117,7 +117,7 @@ for _ in $(seq 1 120); do
 done
 kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
 ROWS=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from calls").fetchone()[0])' "$TMP/data/lookout.db")
-read -r SENT OK FAILED REFUSED < <(awk '$1 == "total" { print $3, $5, $7, $9 }' "$TMP/client.log")
+read -r SENT OK FAILED REFUSED SHED < <(awk '$1 == "total" { print $3, $5, $7, $9, $11 }' "$TMP/client.log")
 LOST=$((OK + CHECKS - ROWS))
 
 # Join the client's windows to the server's samples by time (both every 10 s).
@@ -129,14 +129,14 @@ DRIFT=$(awk -F'\t' -v w0="$WARMUP_S" -v w="$WINDOW_S" -v end="$DURATION_S" '
     END { if (na && nb) printf "%.1f %.0f %.0f", (b / nb - a / na) * 100 / (a / na), a / na / 1024, b / nb / 1024; else print "nan 0 0" }' "$TMP/samples.tsv")
 read -r DRIFT_PCT RSS_EARLY RSS_LATE <<<"$DRIFT"
 P99_MAX=$(awk -F'\t' 'NR > 2 && $10 != "-" && $10 + 0 > m { m = $10 + 0 } END { print m + 0 }' "$TMP/samples.tsv")
-FDS_MAX=$(awk -F'\t' 'NR > 1 && $3 + 0 > m { m = $3 + 0 } END { print m + 0 }' "$TMP/samples.tsv")
-DEPTH_MAX=$(awk -F'\t' 'NR > 1 && $4 + 0 > m { m = $4 + 0 } END { print m + 0 }' "$TMP/samples.tsv")
+FDS_MAX=$(awk -F'\t' 'NR > 1 && $1 != "" && $3 + 0 > m { m = $3 + 0 } END { print m + 0 }' "$TMP/samples.tsv")
+DEPTH_MAX=$(awk -F'\t' 'NR > 1 && $1 != "" && $4 + 0 > m { m = $4 + 0 } END { print m + 0 }' "$TMP/samples.tsv")
 
 echo
 column -t -s $'\t' "$TMP/samples.tsv" | awk 'NR == 1 || NR % 6 == 2'   # one line a minute
 echo
 echo "soak: $RATE calls/s for $DURATION_S s, commit $(git -C "$ROOT" rev-parse --short HEAD), $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "calls sent $SENT, answered 200 $OK, failed $FAILED (connect refused $REFUSED)"
+echo "calls sent $SENT, answered 200 $OK, failed $FAILED (connect refused $REFUSED); not sent on schedule because 256 were unanswered: $SHED"
 echo "records: $ROWS rows for $OK answers + $CHECKS check call(s): lost $LOST"
 echo "RSS: ${RSS_EARLY} MiB (mean of ${WARMUP_S}-$((WARMUP_S + WINDOW_S)) s) -> ${RSS_LATE} MiB (last $WINDOW_S s): drift ${DRIFT_PCT} %"
 echo "open fds max $FDS_MAX, log queue depth max $DEPTH_MAX, worst window p99 ${P99_MAX} ms"
