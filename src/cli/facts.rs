@@ -47,7 +47,7 @@ pub fn parse(text: &str, origin: &str) -> Result<MemoryFacts, String> {
 }
 
 /// [`parse`], with the time items without a `received_at` arrived.
-fn parse_at(text: &str, origin: &str, received_at: i64) -> Result<MemoryFacts, String> {
+pub(crate) fn parse_at(text: &str, origin: &str, received_at: i64) -> Result<MemoryFacts, String> {
     #[derive(Deserialize)]
     struct Page<'a> {
         #[serde(borrow)]

@@ -40,7 +40,7 @@ pub struct TestArgs<'a> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TestFile {
+pub(crate) struct TestFile {
     #[serde(default)]
     description: Option<String>,
     estimate: Value,
@@ -362,7 +362,7 @@ fn load_test(path: &Path) -> anyhow::Result<TestFile> {
 }
 
 /// serde's message (without its position) with a hint for the usual slips.
-fn explain_test_error(message: String) -> String {
+pub(crate) fn explain_test_error(message: String) -> String {
     if message.contains("missing field `expect`") {
         return format!(
             "{message}; a test needs an \"expect\" object, e.g. \"expect\": {{\"count\": 0}}"
@@ -375,7 +375,7 @@ fn explain_test_error(message: String) -> String {
 }
 
 /// The estimate a test runs on: the file or inline object, with `set` and `remove` applied.
-fn build_estimate(path: &Path, file: &TestFile) -> anyhow::Result<Doc> {
+pub(crate) fn build_estimate(path: &Path, file: &TestFile) -> anyhow::Result<Doc> {
     let mut estimate = match &file.estimate {
         Value::String(rel) => {
             let at = path.parent().unwrap_or(Path::new(".")).join(rel);
@@ -409,7 +409,10 @@ fn build_estimate(path: &Path, file: &TestFile) -> anyhow::Result<Doc> {
 }
 
 /// The test's port events: none, a facts file relative to the test file, or inline.
-fn build_facts(path: &Path, file: &TestFile) -> anyhow::Result<Option<Arc<dyn FactSource>>> {
+pub(crate) fn build_facts(
+    path: &Path,
+    file: &TestFile,
+) -> anyhow::Result<Option<Arc<dyn FactSource>>> {
     let Some(raw) = &file.facts else {
         return Ok(None);
     };

@@ -115,7 +115,7 @@ impl Default for Defaults {
 /// `ruleset.toml`, as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SettingsFile {
+pub(crate) struct SettingsFile {
     description: Option<String>,
     api_keys: Option<Vec<String>>,
     identity: Option<Vec<String>>,
@@ -700,7 +700,7 @@ fn hash_file(hasher: &mut Sha256, name: &str, bytes: &[u8]) {
     hasher.update(bytes);
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before
@@ -714,7 +714,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// and are left out; a near miss of `api_keys` is an error, because ignoring it would
 /// leave the rule set open to unsigned calls. Returns the text to deserialize, or
 /// `None` after an error.
-fn drop_unknown_keys(
+pub(crate) fn drop_unknown_keys(
     path: &Path,
     text: &str,
     problems: &mut Vec<Problem>,
