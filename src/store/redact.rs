@@ -213,10 +213,30 @@ pub fn scrub_json(json: &[u8], secrets: &[String]) -> Option<Vec<u8>> {
                 end += if json[end] == b'\\' { 2 } else { 1 };
             }
             let end = end.min(json.len());
-            out.push(b'"');
-            out.extend_from_slice(&replace_all(&json[i + 1..end], &escaped));
-            if end < json.len() {
+            let content = &json[i + 1..end];
+            if end < json.len() && content.contains(&b'\\') {
+                // An escape in the string: replace in its decoded text and encode it
+                // again, so a match can never split an escape (`"\u0041"` holds no
+                // "0041"; found by fuzzing). What cannot be decoded is not kept.
+                let decoded = serde_json::from_slice::<String>(&json[i..=end]);
+                let text = match decoded {
+                    Ok(mut text) => {
+                        scrub_text(&mut text, secrets);
+                        text
+                    }
+                    Err(_) => MARK.to_string(),
+                };
+                out.extend_from_slice(
+                    serde_json::to_string(&text)
+                        .expect("a string serializes")
+                        .as_bytes(),
+                );
+            } else {
                 out.push(b'"');
+                out.extend_from_slice(&replace_all(content, &escaped));
+                if end < json.len() {
+                    out.push(b'"');
+                }
             }
             i = end + 1;
         } else if c == b'-' || c.is_ascii_digit() {
@@ -331,6 +351,26 @@ mod tests {
             body_and_secrets_kept(br#"{"a": 1, "token": "s3cret"}"#, &pointers, &mut redacted),
             Some(br#"{"a": 1, "token": "[redacted]"}"#.to_vec())
         );
+    }
+
+    /// Found by fuzzing (`fuzz/regressions/redact/scrub-json-splits-an-escape`): a
+    /// secret matched inside an escape (`"\u0041"` and "0041") and the answer stored was
+    /// no longer JSON. Matches are made in the decoded text.
+    #[test]
+    fn scrubbing_never_splits_an_escape() {
+        let secrets = ["0041".to_string(), "s3cr\"et".to_string()];
+        for (json, want) in [
+            // Rewritten as the same JSON (serde_json's own escaping), never split.
+            (r#"["\u0041"]"#, Some(r#"["A"]"#)),
+            (r#"["x \u0041 0041"]"#, Some(r#"["x A [redacted]"]"#)),
+            (r#"["a s3cr\"et b", 41]"#, Some(r#"["a [redacted] b", 41]"#)),
+        ] {
+            let got = scrub_json(json.as_bytes(), &secrets);
+            if let Some(bytes) = &got {
+                serde_json::from_slice::<serde_json::Value>(bytes).expect("still JSON");
+            }
+            assert_eq!(got.as_deref(), want.map(str::as_bytes), "{json}");
+        }
     }
 
     fn body_and_secrets_kept(b: &[u8], p: &[String], r: &mut Vec<String>) -> Option<Vec<u8>> {
