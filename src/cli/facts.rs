@@ -62,10 +62,13 @@ pub(crate) fn parse_at(text: &str, origin: &str, received_at: i64) -> Result<Mem
         )
     })?;
     let items: Vec<&RawValue> = match &shape {
-        Value::Array(_) => serde_json::from_str(text).expect("checked: a JSON array"),
+        // Read again as raw items; a text serde_json reads one way as a value and
+        // another as items (a key given twice, found by fuzzing) is an error, not a panic.
+        Value::Array(_) => serde_json::from_str(text)
+            .map_err(|e| format!("{origin}:{}:{}: {e}", e.line(), e.column()))?,
         Value::Object(o) if o.get("events").is_some_and(Value::is_array) => {
             serde_json::from_str::<Page<'_>>(text)
-                .expect("checked: an object with an events array")
+                .map_err(|e| format!("{origin}:{}:{}: {e}", e.line(), e.column()))?
                 .events
         }
         other => {
@@ -416,6 +419,14 @@ fn rfc3339(micros: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (`fuzz/regressions/facts_file/`): `"events"` given twice read as
+    /// an array as a value and failed as a page, and an `expect` panicked.
+    #[test]
+    fn a_key_given_twice_is_an_error_not_a_panic() {
+        let err = parse(r#"{"events": 5, "events": []}"#, "f.json").unwrap_err();
+        assert!(err.starts_with("f.json:1:12: invalid type"), "{err}");
+    }
     use crate::events::Key;
     use crate::rules::facts::FactSource;
 
