@@ -7,6 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+
 use lookout::rules::facts::{event_map, FactSource};
 
 const RECEIVED_AT: i64 = 1_795_633_500_000_000;
