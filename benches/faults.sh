@@ -18,7 +18,8 @@
 # /readyz must say so; then room is made (the filler file removed) and recording must
 # resume by itself: new calls are written again and /readyz is 200.
 #
-# Knobs: KILLS (20), RATE (100), RUN_DISK_FULL (1), KEEP (0: remove the temp folder).
+# Knobs: KILLS (20), RATE (100), RUN_DISK_FULL (1), FREE_KB (256: room left beside the
+# filler), KEEP (0: remove the temp folder).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -134,8 +135,12 @@ if ! mount -t tmpfs -o size=48m tmpfs "$SMALL" 2>/dev/null; then
 fi
 MOUNTED=$SMALL
 start_server "$SMALL/data"
-# Most of the room goes to a filler file, so the log meets a full disk within seconds.
-dd if=/dev/zero of="$SMALL/filler" bs=1M count=40 status=none 2>/dev/null || true
+# All the room but FREE_KB (256) goes to a filler file, so the log meets a full disk within
+# seconds (records of an edit stream are small deltas: a fixed-size filler left too much).
+sleep 1
+AVAIL_KB=$(df --output=avail -k "$SMALL" | tail -1)
+dd if=/dev/zero of="$SMALL/filler" bs=1K count=$((AVAIL_KB - ${FREE_KB:-256})) status=none 2>/dev/null || true
+log "disk full: filler written, $(df --output=avail -k "$SMALL" | tail -1) KiB left"
 metric() { "${CURL[@]}" "$URL/metrics" | awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print 0 }'; }
 SOAK_CACERT=$TMP/certs/ca.pem "$CLIENT" "$URL/hooks/default" "$TMP/edits" LOOKOUT_KEY_FAULTS 50 30 \
     >"$TMP/full.log" 2>&1

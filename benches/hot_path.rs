@@ -16,6 +16,8 @@
 //! Groups:
 //!   - `verify`              HMAC-SHA256 over the raw bytes, one key
 //!   - `nesting_check`       `nesting::check`: the depth guard alone (part of `parse`)
+//!   - `nesting_check_bytewise` the same by the byte loop (what `check` was before its
+//!                         64-byte blocks; still what it is off x86_64)
 //!   - `parse`               `str::from_utf8` + `rules::json::parse` (the depth guard, then
 //!     sonic-rs), as served
 //!   - `parse_serde_json`    `str::from_utf8` + `serde_json::from_str::<Value>`, for scale
@@ -293,6 +295,9 @@ fn bench_verify_parse(c: &mut Criterion, f: &Fixture) {
     });
     bench_bodies(c, f, "nesting_check", |s| {
         lookout::nesting::check(black_box(&s.body)).is_ok()
+    });
+    bench_bodies(c, f, "nesting_check_bytewise", |s| {
+        lookout::nesting::check_bytewise(black_box(&s.body)).is_ok()
     });
     bench_bodies(c, f, "parse", |s| {
         let text = std::str::from_utf8(black_box(&s.body)).expect("utf-8");

@@ -484,14 +484,18 @@ fn write_with_retries(
             }
         }
     }
-    counters
-        .dropped_failed
-        .fetch_add(rows.len() as u64, Ordering::Relaxed);
-    tracing::error!(
-        calls = rows.len(),
-        "dropped calls from the log after {} failed writes; counted in lookout_log_dropped_total",
-        settings.attempts
-    );
+    let n = rows.len() as u64;
+    let before = counters.dropped_failed.fetch_add(n, Ordering::Relaxed);
+    // While the store stays down this happens every batch: say so when the total
+    // reaches the next power of two, not every time.
+    if before == 0 || before.ilog2() != (before + n).ilog2() {
+        tracing::error!(
+            calls = n,
+            dropped_in_all = before + n,
+            "dropped calls from the log after {} failed writes; counted in lookout_log_dropped_total",
+            settings.attempts
+        );
+    }
     false
 }
 
