@@ -459,7 +459,7 @@ fn bench_record(c: &mut Criterion, f: &Fixture) {
     let s = f.sample("100k");
     let template = Call {
         id: String::new(),
-        received_at: store::now_micros(),
+        received_at: lookout::clock::now_micros(),
         instance: "bench:8443".into(),
         ruleset: "default".into(),
         rules_version: Some("v".into()),

@@ -9,11 +9,13 @@ pub mod admin;
 pub mod alerts;
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod ids;
 pub mod memory;
 pub mod metrics;
 pub mod nesting;

@@ -1070,7 +1070,7 @@ async fn every_admin_response_has_the_security_headers_and_no_inline_code() {
 /// Waits until the wall clock is past `micros` (calls then get later times).
 async fn past(micros: i64) {
     eventually(Duration::from_secs(1), || async move {
-        lookout::store::now_micros() > micros + 2_000
+        lookout::clock::now_micros() > micros + 2_000
     })
     .await;
 }
@@ -1872,6 +1872,23 @@ async fn port_events_are_listed_newest_first_by_source_event_container_vessel_po
             body["error"].as_str().unwrap().contains(message),
             "API {query}: {body}"
         );
+    }
+
+    // The times the README documents for `lookout logs` read the same here.
+    for query in [
+        "since=2026-11-01T00:00Z",
+        "since=2%20weeks",
+        "until=2099-01-01%2000:00",
+    ] {
+        for path in [
+            "/admin/api/events",
+            "/admin/api/calls",
+            "/admin/events",
+            "/admin",
+        ] {
+            let response = get(&app, &format!("{path}?{query}"), As::Bearer(TOKEN)).await;
+            assert_eq!(response.status(), 200, "{path}?{query}");
+        }
     }
 }
 

@@ -1251,6 +1251,12 @@ fn logs_and_replay_read_what_the_server_recorded() {
     assert!(!ids(&["logs", "--grep", "anna oldfield"]).contains(&broken));
     assert!(ids(&["logs", "--since", "2000-01-01", "--until", "2001-01-01"]).is_empty());
     assert_eq!(ids(&["logs", "--since", "1h"]).len(), 4);
+    // Ages and times as the viewer reads them (one parser: `clock::parse_when`).
+    assert_eq!(ids(&["logs", "--since", "2 weeks"]).len(), 4);
+    assert_eq!(
+        ids(&["logs", "--since", "2 hours", "--until", "2099-01-01T00:00Z"]).len(),
+        4
+    );
 
     // Paging: a hint with the cursor, which gives the rest.
     let out = lookout_here(dir, &["logs", "--limit", "2"]);

@@ -91,7 +91,7 @@ async fn every_field_of_an_answered_call_is_recorded() {
     assert_eq!(call.status, 200);
     assert_eq!(call.signature, "valid");
     assert!(call.duration_us > 0);
-    let now = lookout::store::now_micros();
+    let now = lookout::clock::now_micros();
     assert!(now - call.received_at < 60_000_000 && call.received_at <= now);
     assert!(
         call.instance.ends_with(&format!(":{}", app.addr.port())),

@@ -33,7 +33,7 @@ pub async fn list(
         ))
     })?;
     let query = filters
-        .query(crate::store::now_micros())
+        .query(crate::clock::now_micros())
         .map_err(Failure::BadRequest)?;
     let page = super::list_calls(&state, query).await?;
     Ok(Json(page).into_response())
@@ -120,7 +120,7 @@ pub async fn events(
         ))
     })?;
     let search = filters
-        .search(crate::store::now_micros())
+        .search(crate::clock::now_micros())
         .map_err(Failure::BadRequest)?;
     let list = super::list_events(&state, search).await?;
     Ok(Json(list).into_response())

@@ -421,7 +421,7 @@ impl Admin {
             return Ok(());
         }
         let store = store.clone();
-        let now = crate::store::now_micros();
+        let now = crate::clock::now_micros();
         let span = tracing::Span::current();
         let read =
             tokio::task::spawn_blocking(move || span.in_scope(|| store.revoked_sessions(now)))

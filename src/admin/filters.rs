@@ -3,14 +3,13 @@
 //! into a [`Query`], the port events' (`?source=&event=&container=&vessel=&port=&since=
 //! &until=&before=<cursor>&limit=`) into an [`EventSearch`].
 //!
-//! Times are RFC 3339, a `datetime-local` value or a date (both read as UTC), or a
-//! relative age: `90m`, `24h`, `7d`, `2w` ago.
+//! Times are read by [`crate::clock::parse_when`]: RFC 3339, a `datetime-local` value or
+//! a date (both read as UTC), or an age: `90m`, `24h`, `7d`, `2w` ago.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Deserialize;
 
 use crate::events::{self, EventQuery, Key};
-use crate::store::{self, Query};
+use crate::store::Query;
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;
@@ -79,7 +78,7 @@ impl Filters {
         let limit = limit(&self.limit)?;
         let before = match given(&self.before) {
             None => None,
-            Some(id) if store::valid_id(id) => Some(id.to_string()),
+            Some(id) if crate::ids::valid_id(id) => Some(id.to_string()),
             Some(id) => {
                 return Err(format!(
                     "before `{id}` is not a call id; use the next-page link of the list"
@@ -334,10 +333,10 @@ fn time_range(
     now: i64,
 ) -> Result<(Option<i64>, Option<i64>), String> {
     let since = given(since)
-        .map(|t| parse_time(t, now).map_err(|e| format!("since: {e}")))
+        .map(|t| crate::clock::parse_when(t, now).map_err(|e| format!("since: {e}")))
         .transpose()?;
     let until = given(until)
-        .map(|t| parse_time(t, now).map_err(|e| format!("until: {e}")))
+        .map(|t| crate::clock::parse_when(t, now).map_err(|e| format!("until: {e}")))
         .transpose()?;
     if let (Some(s), Some(u)) = (since, until) {
         if s >= u {
@@ -347,77 +346,11 @@ fn time_range(
     Ok((since, until))
 }
 
-/// Microseconds since the epoch for `text` (see the module docs).
-pub fn parse_time(text: &str, now: i64) -> Result<i64, String> {
-    let text = text.trim();
-    if let Some(ago) = relative(text) {
-        return Ok(now - ago);
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc).timestamp_micros());
-    }
-    let normal = text.replace(' ', "T");
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(&normal, format) {
-            return Ok(t.and_utc().timestamp_micros());
-        }
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(d
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc()
-            .timestamp_micros());
-    }
-    Err(format!(
-        "`{text}` is not a time; write 24h, 30m, 7d, 2w (ago), 2026-05-01T14:30 (UTC) or 2026-05-01T14:30:00+02:00"
-    ))
-}
-
-/// `90m`, `24h`, `7d`, `2w`, `45s` as microseconds.
-fn relative(text: &str) -> Option<i64> {
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    let n: i64 = number.parse().ok()?;
-    let seconds = match unit.trim() {
-        "s" | "sec" => 1,
-        "m" | "min" => 60,
-        "h" | "hr" => 3600,
-        "d" | "day" | "days" => 86_400,
-        "w" | "week" | "weeks" => 7 * 86_400,
-        _ => return None,
-    };
-    n.checked_mul(seconds)?.checked_mul(1_000_000)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const NOW: i64 = 1_780_000_000_000_000;
-
-    #[test]
-    fn times_read_as_people_write_them() {
-        let cases: &[(&str, i64)] = &[
-            ("24h", NOW - 86_400_000_000),
-            ("30m", NOW - 1_800_000_000),
-            ("7d", NOW - 7 * 86_400_000_000),
-            ("2w", NOW - 14 * 86_400_000_000),
-            ("2026-05-01T14:30", 1_777_645_800_000_000),
-            ("2026-05-01 14:30:00", 1_777_645_800_000_000),
-            ("2026-05-01T16:30:00+02:00", 1_777_645_800_000_000),
-            ("2026-05-01", 1_777_593_600_000_000),
-        ];
-        for (text, micros) in cases {
-            assert_eq!(parse_time(text, NOW), Ok(*micros), "{text}");
-        }
-        for bad in ["yesterday", "24x", "2026-13-01", "h"] {
-            assert!(
-                parse_time(bad, NOW).unwrap_err().contains("is not a time"),
-                "{bad}"
-            );
-        }
-    }
 
     #[test]
     fn filters_become_a_query_and_a_query_string() {

@@ -233,7 +233,7 @@ async fn list_calls(state: &AppState, query: Query) -> Result<Page, Failure> {
 
 /// One call, decoded.
 async fn load_call(state: &AppState, id: &str) -> Result<Call, Failure> {
-    if !crate::store::valid_id(id) {
+    if !crate::ids::valid_id(id) {
         return Err(Failure::NotFound(format!(
             "`{id}` is not a call id; call ids are the X-Lookout-Call-Id of an answer, as listed at /admin"
         )));
@@ -337,7 +337,7 @@ fn scan_events(
 
 /// One port event.
 async fn load_event(state: &AppState, id: &str) -> Result<Event, Failure> {
-    if !crate::store::valid_id(id) {
+    if !crate::ids::valid_id(id) {
         return Err(Failure::NotFound(format!(
             "`{id}` is not an event id; event ids are listed at /admin/events"
         )));

@@ -292,7 +292,7 @@ pub async fn list(
     let mut next_url = String::new();
     let mut searched_to = String::new();
     if error.is_empty() {
-        match filters.query(crate::store::now_micros()) {
+        match filters.query(crate::clock::now_micros()) {
             Ok(query) => {
                 let page = super::list_calls(&state, query).await?;
                 rows = page.calls.iter().map(CallRow::from).collect();
@@ -484,7 +484,7 @@ pub async fn events(
     let mut next_url = String::new();
     let mut searched_to = String::new();
     if error.is_empty() {
-        match filters.search(crate::store::now_micros()) {
+        match filters.search(crate::clock::now_micros()) {
             Ok(search) => {
                 let list = super::list_events(&state, search).await?;
                 rows = list.events.iter().map(EventRow::from).collect();

@@ -43,7 +43,7 @@ pub fn read(path: &Path) -> anyhow::Result<MemoryFacts> {
 /// Reads a facts document (a file's text, or a test's inline `"facts"`); `origin` names
 /// it in errors.
 pub fn parse(text: &str, origin: &str) -> Result<MemoryFacts, String> {
-    parse_at(text, origin, crate::store::now_micros())
+    parse_at(text, origin, crate::clock::now_micros())
 }
 
 /// [`parse`], with the time items without a `received_at` arrived.

@@ -17,6 +17,7 @@ use clap::{Args, Subcommand};
 use serde_json::Value;
 
 use super::ServeArgs;
+use crate::clock::{self, utc};
 use crate::config::Config;
 use crate::store::{self, Call, Location, Query, Store, Summary};
 
@@ -155,7 +156,7 @@ pub fn quiet_when_piped(result: anyhow::Result<u8>) -> anyhow::Result<u8> {
 
 fn list(filter: Filter, store_args: StoreArgs) -> anyhow::Result<u8> {
     if let Some(before) = &filter.before {
-        if !store::valid_id(before) {
+        if !crate::ids::valid_id(before) {
             return Err(anyhow!(
                 "--before `{before}` is not a call id; use the id the previous listing's last line gives"
             ));
@@ -251,67 +252,14 @@ fn plural(n: u32) -> &'static str {
     }
 }
 
-/// Microseconds since the epoch as `2026-11-01T12:34:56.789Z`.
-pub fn utc(micros: i64) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_else(|| format!("{micros} us"))
-}
-
-/// `--since`/`--until`: an age before now (`90s`, `30m`, `24h`, `7d`, `2w`) or a time
-/// (`2026-11-01`, `2026-11-01T08:00`, `2026-11-01T08:00:00Z`, RFC 3339 with an offset);
-/// a time without a zone is UTC. Microseconds since the epoch.
+/// `--since`/`--until`: an age before now or a time, as [`clock::parse_when`] reads
+/// them. Microseconds since the epoch.
 pub fn parse_when(text: &str) -> Result<i64, String> {
-    parse_time(text, store::now_micros()).ok_or_else(|| {
-        format!("`{text}` is neither an age (90s, 30m, 24h, 7d) nor a UTC time (2026-11-01T00:00Z)")
-    })
-}
-
-fn parse_time(text: &str, now: i64) -> Option<i64> {
-    use chrono::{DateTime, NaiveDate, NaiveDateTime};
-    let text = text.trim();
-    if let Some(unit) = text.chars().last() {
-        let seconds = match unit {
-            's' => Some(1),
-            'm' => Some(60),
-            'h' => Some(3600),
-            'd' => Some(86_400),
-            'w' => Some(7 * 86_400),
-            _ => None,
-        };
-        if let Some(seconds) = seconds {
-            if let Ok(n) = text[..text.len() - 1].parse::<u32>() {
-                return Some(now - i64::from(n) * seconds * 1_000_000);
-            }
-        }
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.timestamp_micros());
-    }
-    for format in ["%Y-%m-%dT%H:%M%:z", "%Y-%m-%d %H:%M%:z"] {
-        if let Ok(t) = DateTime::parse_from_str(text, format) {
-            return Some(t.timestamp_micros());
-        }
-    }
-    let naive = text.strip_suffix(['Z', 'z']).unwrap_or(text);
-    for format in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(naive, format) {
-            return Some(t.and_utc().timestamp_micros());
-        }
-    }
-    NaiveDate::parse_from_str(naive, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc().timestamp_micros())
+    clock::parse_when(text, clock::now_micros())
 }
 
 fn show(args: ShowArgs) -> anyhow::Result<u8> {
-    if !store::valid_id(&args.id) {
+    if !crate::ids::valid_id(&args.id) {
         return Err(anyhow!(
             "`{}` is not a call id; `lookout logs` lists them (the second column)",
             args.id
@@ -613,62 +561,5 @@ mod tests {
             pretty(json),
             "{\n  \"z\": 1.50,\n  \"a\": [],\n  \"s\": \"a, b: {c} \\\"q\\\" [x]\",\n  \"o\": {},\n  \"l\": [\n    1,\n    {\n      \"k\": null\n    }\n  ]\n}"
         );
-    }
-
-    #[test]
-    fn times_are_ages_or_utc_times() {
-        let now = 1_000_000_000_000_000;
-        let cases: &[(&str, Option<i64>, &str)] = &[
-            ("24h", Some(now - 24 * 3_600_000_000), "hours"),
-            ("30m", Some(now - 30 * 60_000_000), "minutes"),
-            ("7d", Some(now - 7 * 86_400_000_000), "days"),
-            ("90s", Some(now - 90_000_000), "seconds"),
-            (
-                "2026-11-01T00:00Z",
-                Some(1_793_491_200_000_000),
-                "minutes and Z",
-            ),
-            (
-                "2026-11-01T00:00",
-                Some(1_793_491_200_000_000),
-                "no zone is UTC",
-            ),
-            (
-                "2026-11-01",
-                Some(1_793_491_200_000_000),
-                "a date is its midnight",
-            ),
-            (
-                "2026-11-01T00:00:00Z",
-                Some(1_793_491_200_000_000),
-                "RFC 3339",
-            ),
-            (
-                "2026-11-01T01:00:00+01:00",
-                Some(1_793_491_200_000_000),
-                "an offset",
-            ),
-            (
-                "2026-11-01T01:00+01:00",
-                Some(1_793_491_200_000_000),
-                "offset, no seconds",
-            ),
-            (
-                "2026-11-01T00:00:00.5Z",
-                Some(1_793_491_200_500_000),
-                "fractions",
-            ),
-            ("yesterday", None, "words are not times"),
-            ("24", None, "a number needs a unit"),
-            ("h", None, "a unit needs a number"),
-        ];
-        for (text, expected, reason) in cases {
-            assert_eq!(parse_time(text, now), *expected, "{text}: {reason}");
-        }
-    }
-
-    #[test]
-    fn times_print_as_utc_with_milliseconds() {
-        assert_eq!(utc(1_793_491_200_123_456), "2026-11-01T00:00:00.123Z");
     }
 }

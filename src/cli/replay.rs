@@ -82,7 +82,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<u8> {
 }
 
 fn replay_calls(args: ReplayArgs) -> anyhow::Result<u8> {
-    if let Some(bad) = args.ids.iter().find(|id| !store::valid_id(id)) {
+    if let Some(bad) = args.ids.iter().find(|id| !crate::ids::valid_id(id)) {
         return Err(anyhow!(
             "`{bad}` is not a call id; `lookout logs` lists them (the second column)"
         ));

@@ -183,7 +183,7 @@ pub fn cursor(event: &Event) -> String {
 pub fn parse_cursor(text: &str) -> Option<(i64, String)> {
     let (at, id) = text.split_once('_')?;
     let at: i64 = at.parse().ok()?;
-    crate::store::valid_id(id).then(|| (at, id.to_string()))
+    crate::ids::valid_id(id).then(|| (at, id.to_string()))
 }
 
 /// A container number as events are indexed by it: upper case, without spaces, dashes

@@ -59,7 +59,7 @@ pub async fn octopi(State(state): State<AppState>, headers: HeaderMap, body: Bod
             &sent,
             &body,
             Uuid::now_v7().to_string(),
-            crate::store::micros(received),
+            crate::clock::micros(received),
         )
         .map_err(ApiError::BadRequest)?;
         store(&state, vec![event]).await
@@ -96,7 +96,7 @@ pub async fn portconnect(
             .uploads
             .read(&headers, body, state.config.max_request_bytes)
             .await?;
-        let events = portconnect::parse(&body, crate::store::micros(received), || {
+        let events = portconnect::parse(&body, crate::clock::micros(received), || {
             Uuid::now_v7().to_string()
         })
         .map_err(|e| ApiError::BadRequest(format!("{e}; nothing from this call was stored")))?;

@@ -183,7 +183,7 @@ fn record(
         .and_then(|v| v.parse::<u64>().ok());
     let call = store::Call {
         id: call_id.to_string(),
-        received_at: store::micros(received_at),
+        received_at: crate::clock::micros(received_at),
         instance: state.instance.to_string(),
         // Names of unknown rule sets come from the caller: keep a bounded prefix.
         ruleset: name.chars().take(128).collect(),

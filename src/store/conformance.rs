@@ -7,9 +7,8 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::tests::sample_call;
-use super::{
-    now_micros, Backend, Packer, Query, Retention, Row, Stats, StoreError, TEXT_SCAN_WINDOW,
-};
+use super::{Backend, Packer, Query, Retention, Row, Stats, StoreError, TEXT_SCAN_WINDOW};
+use crate::clock::now_micros;
 
 /// One `#[test]` per conformance case; `$open` makes a fresh, empty store and returns
 /// `(guard, store)`, the guard keeping its database alive for the test.

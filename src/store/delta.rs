@@ -31,7 +31,7 @@ pub const BASE_GRACE_US: i64 = 60 * 60 * 1_000_000;
 /// [`BASE_MAX_AGE_US`] of it, so the bases older than the oldest call, less
 /// [`BASE_GRACE_US`], are garbage. Both backends' retention deletes them.
 pub fn unused_before(oldest_call: Option<i64>, now: i64) -> String {
-    super::id_floor(oldest_call.unwrap_or(now).min(now) - BASE_GRACE_US)
+    crate::ids::id_floor(oldest_call.unwrap_or(now).min(now) - BASE_GRACE_US)
 }
 
 /// Bodies shorter than this are stored on their own: a difference saves little.

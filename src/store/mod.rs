@@ -22,10 +22,9 @@ pub mod sqlite;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// One recorded call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -930,31 +929,6 @@ pub fn open(location: &Location) -> Result<Store, StoreError> {
     }
 }
 
-/// Microseconds since the epoch.
-pub fn micros(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
-
-pub fn now_micros() -> i64 {
-    micros(SystemTime::now())
-}
-
-/// The smallest UUIDv7 at or after `micros`: call ids sort by time, so time ranges
-/// become id ranges and use the same index as paging.
-pub fn id_floor(micros: i64) -> String {
-    let millis = (micros.max(0) / 1000) as u64;
-    let mut bytes = [0u8; 16];
-    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
-    Uuid::from_bytes(bytes).to_string()
-}
-
-/// Checks a cursor before it reaches SQL.
-pub fn valid_id(id: &str) -> bool {
-    Uuid::parse_str(id).is_ok()
-}
-
 /// Bodies in the API's JSON: UTF-8 text as a string, anything else as `{"base64": ...}`.
 mod text_or_base64 {
     use base64::Engine;
@@ -990,6 +964,8 @@ mod text_or_base64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::now_micros;
+    use uuid::Uuid;
 
     pub fn sample_call(id: &str, received_at: i64) -> Call {
         Call {
@@ -1086,16 +1062,6 @@ mod tests {
         let json = serde_json::to_string(&call).unwrap();
         assert!(json.contains(r#""request_body":{"base64":"#), "{json}");
         assert_eq!(serde_json::from_str::<Call>(&json).unwrap(), call);
-    }
-
-    #[test]
-    fn ids_sort_by_time() {
-        let t = now_micros();
-        let before = id_floor(t - 1000);
-        let id = Uuid::now_v7().to_string();
-        let after = id_floor(t + 10_000_000);
-        assert!(before < id && id < after, "{before} {id} {after}");
-        assert_eq!(id_floor(0), "00000000-0000-0000-0000-000000000000");
     }
 
     #[test]

@@ -34,10 +34,11 @@ use postgres::{Client, Config, NoTls};
 
 use super::search::Needle;
 use super::{
-    event_from_columns, event_lists, events_page, events_sql, id_floor, valid_id, without_password,
-    Backend, Blob, Encoding, Event, EventPage, EventQuery, Ingested, Page, Param as SqlParam,
-    Query, Removed, Retention, Row, Stats, StoreError, Summary, EVENT_COLUMNS, TEXT_SCAN_WINDOW,
+    event_from_columns, event_lists, events_page, events_sql, without_password, Backend, Blob,
+    Encoding, Event, EventPage, EventQuery, Ingested, Page, Param as SqlParam, Query, Removed,
+    Retention, Row, Stats, StoreError, Summary, EVENT_COLUMNS, TEXT_SCAN_WINDOW,
 };
+use crate::ids::{id_floor, valid_id};
 
 /// Versioned schema changes, applied in order on open. Never edit a shipped entry; add one.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -366,7 +367,7 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         tx.batch_execute(sql).map_err(fail)?;
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
-            &[version, &super::now_micros()],
+            &[version, &crate::clock::now_micros()],
         )
         .map_err(fail)?;
     }
@@ -888,7 +889,7 @@ impl Backend for Postgres {
     }
 
     fn revoke_session(&self, nonce: &str, expires_at: i64) -> Result<(), StoreError> {
-        let now = super::now_micros();
+        let now = crate::clock::now_micros();
         // Safe to run twice (`with_client` may): the upsert keeps the later expiry.
         self.with_client(|client| {
             let mut tx = client.transaction()?;
@@ -1004,8 +1005,9 @@ mod tests {
     use std::time::Instant;
 
     use super::super::conformance::{backend_conformance, rows};
-    use super::super::{now_micros, Compression, Packer};
+    use super::super::{Compression, Packer};
     use super::*;
+    use crate::clock::now_micros;
     use crate::testkit::PgServer;
 
     fn store() -> (PgServer, Postgres) {

@@ -473,7 +473,7 @@ fn write_with_retries(
                 counters.write_errors.fetch_add(1, Ordering::Relaxed);
                 let was_failing = counters.failing.swap(true, Ordering::Relaxed);
                 *counters.last_error.lock().expect("error") =
-                    Some((err.to_string(), super::now_micros()));
+                    Some((err.to_string(), crate::clock::now_micros()));
                 if !was_failing {
                     tracing::error!(store = %store.describe(), attempt, "cannot write the log: {err}");
                 }
@@ -512,7 +512,7 @@ fn retention_loop(
     }
     loop {
         if !none(events) {
-            match store.retain_events(events, super::now_micros()) {
+            match store.retain_events(events, crate::clock::now_micros()) {
                 Ok(removed) if removed.by_age + removed.by_size > 0 => tracing::info!(
                     by_age = removed.by_age,
                     by_size = removed.by_size,
@@ -522,7 +522,7 @@ fn retention_loop(
                 Err(err) => tracing::warn!("retention of port events could not run: {err}"),
             }
         }
-        match store.retain(&settings.retention, super::now_micros()) {
+        match store.retain(&settings.retention, crate::clock::now_micros()) {
             Ok(removed) => {
                 counters
                     .retained_by_age

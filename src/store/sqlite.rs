@@ -15,10 +15,11 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::search::Needle;
 use super::{
-    event_from_columns, event_lists, events_page, events_sql, id_floor, valid_id, Backend, Blob,
-    Encoding, Event, EventPage, EventQuery, Ingested, Page, Param, Query, Removed, Retention, Row,
-    Stats, StoreError, TEXT_SCAN_WINDOW,
+    event_from_columns, event_lists, events_page, events_sql, Backend, Blob, Encoding, Event,
+    EventPage, EventQuery, Ingested, Page, Param, Query, Removed, Retention, Row, Stats,
+    StoreError, TEXT_SCAN_WINDOW,
 };
+use crate::ids::{id_floor, valid_id};
 
 /// Versioned schema changes, applied in order on open. Never edit a shipped entry; add one.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -218,7 +219,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.execute_batch(sql).map_err(fail)?;
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
-            params![version, super::now_micros()],
+            params![version, crate::clock::now_micros()],
         )
         .map_err(fail)?;
     }
@@ -729,7 +730,7 @@ impl Backend for Sqlite {
         let tx = conn.transaction().map_err(&err)?;
         tx.execute(
             "DELETE FROM revoked_sessions WHERE expires_at <= ?1",
-            [super::now_micros()],
+            [crate::clock::now_micros()],
         )
         .map_err(&err)?;
         tx.execute(
@@ -858,7 +859,7 @@ mod tests {
     #[test]
     fn a_reopened_file_keeps_its_rows_and_schema_version() {
         let (dir, store) = store();
-        store.write(&rows(3, super::super::now_micros())).unwrap();
+        store.write(&rows(3, crate::clock::now_micros())).unwrap();
         drop(store);
         let again = Sqlite::open(&dir.path().join("data/lookout.db")).unwrap();
         assert_eq!(again.stats().unwrap().calls, 3);
