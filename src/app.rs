@@ -93,7 +93,7 @@ impl Application {
                 crate::events::octopi::replay_protection(&config.events.octopi)
             );
         }
-        let admin = crate::admin::Admin::load(config.admin_token.as_ref(), &config.data, addr)
+        let admin = crate::http::admin::Admin::load(config.admin_token.as_ref(), &config.data, addr)
             .context("preparing the log viewer's admin token")?;
         let metrics: Arc<crate::metrics::Metrics> = Arc::default();
         let state = AppState {

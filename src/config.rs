@@ -46,7 +46,7 @@ pub struct Config {
     /// store); default: host name and listen port.
     pub instance: Option<String>,
     /// The log viewer's admin token; `None`: `LOOKOUT_ADMIN_TOKEN`, else `<data>/admin-token`.
-    pub admin_token: Option<crate::admin::AdminToken>,
+    pub admin_token: Option<crate::secrets::AdminToken>,
     /// Port event intake (`[events]`).
     pub events: crate::events::Settings,
     /// Connections, heads and bodies (`[http]`).

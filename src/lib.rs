@@ -5,7 +5,6 @@
 //! under the deadline ([`rules`]) → assemble alerts ([`alerts`]) → answer ([`http`]).
 //! See ARCHITECTURE.md for the invariants.
 
-pub mod admin;
 pub mod alerts;
 pub mod app;
 pub mod cli;
@@ -21,6 +20,7 @@ pub mod metrics;
 pub mod nesting;
 pub mod replay;
 pub mod rules;
+pub mod secrets;
 pub mod signature;
 pub mod store;
 pub mod testkit;

@@ -66,7 +66,7 @@ async fn viewer() -> TestApp {
             ),
         ],
         |c| {
-            c.admin_token = Some(lookout::admin::AdminToken::new(TOKEN));
+            c.admin_token = Some(lookout::secrets::AdminToken::new(TOKEN));
             c.events.portconnect_tokens = vec![lookout::signature::ApiKey::new(PORTCONNECT_TOKEN)];
             c.events.octopi.secrets = vec![lookout::signature::ApiKey::new(OCTOPI_SECRET)];
         },
@@ -645,7 +645,7 @@ async fn a_logout_is_remembered_after_a_restart() {
         let data = data.clone();
         spawn_app_with(&[], move |c| {
             c.data = data;
-            c.admin_token = Some(lookout::admin::AdminToken::new(TOKEN));
+            c.admin_token = Some(lookout::secrets::AdminToken::new(TOKEN));
         })
     };
     let first = boot().await;

@@ -674,7 +674,7 @@ async fn a_replay_uses_the_facts_as_they_were_when_the_call_arrived() {
         "let e = container_events(estimate.container); if e.len() > 0 { warning(`${e[0].event}, ${e.len()} events`); }",
     )];
     let app = app_with(&[("desk", rule)], |c| {
-        c.admin_token = Some(lookout::admin::AdminToken::new(ADMIN));
+        c.admin_token = Some(lookout::secrets::AdminToken::new(ADMIN));
     })
     .await;
     let (status, _) = post_portconnect(&app, Some(TOKEN), &doc_example()).await;

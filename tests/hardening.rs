@@ -76,7 +76,7 @@ async fn a_stored_deep_body_can_be_viewed_and_replayed() {
     std::env::set_var("LOOKOUT_HARDENING_KEY", KEY);
     let signed = signed_rules();
     let app = spawn_app_with(&[("signed", &signed)], |c| {
-        c.admin_token = Some(lookout::admin::AdminToken::new(
+        c.admin_token = Some(lookout::secrets::AdminToken::new(
             "hardening-admin-token-000000000000000",
         ))
     })

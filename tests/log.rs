@@ -593,7 +593,7 @@ async fn a_full_store_loses_records_counted_while_answers_stay_200_and_recording
         c.recorder.retention.max_age = None;
         c.recorder.retention_every = Duration::from_secs(2);
         c.max_request_bytes = 1 << 20;
-        c.admin_token = Some(lookout::admin::AdminToken::new(TOKEN));
+        c.admin_token = Some(lookout::secrets::AdminToken::new(TOKEN));
     })
     .await;
     let recorder = app.state.recorder.clone();

@@ -18,7 +18,7 @@ async fn instance(url: &str, rules: &[(&str, Files<'_>)]) -> TestApp {
     let url = url.to_string();
     spawn_app_with(rules, move |c| {
         c.store_url = Some(url);
-        c.admin_token = Some(lookout::admin::AdminToken::new(TOKEN));
+        c.admin_token = Some(lookout::secrets::AdminToken::new(TOKEN));
     })
     .await
 }

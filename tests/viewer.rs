@@ -317,7 +317,7 @@ async fn the_viewer_in_headless_chromium_logs_in_filters_shows_cards_and_replays
             ),
         ],
         |config| {
-            config.admin_token = Some(lookout::admin::AdminToken::new(TOKEN));
+            config.admin_token = Some(lookout::secrets::AdminToken::new(TOKEN));
             config.events.portconnect_tokens =
                 vec![lookout::signature::ApiKey::new(PORTCONNECT_TOKEN)];
             config.events.octopi.secrets = vec![lookout::signature::ApiKey::new(OCTOPI_SECRET)];

@@ -28,12 +28,7 @@ use crate::signature;
 use crate::store::{self, recorder::Pending};
 
 /// Headers never handed to rules: they carry credentials, not IMOS config flags.
-const HIDDEN_FROM_RULES: &[&str] = &[
-    signature::HEADER,
-    "authorization",
-    "cookie",
-    "proxy-authorization",
-];
+const HIDDEN_FROM_RULES: &[&str] = crate::secrets::CREDENTIAL_HEADERS;
 
 pub async fn hook(
     State(state): State<AppState>,

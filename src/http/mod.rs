@@ -2,6 +2,7 @@
 //!
 //! Architecture invariant: only this module knows status codes and headers.
 
+pub mod admin;
 pub mod body;
 pub mod conn;
 mod error;
@@ -36,7 +37,7 @@ pub struct AppState {
     /// This instance's name in the log.
     pub instance: Arc<str>,
     /// The log viewer's admin token and sessions.
-    pub admin: Arc<crate::admin::Admin>,
+    pub admin: Arc<crate::http::admin::Admin>,
     /// The byte budget and timeout of bodies being read.
     pub uploads: Arc<body::Uploads>,
 }
@@ -58,7 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .merge(crate::admin::router(&state))
+        .merge(crate::http::admin::router(&state))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(one_host))
         .layer(axum::middleware::from_fn_with_state(

@@ -8,14 +8,7 @@
 pub const MARK: &str = "[redacted]";
 
 /// Headers whose values are never stored: they carry credentials.
-pub const ALWAYS: &[&str] = &[
-    crate::signature::HEADER,
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "x-webhooktoken",
-    "x-octopi-signature",
-];
+pub const ALWAYS: &[&str] = crate::secrets::CREDENTIAL_HEADERS;
 
 /// Headers as stored, and the `header:<name>` entries for what was replaced.
 pub fn headers(

@@ -47,6 +47,7 @@ use subtle::ConstantTimeEq;
 
 use super::Failure;
 use crate::http::AppState;
+use crate::secrets::AdminToken;
 use crate::store::{Store, StoreError};
 
 pub const COOKIE: &str = "lookout_admin";
@@ -65,26 +66,6 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 const MAX_FORM_BYTES: usize = 16 * 1024;
 /// Shortest token accepted from the environment or the config.
 const MIN_TOKEN_CHARS: usize = 16;
-
-/// The admin token. Its `Debug` does not show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AdminToken(String);
-
-impl AdminToken {
-    pub fn new(token: impl Into<String>) -> AdminToken {
-        AdminToken(token.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for AdminToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AdminToken(<hidden>)")
-    }
-}
 
 /// Where the token came from (for the start-up message).
 #[derive(Debug, Clone, PartialEq, Eq)]

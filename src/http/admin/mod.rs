@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
 
-pub use auth::{Admin, AdminToken, TokenSource};
+pub use auth::{Admin, TokenSource};
 
 use crate::events::{Event, Key};
 use crate::http::AppState;

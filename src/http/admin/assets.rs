@@ -12,32 +12,32 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     (
         "admin.css",
         "text/css; charset=utf-8",
-        include_bytes!("../../assets/admin/admin.css"),
+        include_bytes!("../../../assets/admin/admin.css"),
     ),
     (
         "admin.js",
         "text/javascript; charset=utf-8",
-        include_bytes!("../../assets/admin/admin.js"),
+        include_bytes!("../../../assets/admin/admin.js"),
     ),
     (
         "icons/error.svg",
         "image/svg+xml",
-        include_bytes!("../../assets/admin/icons/error.svg"),
+        include_bytes!("../../../assets/admin/icons/error.svg"),
     ),
     (
         "icons/warning.svg",
         "image/svg+xml",
-        include_bytes!("../../assets/admin/icons/warning.svg"),
+        include_bytes!("../../../assets/admin/icons/warning.svg"),
     ),
     (
         "icons/info.svg",
         "image/svg+xml",
-        include_bytes!("../../assets/admin/icons/info.svg"),
+        include_bytes!("../../../assets/admin/icons/info.svg"),
     ),
     (
         "icons/lookout.svg",
         "image/svg+xml",
-        include_bytes!("../../assets/admin/icons/lookout.svg"),
+        include_bytes!("../../../assets/admin/icons/lookout.svg"),
     ),
 ];
 
