@@ -40,7 +40,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::http::{HeaderMap, HeaderValue};
 use uuid::Uuid;
 
-use lookout::http::hooks::request_context;
 use lookout::rules::eval::{answer, run_rule};
 use lookout::rules::json;
 use lookout::rules::ruleset::{self, Defaults};
@@ -150,18 +149,15 @@ fn stored_headers(size: usize) -> Vec<(String, String)> {
 /// Runs the rules on a body and turns the runs into what the recorder stores.
 fn evaluate(set: &lookout::rules::RuleSet, body: &str, spoil: Option<Outcome>) -> Answer {
     let estimate = Arc::new(json::parse(body).expect("the sample is JSON"));
-    let request = request_context(
-        "default",
+    let headers = headers(body.len());
+    let input = CallInput::new(
+        set,
         Uuid::now_v7(),
         SystemTime::now(),
-        &headers(body.len()),
-        &set.settings.redact_headers,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())),
+        estimate.clone(),
+        None,
     );
-    let input = CallInput {
-        estimate: estimate.clone(),
-        request: Arc::new(request),
-        facts: Default::default(),
-    };
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut runs: Vec<RuleRun> = set
         .rules

@@ -47,16 +47,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, HeaderValue};
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
 use serde_json::Value;
 use sonic_rs::JsonValueTrait;
 
-use lookout::http::hooks::request_context as server_request_context;
 use lookout::rules::eval::{answer, run_rule};
 use lookout::rules::json::{self, Doc, Json};
+use lookout::rules::request_context as server_request_context;
 use lookout::rules::ruleset::{self, Defaults};
 use lookout::rules::{self as rules_mod, CallInput, Pool, RuleSet};
 use lookout::signature::{self, ApiKey};
@@ -149,21 +148,20 @@ fn fixture() -> Fixture {
 
 /// `request` as the server builds it, from the headers a signed IMOS call carries.
 fn request_context() -> Doc {
-    let mut headers = HeaderMap::new();
-    headers.insert("content-type", HeaderValue::from_static("application/json"));
-    headers.insert("host", HeaderValue::from_static("127.0.0.1:8443"));
-    headers.insert("content-length", HeaderValue::from_static("103671"));
-    headers.insert(
-        "veson-webhook-signature",
-        HeaderValue::from_static(
-            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    let headers: [(&str, &[u8]); 4] = [
+        ("content-type", b"application/json"),
+        ("host", b"127.0.0.1:8443"),
+        ("content-length", b"103671"),
+        (
+            "veson-webhook-signature",
+            b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ),
-    );
+    ];
     server_request_context(
         "default",
         uuid::Uuid::now_v7(),
         std::time::SystemTime::now(),
-        &headers,
+        headers,
         &[],
     )
 }

@@ -12,15 +12,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde_json::Value;
-use sonic_rs::JsonValueTrait;
 use uuid::Uuid;
 
-use crate::http::hooks::request_context;
-use crate::rules::json;
-use crate::rules::{self, CallInput, Pool, RuleSet};
+use crate::rules::{self, CallInput, EstimateError, Pool, RuleSet};
 use crate::store::{redact, Call};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -114,21 +110,15 @@ pub async fn replay_with(
         id: call.id.clone(),
         reason,
     };
-    let text = std::str::from_utf8(&call.request_body).map_err(|e| not_json(e.to_string()))?;
-    let estimate = json::parse(text).map_err(|e| not_json(e.to_string()))?;
-    if !estimate.is_object() {
-        return Err(not_json(format!("it is {}", json::kind(&estimate))));
-    }
+    let estimate = rules::parse_estimate(&call.request_body).map_err(|e| {
+        not_json(match e {
+            EstimateError::NotUtf8(e) => e.to_string(),
+            EstimateError::TooDeep(deep) => deep.to_string(),
+            EstimateError::NotJson(e) => e.to_string(),
+            EstimateError::NotObject(kind) => format!("it is {kind}"),
+        })
+    })?;
 
-    let mut headers = HeaderMap::new();
-    for (name, value) in &call.request_headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.append(name, value);
-        }
-    }
     let mut caveats = Vec::new();
     let redacted: Vec<&str> = call
         .redacted
@@ -145,22 +135,21 @@ pub async fn replay_with(
     }
     let call_id = Uuid::parse_str(&call.id).unwrap_or_else(|_| Uuid::nil());
     let received_at = UNIX_EPOCH + Duration::from_micros(call.received_at.max(0) as u64);
-    let input = Arc::new(CallInput {
-        estimate: Arc::new(estimate),
-        request: Arc::new(request_context(
-            &call.ruleset,
-            call_id,
-            received_at,
-            &headers,
-            &ruleset.settings.redact_headers,
-        )),
-        facts: Arc::new(crate::rules::facts::Facts::new(store.map(|store| {
+    let input = Arc::new(CallInput::new(
+        &ruleset,
+        call_id,
+        received_at,
+        call.request_headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes())),
+        Arc::new(estimate),
+        store.map(|store| {
             Arc::new(crate::store::StoreFacts {
                 store,
                 as_of: Some(call.received_at),
             }) as Arc<dyn crate::rules::facts::FactSource>
-        }))),
-    });
+        }),
+    ));
     let deadline = Instant::now() + ruleset.settings.budget - ruleset.settings.margin;
     let version = ruleset.version.clone();
     let evaluation = rules::evaluate(pool, ruleset, input, deadline, ()).await;

@@ -1,5 +1,5 @@
 //! What `run`, `test` and `send` share: the rule sets of a folder, evaluated on this
-//! machine through the server's own code (`rules::evaluate`, `http::hooks::request_context`),
+//! machine through the server's own code (`rules::evaluate`, `rules::CallInput::new`),
 //! so a local answer is byte for byte the server's.
 
 use std::io::Write;
@@ -8,12 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, Context};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use sonic_rs::JsonValueTrait;
+use axum::http::{HeaderName, HeaderValue};
 
-use crate::rules::facts::{FactSource, Facts};
-use crate::rules::json::{self, Doc};
-use crate::rules::{self, CallInput, Defaults, Evaluation, Outcome, Pool, Registry, RuleSet};
+use crate::nesting;
+use crate::rules::facts::FactSource;
+use crate::rules::json::Doc;
+use crate::rules::{
+    self, CallInput, Defaults, EstimateError, Evaluation, Outcome, Pool, Registry, RuleSet,
+};
 
 /// A rules folder loaded once, with a rule pool and a runtime to evaluate on.
 pub struct Local {
@@ -84,26 +86,22 @@ impl Local {
         facts: Option<Arc<dyn FactSource>>,
         deadline: Option<Duration>,
     ) -> anyhow::Result<Evaluation> {
-        let mut map = HeaderMap::new();
+        // The names and values a server would accept, so a local answer is one the
+        // server could give.
         for (name, value) in headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
+            HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| anyhow!("`{name}` is not a valid header name"))?;
-            let value = HeaderValue::from_str(value)
+            HeaderValue::from_str(value)
                 .map_err(|_| anyhow!("the value of header `{name}` is not valid header text"))?;
-            map.append(name, value);
         }
-        let call_id = uuid::Uuid::now_v7();
-        let input = Arc::new(CallInput {
-            estimate: Arc::new(estimate),
-            request: Arc::new(crate::http::hooks::request_context(
-                &ruleset.name,
-                call_id,
-                SystemTime::now(),
-                &map,
-                &ruleset.settings.redact_headers,
-            )),
-            facts: Arc::new(Facts::new(facts)),
-        });
+        let input = Arc::new(CallInput::new(
+            ruleset,
+            crate::ids::new_id(),
+            SystemTime::now(),
+            headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+            Arc::new(estimate),
+            facts,
+        ));
         let budget = deadline.unwrap_or(ruleset.settings.budget - ruleset.settings.margin);
         let deadline = Instant::now() + budget;
         Ok(self.runtime.block_on(rules::evaluate(
@@ -136,21 +134,24 @@ pub fn read_estimate(path: &Path) -> anyhow::Result<Doc> {
 }
 
 pub fn parse_estimate(text: &str, origin: &str) -> anyhow::Result<Doc> {
-    let estimate = json::parse(text).map_err(|e| {
-        anyhow!(
-            "{origin}:{}:{}: not valid JSON: {}; the Estimator sends the estimate as a JSON object",
-            e.line(),
-            e.column(),
-            e.message()
-        )
-    })?;
-    if !estimate.is_object() {
-        return Err(anyhow!(
-            "{origin}: the estimate must be a JSON object {{...}}, this is {}",
-            json::kind(&estimate)
-        ));
-    }
-    Ok(estimate)
+    rules::parse_estimate(text.as_bytes()).map_err(|e| {
+        let not_json = |e: nesting::Error| {
+            anyhow!(
+                "{origin}:{}:{}: not valid JSON: {}; the Estimator sends the estimate as a JSON object",
+                e.line(),
+                e.column(),
+                e.message()
+            )
+        };
+        match e {
+            EstimateError::NotJson(e) => not_json(e),
+            EstimateError::TooDeep(deep) => not_json(deep.into()),
+            EstimateError::NotUtf8(e) => anyhow!("{origin}: not UTF-8 text: {e}"),
+            EstimateError::NotObject(kind) => {
+                anyhow!("{origin}: the estimate must be a JSON object {{...}}, this is {kind}")
+            }
+        }
+    })
 }
 
 /// `--header NAME:VALUE`.

@@ -17,18 +17,14 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::Bytes;
-use sonic_rs::JsonValueTrait;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::http::{ApiError, AppState};
-use crate::rules::json::{self, Doc};
-use crate::rules::{self, CallInput, RuleSet};
+use crate::rules::json::Doc;
+use crate::rules::{self, CallInput, EstimateError, RuleSet};
 use crate::signature;
 use crate::store::{self, recorder::Pending};
-
-/// Headers never handed to rules: they carry credentials, not IMOS config flags.
-const HIDDEN_FROM_RULES: &[&str] = crate::secrets::CREDENTIAL_HEADERS;
 
 pub async fn hook(
     State(state): State<AppState>,
@@ -283,22 +279,17 @@ async fn answer(
 
     let estimate = Arc::new(parse_estimate(&body)?);
     trail.estimate = Some(estimate.clone());
-    let input = Arc::new(CallInput {
+    let input = Arc::new(CallInput::new(
+        &ruleset,
+        call_id,
+        received_at,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())),
         estimate,
-        request: Arc::new(request_context(
-            name,
-            call_id,
-            received_at,
-            headers,
-            &ruleset.settings.redact_headers,
-        )),
-        facts: Arc::new(rules::facts::Facts::new(Some(Arc::new(
-            store::StoreFacts {
-                store: state.recorder.store().clone(),
-                as_of: None,
-            },
-        )))),
-    });
+        Some(Arc::new(store::StoreFacts {
+            store: state.recorder.store().clone(),
+            as_of: None,
+        })),
+    ));
     let deadline = arrived + ruleset.settings.budget - ruleset.settings.margin;
     let version = ruleset.version.clone();
     let evaluation = rules::evaluate(&state.pool, ruleset, input, deadline, permit).await;
@@ -368,78 +359,31 @@ fn find_ruleset(state: &AppState, name: &str) -> Result<Arc<RuleSet>, ApiError> 
 }
 
 fn parse_estimate(body: &[u8]) -> Result<Doc, ApiError> {
-    let text = std::str::from_utf8(body).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "body is not UTF-8 text (invalid byte at offset {}); send the estimate as UTF-8 JSON",
-            e.valid_up_to()
-        ))
-    })?;
-    let estimate = json::parse(text).map_err(|e| {
-        if let crate::nesting::Error::TooDeep(deep) = &e {
-            return ApiError::BadRequest(format!(
+    rules::parse_estimate(body).map_err(|e| {
+        ApiError::BadRequest(match e {
+            EstimateError::NotUtf8(e) => format!(
+                "body is not UTF-8 text (invalid byte at offset {}); send the estimate as UTF-8 JSON",
+                e.valid_up_to()
+            ),
+            EstimateError::TooDeep(deep) => format!(
                 "body is refused: {deep}; an estimate is a few levels deep, so check what produced this body"
-            ));
-        }
-        ApiError::BadRequest(format!(
-            "body is not valid JSON: {} at line {} column {}; the Estimator sends the estimate as a JSON object, so check what produced this body",
-            e.message(),
-            e.line(),
-            e.column()
-        ))
-    })?;
-    if !estimate.is_object() {
-        return Err(ApiError::BadRequest(format!(
-            "body is JSON but not an object (it is {}); send the estimate as a JSON object {{...}}",
-            json::kind(&estimate)
-        )));
-    }
-    Ok(estimate)
-}
-
-/// `request` as rules see it: never a credential header, nor one the rule set redacts
-/// (`redact_headers`), so no rule can copy such a value into an alert or its output.
-pub fn request_context(
-    name: &str,
-    call_id: Uuid,
-    received_at: SystemTime,
-    headers: &HeaderMap,
-    redacted: &[String],
-) -> Doc {
-    let mut map = sonic_rs::Object::new();
-    for (key, value) in headers {
-        let key = key.as_str(); // already lower case
-        if HIDDEN_FROM_RULES.contains(&key) || redacted.iter().any(|r| r == key) {
-            continue;
-        }
-        let value = String::from_utf8_lossy(value.as_bytes());
-        match map.get_mut(&key) {
-            Some(existing) => {
-                let joined = format!("{}, {value}", existing.as_str().unwrap_or_default());
-                *existing = Doc::from(joined.as_str());
-            }
-            None => {
-                map.insert(key, value.as_ref());
-            }
-        }
-    }
-    let received_at: chrono::DateTime<chrono::Utc> = received_at.into();
-    let mut context = sonic_rs::Object::with_capacity(4);
-    context.insert("ruleset", name);
-    context.insert("call_id", call_id.to_string().as_str());
-    context.insert(
-        "received_at",
-        received_at
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-            .as_str(),
-    );
-    context.insert("headers", map);
-    context.into()
+            ),
+            EstimateError::NotJson(e) => format!(
+                "body is not valid JSON: {} at line {} column {}; the Estimator sends the estimate as a JSON object, so check what produced this body",
+                e.message(),
+                e.line(),
+                e.column()
+            ),
+            EstimateError::NotObject(kind) => format!(
+                "body is JSON but not an object (it is {kind}); send the estimate as a JSON object {{...}}"
+            ),
+        })
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn json_errors_name_line_and_column() {
@@ -459,31 +403,5 @@ mod tests {
             err.contains("not UTF-8 text (invalid byte at offset 7)"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn rules_see_config_flags_but_not_credentials() {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-imos-token", HeaderValue::from_static("abc"));
-        headers.append("x-multi", HeaderValue::from_static("1"));
-        headers.append("x-multi", HeaderValue::from_static("2"));
-        headers.insert(
-            "veson-webhook-signature",
-            HeaderValue::from_static("secret"),
-        );
-        headers.insert("authorization", HeaderValue::from_static("Bearer x"));
-        headers.insert("x-partner-token", HeaderValue::from_static("hidden"));
-        let ctx = json::doc_to_value(&request_context(
-            "desk",
-            Uuid::nil(),
-            SystemTime::UNIX_EPOCH,
-            &headers,
-            &["x-partner-token".to_string()],
-        ));
-        assert_eq!(
-            ctx["headers"],
-            json!({"x-imos-token": "abc", "x-multi": "1, 2"})
-        );
-        assert_eq!(ctx["received_at"], "1970-01-01T00:00:00.000Z");
     }
 }

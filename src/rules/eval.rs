@@ -19,19 +19,10 @@ use rhai::{Dynamic, EvalAltResult, Scope};
 use serde_json::Value;
 
 use crate::alerts::{self, Alert, AlertType, Assembled, DisplayField, Identity, Raised};
+use crate::rules::input::CallInput;
 use crate::rules::json::{self, Doc, Json};
 use crate::rules::ruleset::{Rule, RuleSet};
 use crate::rules::sandbox::{self, Run, STOP_MEMORY, STOP_OPERATIONS};
-
-/// What a call hands to its rules.
-pub struct CallInput {
-    /// The parsed estimate (`estimate` in rules).
-    pub estimate: Arc<Doc>,
-    /// `request`: `{ruleset, call_id, received_at, headers}`.
-    pub request: Arc<Doc>,
-    /// Port events, for `container_events` and its kin (default: none).
-    pub facts: Arc<crate::rules::facts::Facts>,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {

@@ -7,12 +7,14 @@
 pub mod eval;
 pub mod facts;
 pub mod helpers;
+pub mod input;
 pub mod json;
 pub mod registry;
 pub mod ruleset;
 pub mod sandbox;
 
-pub use eval::{evaluate, CallInput, Evaluation, Outcome, Pool, RuleError, RuleRun};
+pub use eval::{evaluate, Evaluation, Outcome, Pool, RuleError, RuleRun};
+pub use input::{parse_estimate, request_context, CallInput, EstimateError};
 pub use registry::Registry;
 pub use ruleset::{Defaults, Problem, Rule, RuleSet, Settings};
 
