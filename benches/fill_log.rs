@@ -44,7 +44,7 @@ use lookout::rules::eval::{answer, run_rule};
 use lookout::rules::json;
 use lookout::rules::ruleset::{self, Defaults};
 use lookout::rules::{CallInput, Outcome, RuleError, RuleRun};
-use lookout::store::{self, Backend, Call, Location, Query, Row, RuleTrace, TraceError};
+use lookout::store::{self, Backend, Call, Location, Query, Row, RuleTrace};
 
 const SAMPLE: &str = "rules/samples/drybulk-single-cargo.json";
 const SAMPLE_ESTIMATE: &str = "EST-2026-00412";
@@ -176,47 +176,22 @@ fn evaluate(set: &lookout::rules::RuleSet, body: &str, spoil: Option<Outcome>) -
         run.alerts.clear();
     }
     let assembled = answer(set, &estimate, &runs);
-    let sent: Vec<serde_json::Value> = serde_json::from_slice(&assembled.body).unwrap_or_default();
-    let mut by_rule: std::collections::HashMap<&str, Vec<serde_json::Value>> = Default::default();
-    for (alert, source) in sent.into_iter().zip(&assembled.sources) {
-        if let Some(rule) = source {
-            by_rule.entry(rule.as_str()).or_default().push(alert);
-        }
-    }
-    let traces = runs
-        .iter()
-        .map(|run| RuleTrace {
-            rule: run.rule.clone(),
-            duration_us: run.duration.as_micros() as i64,
-            outcome: run.outcome.as_str().to_string(),
-            operations: run.operations,
-            alerts: by_rule.remove(run.rule.as_str()).unwrap_or_default(),
-            error: match &run.outcome {
-                Outcome::Error(e) => Some(TraceError {
-                    message: e.message.clone(),
-                    line: e.line,
-                    column: e.column,
-                    source: e.source.clone(),
-                }),
-                _ => None,
-            },
-            output: run.output.clone(),
-            output_cut: false,
-            notes: run.notes.clone(),
-        })
-        .collect();
+    let count = |timeout: bool| {
+        runs.iter()
+            .filter(|r| match r.outcome {
+                Outcome::Error(_) => !timeout,
+                Outcome::Timeout => timeout,
+                Outcome::Ok => false,
+            })
+            .count() as u32
+    };
+    let (errors, timeouts) = (count(false), count(true));
     Answer {
-        response: assembled.body,
-        traces,
         alerts: assembled.sent as u32,
-        errors: runs
-            .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Error(_)))
-            .count() as u32,
-        timeouts: runs
-            .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Timeout))
-            .count() as u32,
+        traces: lookout::http::hooks::traces(runs, assembled.alerts),
+        response: assembled.body,
+        errors,
+        timeouts,
     }
 }
 
@@ -476,7 +451,7 @@ fn fill(store: &dyn Backend, root: &Path, rows: u64, days: u64, batch: usize, se
             request_headers: stored_headers(request_size as usize),
             redacted,
             request_size,
-            request_body,
+            request_body: request_body.into(),
             request_truncated: false,
             response_body: response,
             rules: ans.map(|a| a.traces.clone()).unwrap_or_default(),

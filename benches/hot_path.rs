@@ -474,7 +474,7 @@ fn bench_record(c: &mut Criterion, f: &Fixture) {
         request_headers: vec![("content-type".into(), "application/json".into())],
         redacted: vec![],
         request_size: s.body.len() as u64,
-        request_body: s.body.clone(),
+        request_body: s.body.clone().into(),
         request_truncated: false,
         response_body: br#"[{"message":"x","alertType":"Error","guid":"g"}]"#.repeat(4),
         rules: vec![],

@@ -4,9 +4,12 @@
 //! optional fields omitted (never `null`), a deterministic UUIDv5 `guid` for every
 //! alert (unique within the response), and a serialized body that always stays under
 //! 1,000,000 bytes, keeping the most severe alerts and ending with one Error alert that
-//! counts what was left out. It knows nothing of HTTP or Rhai.
+//! counts what was left out. [`Wire`] is that contract as one type: [`assemble`] writes
+//! it, and everything that reads an answer back (the viewer, `lookout test`, `lookout
+//! logs`, replay, the viewer's "save as rule test") reads it with [`read_answer`]. It
+//! knows nothing of HTTP or Rhai.
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -17,11 +20,23 @@ pub const MAX_RESPONSE_BYTES: usize = 1_000_000;
 const GUID_NAMESPACE: Uuid = uuid::uuid!("9c3e61a4-5b1f-4d8e-a0f2-6f4b2d7c9e15");
 
 /// The card's icon. Declared from most to least severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
 pub enum AlertType {
     Error,
     PermanentWarning,
+    #[default]
     Unspecified,
+}
+
+impl<'de> Deserialize<'de> for AlertType {
+    /// Leniently, as the Estimator does: a type it does not know is shown as `Unspecified`.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<AlertType, D::Error> {
+        let text = Option::<String>::deserialize(d).unwrap_or_default();
+        Ok(text
+            .as_deref()
+            .and_then(AlertType::parse)
+            .unwrap_or(AlertType::Unspecified))
+    }
 }
 
 impl AlertType {
@@ -43,10 +58,21 @@ impl AlertType {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DisplayField {
+    #[serde(default, deserialize_with = "scalar_text")]
     pub label: String,
+    #[serde(default, deserialize_with = "scalar_text")]
     pub value: String,
+}
+
+/// A string as it is; a number or boolean read back as its JSON text.
+fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Null => String::new(),
+        Value::String(s) => s,
+        other => other.to_string(),
+    })
 }
 
 /// One alert as a rule produced it, already validated, before it has a GUID.
@@ -141,19 +167,81 @@ pub struct Raised {
     pub alert: Alert,
 }
 
-/// The alert as the Estimator reads it.
-#[derive(Serialize)]
+/// One alert as the Estimator reads it: the wire contract.
+///
+/// Written by [`assemble`] (optional fields omitted, never `null`, in this field
+/// order); read back leniently (a missing field is empty, an unknown `alertType` is
+/// `Unspecified`, a number in a display field is its text), as the Estimator shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Wire<'a> {
-    message: &'a str,
-    alert_type: AlertType,
-    guid: Uuid,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mutation: Option<&'a Map<String, Value>>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    display_fields: &'a [DisplayField],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    link: Option<&'a str>,
+pub struct Wire {
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub alert_type: AlertType,
+    #[serde(default)]
+    pub guid: String,
+    /// The change "Apply to Estimate" makes (an object; anything else is kept as sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutation: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub display_fields: Vec<DisplayField>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+impl Wire {
+    fn new(alert: Alert, guid: Uuid) -> Wire {
+        Wire {
+            message: alert.message,
+            alert_type: alert.alert_type,
+            guid: guid.to_string(),
+            mutation: alert.mutation.map(Value::Object),
+            display_fields: alert.display_fields,
+            link: alert.link,
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("alerts always serialize")
+    }
+}
+
+impl Wire {
+    /// The names (as on the wire, sorted) of the fields that differ between two alerts.
+    pub fn changed_fields(&self, other: &Wire) -> Vec<String> {
+        let (a, b) = (self.fields(), other.fields());
+        let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .filter(|k| a.get(*k) != b.get(*k))
+            .cloned()
+            .collect()
+    }
+
+    /// The fields as sent, by their wire names.
+    pub fn fields(&self) -> Map<String, Value> {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        }
+    }
+}
+
+/// The alerts of a recorded or received answer; empty when the body is not a JSON
+/// array of alerts (an error answer, say).
+pub fn read_answer(body: &[u8]) -> Vec<Wire> {
+    serde_json::from_slice(body).unwrap_or_default()
+}
+
+/// One alert of an assembled answer and the rule that raised it (`None` for the
+/// notice that counts alerts left out).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    pub rule: Option<String>,
+    pub alert: Wire,
 }
 
 /// The assembled response.
@@ -167,9 +255,9 @@ pub struct Assembled {
     pub omitted: usize,
     /// Per rule: notes for its trace (e.g. a repeated key that was disambiguated).
     pub notes: Vec<(String, String)>,
-    /// The rule behind each alert of the body, in body order; `None` for the omission
-    /// notice (what `lookout test` matches `rule` against).
-    pub sources: Vec<Option<String>>,
+    /// The alerts of the body, in body order, each with the rule behind it (what
+    /// `lookout test` matches `rule` against and the log's per-rule trace shows).
+    pub alerts: Vec<Sent>,
 }
 
 /// Gives every alert its GUID and serializes the response under the size limit.
@@ -177,18 +265,22 @@ pub struct Assembled {
 /// `raised` is in rule order. When everything fits, that order is kept; otherwise the
 /// most severe alerts are kept first (then rule order) and one Error alert at the end
 /// says how many were left out.
-pub fn assemble(identity: &Identity, raised: &[Raised]) -> Assembled {
+pub fn assemble(identity: &Identity, raised: Vec<Raised>) -> Assembled {
     assemble_within(identity, raised, MAX_RESPONSE_BYTES)
 }
 
-fn assemble_within(identity: &Identity, raised: &[Raised], limit: usize) -> Assembled {
+fn assemble_within(identity: &Identity, raised: Vec<Raised>, limit: usize) -> Assembled {
     let mut notes = Vec::new();
-    let guids = assign_guids(identity, raised, &mut notes);
-    let encoded: Vec<Vec<u8>> = raised
-        .iter()
-        .zip(&guids)
-        .map(|(r, guid)| encode(&r.alert, *guid))
+    let guids = assign_guids(identity, &raised, &mut notes);
+    let sent: Vec<Sent> = raised
+        .into_iter()
+        .zip(guids)
+        .map(|(r, guid)| Sent {
+            rule: Some(r.rule),
+            alert: Wire::new(r.alert, guid),
+        })
         .collect();
+    let encoded: Vec<Vec<u8>> = sent.iter().map(|s| s.alert.encode()).collect();
 
     // "[" + items joined by "," + "]"
     let total: usize =
@@ -196,17 +288,17 @@ fn assemble_within(identity: &Identity, raised: &[Raised], limit: usize) -> Asse
     if total < limit {
         return Assembled {
             body: join(encoded.iter()),
-            sent: raised.len(),
+            sent: sent.len(),
             omitted: 0,
             notes,
-            sources: raised.iter().map(|r| Some(r.rule.clone())).collect(),
+            alerts: sent,
         };
     }
 
-    let mut order: Vec<usize> = (0..raised.len()).collect();
-    order.sort_by_key(|&i| (raised[i].alert.alert_type, i)); // stable: severity, then rule order
-                                                             // Reserve room for the notice, sized for the largest count it could carry.
-    let reserve = omission_notice(identity, raised.len()).len() + 1;
+    let mut order: Vec<usize> = (0..sent.len()).collect();
+    order.sort_by_key(|&i| (sent[i].alert.alert_type, i)); // stable: severity, then rule order
+                                                           // Reserve room for the notice, sized for the largest count it could carry.
+    let reserve = omission_notice(identity, sent.len()).encode().len() + 1;
     let mut kept = Vec::new();
     let mut size = 2 + reserve;
     for i in order {
@@ -216,23 +308,30 @@ fn assemble_within(identity: &Identity, raised: &[Raised], limit: usize) -> Asse
             kept.push(i);
         }
     }
-    let omitted = raised.len() - kept.len();
+    let omitted = sent.len() - kept.len();
     let notice = omission_notice(identity, omitted);
+    let notice_bytes = notice.encode();
     let body = join(
         kept.iter()
             .map(|&i| &encoded[i])
-            .chain(std::iter::once(&notice)),
+            .chain(std::iter::once(&notice_bytes)),
     );
     debug_assert!(body.len() < limit);
-    let mut sources: Vec<Option<String>> =
-        kept.iter().map(|&i| Some(raised[i].rule.clone())).collect();
-    sources.push(None);
+    let mut slots: Vec<Option<Sent>> = sent.into_iter().map(Some).collect();
+    let mut alerts: Vec<Sent> = kept
+        .iter()
+        .map(|&i| slots[i].take().expect("each kept once"))
+        .collect();
+    alerts.push(Sent {
+        rule: None,
+        alert: notice,
+    });
     Assembled {
         body,
         sent: kept.len(),
         omitted,
         notes,
-        sources,
+        alerts,
     }
 }
 
@@ -269,19 +368,7 @@ fn assign_guids(
         .collect()
 }
 
-fn encode(alert: &Alert, guid: Uuid) -> Vec<u8> {
-    let wire = Wire {
-        message: &alert.message,
-        alert_type: alert.alert_type,
-        guid,
-        mutation: alert.mutation.as_ref(),
-        display_fields: &alert.display_fields,
-        link: alert.link.as_deref(),
-    };
-    serde_json::to_vec(&wire).expect("alerts always serialize")
-}
-
-fn omission_notice(identity: &Identity, omitted: usize) -> Vec<u8> {
+fn omission_notice(identity: &Identity, omitted: usize) -> Wire {
     let mut alert = Alert::new(
         AlertType::Error,
         format!(
@@ -292,7 +379,7 @@ fn omission_notice(identity: &Identity, omitted: usize) -> Vec<u8> {
         label: "Alerts left out".into(),
         value: omitted.to_string(),
     });
-    encode(&alert, guid(identity, "lookout", "omitted", None))
+    Wire::new(alert, guid(identity, "lookout", "omitted", None))
 }
 
 fn join<'a>(items: impl Iterator<Item = &'a Vec<u8>>) -> Vec<u8> {
@@ -333,7 +420,7 @@ mod tests {
     fn optional_fields_are_omitted_not_null() {
         let out = assemble(
             &ID,
-            &[raised("r", Alert::new(AlertType::Unspecified, "hello"))],
+            vec![raised("r", Alert::new(AlertType::Unspecified, "hello"))],
         );
         let body: Value = serde_json::from_slice(&out.body).unwrap();
         let alert = body[0].as_object().unwrap();
@@ -352,7 +439,7 @@ mod tests {
             value: "C".into(),
         });
         alert.link = Some("https://example.com/x".into());
-        let out = assemble(&ID, &[raised("r", alert)]);
+        let out = assemble(&ID, vec![raised("r", alert)]);
         let body: Value = serde_json::from_slice(&out.body).unwrap();
         assert_eq!(
             body[0]["mutation"],
@@ -418,8 +505,8 @@ mod tests {
             raised("r", a.clone()),
             raised("r", a),
         ];
-        let first = assemble(&ID, &list);
-        let second = assemble(&ID, &list);
+        let first = assemble(&ID, list.clone());
+        let second = assemble(&ID, list.clone());
         assert_eq!(first.body, second.body);
         let body: Value = serde_json::from_slice(&first.body).unwrap();
         let guids: std::collections::HashSet<_> = body
@@ -440,7 +527,7 @@ mod tests {
             raised("b", Alert::new(AlertType::Error, "y")),
             raised("a", Alert::new(AlertType::Error, "z")),
         ];
-        let body: Value = serde_json::from_slice(&assemble(&ID, &list).body).unwrap();
+        let body: Value = serde_json::from_slice(&assemble(&ID, list.clone()).body).unwrap();
         assert_eq!(body[0]["guid"], guid(&ID, "a", "#0", None).to_string());
         assert_eq!(body[1]["guid"], guid(&ID, "b", "#0", None).to_string());
         assert_eq!(body[2]["guid"], guid(&ID, "a", "#1", None).to_string());
@@ -461,7 +548,7 @@ mod tests {
             ));
         }
         let limit = 1500;
-        let out = assemble_within(&ID, &list, limit);
+        let out = assemble_within(&ID, list.clone(), limit);
         assert!(out.body.len() < limit, "{} bytes", out.body.len());
         let body: Value = serde_json::from_slice(&out.body).unwrap();
         let alerts = body.as_array().unwrap();
@@ -491,7 +578,7 @@ mod tests {
             raised("a", Alert::new(AlertType::Unspecified, "first")),
             raised("b", Alert::new(AlertType::Error, "second")),
         ];
-        let body: Value = serde_json::from_slice(&assemble(&ID, &list).body).unwrap();
+        let body: Value = serde_json::from_slice(&assemble(&ID, list.clone()).body).unwrap();
         assert_eq!(body[0]["message"], "first");
         assert_eq!(body[1]["message"], "second");
     }

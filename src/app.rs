@@ -93,8 +93,9 @@ impl Application {
                 crate::events::octopi::replay_protection(&config.events.octopi)
             );
         }
-        let admin = crate::http::admin::Admin::load(config.admin_token.as_ref(), &config.data, addr)
-            .context("preparing the log viewer's admin token")?;
+        let admin =
+            crate::http::admin::Admin::load(config.admin_token.as_ref(), &config.data, addr)
+                .context("preparing the log viewer's admin token")?;
         let metrics: Arc<crate::metrics::Metrics> = Arc::default();
         let state = AppState {
             pool: Arc::new(Pool::new(config.rule_threads)?),

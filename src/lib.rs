@@ -15,6 +15,8 @@ pub mod events;
 pub mod fuzzing;
 pub mod http;
 pub mod ids;
+#[cfg(test)]
+mod layers;
 pub mod memory;
 pub mod metrics;
 pub mod nesting;

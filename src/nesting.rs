@@ -270,6 +270,12 @@ impl Error {
     }
 }
 
+/// Whether `bytes` are JSON by serde_json (the arbiter), within the depth limit. A
+/// `Value`, not `IgnoredAny`: skipping a string does not check its escapes.
+pub fn is_json(bytes: &[u8]) -> bool {
+    check(bytes).is_ok() && serde_json::from_slice::<serde_json::Value>(bytes).is_ok()
+}
+
 /// serde_json's `from_str`, after [`check`].
 pub fn from_str<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Result<T, Error> {
     check(text.as_bytes())?;

@@ -13,24 +13,55 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use serde::Serialize;
-use serde_json::Value;
 use uuid::Uuid;
 
+use crate::alerts::Wire;
 use crate::rules::{self, CallInput, EstimateError, Pool, RuleSet};
 use crate::store::{redact, Call};
+
+/// The log's store as the source of port facts for rules: live calls read everything
+/// received so far, a replay what its call saw.
+pub struct StoreFacts {
+    pub store: crate::store::Store,
+    /// Only events received by then (µs): a replay sees what the call saw.
+    pub as_of: Option<i64>,
+}
+
+impl rules::facts::FactSource for StoreFacts {
+    fn events(
+        &self,
+        key: &crate::events::Key,
+        since: Option<i64>,
+        kind: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<crate::events::Event>, String> {
+        let query = crate::events::EventQuery {
+            key: Some(key.clone()),
+            since,
+            kind: kind.map(str::to_string),
+            received_by: self.as_of,
+            limit,
+            ..crate::events::EventQuery::default()
+        };
+        self.store
+            .list_events(&query)
+            .map(|page| page.events)
+            .map_err(|e| e.to_string())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
     Added {
-        alert: Value,
+        alert: Wire,
     },
     Removed {
-        alert: Value,
+        alert: Wire,
     },
     Changed {
-        before: Value,
-        after: Value,
+        before: Wire,
+        after: Wire,
         /// Which fields differ (`message`, `alertType`, `guid`, `mutation`, ...).
         fields: Vec<String>,
         /// IMOS will see a new alert: an applied mutation is no longer shown as applied.
@@ -46,8 +77,8 @@ pub struct Replayed {
     pub rules_version_then: Option<String>,
     pub rules_version_now: String,
     /// Alerts as answered then, and now.
-    pub then: Vec<Value>,
-    pub now: Vec<Value>,
+    pub then: Vec<Wire>,
+    pub now: Vec<Wire>,
     /// The body answered now, exactly.
     pub body_now: String,
     pub changes: Vec<Change>,
@@ -144,10 +175,10 @@ pub async fn replay_with(
             .map(|(n, v)| (n.as_str(), v.as_bytes())),
         Arc::new(estimate),
         store.map(|store| {
-            Arc::new(crate::store::StoreFacts {
+            Arc::new(StoreFacts {
                 store,
                 as_of: Some(call.received_at),
-            }) as Arc<dyn crate::rules::facts::FactSource>
+            }) as Arc<dyn rules::facts::FactSource>
         }),
     ));
     let deadline = Instant::now() + ruleset.settings.budget - ruleset.settings.margin;
@@ -163,12 +194,13 @@ pub async fn replay_with(
         })
         .collect();
 
-    let then: Vec<Value> = if call.status == 200 {
-        serde_json::from_slice(&call.response_body).unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    let now: Vec<Value> = serde_json::from_slice(&evaluation.response.body).unwrap_or_default();
+    let then = call.answer();
+    let now: Vec<Wire> = evaluation
+        .response
+        .alerts
+        .iter()
+        .map(|sent| sent.alert.clone())
+        .collect();
     Ok(Replayed {
         call_id: call.id.clone(),
         ruleset: call.ruleset.clone(),
@@ -189,10 +221,10 @@ fn is_credential(entry: &str) -> bool {
 }
 
 /// What changed from `then` to `now`, in the order of `now` (removals last).
-pub fn compare(then: &[Value], now: &[Value]) -> Vec<Change> {
-    let guid = |a: &Value| a.get("guid").and_then(Value::as_str).map(str::to_string);
-    let message = |a: &Value| a.get("message").and_then(Value::as_str).map(str::to_string);
-    let mut unmatched_then: Vec<Option<&Value>> = then.iter().map(Some).collect();
+pub fn compare(then: &[Wire], now: &[Wire]) -> Vec<Change> {
+    let guid = |a: &Wire| Some(a.guid.clone()).filter(|g| !g.is_empty());
+    let message = |a: &Wire| Some(a.message.clone()).filter(|m| !m.is_empty());
+    let mut unmatched_then: Vec<Option<&Wire>> = then.iter().map(Some).collect();
     let mut changes = Vec::new();
     let mut leftovers = Vec::new();
     for after in now {
@@ -202,7 +234,7 @@ pub fn compare(then: &[Value], now: &[Value]) -> Vec<Change> {
         match found {
             Some(i) => {
                 let before = unmatched_then[i].take().expect("present");
-                let fields = differing(before, after);
+                let fields = before.changed_fields(after);
                 if !fields.is_empty() {
                     changes.push(Change::Changed {
                         before: before.clone(),
@@ -225,7 +257,7 @@ pub fn compare(then: &[Value], now: &[Value]) -> Vec<Change> {
                 changes.push(Change::Changed {
                     before: before.clone(),
                     after: after.clone(),
-                    fields: differing(before, after),
+                    fields: before.changed_fields(after),
                     guid_changed: true,
                 });
             }
@@ -242,28 +274,9 @@ pub fn compare(then: &[Value], now: &[Value]) -> Vec<Change> {
     changes
 }
 
-fn differing(before: &Value, after: &Value) -> Vec<String> {
-    let empty = serde_json::Map::new();
-    let b = before.as_object().unwrap_or(&empty);
-    let a = after.as_object().unwrap_or(&empty);
-    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    keys.into_iter()
-        .filter(|k| b.get(*k) != a.get(*k))
-        .cloned()
-        .collect()
-}
-
 /// One line per change, for the CLI.
 pub fn describe(change: &Change) -> String {
-    let text = |a: &Value| {
-        format!(
-            "{} \"{}\"",
-            a.get("alertType").and_then(Value::as_str).unwrap_or("?"),
-            a.get("message").and_then(Value::as_str).unwrap_or("")
-        )
-    };
+    let text = |a: &Wire| format!("{} \"{}\"", a.alert_type.as_str(), a.message);
     match change {
         Change::Added { alert } => format!("+ added    {}", text(alert)),
         Change::Removed { alert } => format!("- removed  {}", text(alert)),
@@ -274,7 +287,7 @@ pub fn describe(change: &Change) -> String {
             guid_changed,
         } => {
             let mut line = format!("~ changed  {} ({})", text(after), fields.join(", "));
-            if before.get("message") != after.get("message") {
+            if before.message != after.message {
                 line.push_str(&format!("\n           was {}", text(before)));
             }
             if *guid_changed {
@@ -302,6 +315,12 @@ mod tests {
             json!({"message": "LSF short", "alertType": "Error", "guid": "g9", "mutation": {"q": 2}}),
             json!({"message": "new", "alertType": "Unspecified", "guid": "g4"}),
         ];
+        let read = |v: Vec<serde_json::Value>| -> Vec<Wire> {
+            v.into_iter()
+                .map(|a| serde_json::from_value(a).unwrap())
+                .collect()
+        };
+        let (then, now) = (read(then), read(now));
         let changes = compare(&then, &now);
         assert_eq!(changes.len(), 4, "{changes:#?}");
         assert!(
@@ -310,8 +329,8 @@ mod tests {
         assert!(
             matches!(&changes[1], Change::Changed { fields, guid_changed: true, .. } if fields == &["guid", "mutation"])
         );
-        assert!(matches!(&changes[2], Change::Added { alert } if alert["guid"] == "g4"));
-        assert!(matches!(&changes[3], Change::Removed { alert } if alert["guid"] == "g3"));
+        assert!(matches!(&changes[2], Change::Added { alert } if alert.guid == "g4"));
+        assert!(matches!(&changes[3], Change::Removed { alert } if alert.guid == "g3"));
         assert!(compare(&then, &then).is_empty());
         assert!(describe(&changes[1]).contains("GUID changed"));
     }

@@ -34,3 +34,29 @@ impl std::fmt::Debug for AdminToken {
         f.write_str("AdminToken(<hidden>)")
     }
 }
+
+/// `postgres://user:secret@host/db` → `postgres://user@host/db`, for messages.
+pub fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(None);
+            }
+            // libpq also takes `?password=...`.
+            let kept: Vec<(String, String)> = parsed
+                .query_pairs()
+                .filter(|(k, _)| k != "password")
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            if parsed.query().is_some() {
+                if kept.is_empty() {
+                    parsed.set_query(None);
+                } else {
+                    parsed.query_pairs_mut().clear().extend_pairs(kept);
+                }
+            }
+            parsed.to_string()
+        }
+        Err(_) => "postgres://<unparsable url>".to_string(),
+    }
+}

@@ -115,7 +115,7 @@ async fn every_field_of_an_answered_call_is_recorded() {
         .replace(&format!("\"{BODY_SECRET}-2\""), "\"[redacted]\"")
         .replace(&format!("\"{BODY_SECRET}\""), "\"[redacted]\"");
     assert_eq!(
-        String::from_utf8(call.request_body.clone()).unwrap(),
+        String::from_utf8(call.request_body.to_vec()).unwrap(),
         expected
     );
     assert_eq!(call.request_size, body.len() as u64);
@@ -154,10 +154,10 @@ async fn every_field_of_an_answered_call_is_recorded() {
         speed.output
     );
     assert_eq!(speed.alerts.len(), 1);
-    assert_eq!(speed.alerts[0]["guid"], sent[0]["guid"]);
+    assert_eq!(speed.alerts[0].guid, sent[0]["guid"]);
     assert_eq!(
-        speed.alerts[0]["mutation"],
-        json!({"estimateItineraries": {"speed": 12.0}})
+        speed.alerts[0].mutation,
+        Some(json!({"estimateItineraries": {"speed": 12.0}}))
     );
     let broken = &call.rules[1];
     assert_eq!(broken.outcome, "error");

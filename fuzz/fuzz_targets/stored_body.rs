@@ -65,7 +65,7 @@ fn call(id: &str, received_at: i64, body: &[u8]) -> Call {
         request_headers: vec![("content-type".into(), "application/json".into())],
         redacted: vec![],
         request_size: body.len() as u64,
-        request_body: body.to_vec(),
+        request_body: body.to_vec().into(),
         request_truncated: false,
         response_body: br#"{"alerts":[]}"#.to_vec(),
         rules: vec![],

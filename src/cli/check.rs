@@ -1,10 +1,10 @@
 //! `lookout check`: compile every rule set, lib module and data file; report problems
 //! as `path:line:col: message` with the source line and a caret under the column.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::rules::{Defaults, Problem, Registry};
+use super::local::render;
+use crate::rules::{Defaults, Registry};
 
 pub fn run(rules: &Path) -> anyhow::Result<u8> {
     if !rules.is_dir() {
@@ -75,32 +75,4 @@ pub fn run(rules: &Path) -> anyhow::Result<u8> {
         return Ok(super::FOUND);
     }
     Ok(super::OK)
-}
-
-/// `path:line:col: message`, then the source line and a caret when the file has one.
-pub fn render(problem: &Problem) -> String {
-    let mut out = problem.to_string();
-    let Some(line_no) = problem.line.filter(|l| *l > 0) else {
-        return out;
-    };
-    let Ok(text) = std::fs::read_to_string(&problem.path) else {
-        return out;
-    };
-    let Some(line) = text.lines().nth(line_no - 1) else {
-        return out;
-    };
-    let gutter = line_no.to_string().len();
-    let line = line.replace('\t', "    ");
-    let _ = write!(out, "\n {line_no} | {line}");
-    if let Some(column) = problem.column.filter(|c| *c > 0) {
-        // Columns count characters; tabs were widened to four spaces above.
-        let original = text.lines().nth(line_no - 1).unwrap_or_default();
-        let width: usize = original
-            .chars()
-            .take(column - 1)
-            .map(|c| if c == '\t' { 4 } else { 1 })
-            .sum();
-        let _ = write!(out, "\n {:gutter$} | {:width$}^", "", "");
-    }
-    out
 }

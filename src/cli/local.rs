@@ -55,7 +55,7 @@ impl Local {
     pub fn ruleset(&self, name: &str) -> anyhow::Result<Arc<RuleSet>> {
         if let Some(problems) = self.registry.problems().get(name) {
             for p in problems {
-                eprintln!("{}", super::check::render(p));
+                eprintln!("{}", render(p));
             }
             return Err(anyhow!(
                 "rule set `{name}` does not compile; fix the errors above (lookout check shows them all)"
@@ -200,4 +200,33 @@ pub fn write_trace(out: &mut impl Write, evaluation: &Evaluation) -> std::io::Re
         )?;
     }
     Ok(())
+}
+
+/// `path:line:col: message`, then the source line and a caret when the file has one.
+pub fn render(problem: &rules::Problem) -> String {
+    use std::fmt::Write as _;
+    let mut out = problem.to_string();
+    let Some(line_no) = problem.line.filter(|l| *l > 0) else {
+        return out;
+    };
+    let Ok(text) = std::fs::read_to_string(&problem.path) else {
+        return out;
+    };
+    let Some(line) = text.lines().nth(line_no - 1) else {
+        return out;
+    };
+    let gutter = line_no.to_string().len();
+    let line = line.replace('\t', "    ");
+    let _ = write!(out, "\n {line_no} | {line}");
+    if let Some(column) = problem.column.filter(|c| *c > 0) {
+        // Columns count characters; tabs were widened to four spaces above.
+        let original = text.lines().nth(line_no - 1).unwrap_or_default();
+        let width: usize = original
+            .chars()
+            .take(column - 1)
+            .map(|c| if c == '\t' { 4 } else { 1 })
+            .sum();
+        let _ = write!(out, "\n {:gutter$} | {:width$}^", "", "");
+    }
+    out
 }

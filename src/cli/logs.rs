@@ -12,9 +12,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::alerts::Wire;
 use anyhow::{anyhow, Context};
 use clap::{Args, Subcommand};
-use serde_json::Value;
 
 use super::ServeArgs;
 use crate::clock::{self, utc};
@@ -373,13 +373,13 @@ pub fn write_call(out: &mut impl Write, call: &Call) -> std::io::Result<()> {
 
     writeln!(out, "\nresponse")?;
     let alerts = (call.status == 200)
-        .then(|| serde_json::from_slice::<Vec<Value>>(&call.response_body).ok())
+        .then(|| serde_json::from_slice::<Vec<Wire>>(&call.response_body).ok())
         .flatten();
     match alerts {
         Some(alerts) if alerts.is_empty() => writeln!(out, "  no alerts")?,
         Some(alerts) => {
             for (i, alert) in alerts.iter().enumerate() {
-                write_alert(out, i + 1, alert, rule_of(call, alert))?;
+                write_alert(out, i + 1, alert, call.rule_of(&alert.guid))?;
             }
         }
         None => write_body(out, &call.response_body)?,
@@ -427,45 +427,29 @@ pub fn write_call(out: &mut impl Write, call: &Call) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The rule whose trace holds this alert (matched by GUID).
-fn rule_of<'a>(call: &'a Call, alert: &Value) -> Option<&'a str> {
-    let guid = alert.get("guid")?;
-    call.rules
-        .iter()
-        .find(|r| r.alerts.iter().any(|a| a.get("guid") == Some(guid)))
-        .map(|r| r.rule.as_str())
-}
-
 fn write_alert(
     out: &mut impl Write,
     n: usize,
-    alert: &Value,
+    alert: &Wire,
     rule: Option<&str>,
 ) -> std::io::Result<()> {
-    let text = |key: &str| alert.get(key).and_then(Value::as_str).unwrap_or("");
     writeln!(
         out,
         "  {n}. {} \"{}\"{}",
-        text("alertType"),
-        text("message"),
+        alert.alert_type.as_str(),
+        alert.message,
         rule.map(|r| format!("  [{r}]")).unwrap_or_default()
     )?;
-    for field in alert
-        .get("displayFields")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let part = |key: &str| field.get(key).and_then(Value::as_str).unwrap_or("");
-        writeln!(out, "     {}: {}", part("label"), part("value"))?;
+    for field in &alert.display_fields {
+        writeln!(out, "     {}: {}", field.label, field.value)?;
     }
-    if let Some(link) = alert.get("link").and_then(Value::as_str) {
+    if let Some(link) = &alert.link {
         writeln!(out, "     link {link}")?;
     }
-    if let Some(mutation) = alert.get("mutation") {
+    if let Some(mutation) = &alert.mutation {
         writeln!(out, "     mutation {mutation}")?;
     }
-    writeln!(out, "     guid {}", text("guid"))
+    writeln!(out, "     guid {}", alert.guid)
 }
 
 /// A body for reading: JSON re-indented (keys in their order, numbers as sent), other

@@ -181,7 +181,7 @@ fn one(
     if let Some(errors) = problems.get(&call.ruleset) {
         if shown_problems.insert(call.ruleset.clone()) {
             for p in errors {
-                eprintln!("{}", super::check::render(p));
+                eprintln!("{}", super::local::render(p));
             }
         }
         let mut outcome = base(call, "changed");

@@ -112,33 +112,28 @@ struct Field {
 }
 
 /// One alert of an answer, with the rule that raised it.
-#[derive(Debug)]
-struct Actual {
-    rule: Option<String>,
-    alert: Value,
+type Actual = crate::alerts::Sent;
+
+/// `[rule] Type: message`, for listings.
+fn summary(a: &Actual) -> String {
+    format!(
+        "[{}] {}: {}",
+        a.rule.as_deref().unwrap_or("lookout"),
+        a.alert.alert_type.as_str(),
+        a.alert.message
+    )
 }
 
-impl Actual {
-    fn text(&self, key: &str) -> Option<&str> {
-        self.alert.get(key).and_then(Value::as_str)
-    }
-
-    fn fields(&self) -> Vec<Field> {
-        self.alert
-            .get("displayFields")
-            .and_then(|f| serde_json::from_value(f.clone()).ok())
-            .unwrap_or_default()
-    }
-
-    /// `[rule] Type: message`, for listings.
-    fn summary(&self) -> String {
-        format!(
-            "[{}] {}: {}",
-            self.rule.as_deref().unwrap_or("lookout"),
-            self.text("alertType").unwrap_or("?"),
-            self.text("message").unwrap_or("")
-        )
-    }
+/// Its display fields, as matchers name them.
+fn fields_of(a: &Actual) -> Vec<Field> {
+    a.alert
+        .display_fields
+        .iter()
+        .map(|f| Field {
+            label: f.label.clone(),
+            value: f.value.clone(),
+        })
+        .collect()
 }
 
 /// A test that ran (or could not): what the report and `guid_same_as` need.
@@ -328,17 +323,7 @@ fn run_one(local: &Local, ruleset: &Arc<RuleSet>, path: &Path) -> Ran {
                     }
                 }
             }
-            let body: Value = serde_json::from_slice(&evaluation.response.body)
-                .expect("lookout's own answers are JSON");
-            let alerts = body.as_array().cloned().unwrap_or_default();
-            ran.alerts = alerts
-                .into_iter()
-                .zip(evaluation.response.sources.iter())
-                .map(|(alert, rule)| Actual {
-                    rule: rule.clone(),
-                    alert,
-                })
-                .collect();
+            ran.alerts = evaluation.response.alerts;
         }
         Err(err) => ran.failures.push(format!("{err:#}")),
     }
@@ -594,7 +579,7 @@ fn check(ran: &Ran, others: &HashMap<&str, &Ran>) -> Vec<String> {
                 text,
                 "\nclosest is #{}: {}",
                 i + 1,
-                ran.alerts[*i].summary()
+                summary(&ran.alerts[*i])
             );
             for miss in misses {
                 let _ = write!(text, "\n  {miss}");
@@ -613,7 +598,7 @@ fn check(ran: &Ran, others: &HashMap<&str, &Ran>) -> Vec<String> {
             .iter()
             .enumerate()
             .filter(|(_, a)| ctx.mismatches(matcher, a).is_empty())
-            .map(|(i, a)| format!("\n  #{}: {}", i + 1, a.summary()))
+            .map(|(i, a)| format!("\n  #{}: {}", i + 1, summary(a)))
             .collect();
         if !hits.is_empty() {
             failures.push(format!(
@@ -634,11 +619,11 @@ fn check(ran: &Ran, others: &HashMap<&str, &Ran>) -> Vec<String> {
                         Err(e) => vec![e],
                     };
                     if misses.is_empty() {
-                        let _ = write!(diff, "\n  #{} ok: {}", i + 1, a.summary());
+                        let _ = write!(diff, "\n  #{} ok: {}", i + 1, summary(a));
                     } else {
                         differs = true;
                         let _ = write!(diff, "\n  #{} - expected {}", i + 1, show(m));
-                        let _ = write!(diff, "\n  #{} + got      {}", i + 1, a.summary());
+                        let _ = write!(diff, "\n  #{} + got      {}", i + 1, summary(a));
                         for miss in misses {
                             let _ = write!(diff, "\n       {miss}");
                         }
@@ -649,7 +634,7 @@ fn check(ran: &Ran, others: &HashMap<&str, &Ran>) -> Vec<String> {
                     let _ = write!(diff, "\n  #{} + got      nothing", i + 1);
                 }
                 (None, Some(a)) => {
-                    let _ = write!(diff, "\n  #{} + unexpected {}", i + 1, a.summary());
+                    let _ = write!(diff, "\n  #{} + unexpected {}", i + 1, summary(a));
                 }
                 (None, None) => {}
             }
@@ -724,16 +709,11 @@ impl Ctx<'_> {
             }
         }
         if let Some(t) = &m.alert_type {
-            if a.text("alertType") != Some(t.as_str()) {
-                differ(
-                    &mut out,
-                    "alertType",
-                    t,
-                    &a.text("alertType").unwrap_or_default(),
-                );
+            if a.alert.alert_type.as_str() != t.as_str() {
+                differ(&mut out, "alertType", t, &a.alert.alert_type.as_str());
             }
         }
-        let message = a.text("message").unwrap_or_default();
+        let message = a.alert.message.as_str();
         if let Some(want) = &m.message {
             if message != want {
                 differ(&mut out, "message", want, &message);
@@ -751,7 +731,7 @@ impl Ctx<'_> {
                 }
             }
         }
-        let fields = a.fields();
+        let fields = fields_of(a);
         for want in m.field.iter().chain(m.fields.iter().flatten()) {
             if !fields.contains(want) {
                 match fields.iter().find(|f| f.label == want.label) {
@@ -786,12 +766,17 @@ impl Ctx<'_> {
             }
         }
         if let Some(link) = &m.link {
-            if a.text("link") != Some(link.as_str()) {
-                differ(&mut out, "link", link, &a.text("link").unwrap_or("(none)"));
+            if a.alert.link.as_deref() != Some(link.as_str()) {
+                differ(
+                    &mut out,
+                    "link",
+                    link,
+                    &a.alert.link.as_deref().unwrap_or("(none)"),
+                );
             }
         }
         if let Some(want) = &m.mutation {
-            let got = a.alert.get("mutation");
+            let got = a.alert.mutation.as_ref();
             if got != Some(want) {
                 differ(
                     &mut out,
@@ -802,14 +787,14 @@ impl Ctx<'_> {
             }
         }
         if let Some(guid) = &m.guid {
-            if a.text("guid") != Some(guid.as_str()) {
-                differ(&mut out, "guid", guid, &a.text("guid").unwrap_or_default());
+            if a.alert.guid != *guid {
+                differ(&mut out, "guid", guid, &a.alert.guid.as_str());
             }
         }
         if let Some(other) = &m.guid_same_as {
             if let Some(r) = self.others.get(other.as_str()) {
-                let guid = a.text("guid").unwrap_or_default();
-                if !r.alerts.iter().any(|o| o.text("guid") == Some(guid)) {
+                let guid = &a.alert.guid;
+                if !r.alerts.iter().any(|o| o.alert.guid == *guid) {
                     out.push(format!(
                         "guid {guid} does not appear in test `{other}`'s answer"
                     ));
@@ -834,7 +819,7 @@ fn listing(alerts: &[Actual]) -> String {
         if alerts.len() == 1 { "" } else { "s" }
     );
     for (i, a) in alerts.iter().enumerate() {
-        let _ = write!(text, "\n  #{}: {}", i + 1, a.summary());
+        let _ = write!(text, "\n  #{}: {}", i + 1, summary(a));
     }
     text
 }

@@ -20,14 +20,7 @@ pub mod portconnect;
 
 use serde::{Deserialize, Serialize};
 
-/// `[events]`: intake settings per source.
-#[derive(Debug, Clone, Default)]
-pub struct Settings {
-    pub octopi: octopi::Settings,
-    /// PortConnect's `X-WebhookToken` values (one per subscription, or two during a
-    /// change). None: the endpoint is off (404).
-    pub portconnect_tokens: Vec<crate::signature::ApiKey>,
-}
+pub use crate::config::EventsSettings as Settings;
 
 /// Where events come from.
 pub const SOURCES: &[&str] = &["octopi", "portconnect"];

@@ -157,7 +157,8 @@ impl Held<'_> {
     }
 }
 
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
+/// `Content-Length`, when it is a number.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

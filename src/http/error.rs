@@ -60,11 +60,15 @@ impl ApiError {
     }
 }
 
+/// `{"error": "<message>"}`: the body of every error answer, API and webhook.
+pub fn error_body(message: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "error": message })).expect("json")
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body =
-            serde_json::to_vec(&serde_json::json!({ "error": self.to_string() })).expect("json");
+        let body = error_body(&self.to_string());
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         if matches!(self, ApiError::BodyTimeout { .. }) {

@@ -24,7 +24,7 @@ use crate::http::{ApiError, AppState};
 use crate::rules::json::Doc;
 use crate::rules::{self, CallInput, EstimateError, RuleSet};
 use crate::signature;
-use crate::store::{self, recorder::Pending};
+use crate::store;
 
 pub async fn hook(
     State(state): State<AppState>,
@@ -33,77 +33,42 @@ pub async fn hook(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let arrived = Instant::now();
-    let received_at = SystemTime::now();
-    let call_id = Uuid::now_v7();
-    let peer = peer
-        .map(|Extension(ConnectInfo(addr))| addr.to_string())
-        .unwrap_or_default();
+    let call = Exchange {
+        arrived: Instant::now(),
+        received_at: SystemTime::now(),
+        id: Uuid::now_v7(),
+        peer: peer
+            .map(|Extension(ConnectInfo(addr))| addr.to_string())
+            .unwrap_or_default(),
+        name,
+        headers,
+        ruleset: None,
+        body: Bytes::new(),
+        signature: None,
+        parsed: false,
+        evaluation: None,
+    };
     // The name comes from the URL: quoted and capped in log lines, so it cannot forge one.
-    let span = tracing::info_span!("call", %call_id, ruleset = %crate::http::quoted(&name), %peer);
-    async move {
-        let mut trail = Trail::default();
-        let result = answer(
-            &state,
-            &name,
-            call_id,
-            arrived,
-            received_at,
-            &headers,
-            body,
-            &mut trail,
-        )
-        .await;
-        let (mut response, error) = match result {
-            Ok(response) => (response, None),
-            Err(err) => {
-                tracing::warn!(
-                    status = err.status().as_u16(),
-                    elapsed_ms = arrived.elapsed().as_secs_f64() * 1e3,
-                    "refused: {err}"
-                );
-                let message = err.to_string();
-                let response = err.into_response();
-                trail.response = serde_json::to_vec(&serde_json::json!({ "error": message }))
-                    .expect("json")
-                    .into();
-                (response, Some(message))
-            }
-        };
-        response.headers_mut().insert(
-            "x-lookout-call-id",
-            HeaderValue::from_str(&call_id.to_string()).expect("uuid is ascii"),
-        );
-        record(
-            &state,
-            &name,
-            call_id,
-            received_at,
-            arrived.elapsed(),
-            peer,
-            &headers,
-            response.status().as_u16(),
-            error,
-            trail,
-        );
-        response
-    }
-    .instrument(span)
-    .await
+    let span = tracing::info_span!("call", call_id = %call.id, ruleset = %crate::http::quoted(&call.name), peer = %call.peer);
+    call.run(state, body).instrument(span).await
 }
 
-/// What a call got to before it was answered, for its record.
-#[derive(Default)]
-struct Trail {
+/// One webhook call as it goes: what it has reached so far is what its record holds.
+struct Exchange {
+    arrived: Instant,
+    received_at: SystemTime,
+    id: Uuid,
+    peer: String,
+    /// The rule set named in the URL.
+    name: String,
+    headers: HeaderMap,
     ruleset: Option<Arc<RuleSet>>,
+    /// The body as received (empty when it was not read).
     body: Bytes,
     signature: Option<signature::Outcome>,
-    estimate: Option<Arc<Doc>>,
-    runs: Vec<rules::RuleRun>,
-    sources: Vec<Option<String>>,
-    sent: usize,
-    omitted: usize,
-    response: Bytes,
+    /// The body was parsed as an estimate.
+    parsed: bool,
+    evaluation: Option<rules::Evaluation>,
 }
 
 /// Bytes kept of a body whose signature did not pass: enough to see what was sent,
@@ -114,220 +79,267 @@ const UNAUTHENTICATED_KEEP: usize = 16 << 10;
 const UNAUTHENTICATED_HEADERS: usize = 32;
 const UNAUTHENTICATED_HEADER_BYTES: usize = 4 << 10;
 
-#[allow(clippy::too_many_arguments)]
-fn record(
-    state: &AppState,
-    name: &str,
-    call_id: Uuid,
-    received_at: SystemTime,
-    elapsed: std::time::Duration,
-    peer: String,
-    headers: &HeaderMap,
-    status: u16,
-    error: Option<String>,
-    trail: Trail,
-) {
-    let Trail {
-        ruleset,
-        body,
-        signature,
-        estimate,
-        runs,
-        sources,
-        sent,
-        omitted,
-        response,
-    } = trail;
-    let metric_name = if ruleset.is_some() || state.registry.problems().contains_key(name) {
-        name
-    } else {
-        "(unknown)"
-    };
-    state.metrics.call(
-        metric_name,
-        status,
-        elapsed,
-        runs.iter().map(|run| crate::metrics::RuleSample {
-            rule: &run.rule,
-            duration: run.duration,
-            outcome: run.outcome.as_str(),
-        }),
-    );
-    let mut redacted = Vec::new();
-    let extra: &[String] = ruleset
-        .as_ref()
-        .map(|s| s.settings.redact_headers.as_slice())
-        .unwrap_or_default();
-    let mut request_headers = store::redact::headers(headers, extra, &mut redacted);
-    let accepted = signature.is_some_and(|s| s.is_accepted());
-    if !accepted {
-        store::redact::bound(
-            &mut request_headers,
-            UNAUTHENTICATED_HEADERS,
-            UNAUTHENTICATED_HEADER_BYTES,
-            &mut redacted,
+impl Exchange {
+    /// Answers the call, then hands its record to the recorder.
+    async fn run(mut self, state: AppState, body: Body) -> Response {
+        let (mut response, answer, error) = match self.answer(&state, body).await {
+            Ok((response, answer)) => (response, answer, None),
+            Err(err) => {
+                tracing::warn!(
+                    status = err.status().as_u16(),
+                    elapsed_ms = self.arrived.elapsed().as_secs_f64() * 1e3,
+                    "refused: {err}"
+                );
+                let message = err.to_string();
+                let answer = Bytes::from(crate::http::error_body(&message));
+                (err.into_response(), answer, Some(message))
+            }
+        };
+        response.headers_mut().insert(
+            "x-lookout-call-id",
+            HeaderValue::from_str(&self.id.to_string()).expect("uuid is ascii"),
         );
+        self.record(&state, response.status().as_u16(), answer, error);
+        response
     }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let call = store::Call {
-        id: call_id.to_string(),
-        received_at: crate::clock::micros(received_at),
-        instance: state.instance.to_string(),
-        // Names of unknown rule sets come from the caller: keep a bounded prefix.
-        ruleset: name.chars().take(128).collect(),
-        rules_version: ruleset.as_ref().map(|s| s.version.clone()),
-        peer,
-        status,
-        signature: signature
-            .map(|s| s.as_str())
-            .unwrap_or("not_checked")
-            .to_string(),
-        duration_us: elapsed.as_micros() as i64,
-        estimate_id: match (&ruleset, &estimate) {
-            (Some(set), Some(doc)) => Some(set.estimate_identity(doc)).filter(|id| !id.is_empty()),
-            _ => None,
-        },
-        alerts: sent as u32,
-        omitted: omitted as u32,
-        rule_errors: runs
-            .iter()
-            .filter(|r| matches!(r.outcome, rules::Outcome::Error(_)))
-            .count() as u32,
-        rule_timeouts: runs
-            .iter()
-            .filter(|r| matches!(r.outcome, rules::Outcome::Timeout))
-            .count() as u32,
-        error,
-        request_headers,
-        redacted,
-        request_size: if body.is_empty() {
-            declared.unwrap_or(0)
+
+    /// find the rule set → read the body → check its signature → take a permit →
+    /// parse → evaluate under the deadline → the answer (and its bytes, for the record).
+    async fn answer(
+        &mut self,
+        state: &AppState,
+        body: Body,
+    ) -> Result<(Response, Bytes), ApiError> {
+        let ruleset = match find_ruleset(state, &self.name) {
+            Ok(set) => set,
+            Err(err) => {
+                state.uploads.drain(body, 64 << 10).await;
+                return Err(err);
+            }
+        };
+        self.ruleset = Some(ruleset.clone());
+        self.body = state
+            .uploads
+            .read(&self.headers, body, state.config.max_request_bytes)
+            .await?;
+
+        let outcome = signature::verify(
+            self.headers
+                .get_all(signature::HEADER)
+                .iter()
+                .map(|v| v.as_bytes()),
+            &self.body,
+            &ruleset.settings.api_keys,
+        );
+        self.signature = Some(outcome);
+        if !outcome.is_accepted() {
+            return Err(ApiError::Unauthorized(outcome.explain()));
+        }
+        let permit =
+            state
+                .permits
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| ApiError::Overloaded {
+                    limit: state.config.max_concurrent_calls,
+                })?;
+
+        let estimate = Arc::new(parse_estimate(&self.body)?);
+        self.parsed = true;
+        let input = Arc::new(CallInput::new(
+            &ruleset,
+            self.id,
+            self.received_at,
+            self.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())),
+            estimate,
+            Some(Arc::new(crate::replay::StoreFacts {
+                store: state.recorder.store().clone(),
+                as_of: None,
+            })),
+        ));
+        let deadline = self.arrived + ruleset.settings.budget - ruleset.settings.margin;
+        let evaluation =
+            rules::evaluate(&state.pool, ruleset.clone(), input, deadline, permit).await;
+
+        for run in &evaluation.runs {
+            tracing::debug!(rule = %run.rule, outcome = run.outcome.as_str(), duration_us = run.duration.as_micros() as u64, alerts = run.alerts.len(), operations = run.operations, "rule");
+            if let rules::Outcome::Error(err) = &run.outcome {
+                tracing::warn!(rule = %run.rule, "rule failed at {err}");
+            }
+        }
+        let answered = &evaluation.response;
+        tracing::info!(
+            status = 200,
+            signature = outcome.as_str(),
+            alerts = answered.sent,
+            omitted = answered.omitted,
+            bytes = answered.body.len(),
+            elapsed_ms = self.arrived.elapsed().as_secs_f64() * 1e3,
+            "answered"
+        );
+        let answer = Bytes::from(std::mem::take(
+            &mut self.evaluation.insert(evaluation).response.body,
+        ));
+        let mut response = (StatusCode::OK, answer.clone()).into_response();
+        let h = response.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        h.insert(
+            "x-lookout-rules-version",
+            HeaderValue::from_str(&ruleset.version).expect("hex is ascii"),
+        );
+        Ok((response, answer))
+    }
+
+    /// Counts the call in `/metrics` and hands its record, built here once, to the
+    /// recorder.
+    fn record(self, state: &AppState, status: u16, answer: Bytes, error: Option<String>) {
+        let elapsed = self.arrived.elapsed();
+        let Exchange {
+            received_at,
+            id,
+            peer,
+            name,
+            headers,
+            ruleset,
+            body,
+            signature,
+            parsed,
+            evaluation,
+            ..
+        } = self;
+        let (runs, alerts, sent, omitted, estimate_id) = match evaluation {
+            Some(e) => (
+                e.runs,
+                e.response.alerts,
+                e.response.sent,
+                e.response.omitted,
+                Some(e.estimate_id).filter(|id| !id.is_empty()),
+            ),
+            None => (Vec::new(), Vec::new(), 0, 0, None),
+        };
+        let metric_name = if ruleset.is_some() || state.registry.problems().contains_key(&name) {
+            name.as_str()
+        } else {
+            "(unknown)"
+        };
+        state.metrics.call(
+            metric_name,
+            status,
+            elapsed,
+            runs.iter().map(|run| crate::metrics::RuleSample {
+                rule: &run.rule,
+                duration: run.duration,
+                outcome: run.outcome.as_str(),
+            }),
+        );
+        let mut redacted = Vec::new();
+        let extra: &[String] = ruleset
+            .as_ref()
+            .map(|s| s.settings.redact_headers.as_slice())
+            .unwrap_or_default();
+        let mut request_headers = store::redact::headers(&headers, extra, &mut redacted);
+        let accepted = signature.is_some_and(|s| s.is_accepted());
+        if !accepted {
+            store::redact::bound(
+                &mut request_headers,
+                UNAUTHENTICATED_HEADERS,
+                UNAUTHENTICATED_HEADER_BYTES,
+                &mut redacted,
+            );
+        }
+        let request_size = if body.is_empty() {
+            crate::http::body::declared_length(&headers).unwrap_or(0)
         } else {
             body.len() as u64
-        },
-        request_body: Vec::new(),
-        request_truncated: false,
-        response_body: response.to_vec(),
-        rules: Vec::new(),
-    };
-    state.recorder.record(Pending {
-        call,
-        keep: if accepted {
-            usize::MAX
-        } else {
-            UNAUTHENTICATED_KEEP
-        },
-        body,
-        doc: estimate,
-        redact_body: ruleset
-            .as_ref()
-            .map(|s| Arc::from(s.settings.redact_body.as_slice()))
-            .unwrap_or_else(|| Arc::from(Vec::new())),
-        runs,
-        sources,
-        refused: !accepted,
-    });
+        };
+        let call = store::Call {
+            id: id.to_string(),
+            received_at: crate::clock::micros(received_at),
+            instance: state.instance.to_string(),
+            // Names of unknown rule sets come from the caller: keep a bounded prefix.
+            ruleset: name.chars().take(128).collect(),
+            rules_version: ruleset.as_ref().map(|s| s.version.clone()),
+            peer,
+            status,
+            signature: signature
+                .map(|s| s.as_str())
+                .unwrap_or("not_checked")
+                .to_string(),
+            duration_us: elapsed.as_micros() as i64,
+            estimate_id,
+            alerts: sent as u32,
+            omitted: omitted as u32,
+            rule_errors: runs
+                .iter()
+                .filter(|r| matches!(r.outcome, rules::Outcome::Error(_)))
+                .count() as u32,
+            rule_timeouts: runs
+                .iter()
+                .filter(|r| matches!(r.outcome, rules::Outcome::Timeout))
+                .count() as u32,
+            error,
+            request_headers,
+            redacted,
+            request_size,
+            request_body: body,
+            request_truncated: false,
+            response_body: answer.to_vec(),
+            rules: traces(runs, alerts),
+        };
+        state.recorder.record(store::recorder::Record {
+            call,
+            keep: if accepted {
+                usize::MAX
+            } else {
+                UNAUTHENTICATED_KEEP
+            },
+            parsed,
+            redact_body: ruleset
+                .as_ref()
+                .map(|s| Arc::from(s.settings.redact_body.as_slice()))
+                .unwrap_or_else(|| Arc::from(Vec::new())),
+            refused: !accepted,
+        });
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn answer(
-    state: &AppState,
-    name: &str,
-    call_id: Uuid,
-    arrived: Instant,
-    received_at: SystemTime,
-    headers: &HeaderMap,
-    body: Body,
-    trail: &mut Trail,
-) -> Result<Response, ApiError> {
-    let ruleset = match find_ruleset(state, name) {
-        Ok(set) => set,
-        Err(err) => {
-            state.uploads.drain(body, 64 << 10).await;
-            return Err(err);
-        }
-    };
-    trail.ruleset = Some(ruleset.clone());
-    let body = state
-        .uploads
-        .read(headers, body, state.config.max_request_bytes)
-        .await?;
-    trail.body = body.clone();
-
-    let outcome = signature::verify(
-        headers
-            .get_all(signature::HEADER)
-            .iter()
-            .map(|v| v.as_bytes()),
-        &body,
-        &ruleset.settings.api_keys,
-    );
-    trail.signature = Some(outcome);
-    if !outcome.is_accepted() {
-        return Err(ApiError::Unauthorized(outcome.explain()));
-    }
-    let permit = state
-        .permits
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::Overloaded {
-            limit: state.config.max_concurrent_calls,
-        })?;
-
-    let estimate = Arc::new(parse_estimate(&body)?);
-    trail.estimate = Some(estimate.clone());
-    let input = Arc::new(CallInput::new(
-        &ruleset,
-        call_id,
-        received_at,
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())),
-        estimate,
-        Some(Arc::new(store::StoreFacts {
-            store: state.recorder.store().clone(),
-            as_of: None,
-        })),
-    ));
-    let deadline = arrived + ruleset.settings.budget - ruleset.settings.margin;
-    let version = ruleset.version.clone();
-    let evaluation = rules::evaluate(&state.pool, ruleset, input, deadline, permit).await;
-
-    for run in &evaluation.runs {
-        tracing::debug!(rule = %run.rule, outcome = run.outcome.as_str(), duration_us = run.duration.as_micros() as u64, alerts = run.alerts.len(), operations = run.operations, "rule");
-        if let rules::Outcome::Error(err) = &run.outcome {
-            tracing::warn!(rule = %run.rule, "rule failed at {err}");
+/// The per-rule trace: each rule's run with the alerts it had in the answer (GUIDs
+/// included), as the answer was assembled.
+pub fn traces(runs: Vec<rules::RuleRun>, sent: Vec<crate::alerts::Sent>) -> Vec<store::RuleTrace> {
+    let mut by_rule: std::collections::HashMap<String, Vec<crate::alerts::Wire>> =
+        std::collections::HashMap::new();
+    for alert in sent {
+        if let Some(rule) = alert.rule {
+            by_rule.entry(rule).or_default().push(alert.alert);
         }
     }
-    tracing::info!(
-        status = 200,
-        signature = outcome.as_str(),
-        alerts = evaluation.response.sent,
-        omitted = evaluation.response.omitted,
-        bytes = evaluation.response.body.len(),
-        elapsed_ms = arrived.elapsed().as_secs_f64() * 1e3,
-        "answered"
-    );
-
-    let rules::Evaluation { runs, response } = evaluation;
-    let body = Bytes::from(response.body);
-    trail.runs = runs;
-    trail.sources = response.sources;
-    trail.sent = response.sent;
-    trail.omitted = response.omitted;
-    trail.response = body.clone();
-    let mut response = (StatusCode::OK, body).into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    h.insert(
-        "x-lookout-rules-version",
-        HeaderValue::from_str(&version).expect("hex is ascii"),
-    );
-    Ok(response)
+    runs.into_iter()
+        .map(|run| {
+            let error = match &run.outcome {
+                rules::Outcome::Error(e) => Some(store::TraceError {
+                    message: e.message.clone(),
+                    line: e.line,
+                    column: e.column,
+                    source: e.source.clone(),
+                }),
+                _ => None,
+            };
+            store::RuleTrace {
+                outcome: run.outcome.as_str().to_string(),
+                duration_us: run.duration.as_micros() as i64,
+                operations: run.operations,
+                alerts: by_rule.remove(&run.rule).unwrap_or_default(),
+                error,
+                output_cut: run.output.contains("\n[output cut:"),
+                output: run.output,
+                notes: run.notes,
+                rule: run.rule,
+            }
+        })
+        .collect()
 }
 
 fn find_ruleset(state: &AppState, name: &str) -> Result<Arc<RuleSet>, ApiError> {

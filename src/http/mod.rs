@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::Semaphore;
 
-pub use error::ApiError;
+pub use error::{error_body, ApiError};
 
 use crate::config::Config;
 use crate::metrics::Metrics;

@@ -85,6 +85,8 @@ pub struct RuleRun {
 pub struct Evaluation {
     pub runs: Vec<RuleRun>,
     pub response: Assembled,
+    /// The estimate's identity by the rule set's pointers ("" when none is found).
+    pub estimate_id: String,
 }
 
 /// A fixed pool of threads that run rules.
@@ -248,14 +250,19 @@ pub async fn evaluate(
             })
         })
         .collect();
-    let response = answer(&ruleset, &input.estimate, &runs);
+    let estimate_id = ruleset.estimate_identity(&input.estimate);
+    let response = answer_as(&ruleset, &estimate_id, &runs);
     let mut runs = runs;
     for (rule, note) in &response.notes {
         if let Some(run) = runs.iter_mut().find(|r| &r.rule == rule) {
             run.notes.push(note.clone());
         }
     }
-    Evaluation { runs, response }
+    Evaluation {
+        runs,
+        response,
+        estimate_id,
+    }
 }
 
 /// The trace of a rule whose run panicked: a bug in lookout (or a crate under it), not
@@ -300,6 +307,11 @@ fn timed_out(rule: &Rule, duration: Duration, note: &str) -> RuleRun {
 /// Turns rule runs into the response body: alerts in rule order, plus an Error alert
 /// per failed rule (unless the rule set turned those off) and per stopped rule.
 pub fn answer(ruleset: &RuleSet, estimate: &Doc, runs: &[RuleRun]) -> Assembled {
+    answer_as(ruleset, &ruleset.estimate_identity(estimate), runs)
+}
+
+/// [`answer`] for an estimate whose identity is known.
+fn answer_as(ruleset: &RuleSet, estimate_id: &str, runs: &[RuleRun]) -> Assembled {
     let budget_ms = (ruleset.settings.budget - ruleset.settings.margin).as_millis();
     let mut raised = Vec::new();
     for run in runs {
@@ -347,13 +359,12 @@ pub fn answer(ruleset: &RuleSet, estimate: &Doc, runs: &[RuleRun]) -> Assembled 
             }
         }
     }
-    let identity = ruleset.estimate_identity(estimate);
     alerts::assemble(
         &Identity {
             ruleset: &ruleset.name,
-            estimate: &identity,
+            estimate: estimate_id,
         },
-        &raised,
+        raised,
     )
 }
 

@@ -162,7 +162,7 @@ pub fn written_rows_read_back_exactly(store: &dyn Backend) {
     odd.rules_version = None;
     odd.estimate_id = None;
     odd.error = Some("unknown rule set `x`; it's \"quoted\"".into());
-    odd.request_body = vec![0xff, 0x00, 0xfe, b'\'', b'\\'];
+    odd.request_body = vec![0xff, 0x00, 0xfe, b'\'', b'\\'].into();
     odd.response_body = Vec::new();
     odd.request_truncated = true;
     odd.status = 413;
@@ -349,7 +349,7 @@ fn call_of(estimate_id: &str, at: i64, body: Vec<u8>) -> super::Call {
     call.ruleset = "default".into();
     call.estimate_id = Some(estimate_id.into());
     call.request_size = body.len() as u64;
-    call.request_body = body;
+    call.request_body = body.into();
     call
 }
 
@@ -471,7 +471,7 @@ pub fn bases_outlive_the_calls_that_name_them_and_no_longer(store: &dyn Backend)
     // longer read (and says why).
     assert_eq!(retain(hour).by_age, 1);
     let mut stale = Row::encode(
-        &call_of("EST-1", now + 1, edit.request_body.clone()),
+        &call_of("EST-1", now + 1, edit.request_body.to_vec()),
         &mut Packer::default(),
     );
     stale.request_body = rows[1].request_body.clone();

@@ -20,10 +20,9 @@ pub mod redact;
 pub mod search;
 pub mod sqlite;
 
-use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// One recorded call.
@@ -62,11 +61,30 @@ pub struct Call {
     /// The body as received (after body redaction), or its first bytes when
     /// `request_truncated`; empty when the call was refused before reading it.
     #[serde(with = "text_or_base64")]
-    pub request_body: Vec<u8>,
+    pub request_body: Bytes,
     pub request_truncated: bool,
     #[serde(with = "text_or_base64")]
     pub response_body: Vec<u8>,
     pub rules: Vec<RuleTrace>,
+}
+
+impl Call {
+    /// The alerts of its answer (none when it was not answered 200).
+    pub fn answer(&self) -> Vec<crate::alerts::Wire> {
+        if self.status != 200 {
+            return Vec::new();
+        }
+        crate::alerts::read_answer(&self.response_body)
+    }
+
+    /// The rule whose trace holds the alert with `guid` (`None` for lookout's own
+    /// notices).
+    pub fn rule_of(&self, guid: &str) -> Option<&str> {
+        self.rules
+            .iter()
+            .find(|run| run.alerts.iter().any(|a| a.guid == guid))
+            .map(|run| run.rule.as_str())
+    }
 }
 
 /// One rule's part of a call.
@@ -77,9 +95,9 @@ pub struct RuleTrace {
     /// `ok`, `error` or `timeout`.
     pub outcome: String,
     pub operations: u64,
-    /// The alerts it raised, as sent (with their GUIDs); alerts cut by the 1 MB limit
-    /// are here too.
-    pub alerts: Vec<serde_json::Value>,
+    /// The alerts it had in the answer, as sent (with their GUIDs); alerts left out
+    /// to stay under 1 MB are counted in the call's `omitted`, not here.
+    pub alerts: Vec<crate::alerts::Wire>,
     pub error: Option<TraceError>,
     /// `print`/`debug` output, capped per rule; a cut ends with a marker line.
     pub output: String,
@@ -301,31 +319,6 @@ impl Encoding {
             other => Err(StoreError::Corrupt(format!(
                 "unknown body encoding `{other}`; this record was written by a newer lookout"
             ))),
-        }
-    }
-}
-
-/// How new records' bodies are compressed (`[store] compression`). Records keep the
-/// encoding they were written with, so changing it never makes old ones unreadable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compression {
-    /// Fast (about 60 µs for a 100 KB estimate on the benchmark machine), about 4:1.
-    #[default]
-    Lz4,
-    /// About twice as slow to write and five times as slow to search, about 7:1.
-    Zstd,
-    None,
-}
-
-impl Compression {
-    pub fn parse(text: &str) -> Result<Compression, String> {
-        match text {
-            "lz4" => Ok(Compression::Lz4),
-            "zstd" => Ok(Compression::Zstd),
-            "none" => Ok(Compression::None),
-            other => Err(format!(
-                "[store] compression = \"{other}\" is not known; use \"lz4\" (the default), \"zstd\" or \"none\""
-            )),
         }
     }
 }
@@ -583,7 +576,7 @@ impl Row {
             redacted: serde_json::from_str(&self.redacted)
                 .map_err(|_| json("redaction list", self.redacted.as_bytes()))?,
             request_size: self.request_size as u64,
-            request_body: self.request()?,
+            request_body: self.request()?.into(),
             request_truncated: self.request_truncated,
             response_body: self.response_body.decode()?,
             rules: serde_json::from_slice(&trace).map_err(|_| json("rule trace", &trace))?,
@@ -606,14 +599,6 @@ impl Row {
             request_size: self.request_size as u64,
         }
     }
-}
-
-/// Retention: records older than `max_age` go, then the oldest until the stored
-/// bytes are under `max_bytes`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Retention {
-    pub max_age: Option<Duration>,
-    pub max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -828,98 +813,8 @@ pub trait Backend: Send + Sync + 'static {
 
 pub type Store = Arc<dyn Backend>;
 
-/// The store as the source of port facts for rules.
-pub struct StoreFacts {
-    pub store: Store,
-    /// Only events received by then (µs): a replay sees what the call saw.
-    pub as_of: Option<i64>,
-}
-
-impl crate::rules::facts::FactSource for StoreFacts {
-    fn events(
-        &self,
-        key: &crate::events::Key,
-        since: Option<i64>,
-        kind: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<Event>, String> {
-        let query = EventQuery {
-            key: Some(key.clone()),
-            since,
-            kind: kind.map(str::to_string),
-            received_by: self.as_of,
-            limit,
-            ..EventQuery::default()
-        };
-        self.store
-            .list_events(&query)
-            .map(|page| page.events)
-            .map_err(|e| e.to_string())
-    }
-}
-
-/// Where the log lives: `sqlite:<path>` (or a bare path) or `postgres://...`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    Sqlite(std::path::PathBuf),
-    Postgres(String),
-}
-
-impl Location {
-    pub fn parse(url: &str, base: &std::path::Path) -> Result<Location, String> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Location::Postgres(url.to_string()));
-        }
-        let path = url.strip_prefix("sqlite:").unwrap_or(url);
-        let path = path.strip_prefix("//").unwrap_or(path);
-        if path.is_empty() || url.contains("://") && !url.starts_with("sqlite:") {
-            return Err(format!(
-                "store url `{url}` is neither a SQLite file nor a PostgreSQL URL; write `sqlite:data/lookout.db` or `postgres://user@host/db`"
-            ));
-        }
-        let path = std::path::PathBuf::from(path);
-        Ok(Location::Sqlite(if path.is_relative() {
-            base.join(path)
-        } else {
-            path
-        }))
-    }
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Location::Sqlite(path) => write!(f, "sqlite {}", path.display()),
-            Location::Postgres(url) => f.write_str(&without_password(url)),
-        }
-    }
-}
-
-/// `postgres://user:secret@host/db` → `postgres://user@host/db`, for messages.
-pub fn without_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(None);
-            }
-            // libpq also takes `?password=...`.
-            let kept: Vec<(String, String)> = parsed
-                .query_pairs()
-                .filter(|(k, _)| k != "password")
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
-            if parsed.query().is_some() {
-                if kept.is_empty() {
-                    parsed.set_query(None);
-                } else {
-                    parsed.query_pairs_mut().clear().extend_pairs(kept);
-                }
-            }
-            parsed.to_string()
-        }
-        Err(_) => "postgres://<unparsable url>".to_string(),
-    }
-}
+pub use crate::config::{Compression, Location, Retention};
+pub use crate::secrets::without_password;
 
 /// Opens (and creates or migrates) the store.
 pub fn open(location: &Location) -> Result<Store, StoreError> {
@@ -941,7 +836,8 @@ mod text_or_base64 {
         Base64 { base64: String },
     }
 
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer, T: AsRef<[u8]>>(bytes: &T, s: S) -> Result<S::Ok, S::Error> {
+        let bytes = bytes.as_ref();
         match std::str::from_utf8(bytes) {
             Ok(text) => Form::Text(text.to_string()).serialize(s),
             Err(_) => Form::Base64 {
@@ -951,11 +847,12 @@ mod text_or_base64 {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, T: From<Vec<u8>>>(d: D) -> Result<T, D::Error> {
         match Form::deserialize(d)? {
-            Form::Text(text) => Ok(text.into_bytes()),
+            Form::Text(text) => Ok(text.into_bytes().into()),
             Form::Base64 { base64 } => base64::engine::general_purpose::STANDARD
                 .decode(base64)
+                .map(T::from)
                 .map_err(serde::de::Error::custom),
         }
     }
@@ -987,7 +884,7 @@ mod tests {
             request_headers: vec![("content-type".into(), "application/json".into())],
             redacted: vec!["header:veson-webhook-signature".into()],
             request_size: 3,
-            request_body: br#"{"estimateID":"EST-1","vessel":"Ocean Star"}"#.repeat(40),
+            request_body: br#"{"estimateID":"EST-1","vessel":"Ocean Star"}"#.repeat(40).into(),
             request_truncated: false,
             response_body: b"[]".to_vec(),
             rules: vec![RuleTrace {
@@ -995,7 +892,7 @@ mod tests {
                 duration_us: 10,
                 outcome: "error".into(),
                 operations: 5,
-                alerts: vec![serde_json::json!({"message": "x"})],
+                alerts: vec![serde_json::from_value(serde_json::json!({"message": "x"})).unwrap()],
                 error: Some(TraceError {
                     message: "boom".into(),
                     line: Some(3),
@@ -1034,7 +931,9 @@ mod tests {
     #[test]
     fn rows_give_back_the_exact_call_with_every_compression() {
         let mut call = sample_call(&Uuid::now_v7().to_string(), now_micros());
-        call.request_body.extend_from_slice(&[0xff, 0x00, 0x80]); // not UTF-8
+        call.request_body = [&call.request_body[..], &[0xff, 0x00, 0x80]]
+            .concat()
+            .into(); // not UTF-8
         for (compression, encoding, at_most) in [
             (Compression::Lz4, Encoding::Lz4, call.request_body.len() / 4),
             (

@@ -1240,15 +1240,18 @@ mod tests {
     fn the_test_dump_shows_what_reached_the_table_even_when_compressed() {
         let (server, store) = store();
         let mut call = super::super::tests::sample_call(&uuid::Uuid::now_v7().to_string(), 1);
-        call.request_body = format!("{{\"note\":\"{}\"}}", "canary-4711 ".repeat(100)).into_bytes();
+        call.request_body = format!("{{\"note\":\"{}\"}}", "canary-4711 ".repeat(100))
+            .into_bytes()
+            .into();
         call.request_headers
             .push(("x-canary".into(), "header-canary".into()));
         let lz4 = Row::encode(&call, &mut Packer::new(Compression::Lz4));
         assert_eq!(lz4.request_body.encoding, Encoding::Lz4);
         let mut zstd_call = call.clone();
         zstd_call.id = uuid::Uuid::now_v7().to_string();
-        zstd_call.request_body =
-            format!("{{\"note\":\"{}\"}}", "canary-0815 ".repeat(100)).into_bytes();
+        zstd_call.request_body = format!("{{\"note\":\"{}\"}}", "canary-0815 ".repeat(100))
+            .into_bytes()
+            .into();
         let zstd = Row::encode(&zstd_call, &mut Packer::new(Compression::Zstd));
         assert_eq!(zstd.request_body.encoding, Encoding::Zstd);
         store.write(&[lz4, zstd]).unwrap();

@@ -13,78 +13,28 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use serde::Serialize;
 
-use super::{redact, Call, Compression, Packer, Retention, Row, RuleTrace, Store, TraceError};
-use crate::rules::json::Doc;
-use crate::rules::{Outcome, RuleRun};
+use super::{redact, Call, Packer, Retention, Row, Store};
 
-/// One call as the handler hands it over: the record without its request body, and
-/// what the recorder needs to fill it in.
-pub struct Pending {
+/// One call as the handler hands it over: its record, complete (the request body as
+/// received, each rule's trace with the alerts it had in the answer), and how the
+/// writer is to cut and redact the body, which it does off the answer's path.
+pub struct Record {
     pub call: Call,
-    /// The body as received (empty when it was not read).
-    pub body: Bytes,
-    /// At most this many bytes of `body` are kept (calls refused before the rules
-    /// ran keep only their start).
+    /// At most this many bytes of the request body are kept (calls refused before the
+    /// rules ran keep only their start).
     pub keep: usize,
-    /// The parsed estimate; `None` when the body was not (or not yet) found to be JSON.
-    pub doc: Option<Arc<Doc>>,
+    /// The body was parsed as an estimate (so it is JSON, and `redact_body` applies).
+    pub parsed: bool,
     /// The rule set's `redact_body` pointers.
     pub redact_body: Arc<[String]>,
-    /// Each rule's run (the trace), in rule order.
-    pub runs: Vec<RuleRun>,
-    /// For each alert in the response body, the rule that raised it.
-    pub sources: Vec<Option<String>>,
     /// Refused before the rules ran by a caller not known to be the Estimator
     /// (unsigned, unknown rule set, ...): recorded within `refusals_per_second`.
     pub refused: bool,
 }
 
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Calls waiting to be written, at most.
-    pub queue_calls: usize,
-    /// Bytes of bodies waiting to be written, at most.
-    pub queue_bytes: usize,
-    /// Calls written per transaction, at most.
-    pub batch: usize,
-    pub retention: Retention,
-    /// Retention of port events (`[events] max_age_days`, `max_size_mb`).
-    pub event_retention: Retention,
-    /// How often retention runs.
-    pub retention_every: Duration,
-    /// Write attempts per batch before it is dropped (and counted).
-    pub attempts: u32,
-    /// How bodies and traces are compressed.
-    pub compression: Compression,
-    /// Refused calls recorded per second, at most (bursts of ten seconds' worth);
-    /// past it they are counted, not recorded, so no caller can fill the log.
-    pub refusals_per_second: u32,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            queue_calls: 4096,
-            queue_bytes: 128 << 20,
-            batch: 256,
-            retention: Retention {
-                max_age: Some(Duration::from_secs(30 * 24 * 3600)),
-                max_bytes: Some(10 << 30),
-            },
-            event_retention: Retention {
-                max_age: Some(Duration::from_secs(90 * 24 * 3600)),
-                max_bytes: Some(1 << 30),
-            },
-            retention_every: Duration::from_secs(600),
-            attempts: 3,
-            compression: Compression::default(),
-            refusals_per_second: 10,
-        }
-    }
-}
+pub use crate::config::RecorderSettings as Settings;
 
 /// Counters, shared with `/metrics`, `/readyz` and the viewer.
 #[derive(Default)]
@@ -131,8 +81,8 @@ pub struct Status {
 pub struct Recorder {
     store: Store,
     refusals: Mutex<Bucket>,
-    queue: Mutex<Option<crossbeam_channel::Sender<Pending>>>,
-    depth: crossbeam_channel::Receiver<Pending>,
+    queue: Mutex<Option<crossbeam_channel::Sender<Record>>>,
+    depth: crossbeam_channel::Receiver<Record>,
     counters: Arc<Counters>,
     settings: Settings,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -141,7 +91,7 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn start(store: Store, settings: Settings) -> std::io::Result<Arc<Recorder>> {
-        let (tx, rx) = crossbeam_channel::bounded::<Pending>(settings.queue_calls);
+        let (tx, rx) = crossbeam_channel::bounded::<Record>(settings.queue_calls);
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
         let counters = Arc::new(Counters::default());
         let writer = {
@@ -179,18 +129,18 @@ impl Recorder {
 
     /// Queues a call for writing; never blocks. A full queue drops it, counted; a
     /// refused call over `refusals_per_second` is counted and not recorded.
-    pub fn record(&self, pending: Pending) {
+    pub fn record(&self, record: Record) {
         let c = &self.counters;
-        if pending.refused && !self.refusals.lock().expect("refusals").take() {
+        if record.refused && !self.refusals.lock().expect("refusals").take() {
             c.refusals_not_recorded.fetch_add(1, Ordering::Relaxed);
             return;
         }
         c.accepted.fetch_add(1, Ordering::Relaxed);
-        let size = pending.body.len().min(pending.keep) + pending.call.response_body.len();
+        let size = record.queued_bytes();
         let queued = c.queued_bytes.fetch_add(size, Ordering::Relaxed);
         let queue = self.queue.lock().expect("queue");
         let sent = queued + size <= self.settings.queue_bytes
-            && queue.as_ref().is_some_and(|q| q.try_send(pending).is_ok());
+            && queue.as_ref().is_some_and(|q| q.try_send(record).is_ok());
         if !sent {
             c.queued_bytes.fetch_sub(size, Ordering::Relaxed);
             let dropped = c.dropped_full.fetch_add(1, Ordering::Relaxed) + 1;
@@ -298,7 +248,7 @@ impl Bucket {
 
 fn write_loop(
     store: Store,
-    rx: crossbeam_channel::Receiver<Pending>,
+    rx: crossbeam_channel::Receiver<Record>,
     counters: Arc<Counters>,
     settings: Settings,
 ) {
@@ -318,11 +268,11 @@ fn write_loop(
         // record or batch, counted, and never the writer thread: recording goes on.
         let rows: Vec<Row> = batch
             .into_iter()
-            .filter_map(|pending| {
-                bytes += pending.body.len().min(pending.keep) + pending.call.response_body.len();
-                let id = pending.call.id.clone();
+            .filter_map(|record| {
+                bytes += record.queued_bytes();
+                let id = record.call.id.clone();
                 let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    encode(pending, &mut packer)
+                    encode(record, &mut packer)
                 }));
                 match encoded {
                     Ok(row) => Some(row),
@@ -356,32 +306,43 @@ fn write_loop(
     }
 }
 
-fn encode(pending: Pending, packer: &mut Packer) -> Row {
-    let Pending {
+impl Record {
+    /// What it holds in the queue: the part of the request body kept, and the answer.
+    fn queued_bytes(&self) -> usize {
+        self.call.request_body.len().min(self.keep) + self.call.response_body.len()
+    }
+}
+
+/// Completes a record (redaction, the body's cut) and encodes it for the store.
+fn encode(record: Record, packer: &mut Packer) -> Row {
+    let Record {
         mut call,
-        body,
         keep,
-        doc,
+        parsed,
         redact_body,
-        runs,
-        sources,
         refused: _,
-    } = pending;
-    let mut runs = runs;
+    } = record;
+    let body = std::mem::take(&mut call.request_body);
     let mut body: Vec<u8> = if redact_body.is_empty() || body.is_empty() {
         body.to_vec()
-    } else if doc.is_some() || crate::rules::json::parse_bytes_ok(&body) {
+    } else if parsed || crate::nesting::is_json(&body) {
         // What rules could have copied out of the redacted values leaves with them:
-        // from the answer (and so the trace's alerts), their output and errors.
+        // from the answer and the trace's alerts, the rules' output and errors.
         let mut secrets = Vec::new();
         let kept = redact::body_and_secrets(&body, &redact_body, &mut call.redacted, &mut secrets);
         if let Some(scrubbed) = redact::scrub_json(&call.response_body, &secrets) {
             call.response_body = scrubbed;
         }
-        for run in &mut runs {
-            redact::scrub_text(&mut run.output, &secrets);
-            if let Outcome::Error(e) = &mut run.outcome {
+        for trace in &mut call.rules {
+            redact::scrub_text(&mut trace.output, &secrets);
+            if let Some(e) = &mut trace.error {
                 redact::scrub_text(&mut e.message, &secrets);
+            }
+            for alert in &mut trace.alerts {
+                let json = serde_json::to_vec(&*alert).expect("alerts serialize");
+                if let Some(scrubbed) = redact::scrub_json(&json, &secrets) {
+                    *alert = serde_json::from_slice(&scrubbed).expect("scrubbed JSON is JSON");
+                }
             }
         }
         match kept {
@@ -403,51 +364,8 @@ fn encode(pending: Pending, packer: &mut Packer) -> Row {
         call.request_truncated = true;
         body.truncate(keep);
     }
-    call.request_body = body;
-    call.rules = traces(runs, &call.response_body, &sources);
+    call.request_body = body.into();
     Row::encode(&call, packer)
-}
-
-/// The per-rule trace: each rule's run with the alerts it had in the answer (GUIDs
-/// included), taken from the response body.
-fn traces(runs: Vec<RuleRun>, response: &[u8], sources: &[Option<String>]) -> Vec<RuleTrace> {
-    let sent: Vec<serde_json::Value> = if sources.is_empty() {
-        Vec::new()
-    } else {
-        serde_json::from_slice(response).unwrap_or_default()
-    };
-    let mut by_rule: std::collections::HashMap<&str, Vec<serde_json::Value>> =
-        std::collections::HashMap::new();
-    for (alert, source) in sent.into_iter().zip(sources) {
-        if let Some(rule) = source {
-            by_rule.entry(rule.as_str()).or_default().push(alert);
-        }
-    }
-    let mut traces = Vec::with_capacity(runs.len());
-    for run in runs {
-        let alerts = by_rule.remove(run.rule.as_str()).unwrap_or_default();
-        let error = match &run.outcome {
-            Outcome::Error(e) => Some(TraceError {
-                message: e.message.clone(),
-                line: e.line,
-                column: e.column,
-                source: e.source.clone(),
-            }),
-            _ => None,
-        };
-        traces.push(RuleTrace {
-            outcome: run.outcome.as_str().to_string(),
-            duration_us: run.duration.as_micros() as i64,
-            operations: run.operations,
-            alerts,
-            error,
-            output_cut: run.output.contains("\n[output cut:"),
-            output: run.output,
-            notes: run.notes,
-            rule: run.rule,
-        });
-    }
-    traces
 }
 
 /// Writes a batch, retrying; false when it was dropped.

@@ -65,7 +65,7 @@ pub async fn response_body(
 
 /// Bytes as recorded, shown by the browser as JSON text (never run: the CSP and `nosniff`
 /// hold for it too).
-fn raw(bytes: Vec<u8>) -> Response {
+fn raw(bytes: impl IntoResponse) -> Response {
     let mut response = bytes.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -9,6 +9,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::alerts::{DisplayField, Wire};
 use crate::store::{redact, Call};
 
 /// Headers a test file leaves out: credentials rules never see, and the length of a body
@@ -31,7 +32,7 @@ struct Expected<'a> {
     alert_type: &'a str,
     message: &'a str,
     #[serde(rename = "displayFields")]
-    display_fields: &'a Value,
+    display_fields: &'a [DisplayField],
     #[serde(skip_serializing_if = "Option::is_none")]
     link: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,7 +60,7 @@ pub fn build(call: &Call) -> Result<TestFile, String> {
         .and_then(|text| crate::rules::json::parse(text).ok())
         .filter(sonic_rs::JsonValueTrait::is_object)
         .ok_or_else(|| format!("call {}: its body is not a JSON object", call.id))?;
-    let alerts: Vec<Value> = serde_json::from_slice(&call.response_body).map_err(|e| {
+    let alerts: Vec<Wire> = serde_json::from_slice(&call.response_body).map_err(|e| {
         format!(
             "call {}: its recorded answer is not a JSON array of alerts ({e})",
             call.id
@@ -84,20 +85,16 @@ pub fn build(call: &Call) -> Result<TestFile, String> {
         headers.insert(name, Value::String(joined));
     }
 
-    let no_fields = Value::Array(Vec::new());
     let expected: Vec<Expected> = alerts
         .iter()
-        .map(|alert| {
-            let text = |key: &str| alert.get(key).and_then(Value::as_str);
-            Expected {
-                rule: text("guid").and_then(|g| rule_of(call, g)),
-                alert_type: text("alertType").unwrap_or("Unspecified"),
-                message: text("message").unwrap_or(""),
-                display_fields: alert.get("displayFields").unwrap_or(&no_fields),
-                link: text("link"),
-                mutation: alert.get("mutation"),
-                guid: text("guid"),
-            }
+        .map(|alert| Expected {
+            rule: call.rule_of(&alert.guid),
+            alert_type: alert.alert_type.as_str(),
+            message: &alert.message,
+            display_fields: &alert.display_fields,
+            link: alert.link.as_deref(),
+            mutation: alert.mutation.as_ref(),
+            guid: Some(alert.guid.as_str()).filter(|g| !g.is_empty()),
         })
         .collect();
 
@@ -156,18 +153,6 @@ pub fn build(call: &Call) -> Result<TestFile, String> {
     })
 }
 
-/// The rule whose trace holds the alert with `guid` (`None` for lookout's own notices).
-fn rule_of<'c>(call: &'c Call, guid: &str) -> Option<&'c str> {
-    call.rules
-        .iter()
-        .find(|run| {
-            run.alerts
-                .iter()
-                .any(|a| a.get("guid").and_then(Value::as_str) == Some(guid))
-        })
-        .map(|run| run.rule.as_str())
-}
-
 fn pretty(value: &impl Serialize) -> String {
     serde_json::to_string_pretty(value).expect("JSON values serialize")
 }
@@ -216,7 +201,7 @@ mod tests {
                 "header:x-imos-token".into(),
             ],
             request_size: 40,
-            request_body: br#"{"zeta":1,"estimateID":"EST-1","alpha":[1,2]}"#.to_vec(),
+            request_body: br#"{"zeta":1,"estimateID":"EST-1","alpha":[1,2]}"#.to_vec().into(),
             request_truncated: false,
             response_body: serde_json::to_vec(&json!([alert])).unwrap(),
             rules: vec![RuleTrace {
@@ -224,7 +209,7 @@ mod tests {
                 duration_us: 1,
                 outcome: "ok".into(),
                 operations: 1,
-                alerts: vec![alert],
+                alerts: vec![serde_json::from_value(alert).unwrap()],
                 error: None,
                 output: String::new(),
                 output_cut: false,
@@ -268,7 +253,7 @@ mod tests {
         cut.request_truncated = true;
         assert!(build(&cut).unwrap_err().contains("only the start"));
         let mut not_json = call();
-        not_json.request_body = b"[1]".to_vec();
+        not_json.request_body = b"[1]".to_vec().into();
         assert!(build(&not_json).unwrap_err().contains("not a JSON object"));
     }
 }

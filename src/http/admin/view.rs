@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::alerts::{AlertType, Wire};
 use crate::events::{Event, Vessel};
 use crate::replay::{Change, Replayed};
 use crate::store::{Call, RuleTrace, Summary};
@@ -118,52 +119,36 @@ pub struct Card {
 }
 
 impl Card {
-    pub fn new(alert: &Value, rule: Option<&str>) -> Card {
-        let text = |key: &str| alert.get(key).and_then(Value::as_str).unwrap_or_default();
-        let alert_type = match text("alertType") {
-            t @ ("Error" | "PermanentWarning") => t,
-            _ => "Unspecified",
-        };
-        let (icon, icon_label) = match alert_type {
-            "Error" => ("error.svg", "Error"),
-            "PermanentWarning" => ("warning.svg", "Warning"),
-            _ => ("info.svg", "Information"),
+    pub fn new(alert: &Wire, rule: Option<&str>) -> Card {
+        let alert_type = alert.alert_type.as_str();
+        let (icon, icon_label) = match alert.alert_type {
+            AlertType::Error => ("error.svg", "Error"),
+            AlertType::PermanentWarning => ("warning.svg", "Warning"),
+            AlertType::Unspecified => ("info.svg", "Information"),
         };
         let fields = alert
-            .get("displayFields")
-            .and_then(Value::as_array)
-            .map(|fields| {
-                fields
-                    .iter()
-                    .map(|f| (scalar(f.get("label")), scalar(f.get("value"))))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let raw_link = alert.get("link").and_then(Value::as_str);
+            .display_fields
+            .iter()
+            .map(|f| (f.label.clone(), f.value.clone()))
+            .collect();
+        let raw_link = alert.link.as_deref();
         let link = raw_link.filter(|l| is_web_link(l)).map(str::to_string);
         Card {
             alert_type: alert_type.to_string(),
             icon,
             icon_label,
-            message: text("message").to_string(),
+            message: alert.message.clone(),
             fields,
             bad_link: raw_link.filter(|_| link.is_none()).map(str::to_string),
             link,
             mutation: alert
-                .get("mutation")
+                .mutation
+                .as_ref()
                 .map(mutation_lines)
                 .unwrap_or_default(),
-            guid: text("guid").to_string(),
+            guid: alert.guid.clone(),
             rule: rule.unwrap_or_default().to_string(),
         }
-    }
-}
-
-fn scalar(value: Option<&Value>) -> String {
-    match value {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
     }
 }
 
@@ -547,26 +532,9 @@ fn signature(outcome: &str) -> String {
 
 /// The cards of a call's answer, with the rule behind each.
 pub fn cards(call: &Call) -> Vec<Card> {
-    if call.status != 200 {
-        return Vec::new();
-    }
-    let alerts: Vec<Value> = serde_json::from_slice(&call.response_body).unwrap_or_default();
-    alerts
+    call.answer()
         .iter()
-        .map(|alert| {
-            let guid = alert.get("guid").and_then(Value::as_str);
-            let rule = guid.and_then(|g| {
-                call.rules
-                    .iter()
-                    .find(|r| {
-                        r.alerts
-                            .iter()
-                            .any(|a| a.get("guid").and_then(Value::as_str) == Some(g))
-                    })
-                    .map(|r| r.rule.as_str())
-            });
-            Card::new(alert, rule)
-        })
+        .map(|alert| Card::new(alert, call.rule_of(&alert.guid)))
         .collect()
 }
 
@@ -590,28 +558,21 @@ pub struct ChangeView {
     pub details: Vec<String>,
 }
 
-fn text_of(alert: &Value, key: &str) -> String {
-    alert
-        .get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
-
 impl From<&Change> for ChangeView {
     fn from(change: &Change) -> ChangeView {
-        let simple = |kind: &'static str, alert: &Value| ChangeView {
+        let simple = |kind: &'static str, alert: &Wire| ChangeView {
             kind,
-            alert_type: text_of(alert, "alertType"),
-            message: text_of(alert, "message"),
+            alert_type: alert.alert_type.as_str().to_string(),
+            message: alert.message.clone(),
             fields: String::new(),
             message_before: String::new(),
             guid_changed: false,
             guid_before: String::new(),
-            guid_after: text_of(alert, "guid"),
+            guid_after: alert.guid.clone(),
             mutation_before: Vec::new(),
             mutation_after: alert
-                .get("mutation")
+                .mutation
+                .as_ref()
                 .map(mutation_lines)
                 .unwrap_or_default(),
             details: Vec::new(),
@@ -625,11 +586,12 @@ impl From<&Change> for ChangeView {
                 fields,
                 guid_changed,
             } => {
-                let message_before = if before.get("message") != after.get("message") {
-                    text_of(before, "message")
+                let message_before = if before.message != after.message {
+                    before.message.clone()
                 } else {
                     String::new()
                 };
+                let (before_fields, after_fields) = (before.fields(), after.fields());
                 let mutated = fields.iter().any(|f| f == "mutation");
                 let details = fields
                     .iter()
@@ -640,21 +602,26 @@ impl From<&Change> for ChangeView {
                             Some(Value::String(s)) => s.clone(),
                             Some(other) => other.to_string(),
                         };
-                        format!("{f}: {} → {}", show(before.get(f)), show(after.get(f)))
+                        format!(
+                            "{f}: {} → {}",
+                            show(before_fields.get(f)),
+                            show(after_fields.get(f))
+                        )
                     })
                     .collect();
                 ChangeView {
                     kind: "changed",
-                    alert_type: text_of(after, "alertType"),
-                    message: text_of(after, "message"),
+                    alert_type: after.alert_type.as_str().to_string(),
+                    message: after.message.clone(),
                     fields: fields.join(", "),
                     message_before,
                     guid_changed: *guid_changed,
-                    guid_before: text_of(before, "guid"),
-                    guid_after: text_of(after, "guid"),
+                    guid_before: before.guid.clone(),
+                    guid_after: after.guid.clone(),
                     mutation_before: if mutated {
                         before
-                            .get("mutation")
+                            .mutation
+                            .as_ref()
                             .map(mutation_lines)
                             .unwrap_or_default()
                     } else {
@@ -662,7 +629,8 @@ impl From<&Change> for ChangeView {
                     },
                     mutation_after: if mutated {
                         after
-                            .get("mutation")
+                            .mutation
+                            .as_ref()
                             .map(mutation_lines)
                             .unwrap_or_default()
                     } else {
@@ -758,9 +726,12 @@ mod tests {
 
     #[test]
     fn cards_take_only_web_links_and_known_types() {
+        let wire = |v: Value| serde_json::from_value::<Wire>(v).unwrap();
         let card = Card::new(
-            &json!({"message": "m", "alertType": "Bogus", "link": "javascript:alert(1)",
+            &wire(
+                json!({"message": "m", "alertType": "Bogus", "link": "javascript:alert(1)",
                     "displayFields": [{"label": "Qty", "value": "52.85"}]}),
+            ),
             None,
         );
         assert_eq!(card.alert_type, "Unspecified");
@@ -768,7 +739,7 @@ mod tests {
         assert_eq!(card.bad_link.as_deref(), Some("javascript:alert(1)"));
         assert_eq!(card.fields, vec![("Qty".to_string(), "52.85".to_string())]);
         let card = Card::new(
-            &json!({"message": "m", "alertType": "Error", "link": "https://desk.example/x"}),
+            &wire(json!({"message": "m", "alertType": "Error", "link": "https://desk.example/x"})),
             Some("r"),
         );
         assert_eq!(card.link.as_deref(), Some("https://desk.example/x"));
