@@ -1,4 +1,5 @@
-# Shell helpers shared by the load benchmarks (benches/log_load.sh, benches/events_load.sh).
+# Shell helpers shared by the benchmarks (benches/load.sh, benches/log_load.sh,
+# benches/events_load.sh, benches/log_list.sh, benches/soak.sh, benches/faults.sh).
 # Source it after defining `log` (used for messages); it sets no traps and starts nothing.
 #
 #   . "$ROOT/benches/lib.sh"
@@ -9,8 +10,20 @@
 #   SERVER                               thread_ticks' default pid
 # and sets PG_BIN, PG_PORT, PG_ROOT, PG_PID (the throw-away PostgreSQL) and CLK_TCK.
 
-# A free loopback port: bind port 0 and read what the kernel picked.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+# A free loopback port: bind port 0 and read what the kernel picked. Without python3 (which
+# benches/load.sh does not require), a random port in 20000-39999 that nothing answers on.
+free_port() {
+    if command -v python3 >/dev/null; then
+        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+    else
+        local p
+        for _ in $(seq 1 50); do
+            p=$((20000 + RANDOM % 20000))
+            if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+        done
+        return 1
+    fi
+}
 
 # wrk from Debian when it is missing.
 ensure_wrk() {

@@ -38,11 +38,11 @@ WAIT_FOR_QUIET=${WAIT_FOR_QUIET:-1}
 LOAD_MAX=${LOAD_MAX:-0.8}
 
 log() { printf '[load] %s\n' "$*" >&2; }
+# free_port, ensure_wrk, ticks_of, wait_for_quiet (and CLK_TCK).
+# shellcheck source=benches/lib.sh
+. "$ROOT/benches/lib.sh"
 
-if ! command -v wrk >/dev/null; then
-    log "wrk is missing; installing the Debian package"
-    if [ "$(id -u)" = 0 ]; then apt-get install -y wrk; else sudo apt-get install -y wrk; fi
-fi
+ensure_wrk
 for tool in curl awk; do
     command -v "$tool" >/dev/null || { log "$tool is required"; exit 2; }
 done
@@ -72,40 +72,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A free loopback port: bind port 0 and read what the kernel picked.
-free_port() {
-    if command -v python3 >/dev/null; then
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-    else
-        local p
-        for _ in $(seq 1 50); do
-            p=$((20000 + RANDOM % 20000))
-            if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-        done
-        return 1
-    fi
-}
-
-# CPU time the server has used so far (user + system), in clock ticks.
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$SERVER/stat"; }
-CLK_TCK=$(getconf CLK_TCK)
-
 # kB from /proc/<pid>/status, e.g. `status_kb VmRSS`.
 status_kb() { awk -v f="$1:" '$1 == f { print $2 }' "/proc/$SERVER/status"; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-
-wait_for_quiet() {
-    [ "$WAIT_FOR_QUIET" = 1 ] || return 0
-    local waited=0 load
-    while :; do
-        load=$(awk '{ print $1 }' /proc/loadavg)
-        if awk -v l="$load" -v m="$LOAD_MAX" 'BEGIN { exit !(l < m) }'; then break; fi
-        if [ "$waited" -ge 600 ]; then log "load average still $load after 10 min; measuring anyway"; break; fi
-        log "1-minute load average $load >= $LOAD_MAX (machine shared); waiting 20 s"
-        sleep 20
-        waited=$((waited + 20))
-    done
-}
 
 # --- server -------------------------------------------------------------------
 "$BIN" certs --out "$TMP/certs" >/dev/null
@@ -194,10 +163,10 @@ run_wrk() { # label sample duration [threads connections]
     log "[$label] load average before the run: $load; server RSS idle $(mib "$idle_rss") MiB (HWM $(mib "$idle_hwm") MiB)"
     log "[$label] wrk -t$threads -c$connections -d$duration --timeout 10s --latency -s benches/load.lua $URL/hooks/default  (body: $2)"
     out=$TMP/wrk-$label.txt
-    cpu0=$(cpu_ticks)
+    cpu0=$(ticks_of "$SERVER")
     LOOKOUT_LOAD_BODY=$file LOOKOUT_LOAD_SIGNATURE=$sig \
         wrk -t"$threads" -c"$connections" -d"$duration" --timeout 10s --latency -s "$ROOT/benches/load.lua" "$URL/hooks/default" | tee "$out"
-    cpu1=$(cpu_ticks)
+    cpu1=$(ticks_of "$SERVER")
     sleep 1
     status_kb VmRSS >>"$TMP/rss-$label"
     kill "$POLLER" 2>/dev/null || true

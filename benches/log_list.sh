@@ -60,6 +60,9 @@ WAIT_FOR_QUIET=${WAIT_FOR_QUIET:-1}
 LOAD_MAX=${LOAD_MAX:-0.8}
 
 log() { printf '[log_list] %s\n' "$*" >&2; }
+# free_port, wait_for_quiet, the throw-away PostgreSQL (pg_start, pg_stop, psql_do).
+# shellcheck source=benches/lib.sh
+. "$ROOT/benches/lib.sh"
 for tool in curl awk git python3; do
     command -v "$tool" >/dev/null || { log "$tool is required"; exit 2; }
 done
@@ -68,6 +71,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/lookout-log-list.XXXXXX")
 SERVER=""
 WORKTREE=""
 PG_ROOT=""
+PG_PID=""
 cleanup() {
     local code=$?
     if [ -n "$SERVER" ] && kill -0 "$SERVER" 2>/dev/null; then
@@ -75,7 +79,7 @@ cleanup() {
         for _ in $(seq 1 50); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$SERVER" 2>/dev/null || true
     fi
-    if declare -F pg_stop >/dev/null; then pg_stop; fi
+    pg_stop
     if [ -n "$WORKTREE" ]; then git -C "$ROOT" worktree remove --force "$WORKTREE" 2>/dev/null || rm -rf "$WORKTREE"; fi
     git -C "$ROOT" worktree prune 2>/dev/null || true
     if [ "$code" != 0 ] && [ -f "$TMP/server.log" ]; then
@@ -87,20 +91,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-wait_for_quiet() {
-    [ "$WAIT_FOR_QUIET" = 1 ] || return 0
-    local waited=0 load
-    while :; do
-        load=$(awk '{ print $1 }' /proc/loadavg)
-        if awk -v l="$load" -v m="$LOAD_MAX" 'BEGIN { exit !(l < m) }'; then break; fi
-        if [ "$waited" -ge 600 ]; then log "load average still $load after 10 min; measuring anyway"; break; fi
-        log "1-minute load average $load >= $LOAD_MAX (machine shared); waiting 20 s"
-        sleep 20
-        waited=$((waited + 20))
-    done
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
 
 # --- build --------------------------------------------------------------------------
 if [ "$ON_REV" = working ]; then
@@ -326,32 +316,17 @@ if [ "$RUN_SQLITE" = 1 ]; then
 fi
 
 if [ "$RUN_POSTGRES" = 1 ]; then
-    as_pg() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres --clear-groups -- "$@"; else "$@"; fi; }
-    pg_stop() {
-        [ -n "$PG_ROOT" ] || return 0
-        as_pg "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
-        rm -rf "$PG_ROOT"
-        PG_ROOT=""
-    }
-    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n | tail -n 1)
-    [ -x "$PG_BIN/initdb" ] || { log "PostgreSQL binaries not found (apt-get install postgresql)"; exit 2; }
-    PG_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/lookout-bench-pg.XXXXXX")
-    if [ "$(id -u)" = 0 ]; then chown postgres "$PG_ROOT"; fi
-    as_pg "$PG_BIN/initdb" -D "$PG_ROOT/data" -U postgres --auth=trust --encoding=UTF8 --locale=C >"$PG_ROOT/initdb.log" 2>&1 \
-        || { cat "$PG_ROOT/initdb.log" >&2; exit 1; }
-    PG_PORT=$(free_port)
-    (cd "$PG_ROOT" && as_pg "$PG_BIN/pg_ctl" -D "$PG_ROOT/data" -l "$PG_ROOT/server.log" \
-        -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PG_ROOT" -w -t 60 start >/dev/null) \
-        || { log "PostgreSQL did not start"; tail "$PG_ROOT/server.log" >&2; exit 1; }
-    psql -qAtX -h 127.0.0.1 -p "$PG_PORT" -U postgres -c 'CREATE DATABASE lookout' postgres
+    PG_FAST=0   # default settings (no PG_FAST knob here)
+    pg_start
+    psql_do -c 'CREATE DATABASE lookout' postgres
     PG_URL=postgres://postgres@127.0.0.1:$PG_PORT/lookout
     log "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $NF}') on 127.0.0.1:$PG_PORT; filling $ROWS calls"
     wait_for_quiet
     t0=$SECONDS
     result=$(fill "$PG_URL")
     fill_s=$((SECONDS - t0))
-    psql -qAtX -h 127.0.0.1 -p "$PG_PORT" -U postgres -c 'VACUUM ANALYZE calls' lookout
-    size=$(psql -qAtX -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "select pg_database_size('lookout') / 1048576" postgres)
+    psql_do -c 'VACUUM ANALYZE calls' lookout
+    size=$(psql_do -c "select pg_database_size('lookout') / 1048576" postgres)
     log "PostgreSQL log: $result; $size MiB; filled in $fill_s s"
     FILLS+=("postgres: $result; ${size} MiB (pg_database_size); filled in $fill_s s, $(grep 'calls in' "$TMP/fill.out" | tail -n 1 | sed 's/^\[fill\] //'); then VACUUM ANALYZE")
     mkdir -p "$TMP/pgdata-empty"

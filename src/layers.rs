@@ -15,6 +15,7 @@ pub const LAYERS: &[&[&str]] = &[
         "ids",
         "memory",
         "nesting",
+        "pointer",
         "signature",
         "watch",
     ],

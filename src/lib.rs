@@ -20,6 +20,7 @@ mod layers;
 pub mod memory;
 pub mod metrics;
 pub mod nesting;
+pub mod pointer;
 pub mod replay;
 pub mod rules;
 pub mod secrets;

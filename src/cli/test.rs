@@ -430,26 +430,16 @@ pub(crate) fn build_facts(
     Ok(Some(Arc::new(facts)))
 }
 
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+use crate::pointer::kind;
 
 /// `/a/b~1c/0` -> ["a", "b/c", "0"].
 fn tokens(pointer: &str) -> Result<Vec<String>, String> {
-    let rest = pointer.strip_prefix('/').ok_or_else(|| {
-        "a JSON pointer starts with `/`, e.g. /estimateItineraries/0/speed".to_string()
-    })?;
-    Ok(rest
-        .split('/')
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect())
+    let tokens = crate::pointer::tokens(pointer)
+        .filter(|_| !pointer.is_empty())
+        .ok_or_else(|| {
+            "a JSON pointer starts with `/`, e.g. /estimateItineraries/0/speed".to_string()
+        })?;
+    Ok(tokens.map(|t| t.into_owned()).collect())
 }
 
 fn node_mut<'d>(doc: &'d mut Doc, path: &[String]) -> Result<&'d mut Doc, String> {

@@ -241,16 +241,7 @@ pub fn parse_time(text: &str) -> Result<(String, i64), String> {
 }
 
 /// How a JSON value's type reads in an error message.
-pub fn kind_of(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
-}
+pub use crate::pointer::kind as kind_of;
 
 /// The canonical name of an event from either source, as a query or a rule may write
 /// it: a known Octopi event in any of its forms gives its snake_case name; anything else

@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod health;
 pub mod hooks;
+mod query;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use axum::Router;
 use tokio::sync::Semaphore;
 
 pub use error::{error_body, ApiError};
+pub use query::{Query, QueryForm};
 
 use crate::config::Config;
 use crate::metrics::Metrics;

@@ -49,16 +49,18 @@ pub fn parse_bytes_ok(bytes: &[u8]) -> bool {
     nesting::is_json(bytes)
 }
 
-/// What kind of JSON value this is, for messages ("a number", "an array").
+/// What kind of JSON value this is, in a rule's words ("a number", "a map").
 pub fn kind(doc: &Doc) -> &'static str {
+    use crate::pointer::Kind;
     match doc.as_ref() {
-        ValueRef::Null => "nothing (`()`)",
-        ValueRef::Bool(_) => "a boolean",
-        ValueRef::Number(_) => "a number",
-        ValueRef::String(_) => "a string",
-        ValueRef::Array(_) => "an array",
-        ValueRef::Object(_) => "a map",
+        ValueRef::Null => Kind::Null,
+        ValueRef::Bool(_) => Kind::Bool,
+        ValueRef::Number(_) => Kind::Number,
+        ValueRef::String(_) => Kind::String,
+        ValueRef::Array(_) => Kind::Array,
+        ValueRef::Object(_) => Kind::Object,
     }
+    .in_rules()
 }
 
 /// Converts from `serde_json` (data files, request context, tests).
@@ -77,10 +79,9 @@ pub fn pointer<'d>(doc: &'d Doc, pointer: &str) -> Option<&'d Doc> {
         return Some(doc);
     }
     let mut node = doc;
-    for raw in pointer.strip_prefix('/')?.split('/') {
-        let step = raw.replace("~1", "/").replace("~0", "~");
+    for step in crate::pointer::tokens(pointer)? {
         node = match node.as_ref() {
-            ValueRef::Object(map) => map.get(&step)?,
+            ValueRef::Object(map) => map.get(&step.as_ref())?,
             ValueRef::Array(items) => items.get(step.parse::<usize>().ok()?)?,
             _ => return None,
         };

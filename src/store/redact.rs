@@ -120,11 +120,11 @@ pub fn body_and_secrets(
     };
     let mut spans = Vec::new();
     for pointer in pointers {
-        let tokens: Vec<String> = pointer
-            .split('/')
-            .skip(1)
-            .map(|t| t.replace("~1", "/").replace("~0", "~"))
-            .collect();
+        // Pointers are checked as the rule set loads: one without its `/` finds nothing.
+        let Some(tokens) = crate::pointer::tokens(pointer) else {
+            continue;
+        };
+        let tokens: Vec<String> = tokens.map(|t| t.into_owned()).collect();
         let before = spans.len();
         if find(text, text, &tokens, &mut spans).is_err() {
             return Redaction::Unreadable;

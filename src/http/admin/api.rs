@@ -13,28 +13,22 @@
 //! | `GET /admin/api/events?source=&event=&container=&vessel=&port=&since=&until=&before=&limit=` | an `admin::EventList`: `{"events": [...], "next": ...}` |
 //! | `GET /admin/api/events/{id}` | an `events::Event` (its `payload` is the JSON text as received) |
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::filters::{EventFilters, Filters};
-use super::{AsJson, Failure};
-use crate::http::AppState;
+use crate::http::ApiError;
+use crate::http::{AppState, Query};
 
 pub async fn list(
     State(state): State<AppState>,
-    query: Result<Query<Filters>, QueryRejection>,
-) -> Result<Response, AsJson> {
-    let Query(filters) = query.map_err(|e| {
-        Failure::BadRequest(format!(
-            "the query string is not readable ({e}); use ?ruleset=&status=&problems=on&q=&since=24h&until=&before=<next>&limit="
-        ))
-    })?;
+    Query(filters): Query<Filters>,
+) -> Result<Response, ApiError> {
     let query = filters
         .query(crate::clock::now_micros())
-        .map_err(Failure::BadRequest)?;
+        .map_err(ApiError::BadRequest)?;
     let page = super::list_calls(&state, query).await?;
     Ok(Json(page).into_response())
 }
@@ -42,7 +36,7 @@ pub async fn list(
 pub async fn call(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Response, AsJson> {
+) -> Result<Response, ApiError> {
     let call = super::load_call(&state, &id).await?;
     Ok(Json(call).into_response())
 }
@@ -50,7 +44,7 @@ pub async fn call(
 pub async fn request_body(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Response, AsJson> {
+) -> Result<Response, ApiError> {
     let call = super::load_call(&state, &id).await?;
     Ok(raw(call.request_body))
 }
@@ -58,7 +52,7 @@ pub async fn request_body(
 pub async fn response_body(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Response, AsJson> {
+) -> Result<Response, ApiError> {
     let call = super::load_call(&state, &id).await?;
     Ok(raw(call.response_body))
 }
@@ -77,7 +71,7 @@ fn raw(bytes: impl IntoResponse) -> Response {
 pub async fn replay(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Response, AsJson> {
+) -> Result<Response, ApiError> {
     let call = super::load_call(&state, &id).await?;
     let replayed = super::replay_call(&state, &call).await?;
     Ok(Json(replayed).into_response())
@@ -86,9 +80,9 @@ pub async fn replay(
 pub async fn test_file(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Response, AsJson> {
+) -> Result<Response, ApiError> {
     let call = super::load_call(&state, &id).await?;
-    let file = super::testfile::build(&call).map_err(Failure::BadRequest)?;
+    let file = super::testfile::build(&call).map_err(ApiError::BadRequest)?;
     let mut response = file.text.into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -103,7 +97,7 @@ pub async fn test_file(
     Ok(response)
 }
 
-pub async fn status(State(state): State<AppState>) -> Result<Response, AsJson> {
+pub async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
     let recorder = state.recorder.status();
     let store = state.recorder.store().clone();
     let stats = super::blocking(move || store.stats()).await?;
@@ -112,16 +106,11 @@ pub async fn status(State(state): State<AppState>) -> Result<Response, AsJson> {
 
 pub async fn events(
     State(state): State<AppState>,
-    query: Result<Query<EventFilters>, QueryRejection>,
-) -> Result<Response, AsJson> {
-    let Query(filters) = query.map_err(|e| {
-        Failure::BadRequest(format!(
-            "the query string is not readable ({e}); use ?source=&event=&container=&vessel=&port=&since=24h&until=&before=<next>&limit="
-        ))
-    })?;
+    Query(filters): Query<EventFilters>,
+) -> Result<Response, ApiError> {
     let search = filters
         .search(crate::clock::now_micros())
-        .map_err(Failure::BadRequest)?;
+        .map_err(ApiError::BadRequest)?;
     let list = super::list_events(&state, search).await?;
     Ok(Json(list).into_response())
 }
@@ -129,7 +118,7 @@ pub async fn events(
 pub async fn event(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Response, AsJson> {
+) -> Result<Response, ApiError> {
     let event = super::load_event(&state, &id).await?;
     Ok(Json(event).into_response())
 }

@@ -5,7 +5,8 @@ use axum::extract::Path;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
-use super::Failure;
+use super::AsPage;
+use crate::http::ApiError;
 
 /// (path under `/admin/assets/`, content type, bytes).
 const ASSETS: &[(&str, &str, &[u8])] = &[
@@ -50,6 +51,6 @@ pub async fn serve(Path(path): Path<String>) -> Response {
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             response
         }
-        None => Failure::NotFound(format!("no asset `{path}`")).page(),
+        None => AsPage(ApiError::NotFound(format!("no asset `{path}`"))).into_response(),
     }
 }

@@ -45,7 +45,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::Failure;
+use super::AsPage;
+use crate::http::ApiError;
 use crate::http::AppState;
 use crate::secrets::AdminToken;
 use crate::store::{Store, StoreError};
@@ -240,8 +241,8 @@ impl Admin {
     /// A new one-time login code (what the link printed at first start carries): 32
     /// random bytes, URL-safe base64. `GET /admin/login?code=<code>` logs in once,
     /// within the login code lifetime, on this instance.
-    pub fn login_code(&self) -> Result<String, Failure> {
-        self.make_code().map_err(Failure::Unavailable)
+    pub fn login_code(&self) -> Result<String, ApiError> {
+        self.make_code().map_err(ApiError::Unavailable)
     }
 
     /// How long codes made from now on work ([`LOGIN_CODE_LIFETIME`] unless set; tests
@@ -311,10 +312,10 @@ impl Admin {
     }
 
     /// A new session, as the cookie's value.
-    pub fn new_session(&self) -> Result<String, Failure> {
+    pub fn new_session(&self) -> Result<String, ApiError> {
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce).map_err(|e| {
-            Failure::Unavailable(format!("cannot get random bytes for a session: {e}"))
+            ApiError::Unavailable(format!("cannot get random bytes for a session: {e}"))
         })?;
         let expires = now_secs() + SESSION.as_secs();
         Ok(self.sign(expires, nonce))
@@ -369,7 +370,7 @@ impl Admin {
     /// Ends a session: at once here, and in the store for restarts and the other
     /// instances (on a blocking thread). `Err` when the store did not take it: then only
     /// this instance, until it restarts, refuses the session.
-    pub async fn log_out(&self, session: &Session, store: &Store) -> Result<(), Failure> {
+    pub async fn log_out(&self, session: &Session, store: &Store) -> Result<(), ApiError> {
         self.revoke(session);
         let store = store.clone();
         let nonce = URL_SAFE_NO_PAD.encode(session.nonce);
@@ -381,9 +382,9 @@ impl Admin {
             span.in_scope(|| store.revoke_session(&nonce, expires))
         })
         .await
-        .map_err(|e| Failure::Internal(format!("recording a logout panicked: {e}")))?;
+        .map_err(|e| ApiError::Failed(format!("recording a logout panicked: {e}")))?;
         written.map_err(|e| {
-            Failure::Unavailable(format!(
+            ApiError::Unavailable(format!(
                 "you are logged out here, but the logout could not be recorded in the log's store ({e}), so other instances, and this one after a restart, could still accept the old session until it expires; log in and out again once the store answers"
             ))
         })
@@ -393,7 +394,7 @@ impl Admin {
     /// [`REVOCATIONS_FRESH`] (on a blocking thread; concurrent callers share one read).
     /// `Err` only when they were never read: no session can be checked then. A failed
     /// re-read keeps those read before and is tried again after the same interval.
-    pub async fn revocations_fresh(&self, store: &Store) -> Result<(), Failure> {
+    pub async fn revocations_fresh(&self, store: &Store) -> Result<(), ApiError> {
         if self.revoked.fresh() {
             return Ok(());
         }
@@ -416,7 +417,7 @@ impl Admin {
                     Some((nonce, u64::try_from(expires / 1_000_000).ok()?))
                 }));
             }
-            Err(e) if !ever_read => return Err(Failure::from(e)),
+            Err(e) if !ever_read => return Err(ApiError::from(e)),
             Err(e) => tracing::warn!(
                 "log viewer: cannot read the logged-out sessions from the store ({e}); using those read before, trying again in {}s",
                 REVOCATIONS_FRESH.as_secs()
@@ -635,30 +636,30 @@ pub fn same_origin(headers: &HeaderMap, uri: &Uri) -> Result<(), String> {
 /// cookie, and for POSTs with the cookie, the CSRF token and a same-origin request.
 pub async fn require(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let api = request.uri().path().starts_with("/admin/api/");
-    let refuse = |failure: Failure| -> Response {
+    let refuse = |failure: ApiError| -> Response {
         if api {
-            failure.json()
+            failure.into_response()
         } else {
-            failure.page()
+            AsPage(failure).into_response()
         }
     };
     let admin = &state.admin;
     let headers = request.headers();
     let auth = if let Some(given) = bearer(headers) {
         if !admin.is_token(given) {
-            return refuse(Failure::Unauthorized);
+            return refuse(ApiError::LogIn);
         }
         Auth::Bearer
     } else {
         let Some(session) = cookie(headers).and_then(|value| admin.session(value)) else {
-            return refuse(Failure::Unauthorized);
+            return refuse(ApiError::LogIn);
         };
         // Logged out on another instance, or before a restart?
         if let Err(failure) = admin.revocations_fresh(state.recorder.store()).await {
             return refuse(failure);
         }
         if admin.is_revoked(&session) {
-            return refuse(Failure::Unauthorized);
+            return refuse(ApiError::LogIn);
         }
         Auth::Session(session)
     };
@@ -669,7 +670,7 @@ pub async fn require(State(state): State<AppState>, request: Request, next: Next
             Method::GET | Method::HEAD | Method::OPTIONS
         ) {
             if let Err(why) = same_origin(request.headers(), request.uri()) {
-                return refuse(Failure::Forbidden(why));
+                return refuse(ApiError::Forbidden(why));
             }
             let (given, rebuilt) = csrf_of(request).await;
             request = match rebuilt {
@@ -680,7 +681,7 @@ pub async fn require(State(state): State<AppState>, request: Request, next: Next
                 .as_deref()
                 .is_some_and(|g| bool::from(g.as_bytes().ct_eq(session.csrf.as_bytes())));
             if !valid {
-                return refuse(Failure::Forbidden(
+                return refuse(ApiError::Forbidden(
                     "this form has no valid CSRF token (it is older than your login, or came from elsewhere); reload the page and try again".into(),
                 ));
             }
@@ -692,7 +693,7 @@ pub async fn require(State(state): State<AppState>, request: Request, next: Next
 
 /// The CSRF token of a POST (header, or the `csrf` field of a form), and the request
 /// rebuilt with the body read for it.
-async fn csrf_of(request: Request) -> (Option<String>, Result<Request, Failure>) {
+async fn csrf_of(request: Request) -> (Option<String>, Result<Request, ApiError>) {
     if let Some(value) = request.headers().get(CSRF_HEADER) {
         let given = value.to_str().ok().map(str::to_string);
         return (given, Ok(request));
@@ -711,7 +712,7 @@ async fn csrf_of(request: Request) -> (Option<String>, Result<Request, Failure>)
         Err(_) => {
             return (
                 None,
-                Err(Failure::BadRequest(format!(
+                Err(ApiError::BadRequest(format!(
                     "the form is larger than {MAX_FORM_BYTES} bytes or was cut off; reload the page and try again"
                 ))),
             )
@@ -840,7 +841,7 @@ fn signed_in(state: &AppState) -> Response {
                 .insert(header::SET_COOKIE, session_cookie(&session));
             response
         }
-        Err(failure) => failure.page(),
+        Err(failure) => AsPage(failure).into_response(),
     }
 }
 
@@ -855,7 +856,7 @@ pub async fn logout(
     };
     let mut response = match ended {
         Ok(()) => Redirect::to("/admin/login").into_response(),
-        Err(failure) => failure.page(),
+        Err(failure) => AsPage(failure).into_response(),
     };
     response
         .headers_mut()

@@ -9,6 +9,7 @@
 use serde::Deserialize;
 
 use crate::events::{self, EventQuery, Key};
+use crate::http::QueryForm;
 use crate::store::Query;
 
 pub const DEFAULT_LIMIT: usize = 50;
@@ -25,6 +26,11 @@ pub struct Filters {
     pub until: Option<String>,
     pub before: Option<String>,
     pub limit: Option<String>,
+}
+
+impl QueryForm for Filters {
+    const FORM: &'static str =
+        "?ruleset=&status=&problems=on&q=&since=24h&until=&before=<next>&limit=";
 }
 
 fn given(value: &Option<String>) -> Option<&str> {
@@ -137,6 +143,11 @@ pub struct EventFilters {
     pub until: Option<String>,
     pub before: Option<String>,
     pub limit: Option<String>,
+}
+
+impl QueryForm for EventFilters {
+    const FORM: &'static str =
+        "?source=&event=&container=&vessel=&port=&since=24h&until=&before=<next>&limit=";
 }
 
 /// What to list: the store's query, and the keys it cannot take as well.

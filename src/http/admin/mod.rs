@@ -19,7 +19,6 @@ mod pages;
 pub mod testfile;
 mod view;
 
-use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -28,7 +27,7 @@ use axum::Router;
 pub use auth::{Admin, TokenSource};
 
 use crate::events::{Event, Key};
-use crate::http::AppState;
+use crate::http::{ApiError, AppState};
 use crate::replay::{self, Replayed};
 use crate::store::{Call, Page, Query, StoreError};
 
@@ -46,7 +45,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             if let Err(failure) = admin.revocations_fresh(&store).await {
                 tracing::warn!(
                     "log viewer: cannot read the logged-out sessions yet ({}); sessions are refused until the store answers",
-                    failure.message()
+                    failure
                 );
             }
         });
@@ -80,161 +79,61 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(middleware::from_fn(auth::security_headers))
 }
 
-/// What went wrong, answered as JSON under `/admin/api/` and as a page elsewhere.
-#[derive(Debug)]
-pub enum Failure {
-    BadRequest(String),
-    Unauthorized,
-    Forbidden(String),
-    NotFound(String),
-    Unavailable(String),
-    /// Logged in full; the answer says only that it happened.
-    Internal(String),
-}
-
-const LOG_IN: &str = "log in first: open /admin/login and enter the admin token (LOOKOUT_ADMIN_TOKEN, or the file data/admin-token), or send Authorization: Bearer <token>";
-
-impl Failure {
-    fn status(&self) -> StatusCode {
-        match self {
-            Failure::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Failure::Unauthorized => StatusCode::UNAUTHORIZED,
-            Failure::Forbidden(_) => StatusCode::FORBIDDEN,
-            Failure::NotFound(_) => StatusCode::NOT_FOUND,
-            Failure::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Failure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn message(&self) -> String {
-        match self {
-            Failure::BadRequest(m)
-            | Failure::Forbidden(m)
-            | Failure::NotFound(m)
-            | Failure::Unavailable(m) => m.clone(),
-            Failure::Unauthorized => LOG_IN.to_string(),
-            Failure::Internal(_) => {
-                "the log viewer failed on this request; the server's log has the details".into()
-            }
-        }
-    }
-
-    fn log(&self) {
-        if let Failure::Internal(detail) = self {
-            tracing::error!("log viewer: {detail}");
-        }
-    }
-
-    /// `{"error": "..."}`.
-    pub fn json(self) -> Response {
-        self.log();
-        let body =
-            serde_json::to_vec(&serde_json::json!({ "error": self.message() })).expect("json");
-        let mut response = (self.status(), body).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
-        self.challenge(response)
-    }
-
-    /// An HTML page with the message (the 401 page shows nothing but how to log in).
-    pub fn page(self) -> Response {
-        self.log();
-        let response = pages::failure(
-            self.status(),
-            &self.message(),
-            matches!(self, Failure::Unauthorized),
-        );
-        self.challenge(response)
-    }
-
-    fn challenge(&self, mut response: Response) -> Response {
-        if matches!(self, Failure::Unauthorized) {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"lookout admin\""),
-            );
-        }
-        response
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Failure {
-        match e {
-            StoreError::Unavailable(m) => Failure::Unavailable(format!(
-                "the log's store is not answering ({m}); check the database and retry"
-            )),
-            StoreError::BadQuery(m) => Failure::BadRequest(m),
-            StoreError::Corrupt(m) => Failure::Internal(m),
-        }
-    }
-}
-
-/// A failure answered as a page.
-pub struct AsPage(pub Failure);
+/// An error answered as a page: the status, headers and message of its JSON form
+/// ([`ApiError`]), in the viewer's layout (the 401 page shows nothing but how to log in).
+pub struct AsPage(pub ApiError);
 
 impl IntoResponse for AsPage {
     fn into_response(self) -> Response {
-        self.0.page()
+        let error = self.0;
+        let page = pages::failure(
+            error.status(),
+            &error.to_string(),
+            matches!(error, ApiError::LogIn),
+        );
+        error.finish(page)
     }
 }
 
-impl From<Failure> for AsPage {
-    fn from(f: Failure) -> AsPage {
-        AsPage(f)
-    }
-}
-
-/// A failure answered as JSON.
-pub struct AsJson(pub Failure);
-
-impl IntoResponse for AsJson {
-    fn into_response(self) -> Response {
-        self.0.json()
-    }
-}
-
-impl From<Failure> for AsJson {
-    fn from(f: Failure) -> AsJson {
-        AsJson(f)
+impl From<ApiError> for AsPage {
+    fn from(e: ApiError) -> AsPage {
+        AsPage(e)
     }
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {
-    let failure = Failure::NotFound(format!(
+    let failure = ApiError::NotFound(format!(
         "nothing at {}; the log viewer is at /admin and its API at /admin/api/calls",
         uri.path()
     ));
     if uri.path().starts_with("/admin/api/") {
-        failure.json()
+        failure.into_response()
     } else {
-        failure.page()
+        AsPage(failure).into_response()
     }
 }
 
 /// Runs a store read on a blocking thread, in the caller's span.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, Failure> {
+) -> Result<T, ApiError> {
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || span.in_scope(f))
         .await
-        .map_err(|e| Failure::Internal(format!("a log read panicked: {e}")))?
-        .map_err(Failure::from)
+        .map_err(|e| ApiError::Failed(format!("a log read panicked: {e}")))?
+        .map_err(ApiError::from)
 }
 
 /// One page of the list.
-async fn list_calls(state: &AppState, query: Query) -> Result<Page, Failure> {
+async fn list_calls(state: &AppState, query: Query) -> Result<Page, ApiError> {
     let store = state.recorder.store().clone();
     blocking(move || store.list(&query)).await
 }
 
 /// One call, decoded.
-async fn load_call(state: &AppState, id: &str) -> Result<Call, Failure> {
+async fn load_call(state: &AppState, id: &str) -> Result<Call, ApiError> {
     if !crate::ids::valid_id(id) {
-        return Err(Failure::NotFound(format!(
+        return Err(ApiError::NotFound(format!(
             "`{id}` is not a call id; call ids are the X-Lookout-Call-Id of an answer, as listed at /admin"
         )));
     }
@@ -242,11 +141,11 @@ async fn load_call(state: &AppState, id: &str) -> Result<Call, Failure> {
     let key = id.to_string();
     let row = blocking(move || store.get(&key)).await?;
     let row = row.ok_or_else(|| {
-        Failure::NotFound(format!(
+        ApiError::NotFound(format!(
             "no call {id} in the log; it may not be written yet (retry in a second) or retention removed it"
         ))
     })?;
-    row.decode().map_err(Failure::from)
+    row.decode().map_err(ApiError::from)
 }
 
 /// Events read per list page, at most, when the viewer filters by keys the store cannot
@@ -269,7 +168,10 @@ pub struct EventList {
 
 /// One page of the events list: the store finds events by one key; any other key given
 /// (`search.also`) is checked here, on at most [`EVENT_SCAN`] events per page.
-async fn list_events(state: &AppState, search: filters::EventSearch) -> Result<EventList, Failure> {
+async fn list_events(
+    state: &AppState,
+    search: filters::EventSearch,
+) -> Result<EventList, ApiError> {
     let store = state.recorder.store().clone();
     blocking(move || scan_events(store.as_ref(), &search, EVENT_BATCH, EVENT_SCAN)).await
 }
@@ -336,9 +238,9 @@ fn scan_events(
 }
 
 /// One port event.
-async fn load_event(state: &AppState, id: &str) -> Result<Event, Failure> {
+async fn load_event(state: &AppState, id: &str) -> Result<Event, ApiError> {
     if !crate::ids::valid_id(id) {
-        return Err(Failure::NotFound(format!(
+        return Err(ApiError::NotFound(format!(
             "`{id}` is not an event id; event ids are listed at /admin/events"
         )));
     }
@@ -347,16 +249,16 @@ async fn load_event(state: &AppState, id: &str) -> Result<Event, Failure> {
     blocking(move || store.get_event(&key))
         .await?
         .ok_or_else(|| {
-            Failure::NotFound(format!(
+            ApiError::NotFound(format!(
                 "no event {id} in the log; retention may have removed it (see /admin/events)"
             ))
         })
 }
 
 /// Runs the rule set as it is on disk now on a recorded call.
-async fn replay_call(state: &AppState, call: &Call) -> Result<Replayed, Failure> {
+async fn replay_call(state: &AppState, call: &Call) -> Result<Replayed, ApiError> {
     let ruleset = state.registry.get(&call.ruleset).ok_or_else(|| {
-        Failure::NotFound(format!(
+        ApiError::NotFound(format!(
             "rule set `{}` is not loaded now (its folder is gone or never compiled); put it back in {} to replay this call",
             call.ruleset,
             state.registry.root().display()
@@ -365,7 +267,7 @@ async fn replay_call(state: &AppState, call: &Call) -> Result<Replayed, Failure>
     // A replay uses the rule pool like a live call: it waits its turn, never ahead of
     // the Estimator.
     let _permit = state.permits.try_acquire().map_err(|_| {
-        Failure::Unavailable(
+        ApiError::Unavailable(
             "lookout is busy answering the Estimator; retry the replay in a second".into(),
         )
     })?;
@@ -373,7 +275,7 @@ async fn replay_call(state: &AppState, call: &Call) -> Result<Replayed, Failure>
     let store = Some(state.recorder.store().clone());
     let mut replayed = replay::replay_with(&state.pool, ruleset, call, store)
         .await
-        .map_err(|e| Failure::BadRequest(e.to_string()))?;
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if let Some(problems) = state.registry.problems().get(&call.ruleset) {
         let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
         replayed.caveats.push(format!(

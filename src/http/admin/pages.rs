@@ -6,8 +6,7 @@
 //! `/admin/events/{id}` shows one.
 
 use askama::Template;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
@@ -15,9 +14,9 @@ use axum::Extension;
 use super::auth::Auth;
 use super::filters::{EventFilters, Filters};
 use super::view::{self, Body, CallRow, Card, EventRow, FilterLink, ReplayView, RuleRow};
-use super::{AsPage, Failure};
+use super::AsPage;
 use crate::events::{self, octopi, portconnect};
-use crate::http::AppState;
+use crate::http::{ApiError, AppState, Query};
 use crate::store::Call;
 
 /// Statuses lookout answers `/hooks` with, for the status filter.
@@ -233,18 +232,24 @@ pub async fn to_list() -> Redirect {
     Redirect::to("/admin")
 }
 
+/// What the page says of filters that do not read.
+fn unreadable_filters(e: ApiError) -> String {
+    let why = match e {
+        ApiError::Query { why, .. } => why,
+        other => other.to_string(),
+    };
+    format!("the filters are not readable ({why}); clear them and try again")
+}
+
 /// `GET /admin`: the calls, newest first, with the filters.
 pub async fn list(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
-    query: Result<Query<Filters>, QueryRejection>,
+    query: Result<Query<Filters>, ApiError>,
 ) -> Result<Response, AsPage> {
     let (filters, mut error) = match query {
         Ok(Query(filters)) => (filters, String::new()),
-        Err(e) => (
-            Filters::default(),
-            format!("the filters are not readable ({e}); clear them and try again"),
-        ),
+        Err(e) => (Filters::default(), unreadable_filters(e)),
     };
     let mut known: Vec<String> = state
         .registry
@@ -350,8 +355,8 @@ pub async fn replay(
     let call = super::load_call(&state, &id).await?;
     let replay = match super::replay_call(&state, &call).await {
         Ok(replayed) => ReplayView::new(&replayed),
-        Err(Failure::Internal(detail)) => return Err(AsPage(Failure::Internal(detail))),
-        Err(failure) => ReplayView::failed(failure.message()),
+        Err(ApiError::Failed(detail)) => return Err(AsPage(ApiError::Failed(detail))),
+        Err(failure) => ReplayView::failed(failure.to_string()),
     };
     if headers.get("x-lookout-fragment").is_some() {
         return Ok(html(StatusCode::OK, &ReplayFragment { replay }));
@@ -448,14 +453,11 @@ fn intake(state: &AppState) -> String {
 pub async fn events(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
-    query: Result<Query<EventFilters>, QueryRejection>,
+    query: Result<Query<EventFilters>, ApiError>,
 ) -> Result<Response, AsPage> {
     let (filters, mut error) = match query {
         Ok(Query(filters)) => (filters, String::new()),
-        Err(e) => (
-            EventFilters::default(),
-            format!("the filters are not readable ({e}); clear them and try again"),
-        ),
+        Err(e) => (EventFilters::default(), unreadable_filters(e)),
     };
     let chosen = filters.source().to_string();
     let mut sources = vec![Choice {
