@@ -10,6 +10,9 @@
 #   SERVER                               thread_ticks' default pid
 # and sets PG_BIN, PG_PORT, PG_ROOT, PG_PID (the throw-away PostgreSQL) and CLK_TCK.
 
+# The value of `key` in a "k=v k=v" line (what the runs report): field "$line" key
+field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
+
 # A free loopback port: bind port 0 and read what the kernel picked. Without python3 (which
 # benches/load.sh does not require), a random port in 20000-39999 that nothing answers on.
 free_port() {

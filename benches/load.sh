@@ -212,9 +212,6 @@ fi
 grep -iE 'error|panic' "$TMP/server.log" >&2 && log "(the server logged the lines above)" || true
 
 # --- summary --------------------------------------------------------------------
-field() { # "k=v k=v" key
-    tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'
-}
 echo
 echo "lookout HTTPS load test — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, loopback; wrk -t$THREADS -c$CONNECTIONS unless the row ends in -c1 (wrk -t1 -c1)"
 printf '%-12s %9s %9s %9s %9s %8s %9s %12s %12s %12s %12s  %s\n' sample calls/s p50_ms p99_ms max_ms non-2xx cpu_ms/call start_RSS_MiB idle_RSS_MiB peak_RSS_MiB VmHWM_MiB "load(1,5,15)"

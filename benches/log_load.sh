@@ -340,7 +340,6 @@ pg_stop
 grep -iE 'error|panic' "$TMP/server.log" >&2 && log "(the servers logged the lines above)" || true
 
 # --- summary ----------------------------------------------------------------------------
-field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 echo
 echo "lookout log load test — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), loopback; wrk -t$THREADS -c$CONNECTIONS -d$DURATION, body $SAMPLE"
 echo "on = $ON_LABEL, off = $OFF_LABEL$([ "$PG_FAST" = 1 ] && echo ', PostgreSQL with fsync=off')"
