@@ -32,11 +32,12 @@ use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls};
 
-use super::search::Needle;
+use super::sql::{
+    self, event_from_columns, event_lists, events_page, events_sql, Param, EVENT_COLUMNS,
+};
 use super::{
-    event_from_columns, event_lists, events_page, events_sql, without_password, Backend, Blob,
-    Encoding, Event, EventPage, EventQuery, Ingested, Page, Param as SqlParam, Query, Removed,
-    Retention, Row, Stats, StoreError, Summary, EVENT_COLUMNS, TEXT_SCAN_WINDOW,
+    search, without_password, Backend, Blob, Encoding, Event, EventPage, EventQuery, Ingested,
+    Page, Query, Removed, Retention, Row, Stats, StoreError, Summary,
 };
 use crate::ids::{id_floor, valid_id};
 
@@ -157,16 +158,12 @@ const DELETE_CHUNK: i64 = 2000;
 
 const COLUMNS: &str = "id, received_at, instance, ruleset, rules_version, peer, status, signature, duration_us, estimate_id, alerts, omitted, rule_errors, rule_timeouts, problem, error, request_headers, redacted, request_size, request_truncated, request_encoding, request_body, response_encoding, response_body, trace_encoding, trace, stored_bytes, request_base";
 const COLUMN_COUNT: usize = 28;
-const SUMMARY_COLUMNS: &str = "id, received_at, instance, ruleset, status, duration_us, estimate_id, alerts, rule_errors, rule_timeouts, error, request_size";
-
 pub struct Postgres {
     config: Config,
     /// The URL without its password, for messages.
     name: String,
     idle: Mutex<Vec<Client>>,
 }
-
-type Param = Box<dyn ToSql + Sync>;
 
 impl Postgres {
     /// Connects and creates or migrates the schema. Fails when the server cannot be
@@ -391,42 +388,8 @@ fn summary(r: &postgres::Row) -> Summary {
     }
 }
 
-/// The WHERE clauses and their parameters for a query's filters (not the cursor).
-fn filters(query: &Query) -> (Vec<String>, Vec<Param>) {
-    let mut clauses = Vec::new();
-    let mut values: Vec<Param> = Vec::new();
-    let mut add = |clause: &str, value: Param| {
-        values.push(value);
-        clauses.push(format!("{clause} ${}", values.len()));
-    };
-    if let Some(ruleset) = &query.ruleset {
-        add("ruleset =", Box::new(ruleset.clone()));
-    }
-    if let Some(status) = query.status {
-        add("status =", Box::new(i32::from(status)));
-    }
-    if let Some(since) = query.since {
-        add("id >=", Box::new(id_floor(since)));
-    }
-    if let Some(until) = query.until {
-        add("id <", Box::new(id_floor(until)));
-    }
-    if query.problems {
-        clauses.push("problem".to_string());
-    }
-    (clauses, values)
-}
-
-fn refs(values: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+fn refs(values: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
     values.iter().map(|v| v.as_ref()).collect()
-}
-
-fn where_sql(clauses: &[String]) -> String {
-    if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    }
 }
 
 /// `INSERT ... VALUES ($1, ..., $28), ($29, ...) ON CONFLICT DO NOTHING` for `rows` rows.
@@ -485,6 +448,83 @@ fn blob(encoding: &str, bytes: Vec<u8>) -> Result<Blob, StoreError> {
         encoding: Encoding::parse(encoding)?,
         bytes,
     })
+}
+
+/// The calls' list, run on one connection.
+struct Reads<'a> {
+    client: &'a mut Client,
+    name: &'a str,
+}
+
+impl sql::CallRows for Reads<'_> {
+    type Error = postgres::Error;
+    const MARK: fn(usize) -> String = |n| format!("${n}");
+    const PROBLEM: &'static str = "problem";
+
+    fn floor(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Option<(String, i64)>, postgres::Error> {
+        let values = values(params);
+        Ok(self
+            .client
+            .query_opt(sql, &refs(&values))?
+            .map(|r| (r.get(0), r.get(1))))
+    }
+
+    fn summaries(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Summary>, postgres::Error> {
+        let values = values(params);
+        Ok(self
+            .client
+            .query(sql, &refs(&values))?
+            .iter()
+            .map(summary)
+            .collect())
+    }
+
+    fn scanned(&mut self, sql: &str, params: &[Param]) -> Result<search::Chunk, StoreError> {
+        let unavailable =
+            |e: postgres::Error| StoreError::Unavailable(format!("{}: {e}", self.name));
+        let values = values(params);
+        let rows = self
+            .client
+            .query(sql, &refs(&values))
+            .map_err(unavailable)?;
+        let mut ids: Vec<String> = rows.iter().filter_map(|r| r.get(14)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let bases = bodies(self.client, &ids).map_err(unavailable)?;
+        let rows = rows
+            .iter()
+            .map(|r| {
+                Ok(search::Scanned {
+                    summary: summary(r),
+                    body: blob(r.get(12), r.get(13))?,
+                    base: r.get(14),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let bases = bases
+            .into_iter()
+            .map(|(id, encoding, bytes)| Ok((id, blob(&encoding, bytes)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((rows, bases))
+    }
+}
+
+/// Shared parameters as PostgreSQL values.
+fn values(params: &[Param]) -> Vec<Box<dyn ToSql + Sync>> {
+    params
+        .iter()
+        .map(|p| -> Box<dyn ToSql + Sync> {
+            match p {
+                Param::Text(t) => Box::new(t.clone()),
+                Param::Int(i) => Box::new(*i),
+                Param::Int32(i) => Box::new(*i),
+            }
+        })
+        .collect()
 }
 
 impl Backend for Postgres {
@@ -565,97 +605,14 @@ impl Backend for Postgres {
     }
 
     fn list(&self, query: &Query) -> Result<Page, StoreError> {
-        if let Some(before) = &query.before {
-            if !valid_id(before) {
-                return Err(StoreError::BadQuery(format!(
-                    "`before={before}` is not a call id; use the `next` value of the previous page"
-                )));
-            }
-        }
-        let limit = query.limit.clamp(1, 1000);
-        let needle = query
-            .text
-            .as_deref()
-            .map(Needle::new)
-            .filter(|n| !n.is_empty());
         self.with_client(|client| {
-            let (mut clauses, mut values) = filters(query);
-            if let Some(needle) = &needle {
-                // A text search reads at most TEXT_SCAN_WINDOW calls (of those the other
-                // filters let through) per page: find the oldest id of that window first.
-                let (mut window, mut window_values) = filters(query);
-                if let Some(before) = &query.before {
-                    window_values.push(Box::new(before.clone()));
-                    window.push(format!("id < ${}", window_values.len()));
-                }
-                let sql = format!(
-                    "SELECT id, received_at FROM calls {} ORDER BY id DESC LIMIT 1 OFFSET {}",
-                    where_sql(&window),
-                    TEXT_SCAN_WINDOW - 1
-                );
-                let floor: Option<(String, i64)> = client
-                    .query_opt(&sql, &refs(&window_values))?
-                    .map(|r| (r.get(0), r.get(1)));
-                if let Some((id, _)) = &floor {
-                    values.push(Box::new(id.clone()));
-                    clauses.push(format!("id >= ${}", values.len()));
-                }
-                let page = super::text_page(query, needle, floor, |cursor, n| {
-                    let mut clauses = clauses.clone();
-                    let mut params = refs(&values);
-                    if let Some(cursor) = &cursor {
-                        params.push(cursor as &(dyn ToSql + Sync));
-                        clauses.push(format!("id < ${}", params.len()));
-                    }
-                    let sql = format!(
-                        "SELECT {SUMMARY_COLUMNS}, request_encoding, request_body, request_base FROM calls {} ORDER BY id DESC LIMIT {n}",
-                        where_sql(&clauses)
-                    );
-                    let unavailable = |e: postgres::Error| StoreError::Unavailable(format!("{}: {e}", self.name));
-                    let rows = client.query(&sql, &params).map_err(unavailable)?;
-                    let mut ids: Vec<String> = rows.iter().filter_map(|r| r.get(14)).collect();
-                    ids.sort_unstable();
-                    ids.dedup();
-                    let bases = bodies(client, &ids).map_err(unavailable)?;
-                    let rows = rows
-                        .iter()
-                        .map(|r| {
-                            Ok(super::Scanned {
-                                summary: summary(r),
-                                body: blob(r.get(12), r.get(13))?,
-                                base: r.get(14),
-                            })
-                        })
-                        .collect::<Result<Vec<_>, StoreError>>()?;
-                    let bases = bases
-                        .into_iter()
-                        .map(|(id, encoding, bytes)| Ok((id, blob(&encoding, bytes)?)))
-                        .collect::<Result<Vec<_>, StoreError>>()?;
-                    Ok((rows, bases))
-                });
-                return Ok(page);
-            }
-            if let Some(before) = &query.before {
-                values.push(Box::new(before.clone()));
-                clauses.push(format!("id < ${}", values.len()));
-            }
-            let sql = format!(
-                "SELECT {SUMMARY_COLUMNS} FROM calls {} ORDER BY id DESC LIMIT {}",
-                where_sql(&clauses),
-                limit + 1
-            );
-            let mut calls: Vec<Summary> = client
-                .query(&sql, &refs(&values))?
-                .iter()
-                .map(summary)
-                .collect();
-            let more = calls.len() > limit;
-            calls.truncate(limit);
-            Ok(Ok(Page {
-                next: calls.last().filter(|_| more).map(|c| c.id.clone()),
-                calls,
-                searched_to: None,
-            }))
+            sql::list_calls(
+                &mut Reads {
+                    client,
+                    name: &self.name,
+                },
+                query,
+            )
         })?
     }
 
@@ -816,18 +773,9 @@ impl Backend for Postgres {
     }
 
     fn list_events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
-        let (sql, params) = events_sql(query, |n| format!("${n}"))?;
-        let values: Vec<Box<dyn ToSql + Sync>> = params
-            .into_iter()
-            .map(|p| -> Box<dyn ToSql + Sync> {
-                match p {
-                    SqlParam::Text(t) => Box::new(t),
-                    SqlParam::Int(i) => Box::new(i),
-                }
-            })
-            .collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
-        let rows = self.with_client(|client| client.query(&sql, &refs))?;
+        let (sql, params) = events_sql(query, <Reads as sql::CallRows>::MARK)?;
+        let values = values(&params);
+        let rows = self.with_client(|client| client.query(&sql, &refs(&values)))?;
         let events = rows.iter().map(event_row).collect::<Result<Vec<_>, _>>()?;
         Ok(events_page(events, query))
     }

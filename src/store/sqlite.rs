@@ -13,11 +13,10 @@ use std::time::Duration;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use super::search::Needle;
+use super::sql::{self, event_from_columns, event_lists, events_page, events_sql, Param};
 use super::{
-    event_from_columns, event_lists, events_page, events_sql, Backend, Blob, Encoding, Event,
-    EventPage, EventQuery, Ingested, Page, Param, Query, Removed, Retention, Row, Stats,
-    StoreError, TEXT_SCAN_WINDOW,
+    search, Backend, Blob, Encoding, Event, EventPage, EventQuery, Ingested, Page, Query, Removed,
+    Retention, Row, Stats, StoreError, Summary,
 };
 use crate::ids::{id_floor, valid_id};
 
@@ -226,10 +225,8 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     tx.commit().map_err(fail)
 }
 
-const SUMMARY_COLUMNS: &str = "id, received_at, instance, ruleset, status, duration_us, estimate_id, alerts, rule_errors, rule_timeouts, error, request_size";
-
-fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<super::Summary> {
-    Ok(super::Summary {
+fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
+    Ok(Summary {
         id: r.get(0)?,
         received_at: r.get(1)?,
         instance: r.get(2)?,
@@ -245,30 +242,73 @@ fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<super::Summary> {
     })
 }
 
-/// The WHERE clause and its parameters for a query's filters (not the cursor).
-fn filters(query: &Query) -> (Vec<String>, Vec<Value>) {
-    let mut clauses = Vec::new();
-    let mut values = Vec::new();
-    if let Some(ruleset) = &query.ruleset {
-        clauses.push("ruleset = ?".to_string());
-        values.push(Value::Text(ruleset.clone()));
+/// The calls' list, run on one read connection.
+struct Reads<'a> {
+    conn: &'a Connection,
+    path: &'a Path,
+}
+
+impl sql::CallRows for Reads<'_> {
+    type Error = rusqlite::Error;
+    const MARK: fn(usize) -> String = |n| format!("?{n}");
+    const PROBLEM: &'static str = "problem = 1";
+
+    fn floor(&mut self, sql: &str, params: &[Param]) -> rusqlite::Result<Option<(String, i64)>> {
+        self.conn
+            .query_row(sql, rusqlite::params_from_iter(values(params)), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
     }
-    if let Some(status) = query.status {
-        clauses.push("status = ?".to_string());
-        values.push(Value::Integer(i64::from(status)));
+
+    fn summaries(&mut self, sql: &str, params: &[Param]) -> rusqlite::Result<Vec<Summary>> {
+        let mut statement = self.conn.prepare_cached(sql)?;
+        let rows = statement
+            .query_map(rusqlite::params_from_iter(values(params)), summary)?
+            .collect();
+        rows
     }
-    if query.problems {
-        clauses.push("problem = 1".to_string());
+
+    fn scanned(&mut self, sql: &str, params: &[Param]) -> Result<search::Chunk, StoreError> {
+        type Fetched = (Summary, String, Vec<u8>, Option<String>);
+        let fetch = || -> rusqlite::Result<Vec<Fetched>> {
+            let mut statement = self.conn.prepare_cached(sql)?;
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(values(params)), |r| {
+                    Ok((summary(r)?, r.get(12)?, r.get(13)?, r.get(14)?))
+                })?
+                .collect();
+            rows
+        };
+        let rows = fetch().map_err(unavailable(self.path))?;
+        let mut ids: Vec<&str> = rows.iter().filter_map(|r| r.3.as_deref()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let bases = bodies(self.conn, &ids)?;
+        let rows = rows
+            .into_iter()
+            .map(|(summary, encoding, bytes, base)| {
+                Ok(search::Scanned {
+                    summary,
+                    body: blob(Encoding::parse(&encoding)?, bytes),
+                    base,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((rows, bases))
     }
-    if let Some(since) = query.since {
-        clauses.push("id >= ?".to_string());
-        values.push(Value::Text(id_floor(since)));
-    }
-    if let Some(until) = query.until {
-        clauses.push("id < ?".to_string());
-        values.push(Value::Text(id_floor(until)));
-    }
-    (clauses, values)
+}
+
+/// Shared parameters as SQLite values.
+fn values(params: &[Param]) -> Vec<Value> {
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Text(t) => Value::Text(t.clone()),
+            Param::Int(i) => Value::Integer(*i),
+            Param::Int32(i) => Value::Integer(i64::from(*i)),
+        })
+        .collect()
 }
 
 impl Backend for Sqlite {
@@ -337,102 +377,14 @@ impl Backend for Sqlite {
     }
 
     fn list(&self, query: &Query) -> Result<Page, StoreError> {
-        if let Some(before) = &query.before {
-            if !valid_id(before) {
-                return Err(StoreError::BadQuery(format!(
-                    "`before={before}` is not a call id; use the `next` value of the previous page"
-                )));
-            }
-        }
-        let limit = query.limit.clamp(1, 1000);
-        let (mut clauses, mut values) = filters(query);
-        let needle = query
-            .text
-            .as_deref()
-            .map(Needle::new)
-            .filter(|n| !n.is_empty());
         self.read(|conn| {
-            if let Some(needle) = needle {
-                // A text search reads at most TEXT_SCAN_WINDOW calls (of those the other
-                // filters let through) per page: find the oldest id of that window first.
-                let mut window = (clauses.clone(), values.clone());
-                if let Some(before) = &query.before {
-                    window.0.push("id < ?".to_string());
-                    window.1.push(Value::Text(before.clone()));
-                }
-                let sql = format!(
-                    "SELECT id, received_at FROM calls {} ORDER BY id DESC LIMIT 1 OFFSET {}",
-                    where_sql(&window.0),
-                    TEXT_SCAN_WINDOW - 1
-                );
-                let floor: Option<(String, i64)> = conn
-                    .query_row(&sql, rusqlite::params_from_iter(window.1.iter()), |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .optional()?;
-                if let Some((id, _)) = &floor {
-                    clauses.push("id >= ?".to_string());
-                    values.push(Value::Text(id.clone()));
-                }
-                let page = super::text_page(query, &needle, floor, |cursor, n| {
-                    let (mut clauses, mut values) = (clauses.clone(), values.clone());
-                    if let Some(cursor) = cursor {
-                        clauses.push("id < ?".to_string());
-                        values.push(Value::Text(cursor.to_string()));
-                    }
-                    let sql = format!(
-                        "SELECT {SUMMARY_COLUMNS}, request_encoding, request_body, request_base FROM calls {} ORDER BY id DESC LIMIT {n}",
-                        where_sql(&clauses)
-                    );
-                    type Fetched = (super::Summary, String, Vec<u8>, Option<String>);
-                    let fetch = || -> rusqlite::Result<Vec<Fetched>> {
-                        let mut statement = conn.prepare_cached(&sql)?;
-                        let rows = statement
-                            .query_map(rusqlite::params_from_iter(values.iter()), |r| {
-                                Ok((summary(r)?, r.get(12)?, r.get(13)?, r.get(14)?))
-                            })?
-                            .collect();
-                        rows
-                    };
-                    let rows = fetch().map_err(unavailable(&self.path))?;
-                    let mut ids: Vec<&str> = rows.iter().filter_map(|r| r.3.as_deref()).collect();
-                    ids.sort_unstable();
-                    ids.dedup();
-                    let bases = bodies(conn, &ids)?;
-                    let rows = rows
-                        .into_iter()
-                        .map(|(summary, encoding, bytes, base)| {
-                            Ok(super::Scanned {
-                                summary,
-                                body: blob(Encoding::parse(&encoding)?, bytes),
-                                base,
-                            })
-                        })
-                        .collect::<Result<Vec<_>, StoreError>>()?;
-                    Ok((rows, bases))
-                });
-                return Ok(page);
-            }
-            if let Some(before) = &query.before {
-                clauses.push("id < ?".to_string());
-                values.push(Value::Text(before.clone()));
-            }
-            let sql = format!(
-                "SELECT {SUMMARY_COLUMNS} FROM calls {} ORDER BY id DESC LIMIT {}",
-                where_sql(&clauses),
-                limit + 1
-            );
-            let mut statement = conn.prepare_cached(&sql)?;
-            let mut calls = statement
-                .query_map(rusqlite::params_from_iter(values.iter()), summary)?
-                .collect::<Result<Vec<_>, _>>()?;
-            let more = calls.len() > limit;
-            calls.truncate(limit);
-            Ok(Ok(Page {
-                next: calls.last().filter(|_| more).map(|c| c.id.clone()),
-                calls,
-                searched_to: None,
-            }))
+            sql::list_calls(
+                &mut Reads {
+                    conn,
+                    path: &self.path,
+                },
+                query,
+            )
         })?
     }
 
@@ -640,14 +592,8 @@ impl Backend for Sqlite {
     }
 
     fn list_events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
-        let (sql, params) = events_sql(query, |n| format!("?{n}"))?;
-        let values: Vec<Value> = params
-            .into_iter()
-            .map(|p| match p {
-                Param::Text(t) => Value::Text(t),
-                Param::Int(i) => Value::Integer(i),
-            })
-            .collect();
+        let (sql, params) = events_sql(query, <Reads as sql::CallRows>::MARK)?;
+        let values = values(&params);
         let rows = self.read(|conn| {
             let mut statement = conn.prepare_cached(&sql)?;
             let rows = statement.query_map(rusqlite::params_from_iter(values), event_row)?;
@@ -662,7 +608,7 @@ impl Backend for Sqlite {
             conn.query_row(
                 &format!(
                     "SELECT {} FROM events e WHERE e.id = ?1",
-                    super::EVENT_COLUMNS
+                    sql::EVENT_COLUMNS
                 ),
                 [id],
                 event_row,
@@ -813,7 +759,7 @@ fn size_cutoff(conn: &Connection, table: &str, max: u64) -> rusqlite::Result<Opt
     Ok(cutoff)
 }
 
-/// An event from a row of [`super::EVENT_COLUMNS`].
+/// An event from a row of [`sql::EVENT_COLUMNS`].
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, StoreError>> {
     Ok(event_from_columns(
         r.get(0)?,
@@ -833,14 +779,6 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event, StoreError
 
 fn blob(encoding: Encoding, bytes: Vec<u8>) -> Blob {
     Blob { encoding, bytes }
-}
-
-fn where_sql(clauses: &[String]) -> String {
-    if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    }
 }
 
 #[cfg(test)]
