@@ -38,8 +38,8 @@ pub fn ruleset_toml(text: &str) -> Result<Vec<String>, Vec<String>> {
 /// followed: the fuzzer's text must not make it read arbitrary files.
 pub fn test_file(text: &str) -> Result<(), String> {
     let path = Path::new("rules/fuzz/tests/fuzz.json");
-    let file = crate::nesting::from_str::<test::TestFile>(text)
-        .map_err(|e| test::explain_test_error(e.message()))?;
+    let file = crate::nesting::from_str::<crate::rules::testfile::TestFile>(text)
+        .map_err(|e| crate::rules::testfile::explain_test_error(e.message()))?;
     // Parsed as a TestFile, so this is JSON no deeper than nesting::MAX_DEPTH with no
     // repeated field.
     let shape: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;

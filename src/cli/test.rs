@@ -18,14 +18,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::Value;
-use sonic_rs::{JsonContainerTrait, JsonValueMutTrait, JsonValueTrait};
 
 use super::local::{self, Local};
 use crate::rules::facts::FactSource;
 use crate::rules::json::{self, Doc};
+use crate::rules::testfile::{explain_test_error, remove, set, Field, Matcher, TestFile};
 use crate::rules::{Outcome, RuleSet};
 
 /// A test's deadline when it does not set `deadline_ms`.
@@ -36,79 +34,6 @@ pub struct TestArgs<'a> {
     pub ruleset: Option<&'a str>,
     pub filter: Option<&'a str>,
     pub junit: Option<&'a Path>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct TestFile {
-    #[serde(default)]
-    description: Option<String>,
-    estimate: Value,
-    #[serde(default)]
-    set: serde_json::Map<String, Value>,
-    #[serde(default)]
-    remove: Vec<String>,
-    #[serde(default)]
-    headers: BTreeMap<String, String>,
-    /// Port events: a facts file relative to the test file, or the events themselves.
-    #[serde(default)]
-    facts: Option<Box<RawValue>>,
-    #[serde(default)]
-    deadline_ms: Option<u64>,
-    #[serde(default)]
-    allow_rule_errors: bool,
-    expect: Expect,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Expect {
-    #[serde(default)]
-    alerts: Option<Vec<Matcher>>,
-    #[serde(default)]
-    count: Option<usize>,
-    #[serde(default)]
-    contains: Vec<Matcher>,
-    #[serde(default)]
-    absent: Vec<Matcher>,
-}
-
-/// What an alert must look like; every key given must hold, keys left out are not
-/// compared.
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-struct Matcher {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rule: Option<String>,
-    #[serde(rename = "alertType", skip_serializing_if = "Option::is_none")]
-    alert_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message_contains: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message_matches: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<Field>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fields: Option<Vec<Field>>,
-    #[serde(rename = "displayFields", skip_serializing_if = "Option::is_none")]
-    display_fields: Option<Vec<Field>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    link: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mutation: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    guid: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    guid_same_as: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-struct Field {
-    label: String,
-    value: String,
 }
 
 /// One alert of an answer, with the rule that raised it.
@@ -126,14 +51,7 @@ fn summary(a: &Actual) -> String {
 
 /// Its display fields, as matchers name them.
 fn fields_of(a: &Actual) -> Vec<Field> {
-    a.alert
-        .display_fields
-        .iter()
-        .map(|f| Field {
-            label: f.label.clone(),
-            value: f.value.clone(),
-        })
-        .collect()
+    a.alert.display_fields.iter().map(Field::from).collect()
 }
 
 /// A test that ran (or could not): what the report and `guid_same_as` need.
@@ -346,19 +264,6 @@ fn load_test(path: &Path) -> anyhow::Result<TestFile> {
     })
 }
 
-/// serde's message (without its position) with a hint for the usual slips.
-pub(crate) fn explain_test_error(message: String) -> String {
-    if message.contains("missing field `expect`") {
-        return format!(
-            "{message}; a test needs an \"expect\" object, e.g. \"expect\": {{\"count\": 0}}"
-        );
-    }
-    if message.contains("missing field `estimate`") {
-        return format!("{message}; give \"estimate\": a path relative to this file, or the estimate object itself");
-    }
-    message
-}
-
 /// The estimate a test runs on: the file or inline object, with `set` and `remove` applied.
 pub(crate) fn build_estimate(path: &Path, file: &TestFile) -> anyhow::Result<Doc> {
     let mut estimate = match &file.estimate {
@@ -431,94 +336,6 @@ pub(crate) fn build_facts(
 }
 
 use crate::pointer::kind;
-
-/// `/a/b~1c/0` -> ["a", "b/c", "0"].
-fn tokens(pointer: &str) -> Result<Vec<String>, String> {
-    let tokens = crate::pointer::tokens(pointer)
-        .filter(|_| !pointer.is_empty())
-        .ok_or_else(|| {
-            "a JSON pointer starts with `/`, e.g. /estimateItineraries/0/speed".to_string()
-        })?;
-    Ok(tokens.map(|t| t.into_owned()).collect())
-}
-
-fn node_mut<'d>(doc: &'d mut Doc, path: &[String]) -> Result<&'d mut Doc, String> {
-    let mut node = doc;
-    for (i, token) in path.iter().enumerate() {
-        let here = format!("/{}", path[..i].join("/"));
-        node = if node.is_object() {
-            node.as_object_mut()
-                .and_then(|o| o.get_mut(token))
-                .ok_or_else(|| format!("there is no `{token}` in {here}"))?
-        } else if node.is_array() {
-            let len = node.as_array().map_or(0, |a| a.len());
-            let index: usize = token
-                .parse()
-                .map_err(|_| format!("{here} is an array; `{token}` is not an index"))?;
-            node.as_array_mut()
-                .and_then(|a| a.get_mut(index))
-                .ok_or_else(|| format!("{here} has {len} elements; there is no [{index}]"))?
-        } else {
-            return Err(format!("{here} is not an object or an array"));
-        };
-    }
-    Ok(node)
-}
-
-fn set(doc: &mut Doc, pointer: &str, value: Doc) -> Result<(), String> {
-    let path = tokens(pointer)?;
-    let (last, parent) = path.split_last().expect("split yields one token at least");
-    let parent = node_mut(doc, parent)?;
-    if parent.is_object() {
-        parent.as_object_mut().expect("checked").insert(last, value);
-        return Ok(());
-    }
-    if let Some(array) = parent.as_array_mut() {
-        let len = array.len();
-        match last.as_str() {
-            "-" => array.push(value),
-            index => {
-                let index: usize = index
-                    .parse()
-                    .map_err(|_| format!("`{index}` is not an array index (or `-` to append)"))?;
-                if index < len {
-                    array[index] = value;
-                } else if index == len {
-                    array.push(value);
-                } else {
-                    return Err(format!(
-                        "the array has {len} elements; set [{len}] or `-` to append"
-                    ));
-                }
-            }
-        }
-        return Ok(());
-    }
-    Err("its parent is not an object or an array".into())
-}
-
-fn remove(doc: &mut Doc, pointer: &str) -> Result<(), String> {
-    let path = tokens(pointer)?;
-    let (last, parent) = path.split_last().expect("split yields one token at least");
-    let parent = node_mut(doc, parent)?;
-    if let Some(object) = parent.as_object_mut() {
-        return object
-            .remove(last)
-            .map(|_| ())
-            .ok_or_else(|| format!("there is no `{last}` to remove"));
-    }
-    if let Some(array) = parent.as_array_mut() {
-        let index: usize = last
-            .parse()
-            .map_err(|_| format!("`{last}` is not an array index"))?;
-        if index >= array.len() {
-            return Err(format!("the array has {} elements", array.len()));
-        }
-        array.remove(index);
-        return Ok(());
-    }
-    Err("its parent is not an object or an array".into())
-}
 
 /// Every way the test's answer differs from its expectations.
 fn check(ran: &Ran, others: &HashMap<&str, &Ran>) -> Vec<String> {
@@ -705,7 +522,7 @@ impl Ctx<'_> {
         }
         let message = a.alert.message.as_str();
         if let Some(want) = &m.message {
-            if message != want {
+            if message != want.as_str() {
                 differ(&mut out, "message", want, &message);
             }
         }

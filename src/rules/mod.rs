@@ -12,6 +12,7 @@ pub mod json;
 pub mod registry;
 pub mod ruleset;
 pub mod sandbox;
+pub mod testfile;
 
 pub use eval::{evaluate, Evaluation, Outcome, Pool, RuleError, RuleRun};
 pub use input::{parse_estimate, request_context, CallInput, EstimateError};

@@ -9,7 +9,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::alerts::{DisplayField, Wire};
+use crate::alerts::Wire;
+use crate::rules::testfile::Matcher;
 use crate::store::{redact, Call};
 
 /// Headers a test file leaves out: credentials rules never see, and the length of a body
@@ -21,24 +22,6 @@ pub struct TestFile {
     /// `call-<id>.json`.
     pub name: String,
     pub text: String,
-}
-
-/// One expected alert (field order is the order a reader wants).
-#[derive(Serialize)]
-struct Expected<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rule: Option<&'a str>,
-    #[serde(rename = "alertType")]
-    alert_type: &'a str,
-    message: &'a str,
-    #[serde(rename = "displayFields")]
-    display_fields: &'a [DisplayField],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    link: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mutation: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    guid: Option<&'a str>,
 }
 
 /// The test file for `call`, or why there cannot be one.
@@ -85,17 +68,9 @@ pub fn build(call: &Call) -> Result<TestFile, String> {
         headers.insert(name, Value::String(joined));
     }
 
-    let expected: Vec<Expected> = alerts
+    let expected: Vec<Matcher> = alerts
         .iter()
-        .map(|alert| Expected {
-            rule: call.rule_of(&alert.guid),
-            alert_type: alert.alert_type.as_str(),
-            message: &alert.message,
-            display_fields: &alert.display_fields,
-            link: alert.link.as_deref(),
-            mutation: alert.mutation.as_ref(),
-            guid: Some(alert.guid.as_str()).filter(|g| !g.is_empty()),
-        })
+        .map(|alert| Matcher::pinning(alert, call.rule_of(&alert.guid)))
         .collect();
 
     let mut description = format!(
