@@ -3,11 +3,10 @@
 //! bytes sent as an attacker would send them (raw TLS for half heads and stalled
 //! bodies). Each test names the finding of issue 12 it covers.
 
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 

@@ -3,12 +3,11 @@
 //! and paging, a call's page, replay after a rule edit, "save as rule test" passing
 //! `lookout test`, and the port events' list, filters, paging and event page.
 
-mod common;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 

@@ -1,14 +1,13 @@
 //! The command line, as a user runs it: the real `lookout` binary in temp folders,
 //! checking output, error messages and exit codes (0 ok, 1 found a problem, 2 trouble).
 
-mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{spawn_app_with, write_files};
+use crate::common::{spawn_app_with, write_files};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -1,11 +1,10 @@
 //! The request/response log end to end: the real server records real calls into a
 //! real SQLite file; the tests read it back through lookout and directly with SQL.
 
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const KEY: &str = "log-test-key-4b1d9e2f7a3c5e8f0a2b4c6d8e0f1a3b";

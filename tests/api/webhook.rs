@@ -1,13 +1,12 @@
 //! The Veson webhook end to end: the real server, real TLS, real HTTP.
 
-mod common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 const KEY_OLD: &str = "old-api-key-9f2c4e7a1b3d5f6e8a0c2e4f6a8b0d2f4e6a";

@@ -1,11 +1,10 @@
 //! The log on a real PostgreSQL server (a throw-away one from Debian's binaries, see
 //! `lookout::testkit`): the same records as SQLite, shared by several instances.
 
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use lookout::testkit::PgServer;
 use serde_json::Value;
 

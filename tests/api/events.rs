@@ -2,13 +2,12 @@
 //! accepted and refused, all or nothing, duplicates, rules reading what was stored, and
 //! events durable before the answer (`kill -9` right after it).
 
-mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{client_for, free_port, spawn_app_with, wait_ready, TestApp};
+use crate::common::{client_for, free_port, spawn_app_with, wait_ready, TestApp};
 use lookout::events::octopi::{self, Encoding, Signed};
 use lookout::events::{EventQuery, Key};
 use lookout::signature::ApiKey;
@@ -30,7 +29,7 @@ async fn app(tweak: impl FnOnce(&mut lookout::config::Config)) -> TestApp {
 }
 
 async fn app_with(
-    rulesets: &[(&str, common::Files<'_>)],
+    rulesets: &[(&str, crate::common::Files<'_>)],
     tweak: impl FnOnce(&mut lookout::config::Config),
 ) -> TestApp {
     spawn_app_with(rulesets, |c| {
@@ -618,7 +617,7 @@ async fn retention_removes_events_in_the_background() {
     .await;
     let (status, answer) = post_portconnect(&app, Some(TOKEN), &doc_example()).await;
     assert_eq!((status, answer["stored"].as_u64()), (200, Some(3)));
-    common::eventually(Duration::from_secs(10), || async { count(&app) == 0 }).await;
+    crate::common::eventually(Duration::from_secs(10), || async { count(&app) == 0 }).await;
     assert!(events(
         &app,
         EventQuery {
@@ -669,7 +668,7 @@ async fn a_body_over_max_request_bytes_is_413_and_one_at_the_limit_is_read() {
 #[tokio::test]
 async fn a_replay_uses_the_facts_as_they_were_when_the_call_arrived() {
     const ADMIN: &str = "events-replay-admin-token-93c1f0";
-    let rule: common::Files = &[(
+    let rule: crate::common::Files = &[(
         "gate.rhai",
         "let e = container_events(estimate.container); if e.len() > 0 { warning(`${e[0].event}, ${e.len()} events`); }",
     )];

@@ -3,13 +3,12 @@
 //! VERIFY_X509_STRICT), with the extensions RFC 5280 asks for, and private keys that
 //! only their owner can read.
 
-mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::*;
+use crate::common::*;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
