@@ -9,20 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{client_for, free_port, sample, wait_ready};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use common::*;
 
 fn start(dir: &Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_lookout"))
@@ -43,13 +30,7 @@ async fn kill_9_under_load_loses_no_call_answered_a_second_before() {
         &dir.path().join("rules/default"),
     );
     // Certificates first, so the client can trust the CA before the server starts.
-    let status = Command::new(env!("CARGO_BIN_EXE_lookout"))
-        .args(["certs", "--out", "certs"])
-        .current_dir(dir.path())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    make_certs(dir.path());
     let client = client_for(&dir.path().join("certs/ca.pem"));
     let port = free_port();
     let mut server = start(dir.path(), port);
@@ -70,10 +51,7 @@ async fn kill_9_under_load_loses_no_call_answered_a_second_before() {
                 if response.status() != 200 {
                     continue;
                 }
-                let id = response.headers()["x-lookout-call-id"]
-                    .to_str()
-                    .unwrap()
-                    .to_string();
+                let id = call_id(&response);
                 if response.bytes().await.is_ok() {
                     answered.lock().unwrap().push((id, Instant::now()));
                 }
@@ -144,10 +122,7 @@ async fn kill_9_under_load_loses_no_call_answered_a_second_before() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let id = response.headers()["x-lookout-call-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let id = call_id(&response);
     // SIGTERM: a graceful stop writes what is queued.
     let pid = server.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();

@@ -126,13 +126,6 @@ fn estimate(id: &str, vessel: &str, extra: Value) -> Vec<u8> {
     serde_json::to_vec_pretty(&e).unwrap()
 }
 
-fn call_id(response: &reqwest::Response) -> String {
-    response.headers()["x-lookout-call-id"]
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
 async fn rules_version(app: &TestApp, set: &str) -> Option<String> {
     let ready: Value = app
         .client
@@ -152,15 +145,8 @@ async fn rules_version(app: &TestApp, set: &str) -> Option<String> {
 /// The ids of the events an events API listing gives, in its order.
 async fn listed_events(app: &TestApp, query: &str) -> Vec<Value> {
     let listed: Value = app
-        .client
-        .get(app.url(&format!("/admin/api/events?{query}")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .api_get(&format!("/admin/api/events?{query}"), TOKEN)
+        .await;
     listed["events"].as_array().unwrap().clone()
 }
 

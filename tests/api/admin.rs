@@ -3,7 +3,6 @@
 //! and paging, a call's page, replay after a rule edit, "save as rule test" passing
 //! `lookout test`, and the port events' list, filters, paging and event page.
 
-
 use std::path::Path;
 use std::time::Duration;
 
@@ -91,10 +90,7 @@ fn estimate(id: &str, vessel: &str, extra: Value) -> Vec<u8> {
 /// Sends a call and waits until it is in the log; returns its id.
 async fn send(app: &TestApp, ruleset: &str, body: &[u8], key: Option<&str>) -> String {
     let response = app.post_hook(ruleset, body, key).await;
-    let id = response.headers()["x-lookout-call-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let id = call_id(&response);
     app.recorded(&id).await;
     id
 }
@@ -112,10 +108,7 @@ async fn send_as_imos(app: &TestApp, ruleset: &str, body: &[u8]) -> String {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let id = response.headers()["x-lookout-call-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let id = call_id(&response);
     app.recorded(&id).await;
     id
 }

@@ -3,25 +3,11 @@
 //! VERIFY_X509_STRICT), with the extensions RFC 5280 asks for, and private keys that
 //! only their owner can read.
 
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::common::*;
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "{}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)

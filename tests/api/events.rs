@@ -2,12 +2,11 @@
 //! accepted and refused, all or nothing, duplicates, rules reading what was stored, and
 //! events durable before the answer (`kill -9` right after it).
 
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::common::{client_for, free_port, spawn_app_with, wait_ready, TestApp};
+use crate::common::*;
 use lookout::events::octopi::{self, Encoding, Signed};
 use lookout::events::{EventQuery, Key};
 use lookout::signature::ApiKey;
@@ -491,12 +490,7 @@ async fn rules_read_the_stored_events_as_facts() {
         )
         .await;
     assert_eq!(status, 200, "{alerts}");
-    let messages: Vec<&str> = alerts
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["message"].as_str().unwrap())
-        .collect();
+    let messages = messages(&alerts);
     assert_eq!(
         messages,
         [
@@ -514,13 +508,7 @@ async fn events_acknowledged_survive_kill_9_right_after_the_answer() {
     lookout::tls::install_provider();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_lookout"))
-        .args(["certs", "--out", "certs"])
-        .current_dir(dir.path())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    make_certs(dir.path());
     let client = client_for(&dir.path().join("certs/ca.pem"));
     let start = |port: u16| {
         Command::new(env!("CARGO_BIN_EXE_lookout"))
@@ -681,10 +669,7 @@ async fn a_replay_uses_the_facts_as_they_were_when_the_call_arrived() {
     let response = app
         .post_hook("desk", br#"{"container": "APHU6303593"}"#, None)
         .await;
-    let id = response.headers()["x-lookout-call-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let id = call_id(&response);
     let alerts: Value = response.json().await.unwrap();
     assert_eq!(alerts[0]["message"], "GATEIN, 1 events");
     app.recorded(&id).await;
@@ -702,15 +687,8 @@ async fn a_replay_uses_the_facts_as_they_were_when_the_call_arrived() {
     assert_eq!(live[0]["message"], "LOAD, 2 events");
 
     let replayed: Value = app
-        .client
-        .post(app.url(&format!("/admin/api/calls/{id}/replay")))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .api_post(&format!("/admin/api/calls/{id}/replay"), ADMIN)
+        .await;
     assert_eq!(
         replayed["now"][0]["message"], "GATEIN, 1 events",
         "{replayed}"

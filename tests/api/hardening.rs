@@ -3,7 +3,6 @@
 //! bytes sent as an attacker would send them (raw TLS for half heads and stalled
 //! bodies). Each test names the finding of issue 12 it covers.
 
-
 use std::time::Duration;
 
 use crate::common::*;
@@ -84,10 +83,7 @@ async fn a_stored_deep_body_can_be_viewed_and_replayed() {
     let body = format!("{{\"a\": {}", "[".repeat(12_000));
     let response = app.post_hook("signed", body.as_bytes(), None).await;
     assert_eq!(response.status(), 401);
-    let id = response.headers()["x-lookout-call-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let id = call_id(&response);
     let call = app.recorded(&id).await;
     assert_eq!(call.request_body, body.as_bytes());
 
@@ -407,12 +403,7 @@ async fn refused_calls_are_recorded_small_and_at_a_bounded_rate() {
         }
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 404, "call {i}");
-        ids.push(
-            response.headers()["x-lookout-call-id"]
-                .to_str()
-                .unwrap()
-                .to_string(),
-        );
+        ids.push(call_id(&response));
     }
     let elapsed = started.elapsed().as_secs_f64();
     let recorder = app.state.recorder.clone();
@@ -514,10 +505,7 @@ async fn lookouts_own_files_are_private() {
     let response = app
         .post_hook("desk", br#"{"estimateID": "E1"}"#, None)
         .await;
-    let id = response.headers()["x-lookout-call-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let id = call_id(&response);
     app.recorded(&id).await;
     let data = app.dir.path().join("data");
     assert_eq!(mode(&data), 0o700);
@@ -627,13 +615,7 @@ async fn a_newline_in_the_url_cannot_forge_a_log_line() {
     lookout::tls::install_provider();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_lookout"))
-        .args(["certs", "--out", "certs"])
-        .current_dir(dir.path())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    make_certs(dir.path());
     let port = free_port();
     let log = dir.path().join("serve.log");
     let mut server = Command::new(env!("CARGO_BIN_EXE_lookout"))

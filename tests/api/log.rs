@@ -1,7 +1,6 @@
 //! The request/response log end to end: the real server records real calls into a
 //! real SQLite file; the tests read it back through lookout and directly with SQL.
 
-
 use std::time::Duration;
 
 use crate::common::*;
@@ -72,10 +71,7 @@ async fn every_field_of_an_answered_call_is_recorded() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let id = response.headers()["x-lookout-call-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let id = call_id(&response);
     let version = response.headers()["x-lookout-rules-version"]
         .to_str()
         .unwrap()
@@ -183,13 +179,7 @@ async fn refused_calls_are_recorded_with_what_is_safe_to_keep() {
         }
         async move {
             let response = request.send().await.unwrap();
-            (
-                response.status().as_u16(),
-                response.headers()["x-lookout-call-id"]
-                    .to_str()
-                    .unwrap()
-                    .to_string(),
-            )
+            (response.status().as_u16(), call_id(&response))
         }
     };
 
@@ -349,12 +339,7 @@ async fn secrets_never_reach_the_sqlite_file() {
             .await
             .unwrap();
         assert_eq!(response.status(), status);
-        ids.push(
-            response.headers()["x-lookout-call-id"]
-                .to_str()
-                .unwrap()
-                .to_string(),
-        );
+        ids.push(call_id(&response));
     }
     for id in &ids {
         app.recorded(id).await;
@@ -455,10 +440,7 @@ info("token " + estimate.counterparty.apiToken + " header " + request.headers["x
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let id = response.headers()["x-lookout-call-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let id = call_id(&response);
     // The Estimator's answer is the rule's own business: it has the values.
     let answer = response.text().await.unwrap();
     assert!(
@@ -497,10 +479,7 @@ async fn retention_removes_old_calls_in_the_background() {
     })
     .await;
     let response = app.post_hook("desk", b"{}", None).await;
-    let id = response.headers()["x-lookout-call-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let id = call_id(&response);
     app.recorded(&id).await;
     let store = app.state.recorder.store().clone();
     eventually(Duration::from_secs(10), || {
@@ -603,12 +582,7 @@ async fn a_full_store_loses_records_counted_while_answers_stay_200_and_recording
             .post_hook("desk", &incompressible(100_000 + i), None)
             .await;
         assert_eq!(response.status(), 200, "answers do not depend on the log");
-        ids.push(
-            response.headers()["x-lookout-call-id"]
-                .to_str()
-                .unwrap()
-                .to_string(),
-        );
+        ids.push(call_id(&response));
     }
     let r = recorder.clone();
     tokio::task::spawn_blocking(move || r.flush(Duration::from_secs(30)))
@@ -642,16 +616,7 @@ async fn a_full_store_loses_records_counted_while_answers_stay_200_and_recording
             .unwrap()
             .contains("does not accept writes"));
     }
-    let page = app
-        .client
-        .get(app.url("/admin"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page_as("/admin", TOKEN).await;
     assert!(
         page.contains("id=\"log-loss-banner\""),
         "no banner in the viewer"
@@ -663,10 +628,7 @@ async fn a_full_store_loses_records_counted_while_answers_stay_200_and_recording
         let response = app_ref
             .post_hook("desk", b"{\"estimateID\": \"AFTER\"}", None)
             .await;
-        let id = response.headers()["x-lookout-call-id"]
-            .to_str()
-            .unwrap()
-            .to_string();
+        let id = call_id(&response);
         let r = app_ref.state.recorder.clone();
         tokio::task::spawn_blocking(move || {
             r.flush(Duration::from_secs(10));

@@ -1,7 +1,6 @@
 //! The log on a real PostgreSQL server (a throw-away one from Debian's binaries, see
 //! `lookout::testkit`): the same records as SQLite, shared by several instances.
 
-
 use std::time::Duration;
 
 use crate::common::*;
@@ -46,10 +45,7 @@ async fn two_instances_on_one_postgres_see_each_others_calls() {
         let body = format!("{{\"estimateID\": \"{estimate}\"}}");
         let response = app.post_hook("desk", body.as_bytes(), None).await;
         assert_eq!(response.status(), 200);
-        let id = response.headers()["x-lookout-call-id"]
-            .to_str()
-            .unwrap()
-            .to_string();
+        let id = call_id(&response);
         app.recorded(&id).await;
         sent.push(id);
     }
@@ -75,16 +71,7 @@ async fn two_instances_on_one_postgres_see_each_others_calls() {
         };
         let call = api(app, &format!("/admin/api/calls/{other}")).await;
         assert_eq!(call["status"], 200);
-        let html = app
-            .client
-            .get(app.url("/admin"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = app.page_as("/admin", TOKEN).await;
         assert!(html.contains(&sent[0]) && html.contains(&sent[1]));
     }
 }
@@ -124,12 +111,7 @@ async fn secrets_never_reach_the_postgres_table() {
             .send()
             .await
             .unwrap();
-        ids.push(
-            response.headers()["x-lookout-call-id"]
-                .to_str()
-                .unwrap()
-                .to_string(),
-        );
+        ids.push(call_id(&response));
     }
     for id in &ids {
         app.recorded(id).await;
@@ -194,10 +176,7 @@ async fn a_postgres_outage_is_counted_and_recording_resumes_when_it_is_back() {
     let response = app
         .post_hook("desk", b"{\"estimateID\": \"AFTER\"}", None)
         .await;
-    let id = response.headers()["x-lookout-call-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let id = call_id(&response);
     let call = app.recorded(&id).await;
     assert_eq!(call.estimate_id.as_deref(), Some("AFTER"));
     assert!(!recorder.status().failing);
@@ -275,12 +254,7 @@ async fn port_events_on_postgres_are_shared_durable_and_never_acknowledged_unsto
     let (_, alerts) = b
         .post_json("desk", &serde_json::json!({"container": "APHU6303593"}))
         .await;
-    let messages: Vec<&str> = alerts
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["message"].as_str().unwrap())
-        .collect();
+    let messages = messages(&alerts);
     assert_eq!(
         messages,
         ["LOAD APHU6303593 NZAKL", "GATEIN APHU6303593 NZAKL"],

@@ -1,29 +1,15 @@
 //! The Veson webhook end to end: the real server, real TLS, real HTTP.
 
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use crate::common::*;
 use serde_json::{json, Value};
 
 const KEY_OLD: &str = "old-api-key-9f2c4e7a1b3d5f6e8a0c2e4f6a8b0d2f4e6a";
 const KEY_NEW: &str = "new-api-key-1a3c5e7f9b2d4f6a8c0e2b4d6f8a1c3e5b7d";
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
 
 /// The shipped `default` rule set, plus a signed copy `signed` with two keys.
 async fn shipped() -> TestApp {

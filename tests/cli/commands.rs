@@ -1,13 +1,12 @@
 //! The command line, as a user runs it: the real `lookout` binary in temp folders,
 //! checking output, error messages and exit codes (0 ok, 1 found a problem, 2 trouble).
 
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{spawn_app_with, write_files};
+use crate::common::*;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -23,35 +22,7 @@ fn lookout(dir: &Path, args: &[&str]) -> Output {
         .expect("the lookout binary runs")
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-#[track_caller]
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "exit code\n--- stdout\n{}\n--- stderr\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
 /// A copy of a folder tree (the shipped rules, so tests never write into the repo).
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 const GOOD_RULE: &str = r#"
 let tce = get(estimate, "voyageResults.tce");
 print(`tce is ${tce}`);
@@ -191,7 +162,7 @@ fn check_without_a_rules_folder_is_trouble() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_prints_exactly_what_the_server_answers() {
     let rules = tempfile::tempdir().unwrap();
-    copy_tree(&root().join("rules/default"), &rules.path().join("default"));
+    copy_dir(&root().join("rules/default"), &rules.path().join("default"));
     let rules_dir = rules.path().to_path_buf();
     let app = spawn_app_with(&[], |c| c.rules = rules_dir.clone()).await;
 
@@ -336,12 +307,7 @@ fn run_with_facts_gives_the_shipped_port_rules_their_events() {
         "{err}"
     );
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let messages: Vec<&str> = answer
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["message"].as_str().unwrap())
-        .collect();
+    let messages = messages(&answer);
     assert_eq!(messages.len(), 3, "{messages:#?}");
     assert!(messages[0].starts_with("Container MSCU1234565 of cargo MILK POWDER"));
     assert!(messages[1].starts_with("Container APHU6303593 of cargo KIWIFRUIT"));
@@ -981,7 +947,7 @@ fn the_manual_works_as_written() {
     assert!(commands.len() >= 5, "{commands:?}");
 
     let dir = tempfile::tempdir().unwrap();
-    copy_tree(&root().join("rules"), &dir.path().join("rules"));
+    copy_dir(&root().join("rules"), &dir.path().join("rules"));
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()

@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::common::{assert_exit, text};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
@@ -179,21 +180,6 @@ fn send_blocking<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .expect("the lookout binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-#[track_caller]
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "exit code\n--- stdout\n{}\n--- stderr\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 fn signature() -> String {

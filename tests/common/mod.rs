@@ -227,6 +227,24 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A viewer page as the holder of `token` sees it.
+    pub async fn page_as(&self, path: &str, token: &str) -> String {
+        let response = self.client.get(self.url(path)).bearer_auth(token);
+        response.send().await.unwrap().text().await.unwrap()
+    }
+
+    /// `GET` of an admin API path with `token`, as JSON.
+    pub async fn api_get(&self, path: &str, token: &str) -> serde_json::Value {
+        let response = self.client.get(self.url(path)).bearer_auth(token);
+        response.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// `POST` (no body) of an admin API path with `token`, as JSON.
+    pub async fn api_post(&self, path: &str, token: &str) -> serde_json::Value {
+        let response = self.client.post(self.url(path)).bearer_auth(token);
+        response.send().await.unwrap().json().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
     }
@@ -358,4 +376,75 @@ pub async fn read_until_closed<S: tokio::io::AsyncRead + Unpin>(
         }
     }
     (String::from_utf8_lossy(&got).into_owned(), start.elapsed())
+}
+
+/// Copies a folder, recursively (a rule set into a test's temp folder).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A process's output as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A finished process: its status and both outputs, for assertion messages.
+pub fn show(out: &std::process::Output) -> String {
+    format!(
+        "{}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+#[track_caller]
+pub fn assert_exit(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "exit code\n--- stdout\n{}\n--- stderr\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// The `X-Lookout-Call-Id` of an answer.
+#[track_caller]
+pub fn call_id(response: &reqwest::Response) -> String {
+    response.headers()["x-lookout-call-id"]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `lookout certs --out certs` in `dir`: the development CA and server certificate, so
+/// a client can trust the CA before a `lookout serve` started there makes its own.
+pub fn make_certs(dir: &Path) {
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .args(["certs", "--out", "certs"])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "lookout certs: {status}");
+}
+
+/// The messages of an answer's alerts, in order.
+pub fn messages(alerts: &serde_json::Value) -> Vec<&str> {
+    alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["message"].as_str().unwrap())
+        .collect()
 }
