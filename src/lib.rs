@@ -26,6 +26,7 @@ pub mod rules;
 pub mod secrets;
 pub mod signature;
 pub mod store;
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod tls;
 pub mod watch;

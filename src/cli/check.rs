@@ -3,22 +3,10 @@
 
 use std::path::Path;
 
-use super::local::render;
-use crate::rules::{Defaults, Registry};
+use super::local::{load_registry, render};
 
 pub fn run(rules: &Path) -> anyhow::Result<u8> {
-    if !rules.is_dir() {
-        return Err(anyhow::anyhow!(
-            "the rules folder {} does not exist; run from the project folder or pass --rules DIR",
-            rules.display()
-        ));
-    }
-    let registry = Registry::load(rules, Defaults::default()).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read the rules folder {}: {e}; pass --rules DIR",
-            rules.display()
-        )
-    })?;
+    let registry = load_registry(rules)?;
     let problems = registry.problems();
     let mut warnings = 0;
     for set in registry.all() {

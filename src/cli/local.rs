@@ -25,20 +25,26 @@ pub struct Local {
     runtime: tokio::runtime::Runtime,
 }
 
+/// Every rule set of a rules folder, compiled as the server would (the problems kept,
+/// not fatal), or why the folder cannot be read.
+pub fn load_registry(root: &Path) -> anyhow::Result<Registry> {
+    if !root.is_dir() {
+        return Err(anyhow!(
+            "the rules folder {} does not exist; run from the project folder or pass --rules DIR",
+            root.display()
+        ));
+    }
+    Registry::load(root, Defaults::default()).map_err(|e| {
+        anyhow!(
+            "cannot read the rules folder {}: {e}; pass --rules DIR",
+            root.display()
+        )
+    })
+}
+
 impl Local {
     pub fn open(root: &Path) -> anyhow::Result<Local> {
-        if !root.is_dir() {
-            return Err(anyhow!(
-                "the rules folder {} does not exist; run from the project folder or pass --rules DIR",
-                root.display()
-            ));
-        }
-        let registry = Registry::load(root, Defaults::default()).map_err(|e| {
-            anyhow!(
-                "cannot read the rules folder {}: {e}; pass --rules DIR",
-                root.display()
-            )
-        })?;
+        let registry = load_registry(root)?;
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Local {
             root: root.to_path_buf(),
