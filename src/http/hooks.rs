@@ -158,7 +158,7 @@ impl Exchange {
             })),
         ));
         let deadline = self.arrived + ruleset.settings.budget - ruleset.settings.margin;
-        let evaluation =
+        let mut evaluation =
             rules::evaluate(&state.pool, ruleset.clone(), input, deadline, permit).await;
 
         for run in &evaluation.runs {
@@ -177,9 +177,8 @@ impl Exchange {
             elapsed_ms = self.arrived.elapsed().as_secs_f64() * 1e3,
             "answered"
         );
-        let answer = Bytes::from(std::mem::take(
-            &mut self.evaluation.insert(evaluation).response.body,
-        ));
+        let answer = Bytes::from(std::mem::take(&mut evaluation.response.body));
+        self.evaluation = Some(evaluation);
         let mut response = (StatusCode::OK, answer.clone()).into_response();
         let h = response.headers_mut();
         h.insert(
