@@ -120,11 +120,11 @@ pub fn body_and_secrets(
     };
     let mut spans = Vec::new();
     for pointer in pointers {
-        // Pointers are checked as the rule set loads: one without its `/` finds nothing.
-        let Some(tokens) = crate::pointer::tokens(pointer) else {
-            continue;
-        };
-        let tokens: Vec<String> = tokens.map(|t| t.into_owned()).collect();
+        // A pointer without its `/` is refused when the rule set loads; were one to get
+        // here, it selects the whole body: redaction fails closed.
+        let tokens: Vec<String> = crate::pointer::tokens(pointer)
+            .map(|tokens| tokens.map(|t| t.into_owned()).collect())
+            .unwrap_or_default();
         let before = spans.len();
         if find(text, text, &tokens, &mut spans).is_err() {
             return Redaction::Unreadable;
