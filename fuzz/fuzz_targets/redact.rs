@@ -26,13 +26,17 @@ use lookout::store::redact;
 use serde_json::Value;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
-/// A pointer's tokens as `redact::body` reads them.
+/// A pointer's tokens as `redact::body` reads them: RFC 6901; a line that is not a
+/// pointer (no leading `/`: refused when a rule set loads) selects the whole body, so
+/// redaction fails closed.
 fn tokens(pointer: &str) -> Vec<String> {
-    pointer
-        .split('/')
-        .skip(1)
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect()
+    match pointer.strip_prefix('/') {
+        Some(rest) => rest
+            .split('/')
+            .map(|t| t.replace("~1", "/").replace("~0", "~"))
+            .collect(),
+        None => Vec::new(),
+    }
 }
 
 fn index_matches(token: &str, i: usize) -> bool {
