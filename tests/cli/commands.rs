@@ -666,6 +666,36 @@ fn the_shipped_rules_pass_their_own_tests() {
     }
 }
 
+/// The plain desk checks the Express comparison runs (benches/desk) pass their tests:
+/// one test file a check at least, each naming the rule it expects.
+#[test]
+fn the_benchmark_desk_checks_pass_their_own_tests() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .args(["test", "--rules", "benches", "desk"])
+        .current_dir(root())
+        .env("LOOKOUT_KEY_DESK", "desk-test-key-0123456789abcdef")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let stdout = text(&out.stdout);
+    let rules: Vec<String> = std::fs::read_dir(root().join("benches/desk"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".rhai").map(str::to_string)
+        })
+        .collect();
+    assert!(rules.len() >= 10, "{rules:?}");
+    for rule in &rules {
+        assert!(
+            stdout.contains(&format!("test desk/{rule} ... ok")),
+            "no passing test for {rule}\n{stdout}"
+        );
+    }
+    assert!(stdout.trim_end().ends_with(" passed, 0 failed"), "{stdout}");
+}
+
 /// A rule that reads port events, tested with facts from a file and inline; a test's
 /// facts reach only that test, and a broken facts file fails its test (and `check`).
 #[test]
