@@ -35,6 +35,10 @@
 //!     engine-wide RwLock whose `try_write` sleeps 10 ms when another thread holds it,
 //!     and `let x = <string>`, `for` loops and `${}` strings intern at run time, so two
 //!     rule threads of one call collide (see BENCHMARKS.md).
+//!   - `desk_100k`           benches/desk (ten desk checks written plainly, the rule set
+//!     of benches/vs_express.sh) on the 100k sample, on this one thread: `all_rules`
+//!     (every rule with `run_rule`, then `answer`: issue 14's in-process target) and each
+//!     rule alone
 //!   - `representation_100k` what converting the estimate to Rhai maps would cost
 //!     (`rhai::serde::to_dynamic`, and the deep `.clone()` each further rule would
 //!     need) against the zero-copy `Json` handle the rules get.
@@ -425,6 +429,47 @@ fn bench_rules_on(c: &mut Criterion, f: &Fixture, sample: &str) {
     group.finish();
 }
 
+/// benches/desk, the plain desk checks (its `api_keys` read this key from the environment).
+fn load_desk() -> RuleSet {
+    std::env::set_var("LOOKOUT_KEY_DESK", KEY);
+    ruleset::load(&root().join("benches/desk"), &Defaults::default()).unwrap_or_else(|problems| {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        panic!("benches/desk does not compile");
+    })
+}
+
+fn bench_desk(c: &mut Criterion, f: &Fixture) {
+    let desk = load_desk();
+    let s = f.sample("100k");
+    let call = input(&s.estimate);
+    let mut group = c.benchmark_group("desk_100k");
+    tune(&mut group, Tier::Milli);
+    group.bench_function("all_rules", |b| {
+        b.iter(|| {
+            let deadline = deadline(&desk);
+            let runs: Vec<_> = desk
+                .rules
+                .iter()
+                .map(|rule| run_rule(&desk, rule, &call, deadline))
+                .collect();
+            assert!(runs.iter().all(|r| r.outcome.as_str() == "ok"));
+            black_box(answer(&desk, &call.estimate, &runs).body.len())
+        })
+    });
+    for rule in &desk.rules {
+        group.bench_function(rule.id.as_str(), |b| {
+            b.iter(|| {
+                let run = run_rule(&desk, rule, &call, deadline(&desk));
+                assert_eq!(run.outcome.as_str(), "ok", "{}: {:?}", rule.id, run.outcome);
+                black_box(run.alerts.len())
+            })
+        });
+    }
+    group.finish();
+}
+
 fn bench_representation(c: &mut Criterion, f: &Fixture) {
     let s = f.sample("100k");
     let mut group = c.benchmark_group("representation_100k");
@@ -504,6 +549,7 @@ fn benches(c: &mut Criterion) {
     bench_evaluate(c, &f);
     bench_assemble(c, &f);
     bench_rules(c, &f);
+    bench_desk(c, &f);
     bench_representation(c, &f);
 }
 
