@@ -37,7 +37,8 @@
 //!     rule threads of one call collide (see BENCHMARKS.md).
 //!   - `desk_100k`           benches/desk (ten desk checks written plainly, the rule set
 //!     of benches/vs_express.sh) on the 100k sample, on this one thread: `all_rules`
-//!     (every rule with `run_rule`, then `answer`: issue 14's in-process target) and each
+//!     (every rule with `run_rule`, then `answer`: issue 14's in-process target),
+//!     `evaluate_2threads` (`rules::evaluate` on the two-thread pool, as served) and each
 //!     rule alone
 //!   - `representation_100k` what converting the estimate to Rhai maps would cost
 //!     (`rhai::serde::to_dynamic`, and the deep `.clone()` each further rule would
@@ -456,6 +457,20 @@ fn bench_desk(c: &mut Criterion, f: &Fixture) {
                 .collect();
             assert!(runs.iter().all(|r| r.outcome.as_str() == "ok"));
             black_box(answer(&desk, &call.estimate, &runs).body.len())
+        })
+    });
+    // The server's way: the rules spread over two rule threads (both read one estimate).
+    let desk = Arc::new(desk);
+    group.bench_function("evaluate_2threads", |b| {
+        b.iter(|| {
+            let evaluation = f.rt.block_on(rules_mod::evaluate(
+                &f.pool2,
+                desk.clone(),
+                call.clone(),
+                deadline(&desk),
+                (),
+            ));
+            black_box(evaluation.response.body.len())
         })
     });
     for rule in &desk.rules {
