@@ -17,7 +17,7 @@
 //!   - `verify`              HMAC-SHA256 over the raw bytes, one key
 //!   - `nesting_check`       `nesting::check`: the depth guard alone (part of `parse`)
 //!   - `nesting_check_bytewise` the same by the byte loop (what `check` was before its
-//!                         64-byte blocks; still what it is off x86_64)
+//!     64-byte blocks; still what it is off x86_64)
 //!   - `parse`               `str::from_utf8` + `rules::json::parse` (the depth guard, then
 //!     sonic-rs), as served
 //!   - `parse_serde_json`    `str::from_utf8` + `serde_json::from_str::<Value>`, for scale

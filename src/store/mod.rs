@@ -67,7 +67,6 @@ pub use crate::events::{Event, EventPage, EventQuery, Ingested};
 pub use search::TEXT_SCAN_WINDOW;
 
 /// A database that keeps the log. See the module docs.
-
 pub trait Backend: Send + Sync + 'static {
     /// For messages: `sqlite data/lookout.db` or `postgres host/db` (no password).
     fn describe(&self) -> String;
