@@ -344,6 +344,75 @@ fn closures_called_by_builtins_are_counted_and_stopped() {
     );
 }
 
+/// Under load a call's helper jobs give their thread to waiting calls, but not for long:
+/// when one of its rules runs past `HELP_AFTER`, a helper takes the call's other rules,
+/// so one runaway rule never holds back the rest of its call while others keep the pool
+/// busy. (A stream of calls keeps a call waiting for a thread almost all the time.)
+#[test]
+fn a_long_rule_gets_help_even_while_other_calls_keep_the_pool_busy() {
+    let own_pool = Arc::new(Pool::new(2).unwrap());
+    let runaway = ruleset(&[("a.rhai", "loop {}"), ("b.rhai", r#"info("still here")"#)]).unwrap();
+    let busy = rule("let n = 0; for i in 0..100000 { n += i; } n");
+    let input = || {
+        Arc::new(CallInput {
+            estimate: Arc::new(crate::rules::json::doc_from(&estimate())),
+            request: Arc::new(crate::rules::json::doc_from(&json!({}))),
+            facts: Default::default(),
+        })
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stream = {
+        let (pool, set, stop, input) = (own_pool.clone(), busy.set.clone(), stop.clone(), input());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            let mut calls = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let four = (0..4).map(|_| {
+                    evaluate(
+                        &pool,
+                        set.clone(),
+                        input.clone(),
+                        Instant::now() + Duration::from_secs(5),
+                        (),
+                    )
+                });
+                rt.block_on(futures_util::future::join_all(four));
+                calls += 4;
+            }
+            calls
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let ev = rt.block_on(evaluate(
+        &own_pool,
+        runaway.set.clone(),
+        input(),
+        Instant::now() + Duration::from_millis(600),
+        (),
+    ));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let calls = stream.join().unwrap();
+    assert!(calls >= 4, "the stream kept the pool busy ({calls} calls)");
+    assert_eq!(ev.runs[0].outcome, Outcome::Timeout, "{:?}", ev.runs[0]);
+    assert_eq!(ev.runs[1].outcome, Outcome::Ok, "{:?}", ev.runs[1]);
+    let answer = body(&ev);
+    assert!(
+        answer
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["message"] == "still here"),
+        "{answer}"
+    );
+}
+
 /// A call hands the pool one job per thread, and each job takes the next rule; a rule
 /// whose turn comes after the deadline is not started and says so in its trace.
 #[test]
