@@ -11,7 +11,7 @@
 //! [`evaluate`] is the one evaluation path: the server, `lookout run` and the tests
 //! all call it, so a green test means the same thing in production.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -98,9 +98,6 @@ pub struct Pool {
     jobs: crossbeam_channel::Sender<Box<dyn FnOnce() + Send>>,
     threads: usize,
     health: Arc<PoolHealth>,
-    /// Calls whose first job waits in the queue: while there are any, a call's helper
-    /// jobs give their thread to them (see [`evaluate`]).
-    waiting_calls: Arc<AtomicUsize>,
 }
 
 /// What `/readyz` and `/metrics` read of the pool.
@@ -109,7 +106,7 @@ pub struct PoolHealth {
     /// Worker threads running now.
     pub alive: AtomicUsize,
     /// Panics caught in rule jobs.
-    pub panics: AtomicU64,
+    pub panics: std::sync::atomic::AtomicU64,
 }
 
 impl Pool {
@@ -148,7 +145,6 @@ impl Pool {
             jobs,
             threads,
             health,
-            waiting_calls: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -166,96 +162,6 @@ impl Pool {
     }
 }
 
-/// A helper job waits (gives its thread to other calls) while its call started a rule
-/// this recently; a rule running longer gets the call's other rules taken by a helper.
-const HELP_AFTER: Duration = Duration::from_millis(10);
-
-/// One call's rules as the pool's jobs share them.
-struct CallJobs {
-    slots: Vec<OnceLock<RuleRun>>,
-    remaining: AtomicUsize,
-    /// The next rule not yet taken.
-    next: AtomicUsize,
-    done_tx: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
-    started: Instant,
-    /// When the latest of its rules started, in µs since `started`.
-    last_start_us: AtomicU64,
-    ruleset: Arc<RuleSet>,
-    input: Arc<CallInput>,
-    deadline: Instant,
-    health: Arc<PoolHealth>,
-    jobs: crossbeam_channel::Sender<Box<dyn FnOnce() + Send>>,
-    waiting_calls: Arc<AtomicUsize>,
-}
-
-impl CallJobs {
-    /// One job: takes the call's next rule until none is left.
-    ///
-    /// Under load the pool always has work, and spreading one call over every thread
-    /// only makes each core read every estimate (about 10–15 % more CPU a call,
-    /// BENCHMARKS.md). So a helper (`helper`: not the call's first job) that finds other
-    /// calls waiting for their first thread goes to the back of the queue instead, as
-    /// long as this call started a rule within [`HELP_AFTER`]; when nothing waits, or a
-    /// rule of this call runs long, it takes rules as the first job does. `hold` is
-    /// dropped when the job ends.
-    fn work(call: Arc<CallJobs>, helper: bool, hold: Arc<impl Send + Sync + 'static>) {
-        if !helper {
-            call.waiting_calls.fetch_sub(1, Ordering::Relaxed);
-        }
-        let ruleset = &call.ruleset;
-        loop {
-            if call.next.load(Ordering::Relaxed) >= ruleset.rules.len() {
-                break;
-            }
-            if helper && call.waiting_calls.load(Ordering::Relaxed) > 0 && !call.stuck() {
-                let again = call.clone();
-                let _ = call
-                    .jobs
-                    .send(Box::new(move || CallJobs::work(again, true, hold)));
-                return;
-            }
-            let index = call.next.fetch_add(1, Ordering::Relaxed);
-            let Some(rule) = ruleset.rules.get(index) else {
-                break;
-            };
-            let run = if Instant::now() >= call.deadline {
-                timed_out(
-                    rule,
-                    Duration::ZERO,
-                    "not started: the deadline passed while other rules of the call ran",
-                )
-            } else {
-                let started = Instant::now();
-                call.last_start_us.store(
-                    started.duration_since(call.started).as_micros() as u64,
-                    Ordering::Relaxed,
-                );
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run_rule(ruleset, rule, &call.input, call.deadline)
-                }))
-                .unwrap_or_else(|panic| {
-                    call.health.panics.fetch_add(1, Ordering::Relaxed);
-                    sandbox::Run::reset();
-                    panicked(rule, started.elapsed(), panic.as_ref())
-                })
-            };
-            let _ = call.slots[index].set(run);
-            if call.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-                if let Some(tx) = call.done_tx.lock().expect("lock").take() {
-                    let _ = tx.send(());
-                }
-            }
-        }
-        drop(hold);
-    }
-
-    /// Whether its latest rule started more than [`HELP_AFTER`] ago.
-    fn stuck(&self) -> bool {
-        let last = Duration::from_micros(self.last_start_us.load(Ordering::Relaxed));
-        self.started.elapsed().saturating_sub(last) > HELP_AFTER
-    }
-}
-
 /// Runs every rule of `ruleset` on `input` and assembles the answer.
 ///
 /// Rules stop at `deadline`; the answer is ready by `deadline + ruleset margin / 2`
@@ -269,33 +175,59 @@ pub async fn evaluate(
     hold: impl Send + Sync + 'static,
 ) -> Evaluation {
     let count = ruleset.rules.len();
+    let slots: Arc<Vec<OnceLock<RuleRun>>> =
+        Arc::new((0..count).map(|_| OnceLock::new()).collect());
+    let remaining = Arc::new(AtomicUsize::new(count));
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let call = Arc::new(CallJobs {
-        slots: (0..count).map(|_| OnceLock::new()).collect(),
-        remaining: AtomicUsize::new(count),
-        next: AtomicUsize::new(0),
-        done_tx: Mutex::new(Some(done_tx)),
-        started: Instant::now(),
-        last_start_us: AtomicU64::new(0),
-        ruleset: ruleset.clone(),
-        input,
-        deadline,
-        health: pool.health.clone(),
-        jobs: pool.jobs.clone(),
-        waiting_calls: pool.waiting_calls.clone(),
-    });
+    let done_tx = Arc::new(Mutex::new(Some(done_tx)));
     let hold = Arc::new(hold);
 
     // At most one job per pool thread; each takes the next rule not yet taken, so a call
-    // costs a hand-off per thread rather than per rule and uneven rules balance out. The
-    // first job runs the call's rules; the others help, unless other calls wait for a
-    // thread and this call's rules are moving (`CallJobs::work`).
-    if count > 0 {
-        pool.waiting_calls.fetch_add(1, Ordering::Relaxed);
-    }
-    for job in 0..pool.threads().min(count) {
-        let (call, hold) = (call.clone(), hold.clone());
-        pool.spawn(move || CallJobs::work(call, job > 0, hold));
+    // costs a hand-off per thread rather than per rule and uneven rules balance out.
+    let next = Arc::new(AtomicUsize::new(0));
+    for _ in 0..pool.threads().min(count) {
+        let (ruleset, input, slots, remaining, done_tx, hold, next, health) = (
+            ruleset.clone(),
+            input.clone(),
+            slots.clone(),
+            remaining.clone(),
+            done_tx.clone(),
+            hold.clone(),
+            next.clone(),
+            pool.health.clone(),
+        );
+        pool.spawn(move || {
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(rule) = ruleset.rules.get(index) else {
+                    break;
+                };
+                let run = if Instant::now() >= deadline {
+                    timed_out(
+                        rule,
+                        Duration::ZERO,
+                        "not started: the deadline passed while other rules of the call ran",
+                    )
+                } else {
+                    let started = Instant::now();
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        run_rule(&ruleset, rule, &input, deadline)
+                    }))
+                    .unwrap_or_else(|panic| {
+                        health.panics.fetch_add(1, Ordering::Relaxed);
+                        sandbox::Run::reset();
+                        panicked(rule, started.elapsed(), panic.as_ref())
+                    })
+                };
+                let _ = slots[index].set(run);
+                if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    if let Some(tx) = done_tx.lock().expect("lock").take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+            drop(hold);
+        });
     }
     drop(hold);
 
@@ -307,7 +239,7 @@ pub async fn evaluate(
     let runs: Vec<RuleRun> = ruleset
         .rules
         .iter()
-        .zip(call.slots.iter())
+        .zip(slots.iter())
         .map(|(rule, slot)| {
             slot.get().cloned().unwrap_or_else(|| {
                 timed_out(
@@ -318,7 +250,7 @@ pub async fn evaluate(
             })
         })
         .collect();
-    let estimate_id = ruleset.estimate_identity(&call.input.estimate);
+    let estimate_id = ruleset.estimate_identity(&input.estimate);
     let response = answer_as(&ruleset, &estimate_id, &runs);
     let mut runs = runs;
     for (rule, note) in &response.notes {
