@@ -344,10 +344,10 @@ fn closures_called_by_builtins_are_counted_and_stopped() {
     );
 }
 
-/// Under load a call's helper jobs give their thread to waiting calls, but not for long:
-/// when one of its rules runs past `HELP_AFTER`, a helper takes the call's other rules,
-/// so one runaway rule never holds back the rest of its call while others keep the pool
-/// busy. (A stream of calls keeps a call waiting for a thread almost all the time.)
+/// One runaway rule never holds back the rest of its call, even while a stream of other
+/// calls keeps the pool busy: another thread takes the call's other rules. (A guard for
+/// any change to how calls share the pool: one that ran a call's rules on one thread
+/// under load failed it.)
 #[test]
 fn a_long_rule_gets_help_even_while_other_calls_keep_the_pool_busy() {
     let own_pool = Arc::new(Pool::new(2).unwrap());
