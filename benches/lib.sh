@@ -1,5 +1,6 @@
 # Shell helpers shared by the benchmarks (benches/load.sh, benches/log_load.sh,
-# benches/events_load.sh, benches/log_list.sh, benches/soak.sh, benches/faults.sh).
+# benches/events_load.sh, benches/log_list.sh, benches/soak.sh, benches/faults.sh,
+# benches/vs_express.sh).
 # Source it after defining `log` (used for messages); it sets no traps and starts nothing.
 #
 #   . "$ROOT/benches/lib.sh"
@@ -12,6 +13,17 @@
 
 # The value of `key` in a "k=v k=v" line (what the runs report): field "$line" key
 field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
+
+# The manifest benches/edits.lua reads, for the bodies benches/edits.py wrote in DIR: one
+# line "<estimate> <step> <path> <signature>" each, signed by `BIN sign --key-env VAR`.
+#   edits_manifest DIR BIN VAR >FILE
+edits_manifest() {
+    local f name
+    for f in "$1"/e*.json; do
+        name=${f##*/e}; name=${name%.json}
+        printf '%s %s %s %s\n' "${name%-*}" "${name#*-}" "$f" "$("$2" sign --key-env "$3" "$f")"
+    done
+}
 
 # A free loopback port: bind port 0 and read what the kernel picked. Without python3 (which
 # benches/load.sh does not require), a random port in 20000-39999 that nothing answers on.

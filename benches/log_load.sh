@@ -179,10 +179,7 @@ SIG=$("$TMP/lookout-on" sign --key-env LOOKOUT_KEY_LOAD "$BODY")
 LUA=$ROOT/benches/load.lua
 if [ "$EDITS" = 1 ]; then
     python3 "$ROOT/benches/edits.py" "$BODY" "$TMP/edits" "$EDIT_ESTIMATES" "$EDIT_STEPS"
-    for f in "$TMP"/edits/e*.json; do
-        name=${f##*/e}; name=${name%.json}
-        printf '%s %s %s %s\n' "${name%-*}" "${name#*-}" "$f" "$("$TMP/lookout-on" sign --key-env LOOKOUT_KEY_LOAD "$f")"
-    done >"$TMP/edits.manifest"
+    edits_manifest "$TMP/edits" "$TMP/lookout-on" LOOKOUT_KEY_LOAD >"$TMP/edits.manifest"
     LUA=$ROOT/benches/edits.lua
     log "EDITS=1: $EDIT_ESTIMATES estimates x $EDIT_STEPS edits from $SAMPLE ($(du -sh "$TMP/edits" | cut -f1))"
 fi

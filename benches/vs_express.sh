@@ -65,13 +65,7 @@ SAMPLER=""
 cleanup() {
     local code=$?
     [ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null || true
-    if [ -n "$SERVER" ]; then
-        pkill -TERM -P "$SERVER" 2>/dev/null || true
-        kill "$SERVER" 2>/dev/null || true
-        sleep 0.5
-        pkill -KILL -P "$SERVER" 2>/dev/null || true
-        kill -9 "$SERVER" 2>/dev/null || true
-    fi
+    if [ -n "$SERVER" ]; then stop; fi
     if [ "$code" != 0 ] && [ -f "$TMP/server.log" ]; then
         log "server log (last lines):"
         tail -n 20 "$TMP/server.log" >&2 || true
@@ -111,20 +105,13 @@ SIG=$("$TMP/lookout" sign --key-env LOOKOUT_KEY_DESK "$BODY")
 CURL=(curl -sS --max-time 15 --cacert "$TMP/certs/ca.pem")
 
 # --- the bodies ----------------------------------------------------------------------------
-manifest() { # dir -> manifest lines "<estimate> <step> <path> <signature>"
-    local f name
-    for f in "$1"/e*.json; do
-        name=${f##*/e}; name=${name%.json}
-        printf '%s %s %s %s\n' "${name%-*}" "${name#*-}" "$f" "$("$TMP/lookout" sign --key-env LOOKOUT_KEY_DESK "$f")"
-    done
-}
 for workload in $WORKLOADS; do
     case $workload in
         edits) python3 "$ROOT/benches/edits.py" "$BODY" "$TMP/edits" "$EDIT_ESTIMATES" "$EDIT_STEPS" ;;
         cold) python3 "$ROOT/benches/edits.py" "$BODY" "$TMP/cold" "$COLD_ESTIMATES" 1 ;;
         *) log "unknown workload $workload (edits, cold)"; exit 2 ;;
     esac
-    manifest "$TMP/$workload" >"$TMP/$workload.manifest"
+    edits_manifest "$TMP/$workload" "$TMP/lookout" LOOKOUT_KEY_DESK >"$TMP/$workload.manifest"
     log "$workload: $(wc -l <"$TMP/$workload.manifest") signed bodies from $SAMPLE ($(du -sh "$TMP/$workload" | cut -f1))"
 done
 
