@@ -53,7 +53,7 @@ impl Kind {
         match self {
             Kind::Null => "null",
             Kind::Object => "an object",
-            other => other.common(),
+            Kind::Bool | Kind::Number | Kind::String | Kind::Array => self.in_rules(),
         }
     }
 
@@ -61,18 +61,11 @@ impl Kind {
     pub fn in_rules(self) -> &'static str {
         match self {
             Kind::Null => "nothing (`()`)",
-            Kind::Object => "a map",
-            other => other.common(),
-        }
-    }
-
-    fn common(self) -> &'static str {
-        match self {
             Kind::Bool => "a boolean",
             Kind::Number => "a number",
             Kind::String => "a string",
             Kind::Array => "an array",
-            Kind::Null | Kind::Object => unreachable!("named by each vocabulary"),
+            Kind::Object => "a map",
         }
     }
 }
