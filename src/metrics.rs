@@ -297,6 +297,21 @@ impl Metrics {
             "# HELP lookout_rule_threads_alive Rule pool threads running (below rule_threads means the pool is not whole).\n# TYPE lookout_rule_threads_alive gauge\nlookout_rule_threads_alive {}",
             pool.alive.load(Relaxed)
         );
+        let reuse = &crate::rules::reuse::STATS;
+        let _ = writeln!(
+            out,
+            "# HELP lookout_rule_reuse_total Rule runs by what reuse did: reused (nothing the rule read had changed since its last run on the estimate), changed (something had: run again), first (no earlier run on the estimate kept).\n# TYPE lookout_rule_reuse_total counter\nlookout_rule_reuse_total{{result=\"reused\"}} {}\nlookout_rule_reuse_total{{result=\"changed\"}} {}\nlookout_rule_reuse_total{{result=\"first\"}} {}",
+            reuse.reused.load(Relaxed),
+            reuse.changed.load(Relaxed),
+            reuse.first.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP lookout_rule_reuse_bytes Memory the rule sets' reuse caches hold (approximate; each is bounded by its reuse_memory_mb).\n# TYPE lookout_rule_reuse_bytes gauge\nlookout_rule_reuse_bytes {}\n# HELP lookout_rule_reuse_estimates Estimates whose last rule runs the reuse caches hold.\n# TYPE lookout_rule_reuse_estimates gauge\nlookout_rule_reuse_estimates {}\n# HELP lookout_rule_reuse_evicted_total Estimates dropped from a reuse cache to stay within its bound.\n# TYPE lookout_rule_reuse_evicted_total counter\nlookout_rule_reuse_evicted_total {}",
+            reuse.bytes.load(Relaxed).max(0),
+            reuse.estimates.load(Relaxed).max(0),
+            reuse.evicted.load(Relaxed)
+        );
         out
     }
 }
@@ -366,6 +381,8 @@ mod tests {
             "lookout_rule_duration_seconds_count{ruleset=\"default\",rule=\"tce\"} 2",
             "lookout_log_dropped_total{reason=\"queue_full\"} 2",
             "lookout_log_queue_depth 0",
+            "# TYPE lookout_rule_reuse_total counter",
+            "# TYPE lookout_rule_reuse_bytes gauge",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

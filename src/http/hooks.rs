@@ -335,6 +335,7 @@ pub fn traces(runs: Vec<rules::RuleRun>, sent: Vec<crate::alerts::Sent>) -> Vec<
                 output_cut: run.output.contains("\n[output cut:"),
                 output: run.output,
                 notes: run.notes,
+                reused: run.reused,
                 rule: run.rule,
             }
         })

@@ -21,6 +21,7 @@ use serde_json::Value;
 use crate::alerts::{self, Alert, AlertType, Assembled, DisplayField, Identity, Raised};
 use crate::rules::input::CallInput;
 use crate::rules::json::{self, Doc, Json};
+use crate::rules::reuse;
 use crate::rules::ruleset::{Rule, RuleSet};
 use crate::rules::sandbox::{self, Run, STOP_MEMORY, STOP_OPERATIONS};
 
@@ -78,6 +79,9 @@ pub struct RuleRun {
     pub operations: u64,
     pub duration: Duration,
     pub notes: Vec<String>,
+    /// This is the rule's last run on the same estimate, reused because nothing it read
+    /// had changed ([`reuse`]); `duration` is then the time the check took.
+    pub reused: bool,
 }
 
 /// The result of evaluating a rule set on one estimate.
@@ -185,8 +189,9 @@ pub async fn evaluate(
     // At most one job per pool thread; each takes the next rule not yet taken, so a call
     // costs a hand-off per thread rather than per rule and uneven rules balance out.
     let next = Arc::new(AtomicUsize::new(0));
+    let estimate_id: Arc<str> = ruleset.estimate_identity(&input.estimate).into();
     for _ in 0..pool.threads().min(count) {
-        let (ruleset, input, slots, remaining, done_tx, hold, next, health) = (
+        let (ruleset, input, slots, remaining, done_tx, hold, next, health, estimate_id) = (
             ruleset.clone(),
             input.clone(),
             slots.clone(),
@@ -195,6 +200,7 @@ pub async fn evaluate(
             hold.clone(),
             next.clone(),
             pool.health.clone(),
+            estimate_id.clone(),
         );
         pool.spawn(move || {
             loop {
@@ -211,7 +217,7 @@ pub async fn evaluate(
                 } else {
                     let started = Instant::now();
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        run_rule(&ruleset, rule, &input, deadline)
+                        run_or_reuse(&ruleset, index, &input, &estimate_id, deadline)
                     }))
                     .unwrap_or_else(|panic| {
                         health.panics.fetch_add(1, Ordering::Relaxed);
@@ -250,7 +256,7 @@ pub async fn evaluate(
             })
         })
         .collect();
-    let estimate_id = ruleset.estimate_identity(&input.estimate);
+    let estimate_id = estimate_id.to_string();
     let response = answer_as(&ruleset, &estimate_id, &runs);
     let mut runs = runs;
     for (rule, note) in &response.notes {
@@ -287,6 +293,7 @@ fn panicked(rule: &Rule, duration: Duration, panic: &(dyn std::any::Any + Send))
         operations: 0,
         duration,
         notes: vec!["the run panicked; the rule pool caught it and carried on".into()],
+        reused: false,
     }
 }
 
@@ -301,6 +308,7 @@ fn timed_out(rule: &Rule, duration: Duration, note: &str) -> RuleRun {
         operations: 0,
         duration,
         notes: vec![note.into()],
+        reused: false,
     }
 }
 
@@ -382,12 +390,73 @@ pub fn run_rule(ruleset: &RuleSet, rule: &Rule, input: &CallInput, deadline: Ins
             notes: vec![
                 "did not start: the call's deadline had passed while it waited for a worker".into(),
             ],
+            reused: false,
         };
     }
+    run_started(ruleset, rule, input, deadline, started).0
+}
 
+/// Runs rule number `index` of `ruleset` on `input`, or reuses its last run on the
+/// same estimate (`estimate_id`) when everything that run read is unchanged
+/// ([`reuse`]); a new run's reads are kept for the next call.
+fn run_or_reuse(
+    ruleset: &RuleSet,
+    index: usize,
+    input: &CallInput,
+    estimate_id: &str,
+    deadline: Instant,
+) -> RuleRun {
+    use std::sync::atomic::Ordering::Relaxed;
+    let rule = &ruleset.rules[index];
+    let cache = &ruleset.reuse;
+    if !cache.enabled() || estimate_id.is_empty() {
+        return run_rule(ruleset, rule, input, deadline);
+    }
+    let started = Instant::now();
+    match cache.earlier(estimate_id, index) {
+        Some(entry) if entry.reads.still_hold(&input.estimate, &input.request, &input.facts) => {
+            reuse::STATS.reused.fetch_add(1, Relaxed);
+            return RuleRun {
+                duration: started.elapsed(),
+                reused: true,
+                ..entry.run.clone()
+            };
+        }
+        Some(_) => reuse::STATS.changed.fetch_add(1, Relaxed),
+        None => reuse::STATS.first.fetch_add(1, Relaxed),
+    };
+    if started >= deadline {
+        return run_rule(ruleset, rule, input, deadline);
+    }
+    let ((run, finished), reads) = reuse::record(&input.estimate, &input.request, || {
+        run_started(ruleset, rule, input, deadline, started)
+    });
+    if finished && reads.untracked().is_none() {
+        let entry = reuse::Entry::new(reads, RuleRun { notes: Vec::new(), ..run.clone() });
+        cache.keep(estimate_id, index, ruleset.rules.len(), entry);
+    }
+    run
+}
+
+/// [`run_rule`] once the deadline is known not to have passed; also says whether the
+/// run finished by itself (not stopped by its deadline, memory ceiling or operation
+/// limit), which is when it may be reused.
+fn run_started(
+    ruleset: &RuleSet,
+    rule: &Rule,
+    input: &CallInput,
+    deadline: Instant,
+    started: Instant,
+) -> (RuleRun, bool) {
     let mut scope = Scope::new();
-    scope.push_constant("estimate", Dynamic::from(Json::new(input.estimate.clone())));
-    scope.push_constant("request", Dynamic::from(Json::new(input.request.clone())));
+    scope.push_constant(
+        "estimate",
+        Dynamic::from(Json::input(input.estimate.clone(), reuse::ESTIMATE)),
+    );
+    scope.push_constant(
+        "request",
+        Dynamic::from(Json::input(input.request.clone(), reuse::REQUEST)),
+    );
     scope.push_constant("data", Dynamic::from(ruleset.data.clone()));
 
     Run::begin(deadline, &ruleset.limits);
@@ -397,6 +466,10 @@ pub fn run_rule(ruleset: &RuleSet, rule: &Rule, input: &CallInput, deadline: Ins
             .eval_ast_with_scope::<Dynamic>(&mut scope, &rule.ast)
     });
     let (run, operations) = Run::finish();
+    let finished = !matches!(
+        result.as_ref().map_err(|e| e.unwrap_inner()),
+        Err(EvalAltResult::ErrorTerminated(..) | EvalAltResult::ErrorTooManyOperations(..))
+    );
     let mut alerts = run.alerts;
     let outcome = match result {
         Ok(value) => match returned_alerts(&value) {
@@ -417,7 +490,7 @@ pub fn run_rule(ruleset: &RuleSet, rule: &Rule, input: &CallInput, deadline: Ins
         alerts.clear();
     }
     drop(scope);
-    RuleRun {
+    let run = RuleRun {
         rule: rule.id.clone(),
         outcome,
         alerts,
@@ -425,7 +498,9 @@ pub fn run_rule(ruleset: &RuleSet, rule: &Rule, input: &CallInput, deadline: Ins
         operations,
         duration: started.elapsed(),
         notes: Vec::new(),
-    }
+        reused: false,
+    };
+    (run, finished)
 }
 
 fn classify(err: &EvalAltResult, rule_path: &str, limits: &sandbox::Limits) -> Outcome {

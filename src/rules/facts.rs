@@ -19,6 +19,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 use crate::events::{normalize_container, normalize_name, Event, Key};
 use crate::rules::helpers::{date_micros, type_name};
 use crate::rules::json::{self, runtime_error, Json};
+use crate::rules::reuse;
 use crate::rules::sandbox::check_limits;
 
 /// Events one lookup returns, at most (the newest).
@@ -66,7 +67,7 @@ impl FactSource for MemoryFacts {
 }
 
 /// A lookup: the key, the `since` (µs) and the kind.
-type Lookup = (Key, Option<i64>, Option<String>);
+pub(crate) type Lookup = (Key, Option<i64>, Option<String>);
 
 /// One call's view of the facts: the source and the lookups answered so far.
 #[derive(Default)]
@@ -89,24 +90,34 @@ impl Facts {
         since: Option<i64>,
         kind: Option<String>,
     ) -> Result<Dynamic, String> {
-        let Some(source) = &self.source else {
-            return Ok(Dynamic::from_array(Array::new()));
-        };
         let slot = (key, since, kind);
-        let known = self.answered.lock().expect("facts").get(&slot).cloned();
-        let events = match known {
-            Some(events) => events,
-            None => {
-                let events =
-                    Arc::new(source.events(&slot.0, since, slot.2.as_deref(), LOOKUP_LIMIT)?);
-                self.answered
-                    .lock()
-                    .expect("facts")
-                    .insert(slot, events.clone());
-                events
+        match self.events_for(&slot) {
+            Ok(events) => {
+                reuse::facts(&slot, &events);
+                Ok(Dynamic::from_array(events.iter().map(event_map).collect()))
             }
+            Err(e) => {
+                reuse::untracked("its port events could not be read");
+                Err(e)
+            }
+        }
+    }
+
+    /// The events a lookup finds in this call (asked of the source once per call).
+    pub(crate) fn events_for(&self, slot: &Lookup) -> Result<Arc<Vec<Event>>, String> {
+        let Some(source) = &self.source else {
+            return Ok(Arc::default());
         };
-        Ok(Dynamic::from_array(events.iter().map(event_map).collect()))
+        let known = self.answered.lock().expect("facts").get(slot).cloned();
+        if let Some(events) = known {
+            return Ok(events);
+        }
+        let events = Arc::new(source.events(&slot.0, slot.1, slot.2.as_deref(), LOOKUP_LIMIT)?);
+        self.answered
+            .lock()
+            .expect("facts")
+            .insert(slot.clone(), events.clone());
+        Ok(events)
     }
 }
 

@@ -14,6 +14,10 @@
 //!
 //! Architecture invariant: the tree behind `root` is never mutated after the handle is
 //! made, which is what makes the node pointer sound.
+//!
+//! Architecture invariant: every way to see a node's contents writes the read down for
+//! [`reuse`] (the accessors here record what they return; [`Json::value`], the way out
+//! to raw JSON, records the whole node), so a rule's reuse can never miss a read.
 
 use std::fmt;
 use std::ptr::NonNull;
@@ -24,6 +28,7 @@ use serde_json::Value;
 use sonic_rs::{JsonContainerTrait, JsonNumberTrait, JsonValueTrait, ValueRef};
 
 use crate::nesting;
+use crate::rules::reuse::{self, ReadId, UNTRACKED};
 
 /// A parsed JSON document: what `estimate`, `request` and `data` are made of.
 pub type Doc = sonic_rs::Value;
@@ -94,6 +99,8 @@ pub fn pointer<'d>(doc: &'d Doc, pointer: &str) -> Option<&'d Doc> {
 pub struct Json {
     root: Arc<Doc>,
     node: NonNull<Doc>,
+    /// The read that found this node, when reads through it are written down.
+    read: ReadId,
 }
 
 // SAFETY: `node` points into the heap tree owned by `root`, which is immutable
@@ -103,44 +110,69 @@ unsafe impl Send for Json {}
 unsafe impl Sync for Json {}
 
 impl Json {
+    /// A handle on a tree whose reads need no record (`data`, port events).
     pub fn new(root: Arc<Doc>) -> Self {
-        let node = NonNull::from(root.as_ref());
-        Json { root, node }
+        Json::input(root, UNTRACKED)
     }
 
+    /// A handle on a call's input whose reads are written down as `read`'s
+    /// ([`reuse::ESTIMATE`], [`reuse::REQUEST`]) while a recording runs on the thread.
+    pub fn input(root: Arc<Doc>, read: ReadId) -> Self {
+        let node = NonNull::from(root.as_ref());
+        Json { root, node, read }
+    }
+
+    /// The node itself, for code that reads it as raw JSON: the rule may see all of
+    /// it, so the whole node is written down as read.
     pub fn value(&self) -> &Doc {
+        reuse::whole(self.read, self.node());
+        self.node()
+    }
+
+    /// The node, for the accessors below, which write down what they read.
+    fn node(&self) -> &Doc {
         // SAFETY: see the `Send`/`Sync` note: the node is owned by `root`, which we hold.
         unsafe { self.node.as_ref() }
     }
 
     /// A handle on a node inside this handle's tree.
-    fn child(&self, node: &Doc) -> Json {
+    fn child(&self, node: &Doc, read: ReadId) -> Json {
         Json {
             root: self.root.clone(),
             node: NonNull::from(node),
+            read,
         }
     }
 
     /// The Rhai value for a node of this tree: scalars by value, containers as handles.
+    /// For nodes found through [`Json::value`] (already recorded whole).
     pub fn wrap(&self, node: &Doc) -> Dynamic {
+        self.wrap_read(node, UNTRACKED)
+    }
+
+    fn wrap_read(&self, node: &Doc, read: ReadId) -> Dynamic {
         match node.as_ref() {
             ValueRef::Null => Dynamic::UNIT,
             ValueRef::Bool(b) => Dynamic::from_bool(b),
             ValueRef::Number(n) => number(&n),
             ValueRef::String(s) => Dynamic::from(ImmutableString::from(s)),
-            ValueRef::Array(_) | ValueRef::Object(_) => Dynamic::from(self.child(node)),
+            ValueRef::Array(_) | ValueRef::Object(_) => Dynamic::from(self.child(node, read)),
         }
     }
 
     /// The Rhai value of this handle's own node.
     pub fn to_dynamic(&self) -> Dynamic {
-        self.wrap(self.value())
+        self.wrap_read(self.node(), self.read)
     }
 
     /// `obj.name` and `obj["name"]`: the field, or `()` when absent.
     pub fn field(&self, name: &str) -> Result<Dynamic, Box<EvalAltResult>> {
-        match self.value().as_ref() {
-            ValueRef::Object(map) => Ok(map.get(&name).map_or(Dynamic::UNIT, |v| self.wrap(v))),
+        match self.node().as_ref() {
+            ValueRef::Object(map) => {
+                let found = map.get(&name);
+                let read = reuse::field(self.read, name, found);
+                Ok(found.map_or(Dynamic::UNIT, |v| self.wrap_read(v, read)))
+            }
             ValueRef::Array(_) => Err(runtime_error(format!(
                 "cannot read field `{name}` of an array; pick an element first, e.g. [0].{name}, or loop with `for x in ...`"
             ))),
@@ -150,15 +182,13 @@ impl Json {
 
     /// `arr[i]`: the element (negative counts from the end), or `()` when out of range.
     pub fn index(&self, index: i64) -> Result<Dynamic, Box<EvalAltResult>> {
-        match self.value().as_ref() {
+        match self.node().as_ref() {
             ValueRef::Array(items) => {
                 let len = items.len() as i64;
                 let at = if index < 0 { len + index } else { index };
-                Ok(if (0..len).contains(&at) {
-                    self.wrap(&items[at as usize])
-                } else {
-                    Dynamic::UNIT
-                })
+                let found = (0..len).contains(&at).then(|| &items[at as usize]);
+                let read = reuse::element(self.read, index, found);
+                Ok(found.map_or(Dynamic::UNIT, |v| self.wrap_read(v, read)))
             }
             ValueRef::Object(_) => Err(runtime_error(format!(
                 "cannot index an object with the number {index}; use a field name, e.g. [\"name\"]"
@@ -168,7 +198,8 @@ impl Json {
     }
 
     pub fn len(&self) -> usize {
-        match self.value().as_ref() {
+        reuse::length(self.read, self.node());
+        match self.node().as_ref() {
             ValueRef::Array(items) => items.len(),
             ValueRef::Object(map) => map.len(),
             _ => 0,
@@ -179,14 +210,22 @@ impl Json {
         self.len() == 0
     }
 
+    /// Whether this is an array (else an object): known from the read that made it.
     pub fn is_array(&self) -> bool {
-        self.value().is_array()
+        self.node().is_array()
     }
 
     /// For `for x in handle`: the elements of an array. Objects are not iterable.
     pub fn items(&self) -> Result<Vec<Dynamic>, Box<EvalAltResult>> {
-        match self.value().as_array() {
-            Some(items) => Ok(items.iter().map(|v| self.wrap(v)).collect()),
+        match self.node().as_array() {
+            Some(items) => {
+                reuse::length(self.read, self.node());
+                Ok(items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| self.wrap_read(v, reuse::element(self.read, i as i64, Some(v))))
+                    .collect())
+            }
             _ => Err(runtime_error(
                 "cannot loop over an object; loop over its .keys() or .values()".to_string(),
             )),
@@ -212,7 +251,12 @@ impl IntoIterator for Json {
     type IntoIter = JsonIter;
 
     fn into_iter(self) -> JsonIter {
-        let state = if self.is_array() { Ok(0) } else { Err(true) };
+        let state = if self.is_array() {
+            reuse::length(self.read, self.node());
+            Ok(0)
+        } else {
+            Err(true)
+        };
         JsonIter { json: self, state }
     }
 }
@@ -229,10 +273,11 @@ impl Iterator for JsonIter {
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.state {
             Ok(i) => {
-                let items = self.json.value().as_array()?;
+                let items = self.json.node().as_array()?;
                 let item = items.get(*i)?;
+                let read = reuse::element(self.json.read, *i as i64, Some(item));
                 *i += 1;
-                Some(Ok(self.json.wrap(item)))
+                Some(Ok(self.json.wrap_read(item, read)))
             }
             Err(pending) => {
                 if !*pending {

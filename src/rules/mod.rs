@@ -10,6 +10,7 @@ pub mod helpers;
 pub mod input;
 pub mod json;
 pub mod registry;
+pub mod reuse;
 pub mod ruleset;
 pub mod sandbox;
 pub mod testfile;

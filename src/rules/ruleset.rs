@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use sonic_rs::ValueRef;
 
 use crate::rules::json::{self, Doc, Json};
+use crate::rules::reuse;
 use crate::rules::sandbox::{self, Limits, Run};
 use crate::signature::ApiKey;
 
@@ -124,6 +125,8 @@ pub(crate) struct SettingsFile {
     budget_ms: Option<u64>,
     margin_ms: Option<u64>,
     show_rule_errors: Option<bool>,
+    reuse: Option<bool>,
+    reuse_memory_mb: Option<u64>,
 }
 
 /// Keys `ruleset.toml` knows, for "did you mean" hints.
@@ -136,7 +139,12 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "budget_ms",
     "margin_ms",
     "show_rule_errors",
+    "reuse",
+    "reuse_memory_mb",
 ];
+
+/// Memory a rule set's reuse cache may hold unless `reuse_memory_mb` says otherwise.
+pub const DEFAULT_REUSE_MEMORY_MB: u64 = 64;
 
 /// A rule set's settings, resolved.
 #[derive(Debug, Clone)]
@@ -154,6 +162,9 @@ pub struct Settings {
     /// Kept free at the end of the budget for assembling and sending the answer.
     pub margin: Duration,
     pub show_rule_errors: bool,
+    /// Bytes the cache of reusable rule runs may hold; 0 when reuse is off
+    /// (`reuse = false`).
+    pub reuse_memory: usize,
 }
 
 pub const DEFAULT_IDENTITY: &[&str] = &["/estimateID", "/estimateId", "/estimate_id", "/id"];
@@ -178,6 +189,8 @@ pub struct RuleSet {
     pub data: Json,
     /// Content hash of every file of the rule set (`X-Lookout-Rules-Version`).
     pub version: String,
+    /// This version's rule runs kept for reuse on the next call for the same estimate.
+    pub reuse: reuse::Cache,
     pub limits: Limits,
     pub warnings: Vec<Problem>,
 }
@@ -307,6 +320,7 @@ pub fn load(dir: &Path, defaults: &Defaults) -> Result<RuleSet, Vec<Problem>> {
         return Err(problems);
     }
     let settings = settings.expect("no problems means settings loaded");
+    let reuse = reuse::Cache::new(settings.reuse_memory);
     Ok(RuleSet {
         name,
         dir: dir.to_path_buf(),
@@ -315,6 +329,7 @@ pub fn load(dir: &Path, defaults: &Defaults) -> Result<RuleSet, Vec<Problem>> {
         engine,
         data: Json::new(Arc::new(data)),
         version: hex::encode(&hasher.finalize()[..8]),
+        reuse,
         limits,
         warnings,
     })
@@ -436,6 +451,13 @@ fn load_settings(
             ),
         ));
     }
+    let reuse_mb = file.reuse_memory_mb.unwrap_or(DEFAULT_REUSE_MEMORY_MB);
+    if !(1..=16_384).contains(&reuse_mb) {
+        problems.push(Problem::new(
+            &path,
+            format!("reuse_memory_mb = {reuse_mb} is out of range; use 1 to 16384 (or reuse = false to turn reuse off)"),
+        ));
+    }
     if margin >= budget {
         problems.push(Problem::new(&path, format!("margin_ms = {} leaves no time for rules within budget_ms = {}; make the margin smaller", margin.as_millis(), budget.as_millis())));
     }
@@ -449,6 +471,10 @@ fn load_settings(
         budget,
         margin,
         show_rule_errors: file.show_rule_errors.unwrap_or(true),
+        reuse_memory: match file.reuse {
+            Some(false) => 0,
+            _ => (reuse_mb as usize) << 20,
+        },
     })
 }
 

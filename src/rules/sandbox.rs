@@ -239,6 +239,12 @@ pub fn engine(limits: &Limits) -> Engine {
         }
     });
 
+    // Rhai's `timestamp()` is the one clock a rule can read besides
+    // `request.received_at`; a run that reads it is not reused.
+    engine.register_fn("timestamp", || {
+        crate::rules::reuse::untracked("it read the clock (`timestamp()`)");
+        Instant::now()
+    });
     register_json(&mut engine);
     register_builders(&mut engine);
     register_bounded_builtins(&mut engine, limits.max_string_size);

@@ -83,6 +83,10 @@ pub struct RuleTrace {
     pub output: String,
     pub output_cut: bool,
     pub notes: Vec<String>,
+    /// The rule's last run on the same estimate, reused because nothing it read had
+    /// changed; `duration_us` is then the time the check took.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reused: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -163,6 +163,7 @@ mod tests {
                 }),
                 output: "hello\n".into(),
                 output_cut: false,
+                reused: false,
                 notes: vec![],
             }],
         }

@@ -188,6 +188,7 @@ mod tests {
                 error: None,
                 output: String::new(),
                 output_cut: false,
+                reused: false,
                 notes: vec![],
             }],
         }

@@ -421,6 +421,8 @@ pub struct RuleRow {
     pub output: String,
     pub error: String,
     pub notes: Vec<String>,
+    /// The rule's last run on the estimate was reused (inputs unchanged).
+    pub reused: bool,
 }
 
 impl From<&RuleTrace> for RuleRow {
@@ -452,6 +454,7 @@ impl From<&RuleTrace> for RuleRow {
             output: t.output.clone(),
             error,
             notes: t.notes.clone(),
+            reused: t.reused,
         }
     }
 }
