@@ -39,7 +39,10 @@
 //!     of benches/vs_express.sh) on the 100k sample, on this one thread: `all_rules`
 //!     (every rule with `run_rule`, then `answer`: issue 14's in-process target),
 //!     `evaluate_2threads` (`rules::evaluate` on the two-thread pool, as served) and each
-//!     rule alone
+//!     rule alone, all with reuse off (every rule evaluated); `all_rules_recorded`
+//!     (`all_rules` with each run's reads written down, the cost reuse adds to a run);
+//!     `edit_stream_2threads_reuse` / `_no_reuse` (`rules::evaluate` over 96 successive
+//!     one-field edits of the sample, with reuse on and off)
 //!   - `representation_100k` what converting the estimate to Rhai maps would cost
 //!     (`rhai::serde::to_dynamic`, and the deep `.clone()` each further rule would
 //!     need) against the zero-copy `Json` handle the rules get.
@@ -60,6 +63,7 @@ use sonic_rs::JsonValueTrait;
 
 use lookout::rules::eval::{answer, run_rule};
 use lookout::rules::json::{self, Doc, Json};
+use lookout::rules::reuse;
 use lookout::rules::request_context as server_request_context;
 use lookout::rules::ruleset::{self, Defaults};
 use lookout::rules::{self as rules_mod, CallInput, Pool, RuleSet};
@@ -106,13 +110,17 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// rules/default with reuse off: the groups below measure every rule evaluated.
 fn load_default() -> RuleSet {
-    ruleset::load(&root().join("rules/default"), &Defaults::default()).unwrap_or_else(|problems| {
-        for p in &problems {
-            eprintln!("{p}");
-        }
-        panic!("rules/default does not compile");
-    })
+    let mut set = ruleset::load(&root().join("rules/default"), &Defaults::default())
+        .unwrap_or_else(|problems| {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            panic!("rules/default does not compile");
+        });
+    set.reuse = reuse::Cache::new(0);
+    set
 }
 
 fn fixture() -> Fixture {
@@ -441,12 +449,102 @@ fn load_desk() -> RuleSet {
     })
 }
 
+/// `calls` successive edits of `sample`, as the Estimator sends them: each a whole
+/// estimate, each one field changed from the one before (in turn a bunker price, a
+/// port call's days, the daily cost), the voyage results with every edit.
+fn edit_stream(sample: &Doc, calls: usize) -> Vec<Arc<CallInput>> {
+    let mut estimate = json::doc_to_value(sample);
+    (0..calls)
+        .map(|step| {
+            let n = estimate["estimateItineraries"].as_array().map_or(0, Vec::len);
+            let call = &mut estimate["estimateItineraries"][step % n.max(1)];
+            match step % 3 {
+                0 => {
+                    let price = &mut call["voyageEstimateBunkers"][0]["price"];
+                    *price = Value::from(price.as_f64().unwrap_or(500.0) + 1.5);
+                }
+                1 => {
+                    let days = &mut call["portDays"];
+                    *days = Value::from(days.as_f64().unwrap_or(1.0) + 0.25);
+                }
+                _ => {
+                    let cost = &mut estimate["dailyCost"];
+                    *cost = Value::from(cost.as_i64().unwrap_or(14_000) + 250);
+                }
+            }
+            let tce = &mut estimate["voyageResults"]["tce"];
+            *tce = Value::from(tce.as_f64().unwrap_or(10_000.0) + 10.0);
+            input(&Arc::new(json::doc_from(&estimate)))
+        })
+        .collect()
+}
+
 fn bench_desk(c: &mut Criterion, f: &Fixture) {
-    let desk = load_desk();
+    let mut desk = load_desk();
+    // Reuse is measured in its own functions below; the rest evaluate every rule.
+    let desk_reusing = Arc::new(load_desk());
+    desk.reuse = reuse::Cache::new(0);
     let s = f.sample("100k");
     let call = input(&s.estimate);
     let mut group = c.benchmark_group("desk_100k");
     tune(&mut group, Tier::Milli);
+    // `all_rules` with every rule's reads written down, as each run is with reuse on.
+    group.bench_function("all_rules_recorded", |b| {
+        b.iter(|| {
+            let deadline = deadline(&desk);
+            let runs: Vec<_> = desk
+                .rules
+                .iter()
+                .map(|rule| {
+                    let (run, reads) = reuse::record(&call.estimate, &call.request, || {
+                        run_rule(&desk, rule, &call, deadline)
+                    });
+                    black_box(reads.len());
+                    run
+                })
+                .collect();
+            assert!(runs.iter().all(|r| r.outcome.as_str() == "ok"));
+            black_box(answer(&desk, &call.estimate, &runs).body.len())
+        })
+    });
+    // An edit stream through the server's path with reuse on: each call one edit on
+    // from the one before, so the rules that read nothing edited are reused.
+    let edits = edit_stream(&s.estimate, 96);
+    let mut next = 0;
+    group.bench_function("edit_stream_2threads_reuse", |b| {
+        b.iter(|| {
+            let call = edits[next % edits.len()].clone();
+            next += 1;
+            let evaluation = f.rt.block_on(rules_mod::evaluate(
+                &f.pool2,
+                desk_reusing.clone(),
+                call,
+                deadline(&desk_reusing),
+                (),
+            ));
+            black_box(evaluation.response.body.len())
+        })
+    });
+    let desk_off = Arc::new({
+        let mut d = load_desk();
+        d.reuse = reuse::Cache::new(0);
+        d
+    });
+    let mut next = 0;
+    group.bench_function("edit_stream_2threads_no_reuse", |b| {
+        b.iter(|| {
+            let call = edits[next % edits.len()].clone();
+            next += 1;
+            let evaluation = f.rt.block_on(rules_mod::evaluate(
+                &f.pool2,
+                desk_off.clone(),
+                call,
+                deadline(&desk_off),
+                (),
+            ));
+            black_box(evaluation.response.body.len())
+        })
+    });
     group.bench_function("all_rules", |b| {
         b.iter(|| {
             let deadline = deadline(&desk);

@@ -108,7 +108,22 @@ struct Recording {
 
 thread_local! {
     static RECORDING: RefCell<Option<Recording>> = const { RefCell::new(None) };
+    /// The buffers of this thread's last recording, kept for the next: a run's log is
+    /// thousands of reads, and fresh buffers every run cost more than the recording.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
+
+#[derive(Default)]
+struct Scratch {
+    reads: Vec<Read>,
+    text: String,
+    nodes: Vec<usize>,
+    canonical: Vec<ReadId>,
+    kept: hashbrown::HashMap<u128, ReadId>,
+}
+
+/// Buffers past this many reads are given back rather than kept for the next run.
+const SCRATCH_KEPT: usize = 1 << 16;
 
 /// Runs `f` (a rule run on this thread) writing down what it reads of `estimate` and
 /// `request`. Nested recordings are not supported; one left by a panic is replaced.
@@ -120,9 +135,17 @@ pub fn record<T>(estimate: &Doc, request: &Doc, f: impl FnOnce() -> T) -> (T, Re
             RECORDING.with_borrow_mut(|r| *r = None);
         }
     }
+    let mut scratch = SCRATCH.take();
+    scratch.reads.clear();
+    scratch.text.clear();
+    scratch.nodes.clear();
     let mut recording = Recording {
-        reads: Reads::default(),
-        nodes: Vec::with_capacity(256),
+        reads: Reads {
+            reads: std::mem::take(&mut scratch.reads),
+            text: std::mem::take(&mut scratch.text),
+            ..Reads::default()
+        },
+        nodes: std::mem::take(&mut scratch.nodes),
     };
     for root in [estimate, request] {
         recording.push(UNTRACKED, Step::Root, Some(root));
@@ -132,10 +155,24 @@ pub fn record<T>(estimate: &Doc, request: &Doc, f: impl FnOnce() -> T) -> (T, Re
     let out = f();
     let recording = RECORDING.with_borrow_mut(Option::take);
     drop(end);
-    let reads = recording.map(compact).unwrap_or_else(|| Reads {
-        untracked: Some("the recording was lost"),
-        ..Reads::default()
-    });
+    let reads = match recording {
+        Some(mut recording) => {
+            let reads = compact(&mut recording, &mut scratch);
+            if recording.nodes.capacity() <= SCRATCH_KEPT {
+                scratch.reads = recording.reads.reads;
+                scratch.text = recording.reads.text;
+                scratch.nodes = recording.nodes;
+            } else {
+                scratch = Scratch::default();
+            }
+            SCRATCH.set(scratch);
+            reads
+        }
+        None => Reads {
+            untracked: Some("the recording was lost"),
+            ..Reads::default()
+        },
+    };
     (out, reads)
 }
 
@@ -215,15 +252,16 @@ pub(crate) fn untracked(why: &'static str) {
 /// same as an earlier one when it has the same (deduplicated) parent, the same kind of
 /// step and finds the same node. Rules read the same field in every loop turn; what is
 /// kept is what the next call checks.
-fn compact(recording: Recording) -> Reads {
+fn compact(recording: &mut Recording, scratch: &mut Scratch) -> Reads {
     let Recording { reads: old, nodes } = recording;
     let Reads {
         reads: old_reads,
         text: old_text,
-        mut wholes,
-        mut facts,
+        wholes,
+        facts,
         untracked,
     } = old;
+    let mut facts = std::mem::take(facts);
     let text_of = |span: Span| &old_text[span.at as usize..(span.at + span.len) as usize];
     facts.sort_by(|a, b| a.0.cmp(&b.0));
     facts.dedup_by(|a, b| a.0 == b.0);
@@ -232,24 +270,37 @@ fn compact(recording: Recording) -> Reads {
         text: String::new(),
         wholes: Vec::new(),
         facts,
-        untracked,
+        untracked: *untracked,
     };
-    let mut canonical: Vec<ReadId> = Vec::with_capacity(old_reads.len());
-    let mut kept: hashbrown::HashMap<(ReadId, u8, u64, &str), ReadId> =
-        hashbrown::HashMap::with_capacity(old_reads.len());
+    let canonical = &mut scratch.canonical;
+    canonical.clear();
+    // By (parent, kind of step, node found or index); fields not found by name.
+    let kept = &mut scratch.kept;
+    kept.clear();
+    kept.reserve(old_reads.len());
+    let mut kept_absent: hashbrown::HashMap<(ReadId, &str), ReadId> = hashbrown::HashMap::new();
     for (i, read) in old_reads.iter().enumerate() {
         let parent = match read.parent {
             UNTRACKED => UNTRACKED,
             p => canonical[p as usize],
         };
         let node = nodes[i] as u64;
+        let packed = |tag: u128, arg: u64| (parent as u128) << 72 | tag << 64 | arg as u128;
         let key = match read.step {
-            Step::Root => (UNTRACKED, 0, i as u64, ""),
-            Step::Key(_) if node != 0 => (parent, 1, node, ""),
-            Step::Key(name) => (parent, 1, 0, text_of(name)),
-            Step::Index(at) => (parent, 2, at as u64, ""),
-            Step::Len => (parent, 3, 0, ""),
-            Step::Whole(_) => (parent, 4, 0, ""),
+            Step::Root => packed(0, i as u64),
+            Step::Key(_) if node != 0 => packed(1, node),
+            Step::Key(name) => {
+                let next = out.reads.len() as ReadId;
+                let id = *kept_absent.entry((parent, text_of(name))).or_insert(next);
+                if id != next {
+                    canonical.push(id);
+                    continue;
+                }
+                packed(5, next as u64)
+            }
+            Step::Index(at) => packed(2, at as u64),
+            Step::Len => packed(3, 0),
+            Step::Whole(_) => packed(4, 0),
         };
         let id = *kept.entry(key).or_insert_with(|| {
             let step = match read.step {
