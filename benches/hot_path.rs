@@ -63,8 +63,8 @@ use sonic_rs::JsonValueTrait;
 
 use lookout::rules::eval::{answer, run_rule};
 use lookout::rules::json::{self, Doc, Json};
-use lookout::rules::reuse;
 use lookout::rules::request_context as server_request_context;
+use lookout::rules::reuse;
 use lookout::rules::ruleset::{self, Defaults};
 use lookout::rules::{self as rules_mod, CallInput, Pool, RuleSet};
 use lookout::signature::{self, ApiKey};
@@ -456,7 +456,9 @@ fn edit_stream(sample: &Doc, calls: usize) -> Vec<Arc<CallInput>> {
     let mut estimate = json::doc_to_value(sample);
     (0..calls)
         .map(|step| {
-            let n = estimate["estimateItineraries"].as_array().map_or(0, Vec::len);
+            let n = estimate["estimateItineraries"]
+                .as_array()
+                .map_or(0, Vec::len);
             let call = &mut estimate["estimateItineraries"][step % n.max(1)];
             match step % 3 {
                 0 => {

@@ -20,8 +20,12 @@
 #          one edit further every time;
 #   cold   COLD_ESTIMATES (512) different estimates (their own estimateID each), one body
 #          each, sent in turn: no call follows an earlier body of its estimate. (A run
-#          sends more calls than there are bodies, so bodies come round again; lookout
-#          evaluates every call in full, having nothing that remembers answers.)
+#          sends more calls than there are bodies, so bodies come round again: lookout
+#          serves this workload with `reuse_memory_mb = 1`, which holds the runs of about
+#          ten estimates, so a body's runs are gone before it comes round and every call
+#          is evaluated in full, paying for recording its reads as with reuse on.)
+# For lookout, the run's reuse counters from /metrics follow (reused / changed / first
+# rule runs): the edit stream's reuse, and the proof that the cold run reused nothing.
 # Before each wrk run: one signed call must get 200 with a JSON array, a wrong signature
 # 401, and the two servers must raise the same alerts on SAMPLE (messages compared).
 #
@@ -93,8 +97,10 @@ fi
 EXPRESS_VERSION=$(node -p "require('$ROOT/benches/express/node_modules/express/package.json').version")
 NODE_VERSION=$(node --version)
 
-mkdir -p "$TMP/rules"
+mkdir -p "$TMP/rules" "$TMP/rules-cold"
 cp -r "$ROOT/benches/desk" "$TMP/rules/desk"
+cp -r "$ROOT/benches/desk" "$TMP/rules-cold/desk"
+printf '\n# benches/vs_express.sh, cold: no run kept long enough to be reused\nreuse_memory_mb = 1\n' >>"$TMP/rules-cold/desk/ruleset.toml"
 LOOKOUT_KEY_DESK=$(head -c 36 /dev/urandom | base64 | tr '+/' '-_')
 export LOOKOUT_KEY_DESK
 LOOKOUT_ADMIN_TOKEN=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')
@@ -120,12 +126,14 @@ tree() { echo "$SERVER"; pgrep -P "$SERVER" 2>/dev/null || true; }
 tree_ticks() { local p s=0; for p in $(tree); do s=$((s + $(ticks_of "$p"))); done; echo "$s"; }
 tree_rss_kb() { local p s=0 r; for p in $(tree); do r=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0); s=$((s + ${r:-0})); done; echo "$s"; }
 
-start() { # server
+start() { # server [workload]
     PORT=$(free_port)
+    local rules=$TMP/rules
+    [ "${2:-}" = cold ] && rules=$TMP/rules-cold
     URL=https://127.0.0.1:$PORT
     case $1 in
         lookout)
-            RUST_LOG=warn "$TMP/lookout" serve --listen "127.0.0.1:$PORT" --rules "$TMP/rules" \
+            RUST_LOG=warn "$TMP/lookout" serve --listen "127.0.0.1:$PORT" --rules "$rules" \
                 --certs "$TMP/certs" --data "$TMP/data-$PORT" >>"$TMP/server.log" 2>&1 &
             ;;
         express)
@@ -164,7 +172,7 @@ stop() {
 RESULTS=()
 run() { # server workload round
     local server=$1 workload=$2 out=$TMP/wrk-$1-$2-$3.txt
-    start "$server"
+    start "$server" "$workload"
     local idle peak_file=$TMP/rss-$server-$workload
     idle=$(tree_rss_kb)
     wait_for_quiet
@@ -181,6 +189,14 @@ run() { # server workload round
     kill "$SAMPLER" 2>/dev/null || true
     wait "$SAMPLER" 2>/dev/null || true
     SAMPLER=""
+    local reuse=""
+    if [ "$server" = lookout ]; then
+        reuse=$("${CURL[@]}" -H "Authorization: Bearer $LOOKOUT_ADMIN_TOKEN" "$URL/metrics" | awk -F'[{}" ]+' '
+            /^lookout_rule_reuse_total/ { n[$3] = $NF }
+            /^lookout_rule_reuse_bytes / { b = $NF }
+            END { printf "reused=%d changed=%d first=%d reuse_mib=%.1f", n["reused"], n["changed"], n["first"], b / 1048576 }')
+        log "[$server $workload $3] rule runs: $reuse"
+    fi
     stop
     local result requests peak cpu
     result=$(grep '^LOOKOUT_RESULT' "$out" | sed 's/^LOOKOUT_RESULT //')
@@ -189,7 +205,7 @@ run() { # server workload round
     peak=$(sort -n "$peak_file" | tail -1)
     cpu=$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.3f", t / hz * 1000 / n }')
     log "[$server $workload $3] $(field "$result" rps) calls/s, p50 $(field "$result" p50_ms) ms, p99 $(field "$result" p99_ms) ms, $cpu ms CPU a call, RSS $((idle / 1024)) MiB idle, $((peak / 1024)) MiB peak, non-2xx $(field "$result" non2xx)"
-    RESULTS+=("$server-$workload-$3 server=$server workload=$workload $result cpu_ms=$cpu rss_idle_mib=$((idle / 1024)) rss_peak_mib=$((peak / 1024)) load=${load// /,}")
+    RESULTS+=("$server-$workload-$3 server=$server workload=$workload $result cpu_ms=$cpu rss_idle_mib=$((idle / 1024)) rss_peak_mib=$((peak / 1024)) load=${load// /,} $reuse")
 }
 
 # The same alerts from both, on the sample (GUIDs are each server's own).
@@ -218,12 +234,15 @@ done
 echo
 echo "lookout vs Express — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), loopback; wrk -t$THREADS -c$CONNECTIONS -d$DURATION; $SAMPLE"
 echo "lookout $LOOKOUT_LABEL (benches/desk, recording on); Express $EXPRESS_VERSION on Node $NODE_VERSION, $(nproc) workers"
-printf '%-22s %9s %8s %8s %8s %9s %9s %7s  %s\n' run calls/s p50_ms p99_ms cpu_ms rss_idle rss_peak non2xx "load(1,5,15)"
+printf '%-22s %9s %8s %8s %8s %9s %9s %7s  %-16s %s\n' run calls/s p50_ms p99_ms cpu_ms rss_idle rss_peak non2xx "load(1,5,15)" \
+    "rule runs reused/changed/first"
 for row in "${RESULTS[@]}"; do
     rest=${row#* }
-    printf '%-22s %9s %8s %8s %8s %9s %9s %7s  %s\n' "${row%% *}" "$(field "$rest" rps)" "$(field "$rest" p50_ms)" \
+    runs=""
+    [ -n "$(field "$rest" reused)" ] && runs="$(field "$rest" reused)/$(field "$rest" changed)/$(field "$rest" first)"
+    printf '%-22s %9s %8s %8s %8s %9s %9s %7s  %-16s %s\n' "${row%% *}" "$(field "$rest" rps)" "$(field "$rest" p50_ms)" \
         "$(field "$rest" p99_ms)" "$(field "$rest" cpu_ms)" "$(field "$rest" rss_idle_mib)" "$(field "$rest" rss_peak_mib)" \
-        "$(field "$rest" non2xx)" "$(field "$rest" load)"
+        "$(field "$rest" non2xx)" "$(field "$rest" load)" "$runs"
 done
 # lookout / express per workload (means over rounds).
 printf '%s\n' "${RESULTS[@]}" | awk '

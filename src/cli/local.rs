@@ -181,7 +181,11 @@ pub fn write_trace(out: &mut impl Write, evaluation: &Evaluation) -> std::io::Re
             Outcome::Timeout => "  stopped at the deadline".to_string(),
             Outcome::Ok => String::new(),
         };
-        let reused = if run.reused { "  reused (inputs unchanged)" } else { "" };
+        let reused = if run.reused {
+            "  reused (inputs unchanged)"
+        } else {
+            ""
+        };
         writeln!(
             out,
             "rule {:<24} {:<7} {:>9.3} ms {:>9} ops {:>3} alert{}{detail}{reused}",

@@ -399,7 +399,11 @@ pub fn write_call(out: &mut impl Write, call: &Call) -> std::io::Result<()> {
             rule.alerts.len(),
             plural(rule.alerts.len() as u32),
         );
-        let reused = if rule.reused { "  reused (inputs unchanged)" } else { "" };
+        let reused = if rule.reused {
+            "  reused (inputs unchanged)"
+        } else {
+            ""
+        };
         writeln!(out, "{}{reused}", line.trim_end())?;
         if let Some(error) = &rule.error {
             let mut place = String::new();

@@ -414,7 +414,11 @@ fn run_or_reuse(
     }
     let started = Instant::now();
     match cache.earlier(estimate_id, index) {
-        Some(entry) if entry.reads.still_hold(&input.estimate, &input.request, &input.facts) => {
+        Some(entry)
+            if entry
+                .reads
+                .still_hold(&input.estimate, &input.request, &input.facts) =>
+        {
             reuse::STATS.reused.fetch_add(1, Relaxed);
             return RuleRun {
                 duration: started.elapsed(),
@@ -432,7 +436,13 @@ fn run_or_reuse(
         run_started(ruleset, rule, input, deadline, started)
     });
     if finished && reads.untracked().is_none() {
-        let entry = reuse::Entry::new(reads, RuleRun { notes: Vec::new(), ..run.clone() });
+        let entry = reuse::Entry::new(
+            reads,
+            RuleRun {
+                notes: Vec::new(),
+                ..run.clone()
+            },
+        );
         cache.keep(estimate_id, index, ruleset.rules.len(), entry);
     }
     run

@@ -183,7 +183,8 @@ impl Recording {
     }
 
     fn push_seen(&mut self, parent: ReadId, step: Step, seen: Seen, found: Option<&Doc>) -> ReadId {
-        self.nodes.push(found.map_or(0, |n| n as *const Doc as usize));
+        self.nodes
+            .push(found.map_or(0, |n| n as *const Doc as usize));
         self.reads.reads.push(Read { parent, step, seen });
         (self.reads.reads.len() - 1) as ReadId
     }
@@ -473,8 +474,7 @@ fn same(a: &Doc, b: &Doc) -> bool {
         }
         (ValueRef::Object(x), ValueRef::Object(y)) => {
             x.len() == y.len()
-                && x
-                    .iter()
+                && x.iter()
                     .zip(y.iter())
                     .all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
         }
@@ -639,9 +639,7 @@ impl Cache {
 impl Drop for Cache {
     fn drop(&mut self) {
         let state = self.state.get_mut().expect("reuse cache");
-        STATS
-            .bytes
-            .fetch_sub(state.bytes as i64, Ordering::Relaxed);
+        STATS.bytes.fetch_sub(state.bytes as i64, Ordering::Relaxed);
         STATS
             .estimates
             .fetch_sub(state.estimates.len() as i64, Ordering::Relaxed);

@@ -239,7 +239,13 @@ fn trace(ev: &Evaluation) -> Vec<String> {
 
 /// Random edit sequences over the samples, through `set` with reuse on and off.
 /// Returns (calls, rule runs reused).
-fn equivalent(dir: &Path, samples: &[&str], facts: &str, steps: usize, seed: u64) -> (usize, usize) {
+fn equivalent(
+    dir: &Path,
+    samples: &[&str],
+    facts: &str,
+    steps: usize,
+    seed: u64,
+) -> (usize, usize) {
     let (on, off) = both(dir);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let facts_text = std::fs::read_to_string(root.join(facts)).unwrap();
@@ -329,7 +335,12 @@ fn equivalent(dir: &Path, samples: &[&str], facts: &str, steps: usize, seed: u64
             "answers differ: {}",
             context()
         );
-        assert_eq!(trace(&with), trace(&without), "traces differ: {}", context());
+        assert_eq!(
+            trace(&with),
+            trace(&without),
+            "traces differ: {}",
+            context()
+        );
         calls += 1;
         reused += with.runs.iter().filter(|r| r.reused).count();
     }
@@ -349,7 +360,10 @@ fn reuse_gives_the_same_answers_and_traces_as_running_every_rule() {
     for (dir, seed) in [
         (tricky.path().join("tricky"), 7),
         (tricky.path().join("tricky"), 8),
-        (Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/default"), 9),
+        (
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/default"),
+            9,
+        ),
     ] {
         let (calls, reused) = equivalent(&dir, &samples, facts, 150, seed);
         // Not vacuous: many runs were reused, and not all.
@@ -360,7 +374,11 @@ fn reuse_gives_the_same_answers_and_traces_as_running_every_rule() {
             dir.display(),
             calls * rules
         );
-        eprintln!("{}: {reused} of {} runs reused", dir.display(), calls * rules);
+        eprintln!(
+            "{}: {reused} of {} runs reused",
+            dir.display(),
+            calls * rules
+        );
         total_reused += reused;
     }
     assert!(total_reused > 0);
@@ -387,7 +405,11 @@ fn a_run_that_reads_the_clock_is_not_kept() {
     let dir = tempfile::tempdir().unwrap();
     let set = dir.path().join("clock");
     std::fs::create_dir(&set).unwrap();
-    std::fs::write(set.join("t.rhai"), "let t = timestamp(); print(estimate.a);").unwrap();
+    std::fs::write(
+        set.join("t.rhai"),
+        "let t = timestamp(); print(estimate.a);",
+    )
+    .unwrap();
     std::fs::write(set.join("plain.rhai"), "print(estimate.a);").unwrap();
     let (on, _) = both(&set);
     let input = Arc::new(CallInput::new(
