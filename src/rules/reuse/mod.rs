@@ -548,6 +548,9 @@ pub static STATS: Stats = Stats {
 pub struct Cache {
     budget: usize,
     state: Mutex<State>,
+    /// What this cache has added to [`STATS`]`.bytes`, so that dropping it takes back
+    /// exactly that (and a test can hold the two to the cache's own count).
+    counted: AtomicI64,
 }
 
 struct State {
@@ -570,6 +573,7 @@ impl Cache {
                 estimates: LruCache::new_unbounded(),
                 bytes: 0,
             }),
+            counted: AtomicI64::new(0),
         }
     }
 
@@ -588,6 +592,12 @@ impl Cache {
 
     /// Keeps `entry` as rule `rule`'s last run on `estimate` (of `rules` rules), then
     /// drops least recently used estimates until the cache is within its bound.
+    /// Counts `delta` bytes held in `/metrics`.
+    fn count(&self, delta: i64) {
+        STATS.bytes.fetch_add(delta, Ordering::Relaxed);
+        self.counted.fetch_add(delta, Ordering::Relaxed);
+    }
+
     pub fn keep(&self, estimate: &str, rule: usize, rules: usize, entry: Entry) {
         if entry.bytes > self.budget {
             return;
@@ -599,14 +609,16 @@ impl Cache {
             Some(slots) => slots,
             None => {
                 STATS.estimates.fetch_add(1, Ordering::Relaxed);
+                let overhead = estimate.len() + 64 + rules * 8;
                 estimates.insert(
                     Arc::from(estimate),
                     Slots {
                         runs: vec![None; rules],
-                        bytes: estimate.len() + 64 + rules * 8,
+                        bytes: overhead,
                     },
                 );
-                *bytes += estimate.len() + 64 + rules * 8;
+                *bytes += overhead;
+                self.count(overhead as i64);
                 estimates.get_mut(estimate).expect("just inserted")
             }
         };
@@ -616,15 +628,13 @@ impl Cache {
         let freed = slot.replace(Arc::new(entry)).map_or(0, |e| e.bytes);
         slots.bytes = slots.bytes + added - freed;
         *bytes = *bytes + added - freed;
-        STATS
-            .bytes
-            .fetch_add(added as i64 - freed as i64, Ordering::Relaxed);
+        self.count(added as i64 - freed as i64);
         while *bytes > self.budget {
             let Some((_, slots)) = estimates.remove_lru() else {
                 break;
             };
             *bytes -= slots.bytes;
-            STATS.bytes.fetch_sub(slots.bytes as i64, Ordering::Relaxed);
+            self.count(-(slots.bytes as i64));
             STATS.estimates.fetch_sub(1, Ordering::Relaxed);
             STATS.evicted.fetch_add(1, Ordering::Relaxed);
         }
@@ -634,12 +644,19 @@ impl Cache {
     pub fn bytes(&self) -> usize {
         self.state.lock().expect("reuse cache").bytes
     }
+
+    /// Bytes this cache counts in `/metrics` now.
+    pub fn counted(&self) -> i64 {
+        self.counted.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for Cache {
     fn drop(&mut self) {
         let state = self.state.get_mut().expect("reuse cache");
-        STATS.bytes.fetch_sub(state.bytes as i64, Ordering::Relaxed);
+        STATS
+            .bytes
+            .fetch_sub(self.counted.load(Ordering::Relaxed), Ordering::Relaxed);
         STATS
             .estimates
             .fetch_sub(state.estimates.len() as i64, Ordering::Relaxed);

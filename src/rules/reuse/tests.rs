@@ -453,6 +453,8 @@ fn the_cache_stays_within_its_bound_and_counts_what_it_holds() {
         ));
         evaluate_now(&on, &input);
         assert!(on.reuse.bytes() <= 1 << 20, "{} bytes", on.reuse.bytes());
+        // What /metrics counts for this cache is what it holds, evictions included.
+        assert_eq!(on.reuse.counted(), on.reuse.bytes() as i64);
     }
     assert!(on.reuse.bytes() > 512 << 10, "{} bytes", on.reuse.bytes());
     assert!(STATS.evicted.load(Relaxed) >= evicted + 50);
