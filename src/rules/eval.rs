@@ -436,13 +436,8 @@ fn run_or_reuse(
         run_started(ruleset, rule, input, deadline, started)
     });
     if finished && reads.untracked().is_none() {
-        let entry = reuse::Entry::new(
-            reads,
-            RuleRun {
-                notes: Vec::new(),
-                ..run.clone()
-            },
-        );
+        // The call's notes are added to its runs later, so the kept run has none.
+        let entry = reuse::Entry::new(reads, run.clone());
         cache.keep(estimate_id, index, ruleset.rules.len(), entry);
     }
     run
