@@ -3,6 +3,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    lookout::memory::no_huge_pages();
     lookout::tls::install_provider();
     let opts = match lookout::cli::Opts::try_parse() {
         Ok(opts) => opts,
