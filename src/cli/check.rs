@@ -14,7 +14,8 @@ pub fn run(rules: &Path) -> anyhow::Result<u8> {
             eprintln!("warning: {}", render(warning));
             warnings += 1;
         }
-        if set.settings.api_keys.is_empty() {
+        // A key that cannot be read here is already a warning above.
+        if set.settings.api_keys.is_empty() && !set.warnings.iter().any(|w| w.is_key()) {
             eprintln!(
                 "warning: {}: rule set `{}` has no api_keys, so it accepts unsigned calls; add api_keys = [\"env:LOOKOUT_KEY_{}\"] to its ruleset.toml",
                 set.dir.join("ruleset.toml").display(),

@@ -46,6 +46,7 @@ const TEST_FIRES: &str = r#"{
   "description": "A TCE under the floor raises one warning with the shortfall",
   "estimate": "estimates/sample-estimate.json",
   "set": { "/voyageResults/tce": 9500 },
+  "rules": ["tce_floor"],
   "expect": {
     "count": 1,
     "contains": [
@@ -64,6 +65,7 @@ const TEST_QUIET: &str = r#"{
   "description": "A TCE above the floor raises nothing",
   "estimate": "estimates/sample-estimate.json",
   "set": { "/voyageResults/tce": 15250 },
+  "rules": ["tce_floor"],
   "expect": {
     "absent": [ { "rule": "tce_floor" } ],
     "count": 0

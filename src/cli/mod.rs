@@ -54,7 +54,7 @@ pub enum Command {
     },
     /// Evaluate a rule set on an estimate file and print the exact response body
     #[command(
-        after_help = "Examples:\n  lookout run default rules/samples/drybulk-single-cargo.json --header x-imos-user:apatel\n  lookout run default my-estimate.json --watch\n  lookout run default rules/samples/mpp-tauranga.json --facts rules/default/tests/facts/tauranga.json\n\nstdout is byte for byte what the server would answer; stderr has a per-rule trace:\nrule, outcome, time, Rhai operations, alerts, and what the rule printed (print/debug).\nWithout --facts, container_events, vessel_events and port_events find nothing; a facts\nfile is a JSON array of port events (format in rules/README.md, \"Port events\")."
+        after_help = "Examples:\n  lookout run default rules/samples/drybulk-single-cargo.json --header x-imos-user:apatel\n  lookout run default my-estimate.json --watch\n  lookout run default rules/samples/mpp-tauranga.json --facts rules/default/tests/facts/tauranga.json\n\nstdout is byte for byte what the server would answer, then a newline (--pretty indents\nit); stderr has a per-rule trace:\nrule, outcome, time, Rhai operations, alerts, and what the rule printed (print/debug).\nWithout --facts, container_events, vessel_events and port_events find nothing; a facts\nfile is a JSON array of port events (format in rules/README.md, \"Port events\").\nExit 1 when a rule failed or ran out of time (--allow-errors keeps 0)."
     )]
     Run {
         /// Rule set name (a folder of the rules folder)
@@ -73,6 +73,12 @@ pub enum Command {
         /// Run again whenever a rule, lib module, data file, the estimate or the facts change
         #[arg(long)]
         watch: bool,
+        /// Print the answer indented, for reading
+        #[arg(long)]
+        pretty: bool,
+        /// Exit 0 even when a rule failed or ran out of time
+        #[arg(long)]
+        allow_errors: bool,
     },
     /// Run the rule tests in rules/<ruleset>/tests/*.json
     #[command(
@@ -171,6 +177,8 @@ pub fn run(opts: Opts) -> u8 {
             facts,
             rules,
             watch,
+            pretty,
+            allow_errors,
         } => run::run(run::RunArgs {
             rules: &rules,
             ruleset: &ruleset,
@@ -178,6 +186,8 @@ pub fn run(opts: Opts) -> u8 {
             headers: &headers,
             facts: facts.as_deref(),
             watch,
+            pretty,
+            allow_errors,
         }),
         Command::Test {
             ruleset,

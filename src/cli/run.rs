@@ -1,5 +1,7 @@
 //! `lookout run`: evaluate a rule set on an estimate file exactly as the server does.
-//! stdout gets the response body, byte for byte; stderr gets a per-rule trace.
+//! stdout gets the response body, byte for byte, and a newline (`--pretty`: indented);
+//! stderr gets a per-rule trace. Exit 1 when a rule failed or ran out of time (a
+//! script can keep 0 with `--allow-errors`).
 //! `--facts FILE` gives the rules port events (see [`super::facts`]) instead of none.
 //! With `--watch`, it runs again whenever the rule set, the estimate or the facts change.
 
@@ -21,6 +23,10 @@ pub struct RunArgs<'a> {
     /// A facts file: the port events the rules see.
     pub facts: Option<&'a Path>,
     pub watch: bool,
+    /// Indent the answer for reading.
+    pub pretty: bool,
+    /// Exit 0 even when a rule failed or ran out of time.
+    pub allow_errors: bool,
 }
 
 /// The folder a file is in, `.` for a bare file name.
@@ -131,11 +137,25 @@ fn once(local: &Local, args: &RunArgs<'_>, headers: &[(String, String)]) -> anyh
     let evaluation = local.evaluate(&ruleset, estimate, headers, facts, None)?;
     local::write_trace(&mut std::io::stderr().lock(), &evaluation)?;
     let mut out = std::io::stdout().lock();
-    out.write_all(&evaluation.response.body)?;
-    if args.watch {
-        // Keep successive answers apart on a terminal; a single run stays byte-exact.
-        out.write_all(b"\n")?;
+    if args.pretty {
+        let answer: serde_json::Value = serde_json::from_slice(&evaluation.response.body)?;
+        serde_json::to_writer_pretty(&mut out, &answer)?;
+    } else {
+        out.write_all(&evaluation.response.body)?;
     }
+    out.write_all(b"\n")?;
     out.flush()?;
+    let failed = evaluation
+        .runs
+        .iter()
+        .filter(|r| r.outcome != crate::rules::Outcome::Ok)
+        .count();
+    if failed > 0 && !args.allow_errors {
+        eprintln!(
+            "{failed} rule{} failed or ran out of time (exit 1; --allow-errors keeps 0)",
+            if failed == 1 { "" } else { "s" }
+        );
+        return Ok(super::FOUND);
+    }
     Ok(super::OK)
 }

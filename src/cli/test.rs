@@ -8,7 +8,15 @@
 //! { "description": "...", "estimate": "../../samples/x.json" | {...},
 //!   "set": {"/pointer": value}, "remove": ["/pointer"], "headers": {"name": "value"},
 //!   "facts": "facts/port.json" | [...], "deadline_ms": 2000, "allow_rule_errors": false,
+//!   "rules": ["tce_floor"],
 //!   "expect": { "alerts": [...], "count": 3, "contains": [...], "absent": [...] } }
+//! ```
+//!
+//! With `rules`, only those rules' alerts and failures count. `alerts` is matched by
+//! content, in any order; numbers compare by value (`520` is `520.0`) wherever a test
+//! gives one (a mutation), and a mutation that differs is shown field by field.
+//!
+//! ```text
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -223,10 +231,26 @@ fn run_one(local: &Local, ruleset: &Arc<RuleSet>, path: &Path) -> Ran {
         .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
         .collect();
     let deadline = Duration::from_millis(file.deadline_ms.unwrap_or(DEFAULT_DEADLINE_MS));
+    if let Some(names) = &file.rules {
+        for name in names {
+            if !ruleset.rules.iter().any(|r| r.id == *name) {
+                let known: Vec<&str> = ruleset.rules.iter().map(|r| r.id.as_str()).collect();
+                ran.failures.push(format!(
+                    "\"rules\": there is no rule `{name}` in rule set `{}` (its rules: {})",
+                    ruleset.name,
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+    let in_scope = |rule: Option<&str>| match &file.rules {
+        None => true,
+        Some(names) => rule.is_some_and(|r| names.iter().any(|n| n == r)),
+    };
     match local.evaluate(ruleset, estimate, &headers, facts, Some(deadline)) {
         Ok(evaluation) => {
             if !file.allow_rule_errors {
-                for run in &evaluation.runs {
+                for run in evaluation.runs.iter().filter(|r| in_scope(Some(&r.rule))) {
                     match &run.outcome {
                         Outcome::Ok => {}
                         Outcome::Error(e) => ran.failures.push(format!(
@@ -241,7 +265,12 @@ fn run_one(local: &Local, ruleset: &Arc<RuleSet>, path: &Path) -> Ran {
                     }
                 }
             }
-            ran.alerts = evaluation.response.alerts;
+            ran.alerts = evaluation
+                .response
+                .alerts
+                .into_iter()
+                .filter(|a| in_scope(a.rule.as_deref()))
+                .collect();
         }
         Err(err) => ran.failures.push(format!("{err:#}")),
     }
@@ -416,43 +445,88 @@ fn check(ran: &Ran, others: &HashMap<&str, &Ran>) -> Vec<String> {
         }
     }
     if let Some(expected) = &expect.alerts {
-        let mut diff = String::new();
-        let mut differs = expected.len() != ran.alerts.len();
-        for i in 0..expected.len().max(ran.alerts.len()) {
-            match (expected.get(i), ran.alerts.get(i)) {
-                (Some(m), Some(a)) => {
-                    let misses = match ctx.validate(m) {
-                        Ok(()) => ctx.mismatches(m, a),
-                        Err(e) => vec![e],
-                    };
-                    if misses.is_empty() {
-                        let _ = write!(diff, "\n  #{} ok: {}", i + 1, summary(a));
-                    } else {
-                        differs = true;
-                        let _ = write!(diff, "\n  #{} - expected {}", i + 1, show(m));
-                        let _ = write!(diff, "\n  #{} + got      {}", i + 1, summary(a));
-                        for miss in misses {
-                            let _ = write!(diff, "\n       {miss}");
-                        }
-                    }
-                }
-                (Some(m), None) => {
-                    let _ = write!(diff, "\n  #{} - expected {}", i + 1, show(m));
-                    let _ = write!(diff, "\n  #{} + got      nothing", i + 1);
-                }
-                (None, Some(a)) => {
-                    let _ = write!(diff, "\n  #{} + unexpected {}", i + 1, summary(a));
-                }
-                (None, None) => {}
-            }
-        }
-        if differs {
-            failures.push(format!(
-                "expected exactly {} alert{}, got {} (- expected, + got):{diff}",
+        let problems: Vec<Option<String>> =
+            expected.iter().map(|m| ctx.validate(m).err()).collect();
+        let fits: Vec<Vec<bool>> = expected
+            .iter()
+            .zip(&problems)
+            .map(|(m, problem)| {
+                ran.alerts
+                    .iter()
+                    .map(|a| problem.is_none() && ctx.mismatches(m, a).is_empty())
+                    .collect()
+            })
+            .collect();
+        let pairs = pair_up(&fits, ran.alerts.len());
+        let matched: Vec<usize> = {
+            let mut m: Vec<usize> = pairs.iter().flatten().copied().collect();
+            m.sort_unstable();
+            m
+        };
+        let extra: Vec<usize> = (0..ran.alerts.len())
+            .filter(|a| !matched.contains(a))
+            .collect();
+        let missing: Vec<usize> = (0..expected.len())
+            .filter(|m| pairs[*m].is_none())
+            .collect();
+        if !missing.is_empty() || !extra.is_empty() {
+            let mut text = format!(
+                "expected exactly {} alert{} (in any order), got {}",
                 expected.len(),
                 if expected.len() == 1 { "" } else { "s" },
                 ran.alerts.len()
-            ));
+            );
+            if !matched.is_empty() {
+                let _ = write!(
+                    text,
+                    "; {} of yours match{} {}",
+                    matched.len(),
+                    if matched.len() == 1 { "es" } else { "" },
+                    numbers(&matched)
+                );
+            }
+            if !extra.is_empty() {
+                let _ = write!(
+                    text,
+                    "; {} other alert{} {}: {}",
+                    extra.len(),
+                    if extra.len() == 1 { "" } else { "s" },
+                    if extra.len() == 1 { "is" } else { "are" },
+                    numbers(&extra)
+                );
+            }
+            for m in &missing {
+                let _ = write!(text, "\n  - expected {}", show(&expected[*m]));
+                if let Some(problem) = &problems[*m] {
+                    let _ = write!(text, "\n       {problem}");
+                    continue;
+                }
+                // The closest alert nothing else matched, and how it differs.
+                let closest = extra
+                    .iter()
+                    .map(|a| (*a, ctx.mismatches(&expected[*m], &ran.alerts[*a])))
+                    .min_by_key(|(_, misses)| misses.len());
+                if let Some((a, misses)) = closest {
+                    let _ = write!(
+                        text,
+                        "\n    closest is #{}: {}",
+                        a + 1,
+                        summary(&ran.alerts[a])
+                    );
+                    for miss in misses {
+                        let _ = write!(text, "\n       {miss}");
+                    }
+                }
+            }
+            for a in &extra {
+                let _ = write!(
+                    text,
+                    "\n  + unexpected #{}: {}",
+                    a + 1,
+                    summary(&ran.alerts[*a])
+                );
+            }
+            failures.push(text);
         }
     }
     failures
@@ -583,14 +657,9 @@ impl Ctx<'_> {
             }
         }
         if let Some(want) = &m.mutation {
-            let got = a.alert.mutation.as_ref();
-            if got != Some(want) {
-                differ(
-                    &mut out,
-                    "mutation",
-                    &want.to_string(),
-                    &got.map_or("(none)".to_string(), Value::to_string),
-                );
+            match a.alert.mutation.as_ref() {
+                None => out.push(format!("mutation: expected {want}, got none")),
+                Some(got) => json_differences(want, got, "mutation", &mut out),
             }
         }
         if let Some(guid) = &m.guid {
@@ -609,6 +678,94 @@ impl Ctx<'_> {
             }
         }
         out
+    }
+}
+
+/// Where `got` differs from `want`, one line per place (`mutation.speed: expected 13.5,
+/// got 14`); numbers compare by value, so `520` and `520.0` are the same.
+fn json_differences(want: &Value, got: &Value, at: &str, out: &mut Vec<String>) {
+    match (want, got) {
+        (Value::Number(w), Value::Number(g)) => {
+            if w.as_f64() != g.as_f64() {
+                out.push(format!("{at}: expected {w}, got {g}"));
+            }
+        }
+        (Value::Object(w), Value::Object(g)) => {
+            for (key, wv) in w {
+                match g.get(key) {
+                    Some(gv) => json_differences(wv, gv, &format!("{at}.{key}"), out),
+                    None => out.push(format!("{at}.{key}: expected {wv}, got nothing")),
+                }
+            }
+            for (key, gv) in g {
+                if !w.contains_key(key) {
+                    out.push(format!("{at}.{key}: not expected, got {gv}"));
+                }
+            }
+        }
+        (Value::Array(w), Value::Array(g)) => {
+            for (i, (wv, gv)) in w.iter().zip(g).enumerate() {
+                json_differences(wv, gv, &format!("{at}[{i}]"), out);
+            }
+            if w.len() != g.len() {
+                out.push(format!(
+                    "{at}: expected {} element{}, got {}",
+                    w.len(),
+                    if w.len() == 1 { "" } else { "s" },
+                    g.len()
+                ));
+            }
+        }
+        _ => {
+            if want != got {
+                out.push(format!("{at}: expected {want}, got {got}"));
+            }
+        }
+    }
+}
+
+/// Pairs each expected matcher with a different alert it matches (any order), as
+/// many as can be: `pairs[i]` is the alert for matcher `i`. Kuhn's augmenting paths;
+/// a test has a handful of alerts.
+fn pair_up(fits: &[Vec<bool>], alerts: usize) -> Vec<Option<usize>> {
+    fn try_pair(
+        m: usize,
+        fits: &[Vec<bool>],
+        seen: &mut [bool],
+        owner: &mut [Option<usize>],
+    ) -> bool {
+        for a in 0..owner.len() {
+            if fits[m][a] && !seen[a] {
+                seen[a] = true;
+                if owner[a].is_none_or(|other| try_pair(other, fits, seen, owner)) {
+                    owner[a] = Some(m);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    let mut owner: Vec<Option<usize>> = vec![None; alerts];
+    for m in 0..fits.len() {
+        let mut seen = vec![false; alerts];
+        try_pair(m, fits, &mut seen, &mut owner);
+    }
+    let mut pairs = vec![None; fits.len()];
+    for (a, m) in owner.iter().enumerate() {
+        if let Some(m) = m {
+            pairs[*m] = Some(a);
+        }
+    }
+    pairs
+}
+
+/// `#5 and #6`, `#1, #2 and #4`.
+fn numbers(list: &[usize]) -> String {
+    let items: Vec<String> = list.iter().map(|i| format!("#{}", i + 1)).collect();
+    match items.split_last() {
+        None => "none".into(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
     }
 }
 

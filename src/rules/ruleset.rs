@@ -20,6 +20,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sonic_rs::ValueRef;
 
+use crate::rules::helpers;
 use crate::rules::json::{self, Doc, Json};
 use crate::rules::reuse;
 use crate::rules::sandbox::{self, Limits, Run};
@@ -101,6 +102,7 @@ pub struct Defaults {
     pub budget: Duration,
     pub margin: Duration,
     pub limits: Limits,
+    pub secrets: Secrets,
 }
 
 impl Default for Defaults {
@@ -109,8 +111,21 @@ impl Default for Defaults {
             budget: Duration::from_millis(10_000),
             margin: Duration::from_millis(1_500),
             limits: Limits::default(),
+            secrets: Secrets::Required,
         }
     }
+}
+
+/// Whether a rule set's `api_keys` must be readable for it to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    /// The server: a key it cannot read is an error, and the rule set's calls are
+    /// refused (authentication fails closed).
+    Required,
+    /// The author's tools (`check`, `test`, `run`, `replay`), which verify no
+    /// signature: a key that cannot be read here is a warning, so a production rule
+    /// set can be tried without its secrets.
+    Optional,
 }
 
 /// `ruleset.toml`, as written.
@@ -388,9 +403,15 @@ fn load_settings(
                 }
                 api_keys.push(key);
             }
-            Err(message) => {
-                problems.push(Problem::new(&path, format!("{KEY_PROBLEM}{i}]: {message}")))
-            }
+            Err(message) => match defaults.secrets {
+                Secrets::Required => {
+                    problems.push(Problem::new(&path, format!("{KEY_PROBLEM}{i}]: {message}")))
+                }
+                Secrets::Optional => warnings.push(Problem::new(
+                    &path,
+                    format!("{KEY_PROBLEM}{i}]: {message} (not needed here, which checks no signature; a server refuses this rule set's calls until it can read the key)"),
+                )),
+            },
         }
     }
     if api_keys.len() > 2 {
@@ -547,7 +568,9 @@ fn load_data(dir: &Path, hasher: &mut Sha256, problems: &mut Vec<Problem>) -> Do
     data.into()
 }
 
-/// CSV rows as objects keyed by the header row, in its order; values stay text.
+/// CSV rows as objects keyed by the header row, in its order. A column whose every
+/// filled cell is a number (`58600`, `-3.5`, `1e3`; see [`helpers::text_number`]) is
+/// read as numbers, its empty cells as `()`; any other column stays text as written.
 fn read_csv(path: &Path, bytes: &[u8]) -> Result<Doc, Problem> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -556,23 +579,41 @@ fn read_csv(path: &Path, bytes: &[u8]) -> Result<Doc, Problem> {
         .headers()
         .map_err(|e| Problem::new(path, format!("bad CSV header: {e}")))?
         .clone();
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| Problem {
+    let records = reader
+        .records()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Problem {
             path: path.to_path_buf(),
             line: e.position().map(|p| p.line() as usize),
             column: None,
             message: format!("bad CSV row: {e}"),
         })?;
+    let numeric: Vec<bool> = (0..headers.len())
+        .map(|col| {
+            let mut cells = records
+                .iter()
+                .filter_map(|r| r.get(col))
+                .filter(|c| !c.is_empty());
+            let mut any = false;
+            cells.all(|c| {
+                any = true;
+                helpers::text_number(c).is_some()
+            }) && any
+        })
+        .collect();
+    let mut array = sonic_rs::Array::with_capacity(records.len());
+    for record in &records {
         let mut row = sonic_rs::Object::with_capacity(headers.len());
-        for (h, v) in headers.iter().zip(record.iter()) {
-            row.insert(h, v);
+        for (col, (h, v)) in headers.iter().zip(record.iter()).enumerate() {
+            if !numeric[col] {
+                row.insert(h, v);
+            } else if let Some(n) = helpers::text_number(v) {
+                row.insert(h, sonic_rs::to_value(&n).expect("a number is JSON"));
+            } else {
+                row.insert(h, Doc::new());
+            }
         }
-        rows.push(Doc::from(row));
-    }
-    let mut array = sonic_rs::Array::with_capacity(rows.len());
-    for row in rows {
-        array.push(row);
+        array.push(Doc::from(row));
     }
     Ok(array.into())
 }

@@ -518,6 +518,11 @@ fn register_builders(engine: &mut Engine) {
 /// An error's message without the " (line 3, position 7)" Rhai appends, and that position.
 pub fn describe(err: &EvalAltResult) -> (String, Position) {
     let pos = err.position();
+    if let EvalAltResult::ErrorFunctionNotFound(signature, _) = err {
+        if let Some(message) = no_such_function(signature) {
+            return (message, pos);
+        }
+    }
     let text = err.to_string();
     let suffix = format!(" ({pos})");
     let message = if pos.is_none() {
@@ -528,6 +533,100 @@ pub fn describe(err: &EvalAltResult) -> (String, Position) {
             .unwrap_or(text)
     };
     (message, pos)
+}
+
+/// Rhai's `Function not found: * (&str | ImmutableString | String, i64)`, in desk
+/// words: which operator or function, on what kinds of values, and what to do.
+fn no_such_function(signature: &str) -> Option<String> {
+    let (name, args) = signature.split_once(" (")?;
+    let args: Vec<&str> = args
+        .strip_suffix(')')?
+        .split(", ")
+        .filter(|a| !a.is_empty())
+        .map(value_words)
+        .collect();
+    let texts = args.iter().filter(|a| **a == "a string").count();
+    let numbers = args.iter().filter(|a| **a == "a number").count();
+    let nothing = args.iter().any(|a| a.starts_with("nothing"));
+    let hint = if nothing {
+        "; a value was missing (an absent field reads as `()`): check it first, or use `?.` and `??`"
+    } else if texts > 0 && numbers > 0 {
+        "; the string may hold a number (a CSV cell in a column that is not all numbers, a number sent as text): make it one with to_number(x)"
+    } else {
+        ""
+    };
+    if let Some(field) = name.strip_prefix("get$") {
+        return Some(format!(
+            "cannot read field `{field}` of {}{hint}",
+            args.first().unwrap_or(&"this value")
+        ));
+    }
+    if let Some(field) = name.strip_prefix("set$") {
+        return Some(format!(
+            "cannot set field `{field}` of {}",
+            args.first().unwrap_or(&"this value")
+        ));
+    }
+    let operator = matches!(
+        name,
+        "+" | "-"
+            | "*"
+            | "/"
+            | "%"
+            | "**"
+            | "<"
+            | ">"
+            | "<="
+            | ">="
+            | "=="
+            | "!="
+            | "&"
+            | "|"
+            | "^"
+            | "<<"
+            | ">>"
+            | "+="
+            | "-="
+            | "*="
+            | "/="
+            | "%="
+            | "**="
+            | "&="
+            | "|="
+            | "^="
+            | "<<="
+            | ">>="
+    );
+    Some(match (operator, args.as_slice()) {
+        (true, [left, right]) => format!("cannot use `{name}` on {left} and {right}{hint}"),
+        (true, [one]) => format!("cannot use `{name}` on {one}{hint}"),
+        _ if args.is_empty() => format!("there is no function `{name}()` without arguments"),
+        _ => format!(
+            "there is no function `{name}` taking ({}){hint}; rules/README.md \"Helpers\" lists the helpers",
+            args.join(", ")
+        ),
+    })
+}
+
+/// A Rhai type name (as in its signatures) in a rule author's words (those of
+/// [`helpers::type_name`]).
+fn value_words(type_name: &str) -> &'static str {
+    match type_name {
+        "&str | ImmutableString | String" | "string" | "&str" | "ImmutableString" | "String" => {
+            "a string"
+        }
+        "i64" | "INT" | "int" | "f64" | "FLOAT" | "float" => "a number",
+        "()" => "nothing (`()`)",
+        "bool" => "a boolean",
+        "char" => "a character",
+        "Json" => "a part of the estimate (an object or array)",
+        "array" | "Array" => "an array",
+        "map" | "Map" => "a map",
+        "Alert" => "an alert",
+        "Fn" | "FnPtr" => "a function",
+        "timestamp" | "Instant" => "a timestamp",
+        _ => "a value of another kind",
+    }
 }
 
 pub fn json_kind(value: &serde_json::Value) -> &'static str {

@@ -35,6 +35,10 @@ pub struct TestFile {
     pub deadline_ms: Option<u64>,
     #[serde(default)]
     pub allow_rule_errors: bool,
+    /// The rules this test is about: only their alerts and failures count, so adding
+    /// a rule to the set does not break it. Every rule still runs, as on the server.
+    #[serde(default)]
+    pub rules: Option<Vec<String>>,
     pub expect: Expect,
 }
 

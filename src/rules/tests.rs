@@ -495,6 +495,67 @@ fn libs_and_data_are_the_rule_sets_own() {
     );
 }
 
+/// A CSV column whose filled cells are all numbers reads as numbers (its empty cells
+/// as `()`); any other column stays text as written, leading zeros included.
+#[test]
+fn csv_columns_of_numbers_read_as_numbers() {
+    let fx = ruleset(&[
+        (
+            "data/vessels.csv",
+            "code,dwt,speed,imo,note,mixed\nANN,58600,13.5,0091234,,12\nLKT,,-2e1,0095678,big,n/a\n",
+        ),
+        (
+            "r.rhai",
+            r#"
+            let a = data.vessels[0];
+            let b = data.vessels[1];
+            info(`${a.dwt * 2} ${type_of(a.dwt)} ${a.speed + 1.0} ${b.speed} ${b.dwt == ()} ${a.imo} ${type_of(a.mixed)} ${a.note == ""} ${parse_float(a.dwt)} ${to_number(a.mixed) + 1}`);
+        "#,
+        ),
+    ])
+    .unwrap();
+    assert_eq!(
+        body(&run(&fx, estimate()))[0]["message"],
+        "117200 i64 14.5 -20.0 true 0091234 string true 58600.0 13"
+    );
+}
+
+/// Arithmetic on text says what happened and what to do, in a rule author's words.
+#[test]
+fn arithmetic_on_text_is_explained() {
+    for (script, expected) in [
+        (
+            r#"let qty = "58600"; info(`${qty * 2}`);"#,
+            "cannot use `*` on a string and a number; the string may hold a number",
+        ),
+        (
+            r#"let x = (); info(`${x + 1}`);"#,
+            "cannot use `+` on nothing (`()`) and a number; a value was missing",
+        ),
+        (
+            r#"info(`${no_such_helper(1, "a")}`);"#,
+            "there is no function `no_such_helper` taking (a number, a string)",
+        ),
+        (
+            r#"info(`${to_number("12 MT")}`);"#,
+            "to_number: \"12 MT\" is not a number",
+        ),
+    ] {
+        let fx = ruleset(&[("r.rhai", script)]).unwrap();
+        let ev = run(&fx, estimate());
+        let Outcome::Error(err) = &ev.runs[0].outcome else {
+            panic!("{script}: {:?}", ev.runs[0].outcome)
+        };
+        assert!(err.message.contains(expected), "{script}: {}", err.message);
+        assert!(
+            !err.message.contains("Function not found"),
+            "{}",
+            err.message
+        );
+        assert_eq!(err.line, Some(1), "{script}");
+    }
+}
+
 #[test]
 fn eval_is_off() {
     let problems = ruleset(&[("r.rhai", r#"eval("1 + 1")"#)])

@@ -38,6 +38,7 @@ use args::*;
 pub use dates::parse_date;
 use dates::*;
 use lists::*;
+pub use numbers::text_number;
 use numbers::*;
 pub use paths::get;
 use paths::*;

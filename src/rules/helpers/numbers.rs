@@ -3,6 +3,7 @@
 use rhai::{Dynamic, Engine};
 
 use super::*;
+use crate::rules::json::runtime_error;
 use crate::rules::sandbox::check_limits;
 
 pub(super) fn register_numbers(engine: &mut Engine) {
@@ -12,6 +13,15 @@ pub(super) fn register_numbers(engine: &mut Engine) {
             let h = "round(number, places)";
             Ok(round(number_arg(h, "number", &x)?, places_arg(h, &places)?))
         })
+        .register_fn("to_number", |x: Dynamic| -> Res<Dynamic> {
+            check_limits()?;
+            to_number(&x)
+        })
+        // CSV cells in numeric columns are numbers: rules written when every cell was
+        // text (`parse_float(row.dwt)`) keep working.
+        .register_fn("parse_float", |x: i64| x as f64)
+        .register_fn("parse_float", |x: f64| x)
+        .register_fn("parse_int", |x: i64| x)
         .register_fn("is_number", |x: Dynamic| -> Res<bool> {
             check_limits()?;
             Ok(x.is_int() || x.is_float())
@@ -48,6 +58,53 @@ pub(super) fn register_numbers(engine: &mut Engine) {
                 Ok(out)
             },
         );
+}
+
+/// `to_number(x)`: a number as it is; a string holding a number (`"58600"`,
+/// `" -3.5 "`, `"1e3"`) as that number, an integer when it is one; anything else is
+/// an error that says what it got.
+pub(super) fn to_number(x: &Dynamic) -> Res<Dynamic> {
+    if x.is_int() || x.is_float() {
+        return Ok(x.clone());
+    }
+    if let Ok(text) = x.as_immutable_string_ref() {
+        let t = text.trim();
+        if let Some(n) = text_number(t) {
+            return Ok(match n.as_i64() {
+                Some(i) => Dynamic::from_int(i),
+                None => Dynamic::from_float(n.as_f64().unwrap_or(f64::NAN)),
+            });
+        }
+        return Err(runtime_error(format!(
+            "to_number: {:?} is not a number",
+            text.chars().take(40).collect::<String>()
+        )));
+    }
+    Err(runtime_error(format!(
+        "to_number: the value must be a number or a string holding one, got {}",
+        type_name(x)
+    )))
+}
+
+/// The number a text holds, written as JSON writes numbers (an optional minus, no
+/// leading zeros, an optional fraction and exponent): `"58600"`, `"-3.5"`, `"1e3"`.
+/// `"00123"`, `"+5"`, `"1,000"`, `"NaN"` and `""` are not numbers. Integers that fit
+/// stay integers.
+pub fn text_number(text: &str) -> Option<serde_json::Number> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let int_part = digits.split(['.', 'e', 'E']).next()?;
+    if int_part.is_empty()
+        || !int_part.bytes().all(|b| b.is_ascii_digit())
+        || (int_part.len() > 1 && int_part.starts_with('0'))
+    {
+        return None;
+    }
+    if let Ok(i) = text.parse::<i64>() {
+        return Some(i.into());
+    }
+    // serde_json decides the rest of the grammar (fraction, exponent).
+    let number = serde_json::from_str::<serde_json::Number>(text).ok()?;
+    serde_json::Number::from_f64(number.as_f64()?)
 }
 
 pub(super) fn money(

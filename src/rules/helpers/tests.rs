@@ -616,3 +616,28 @@ fn a_helper_over_a_huge_list_stops_at_the_deadline() {
         );
     }
 }
+
+#[test]
+fn to_number_reads_numbers_written_as_text() {
+    check(&[
+        ("to_number(12)", "12"),
+        ("to_number(12.5)", "12.5"),
+        (r#"to_number("58600")"#, "58600"),
+        (r#"to_number(" -3.5 ")"#, "-3.5"),
+        (r#"to_number("1e3")"#, "1000.0"),
+        (r#"to_number("99999999999999999999")"#, "1e20"),
+        (
+            r#"to_number("00123")"#,
+            "error: to_number: \"00123\" is not a number",
+        ),
+        (r#"to_number("1,000")"#, "error: is not a number"),
+        (r#"to_number("NaN")"#, "error: is not a number"),
+        (r#"to_number("")"#, "error: is not a number"),
+        (
+            "to_number(())",
+            "error: to_number: the value must be a number or a string holding one, got nothing",
+        ),
+        ("parse_float(7)", "7.0"),
+        ("parse_int(7)", "7"),
+    ]);
+}
