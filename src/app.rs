@@ -95,6 +95,7 @@ impl Application {
         }
         let admin =
             crate::http::admin::Admin::load(config.admin_token.as_ref(), &config.data, addr)
+                .map(|a| a.with_users(&config.users))
                 .context("preparing the log viewer's admin token")?;
         let metrics: Arc<crate::metrics::Metrics> = Arc::default();
         let state = AppState {

@@ -50,6 +50,8 @@ pub struct Config {
     pub instance: Option<String>,
     /// The log viewer's admin token; `None`: `LOOKOUT_ADMIN_TOKEN`, else `<data>/admin-token`.
     pub admin_token: Option<crate::secrets::AdminToken>,
+    /// Named users of the viewer and the workbench (`[[users]]`), each with a role.
+    pub users: Vec<crate::secrets::UserAccount>,
     /// Port event intake (`[events]`).
     pub events: EventsSettings,
     /// Connections, heads and bodies (`[http]`).
@@ -257,6 +259,7 @@ impl Default for Config {
             store_max_file_bytes: Some(default_max_file_bytes(&RecorderSettings::default())),
             instance: None,
             admin_token: None,
+            users: Vec::new(),
             events: EventsSettings::default(),
             http: HttpLimits::default(),
         }
@@ -289,6 +292,68 @@ pub struct File {
     pub store: Option<StoreFile>,
     pub events: Option<EventsFile>,
     pub http: Option<HttpFile>,
+    pub users: Option<Vec<UserFile>>,
+}
+
+/// One `[[users]]` entry: `name`, `role` (`viewer`, `author`, `publisher`) and `token`
+/// (`env:VAR` or `file:PATH`; a literal works, with a warning).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserFile {
+    pub name: String,
+    pub role: String,
+    pub token: String,
+}
+
+/// Reads `[[users]]`: names valid and distinct, tokens readable, long enough and distinct.
+fn users(entries: Vec<UserFile>) -> Result<Vec<crate::secrets::UserAccount>, String> {
+    let mut out: Vec<crate::secrets::UserAccount> = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        let what = format!("[[users]] #{} ({})", i + 1, entry.name);
+        let name = entry.name.trim();
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
+        {
+            return Err(format!(
+                "{what}: a user name is 1 to 64 letters, digits, `.`, `-`, `_` or `@`"
+            ));
+        }
+        if name.eq_ignore_ascii_case("admin") {
+            return Err(format!(
+                "{what}: `admin` is the admin token's name; choose another"
+            ));
+        }
+        if out.iter().any(|u| u.name == name) {
+            return Err(format!("{what}: the name `{name}` is used twice"));
+        }
+        let role =
+            crate::secrets::Role::parse(entry.role.trim()).map_err(|e| format!("{what}: {e}"))?;
+        let (token, literal) = crate::signature::resolve_key(&entry.token)
+            .map_err(|e| format!("{what} token: {e}"))?;
+        if literal {
+            tracing::warn!("{what} has a literal token in lookout.toml; use \"env:VAR\" or \"file:/run/secrets/...\"");
+        }
+        let token = token.expose().trim().to_string();
+        if token.chars().count() < 16 {
+            return Err(format!(
+                "{what}: the token is shorter than 16 characters; use a long random value (e.g. `openssl rand -base64 32`)"
+            ));
+        }
+        if out.iter().any(|u| u.token.expose() == token) {
+            return Err(format!(
+                "{what}: the same token as another user; every user needs their own"
+            ));
+        }
+        out.push(crate::secrets::UserAccount {
+            name: name.to_string(),
+            role,
+            token: crate::secrets::AdminToken::new(token),
+        });
+    }
+    Ok(out)
 }
 
 /// `[events]` in `lookout.toml`: port event intake.
@@ -498,10 +563,14 @@ impl Config {
             store_max_file_bytes: d.store_max_file_bytes,
             instance: file.instance,
             admin_token: None,
+            users: Vec::new(),
             events: EventsSettings::default(),
             http: d.http.clone(),
         };
         let mut config = config;
+        if let Some(entries) = file.users {
+            config.users = users(entries).map_err(invalid)?;
+        }
         if let Some(http) = file.http {
             http.apply(&mut config.http);
         }
@@ -953,6 +1022,79 @@ mod tests {
             ),
         ] {
             let err = read(text).unwrap_err();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn users_and_their_mistakes() {
+        use crate::secrets::Role;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lookout.toml");
+        let secret = dir.path().join("apatel-token");
+        std::fs::write(&secret, "apatel-token-0123456789abcdef\n").unwrap();
+        let read = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::from_file(File::read(&path).map_err(|e| e.to_string())?, &path)
+                .map_err(|e| e.to_string())
+        };
+        let config = read(&format!(
+            "[[users]]\nname = \"apatel\"\nrole = \"author\"\ntoken = \"file:{}\"\n[[users]]\nname = \"jlee\"\nrole = \"publisher\"\ntoken = \"jlee-literal-token-0123456789\"\n",
+            secret.display()
+        ))
+        .unwrap();
+        assert_eq!(config.users.len(), 2);
+        assert_eq!(
+            (
+                config.users[0].name.as_str(),
+                config.users[0].role,
+                config.users[0].token.expose()
+            ),
+            ("apatel", Role::Author, "apatel-token-0123456789abcdef")
+        );
+        assert_eq!(config.users[1].role, Role::Publisher);
+        let entry = |name: &str, role: &str, token: &str| {
+            format!("[[users]]\nname = \"{name}\"\nrole = \"{role}\"\ntoken = \"{token}\"\n")
+        };
+        for (text, says) in [
+            (
+                entry("vera", "owner", "vera-token-0123456789abcdef"),
+                "role \"owner\" is not one of",
+            ),
+            (
+                entry("vera", "viewer", "short"),
+                "shorter than 16 characters",
+            ),
+            (
+                entry("vera", "viewer", "env:LOOKOUT_TEST_UNSET_USER_TOKEN_7Q"),
+                "LOOKOUT_TEST_UNSET_USER_TOKEN_7Q is not set",
+            ),
+            (
+                entry("admin", "viewer", "vera-token-0123456789abcdef"),
+                "`admin` is the admin token's name",
+            ),
+            (
+                entry("two words", "viewer", "vera-token-0123456789abcdef"),
+                "a user name is 1 to 64",
+            ),
+            (
+                [
+                    entry("vera", "viewer", "same-token-0123456789abcdef"),
+                    entry("vera", "author", "other-token-0123456789abcd"),
+                ]
+                .concat(),
+                "the name `vera` is used twice",
+            ),
+            (
+                [
+                    entry("vera", "viewer", "same-token-0123456789abcdef"),
+                    entry("ola", "author", "same-token-0123456789abcdef"),
+                ]
+                .concat(),
+                "the same token as another user",
+            ),
+        ] {
+            let err = read(&text).unwrap_err();
             assert!(err.contains(says), "{text}: {err}");
         }
     }

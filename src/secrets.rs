@@ -35,6 +35,50 @@ impl std::fmt::Debug for AdminToken {
     }
 }
 
+/// What a named user of the log viewer and the workbench may do (`[[users]]` in
+/// `lookout.toml`); each role has the rights of the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// The log: calls, answers, traces, port events.
+    Viewer,
+    /// Also replays, drafts, trying and testing rules, saving calls as tests.
+    Author,
+    /// Also publishing a draft as the live rules, and rolling back.
+    Publisher,
+    /// The admin token: everything.
+    Admin,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Result<Role, String> {
+        match text {
+            "viewer" => Ok(Role::Viewer),
+            "author" => Ok(Role::Author),
+            "publisher" => Ok(Role::Publisher),
+            other => Err(format!(
+                "role \"{other}\" is not one of \"viewer\", \"author\", \"publisher\" (the admin token has every right)"
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Author => "author",
+            Role::Publisher => "publisher",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// A named user: a name shown on what they do, a role, and their own token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAccount {
+    pub name: String,
+    pub role: Role,
+    pub token: AdminToken,
+}
+
 /// `postgres://user:secret@host/db` → `postgres://user@host/db`, for messages.
 pub fn without_password(url: &str) -> String {
     match url::Url::parse(url) {

@@ -1997,3 +1997,164 @@ async fn an_event_page_shows_its_fields_and_payload_and_links_to_its_container_v
         );
     }
 }
+
+const VIEWER_TOKEN: &str = "viewer-token-5b8e2d7a1c4f9e3b6a0d";
+const AUTHOR_TOKEN: &str = "author-token-9c2f7e1b4d8a3e6f0b5c";
+
+fn user(name: &str, role: lookout::secrets::Role, token: &str) -> lookout::secrets::UserAccount {
+    lookout::secrets::UserAccount {
+        name: name.into(),
+        role,
+        token: lookout::secrets::AdminToken::new(token),
+    }
+}
+
+/// Named users: a viewer sees the log but cannot replay or save a test; an author can;
+/// the answers name the user and the role needed, for Bearer clients and sessions alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_user_gets_what_their_role_allows_and_is_told_what_is_not() {
+    use lookout::secrets::Role;
+    let app = spawn_app_with(&[("desk", &[("speed.rhai", SPEED_RULE)])], |c| {
+        c.admin_token = Some(lookout::secrets::AdminToken::new(TOKEN));
+        c.users = vec![
+            user("vera", Role::Viewer, VIEWER_TOKEN),
+            user("apatel", Role::Author, AUTHOR_TOKEN),
+        ];
+    })
+    .await;
+    let id = send(
+        &app,
+        "desk",
+        &estimate("EST-ROLES", "ANNA", json!({"speed": 14})),
+        None,
+    )
+    .await;
+
+    let me = |who| {
+        let app = &app;
+        async move {
+            get(app, "/admin/api/me", who)
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        me(As::Bearer(TOKEN)).await,
+        json!({"name": "admin", "role": "admin"})
+    );
+    assert_eq!(
+        me(As::Bearer(VIEWER_TOKEN)).await,
+        json!({"name": "vera", "role": "viewer"})
+    );
+    assert_eq!(
+        me(As::Bearer(AUTHOR_TOKEN)).await,
+        json!({"name": "apatel", "role": "author"})
+    );
+    // Another token is nobody's.
+    assert_eq!(
+        get(
+            &app,
+            "/admin/api/me",
+            As::Bearer("viewer-token-5b8e2d7a1c4f9e3b6a0x")
+        )
+        .await
+        .status(),
+        401
+    );
+
+    // Every user sees the log.
+    for token in [TOKEN, VIEWER_TOKEN, AUTHOR_TOKEN] {
+        for path in [
+            "/admin",
+            "/admin/api/calls",
+            &format!("/admin/calls/{id}"),
+            "/admin/events",
+        ] {
+            assert_eq!(
+                get(&app, path, As::Bearer(token)).await.status(),
+                200,
+                "{path}"
+            );
+        }
+    }
+    // Replays and test files: the viewer is refused, with what it needs and who they are.
+    let authoring = [
+        (Method::POST, format!("/admin/api/calls/{id}/replay")),
+        (Method::GET, format!("/admin/api/calls/{id}/test")),
+        (Method::POST, format!("/admin/calls/{id}/replay")),
+    ];
+    for (method, path) in &authoring {
+        let refused = request(&app, method.clone(), path, As::Bearer(VIEWER_TOKEN), &[]).await;
+        assert_eq!(refused.status(), 403, "{method} {path}");
+        let text = refused.text().await.unwrap();
+        assert!(
+            text.contains(&format!(
+                "{method} {path} needs the author role; vera is a viewer"
+            )),
+            "{path}: {text}"
+        );
+        for token in [AUTHOR_TOKEN, TOKEN] {
+            let allowed = request(&app, method.clone(), path, As::Bearer(token), &[]).await;
+            assert_eq!(allowed.status(), 200, "{method} {path}");
+        }
+    }
+
+    // The pages say who is logged in, and offer the viewer no replay or test button.
+    let page = get(
+        &app,
+        &format!("/admin/calls/{id}"),
+        As::Bearer(VIEWER_TOKEN),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        page.contains(r#"<span id="who" class="who">vera (viewer)</span>"#),
+        "{page}"
+    );
+    assert!(!page.contains(r#"id="replay""#) && !page.contains(r#"id="save-test""#));
+    assert!(page.contains("Replaying needs the author role; vera is a viewer."));
+    let page = get(
+        &app,
+        &format!("/admin/calls/{id}"),
+        As::Bearer(AUTHOR_TOKEN),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        page.contains("apatel (author)")
+            && page.contains(r#"id="replay""#)
+            && page.contains(r#"id="save-test""#)
+    );
+
+    // A session carries its user: the viewer's session is refused the same way.
+    let session = log_in_with(&app, VIEWER_TOKEN).await;
+    assert_eq!(me(As::Cookie(&session)).await["name"], "vera");
+    let token = csrf(&app, &session).await;
+    let refused = request(
+        &app,
+        Method::POST,
+        &format!("/admin/api/calls/{id}/replay"),
+        As::Cookie(&session),
+        &[("x-csrf-token", &token), ("origin", &origin(&app))],
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    let author = log_in_with(&app, AUTHOR_TOKEN).await;
+    assert_eq!(me(As::Cookie(&author)).await["role"], "author");
+    let token = csrf(&app, &author).await;
+    let allowed = request(
+        &app,
+        Method::POST,
+        &format!("/admin/api/calls/{id}/replay"),
+        As::Cookie(&author),
+        &[("x-csrf-token", &token), ("origin", &origin(&app))],
+    )
+    .await;
+    assert_eq!(allowed.status(), 200);
+}

@@ -10,6 +10,9 @@
 //! | `POST /admin/api/calls/{id}/replay` | a `replay::Replayed` |
 //! | `GET /admin/api/calls/{id}/test` | the rule test file, as a download |
 //! | `GET /admin/api/status` | the recorder's status and the store's size |
+//! | `GET /admin/api/me` | who is asking: `{"name": ..., "role": "viewer" \| "author" \| "publisher" \| "admin"}` |
+//!
+//! Replays and test files need the `author` role or above; the rest, any user.
 //! | `GET /admin/api/events?source=&event=&container=&vessel=&port=&since=&until=&before=&limit=` | an `admin::EventList`: `{"events": [...], "next": ...}` |
 //! | `GET /admin/api/events/{id}` | an `events::Event` (its `payload` is the JSON text as received) |
 
@@ -21,6 +24,11 @@ use axum::Json;
 use super::filters::{EventFilters, Filters};
 use crate::http::ApiError;
 use crate::http::{AppState, Query};
+
+pub async fn me(axum::Extension(auth): axum::Extension<super::auth::Auth>) -> Response {
+    let user = auth.user();
+    Json(serde_json::json!({"name": user.name, "role": user.role.as_str()})).into_response()
+}
 
 pub async fn list(
     State(state): State<AppState>,

@@ -48,7 +48,8 @@ use subtle::ConstantTimeEq;
 use super::AsPage;
 use crate::http::ApiError;
 use crate::http::AppState;
-use crate::secrets::AdminToken;
+pub use crate::secrets::Role;
+use crate::secrets::{AdminToken, UserAccount};
 use crate::store::{Store, StoreError};
 
 pub const COOKIE: &str = "lookout_admin";
@@ -77,11 +78,46 @@ pub enum TokenSource {
     Generated(PathBuf),
 }
 
-/// The viewer's secrets: the token, the session key derived from it, the login codes
-/// this instance made, and the sessions ended by logging out.
-pub struct Admin {
+/// Who is asking: the admin token's holder (`admin`, every right) or a named user of
+/// `[[users]]` with their role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub role: Role,
+}
+
+impl User {
+    fn admin() -> User {
+        User {
+            name: "admin".into(),
+            role: Role::Admin,
+        }
+    }
+}
+
+/// One token and what it opens: the admin token's account is first, then `[[users]]`.
+struct Account {
+    user: User,
     token_digest: [u8; 32],
+    /// Signs this account's sessions: changing the token ends them.
     session_key: [u8; 32],
+}
+
+impl Account {
+    fn new(user: User, token: &str) -> Account {
+        Account {
+            user,
+            token_digest: Sha256::digest(token.as_bytes()).into(),
+            session_key: mac(token.as_bytes(), &[b"lookout admin session key v1"]),
+        }
+    }
+}
+
+/// The viewer's secrets: the admin token's and each user's account (token digest and
+/// session key), the login codes this instance made, and the sessions ended by logging
+/// out.
+pub struct Admin {
+    accounts: Vec<Account>,
     source: TokenSource,
     codes: LoginCodes,
     revoked: Revocations,
@@ -227,8 +263,7 @@ impl Admin {
 
     pub fn with_token(token: &str, source: TokenSource) -> Admin {
         Admin {
-            token_digest: Sha256::digest(token.as_bytes()).into(),
-            session_key: mac(token.as_bytes(), &[b"lookout admin session key v1"]),
+            accounts: vec![Account::new(User::admin(), token)],
             source,
             codes: LoginCodes {
                 lifetime: Mutex::new(LOGIN_CODE_LIFETIME),
@@ -289,21 +324,48 @@ impl Admin {
         &self.source
     }
 
-    /// Is `given` the admin token? Constant time (both sides are hashed first, so not
-    /// even the length is compared directly).
-    pub fn is_token(&self, given: &str) -> bool {
-        let given = given.trim();
-        let digest: [u8; 32] = Sha256::digest(given.as_bytes()).into();
-        bool::from(digest.ct_eq(&self.token_digest)) && !given.is_empty()
+    /// The named users of `[[users]]` besides the admin token (their tokens checked
+    /// by the config: long enough and distinct).
+    pub fn with_users(mut self, users: &[UserAccount]) -> Admin {
+        for u in users {
+            let user = User {
+                name: u.name.clone(),
+                role: u.role,
+            };
+            self.accounts
+                .push(Account::new(user, u.token.expose().trim()));
+        }
+        self
     }
 
-    /// Whether the request carries the admin token (Bearer) or a live session cookie:
-    /// for answers outside `/admin` that say more to the admin (`/readyz`).
-    /// A session counts only once the logged-out sessions were read from the store
-    /// (which [`super::router`] starts at once); this does not read them again.
+    /// Is `given` the admin token?
+    pub fn is_token(&self, given: &str) -> bool {
+        self.user_for(given)
+            .is_some_and(|user| user.role == Role::Admin)
+    }
+
+    /// Whose token is `given` (the admin token's or a user's). Constant time: every
+    /// account is compared, both sides hashed first, so not even the length is
+    /// compared directly.
+    pub fn user_for(&self, given: &str) -> Option<User> {
+        let given = given.trim();
+        let digest: [u8; 32] = Sha256::digest(given.as_bytes()).into();
+        let mut found = None;
+        for account in &self.accounts {
+            if bool::from(digest.ct_eq(&account.token_digest)) {
+                found = Some(account.user.clone());
+            }
+        }
+        found.filter(|_| !given.is_empty())
+    }
+
+    /// Whether the request carries a token (Bearer) or a live session cookie: for
+    /// answers outside `/admin` that say more to those who may see the log (`/readyz`,
+    /// `/metrics`). A session counts only once the logged-out sessions were read from
+    /// the store (which [`super::router`] starts at once); this does not read them again.
     pub fn authorizes(&self, headers: &HeaderMap) -> bool {
         match bearer(headers) {
-            Some(given) => self.is_token(given),
+            Some(given) => self.user_for(given).is_some(),
             None => {
                 self.revoked.read_at().is_some()
                     && cookie(headers).and_then(|v| self.session(v)).is_some()
@@ -311,21 +373,36 @@ impl Admin {
         }
     }
 
-    /// A new session, as the cookie's value.
-    pub fn new_session(&self) -> Result<String, ApiError> {
+    /// A new session for `user`, as the cookie's value.
+    pub fn new_session(&self, user: &User) -> Result<String, ApiError> {
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce).map_err(|e| {
             ApiError::Unavailable(format!("cannot get random bytes for a session: {e}"))
         })?;
         let expires = now_secs() + SESSION.as_secs();
-        Ok(self.sign(expires, nonce))
+        let account = self
+            .accounts
+            .iter()
+            .find(|a| a.user == *user)
+            .ok_or(ApiError::LogIn)?;
+        Ok(self.sign_for(account, expires, nonce))
     }
 
+    #[cfg(test)]
     fn sign(&self, expires: u64, nonce: [u8; 16]) -> String {
-        let mut payload = [0u8; 24];
-        payload[..8].copy_from_slice(&expires.to_be_bytes());
-        payload[8..].copy_from_slice(&nonce);
-        let tag = mac(&self.session_key, &[b"session", &payload]);
+        self.sign_for(&self.accounts[0], expires, nonce)
+    }
+
+    /// `payload.tag`: the payload is the expiry, the nonce and the user's name (none
+    /// for the admin token's sessions), signed with the account's key.
+    fn sign_for(&self, account: &Account, expires: u64, nonce: [u8; 16]) -> String {
+        let mut payload = Vec::with_capacity(24 + account.user.name.len());
+        payload.extend_from_slice(&expires.to_be_bytes());
+        payload.extend_from_slice(&nonce);
+        if account.user.role != Role::Admin {
+            payload.extend_from_slice(account.user.name.as_bytes());
+        }
+        let tag = mac(&account.session_key, &[b"session", &payload]);
         format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(payload),
@@ -338,22 +415,29 @@ impl Admin {
         let (payload, tag) = value.split_once('.')?;
         let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        if payload.len() != 24 {
+        if payload.len() < 24 {
             return None;
         }
-        let expected = mac(&self.session_key, &[b"session", &payload]);
+        let name = std::str::from_utf8(&payload[24..]).ok()?;
+        let account = if name.is_empty() {
+            &self.accounts[0]
+        } else {
+            self.accounts.iter().skip(1).find(|a| a.user.name == name)?
+        };
+        let expected = mac(&account.session_key, &[b"session", &payload]);
         if !bool::from(expected.as_slice().ct_eq(&tag)) {
             return None;
         }
         let expires = u64::from_be_bytes(payload[..8].try_into().ok()?);
-        let nonce: [u8; 16] = payload[8..].try_into().ok()?;
+        let nonce: [u8; 16] = payload[8..24].try_into().ok()?;
         if expires <= now_secs() || self.revoked.contains(&nonce) {
             return None;
         }
         Some(Session {
             nonce,
             expires,
-            csrf: URL_SAFE_NO_PAD.encode(mac(&self.session_key, &[b"csrf", &nonce])),
+            csrf: URL_SAFE_NO_PAD.encode(mac(&account.session_key, &[b"csrf", &nonce])),
+            user: account.user.clone(),
         })
     }
 
@@ -435,12 +519,14 @@ pub struct Session {
     expires: u64,
     /// What its POSTs must carry.
     pub csrf: String,
+    pub user: User,
 }
 
-/// How a request proved it may see the log; handlers find it in the request's extensions.
+/// How a request proved it may see the log, and whose it is; handlers find it in the
+/// request's extensions.
 #[derive(Debug, Clone)]
 pub enum Auth {
-    Bearer,
+    Bearer(User),
     Session(Session),
 }
 
@@ -448,9 +534,47 @@ impl Auth {
     /// The CSRF token forms must carry (empty for Bearer clients, which need none).
     pub fn csrf(&self) -> &str {
         match self {
-            Auth::Bearer => "",
+            Auth::Bearer(_) => "",
             Auth::Session(s) => &s.csrf,
         }
+    }
+
+    pub fn user(&self) -> &User {
+        match self {
+            Auth::Bearer(user) => user,
+            Auth::Session(s) => &s.user,
+        }
+    }
+
+    /// `Ok` when the user's role is `role` or above; else a 403 that says what `what`
+    /// needs and what the user is.
+    pub fn may(&self, role: Role, what: &str) -> Result<(), ApiError> {
+        let user = self.user();
+        if user.role >= role {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(format!(
+            "{what} needs the {} role; {} is a {}",
+            role.as_str(),
+            user.name,
+            user.role.as_str()
+        )))
+    }
+}
+
+/// The middleware on each group of routes that needs more than seeing the log: the
+/// user's role must be `role` or above (after [`require`], which found the user).
+pub async fn at_least(role: Role, request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/admin/api/");
+    let what = format!("{} {}", request.method(), request.uri().path());
+    let allowed = match request.extensions().get::<Auth>() {
+        Some(auth) => auth.may(role, &what),
+        None => Err(ApiError::LogIn),
+    };
+    match allowed {
+        Ok(()) => next.run(request).await,
+        Err(failure) if api => failure.into_response(),
+        Err(failure) => AsPage(failure).into_response(),
     }
 }
 
@@ -646,10 +770,10 @@ pub async fn require(State(state): State<AppState>, request: Request, next: Next
     let admin = &state.admin;
     let headers = request.headers();
     let auth = if let Some(given) = bearer(headers) {
-        if !admin.is_token(given) {
+        let Some(user) = admin.user_for(given) else {
             return refuse(ApiError::LogIn);
-        }
-        Auth::Bearer
+        };
+        Auth::Bearer(user)
     } else {
         let Some(session) = cookie(headers).and_then(|value| admin.session(value)) else {
             return refuse(ApiError::LogIn);
@@ -789,7 +913,7 @@ pub async fn login_page(State(state): State<AppState>, uri: Uri) -> Response {
         return super::pages::login(StatusCode::OK, None);
     };
     match state.admin.redeem_code(&code) {
-        Ok(()) => signed_in(&state),
+        Ok(()) => signed_in(&state, &User::admin()),
         Err(refused) => {
             let why = match refused {
                 CodeRefused::Used => "this login link was already used: a link logs in once",
@@ -822,18 +946,19 @@ pub async fn login_post(
 }
 
 fn log_in(state: &AppState, token: &str) -> Response {
-    if !state.admin.is_token(token) {
+    let Some(user) = state.admin.user_for(token) else {
         return super::pages::login(
             StatusCode::UNAUTHORIZED,
-            Some("that is not the admin token; copy it again from data/admin-token or LOOKOUT_ADMIN_TOKEN".into()),
+            Some("that is neither the admin token nor a user's token; copy it again (the admin token is in data/admin-token or LOOKOUT_ADMIN_TOKEN)".into()),
         );
-    }
-    signed_in(state)
+    };
+    tracing::info!(user = %user.name, role = user.role.as_str(), "log viewer: logged in");
+    signed_in(state, &user)
 }
 
 /// A new session's cookie, and on to the list.
-fn signed_in(state: &AppState) -> Response {
-    match state.admin.new_session() {
+fn signed_in(state: &AppState, user: &User) -> Response {
+    match state.admin.new_session(user) {
         Ok(session) => {
             let mut response = Redirect::to("/admin").into_response();
             response
@@ -852,7 +977,7 @@ pub async fn logout(
 ) -> Response {
     let ended = match &auth {
         Auth::Session(session) => state.admin.log_out(session, state.recorder.store()).await,
-        Auth::Bearer => Ok(()),
+        Auth::Bearer(_) => Ok(()),
     };
     let mut response = match ended {
         Ok(()) => Redirect::to("/admin/login").into_response(),
@@ -871,7 +996,7 @@ mod tests {
     #[test]
     fn sessions_are_signed_expiring_and_not_the_token() {
         let admin = Admin::with_token("a-long-enough-admin-token", TokenSource::Config);
-        let value = admin.new_session().unwrap();
+        let value = admin.new_session(&User::admin()).unwrap();
         assert!(!value.contains("a-long-enough-admin-token"));
         let session = admin.session(&value).expect("a fresh session is valid");
         assert!(!session.csrf.is_empty());
@@ -1008,6 +1133,51 @@ mod tests {
             login_link("10.1.2.3:443".parse().unwrap(), "t"),
             "https://10.1.2.3:443/admin/login?code=t"
         );
+    }
+
+    /// A user's session names the user, is signed with their token's key, and cannot
+    /// be relabelled as someone else's; changing their token ends it.
+    #[test]
+    fn user_sessions_are_theirs_alone() {
+        let users = [
+            UserAccount {
+                name: "vera".into(),
+                role: Role::Viewer,
+                token: AdminToken::new("vera-token-0123456789abcdef"),
+            },
+            UserAccount {
+                name: "jlee".into(),
+                role: Role::Publisher,
+                token: AdminToken::new("jlee-token-0123456789abcdef"),
+            },
+        ];
+        let admin =
+            Admin::with_token("a-long-enough-admin-token", TokenSource::Config).with_users(&users);
+        let vera = admin.user_for("vera-token-0123456789abcdef").unwrap();
+        assert_eq!((vera.name.as_str(), vera.role), ("vera", Role::Viewer));
+        assert!(!admin.is_token("vera-token-0123456789abcdef"));
+        assert!(admin.is_token("a-long-enough-admin-token"));
+        let value = admin.new_session(&vera).unwrap();
+        assert_eq!(admin.session(&value).unwrap().user, vera);
+        // The name swapped for another user's: the signature no longer holds.
+        let (payload, tag) = value.split_once('.').unwrap();
+        let mut bytes = URL_SAFE_NO_PAD.decode(payload).unwrap();
+        bytes.truncate(24);
+        bytes.extend_from_slice(b"jlee");
+        let relabelled = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(&bytes));
+        assert!(admin.session(&relabelled).is_none());
+        bytes.truncate(24);
+        let as_admin = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(&bytes));
+        assert!(admin.session(&as_admin).is_none());
+        // Vera's token changed: her old session is over; others' go on.
+        let jlee = admin.user_for("jlee-token-0123456789abcdef").unwrap();
+        let jlee_session = admin.new_session(&jlee).unwrap();
+        let mut changed = users.clone();
+        changed[0].token = AdminToken::new("vera-new-token-0123456789ab");
+        let after = Admin::with_token("a-long-enough-admin-token", TokenSource::Config)
+            .with_users(&changed);
+        assert!(after.session(&value).is_none());
+        assert_eq!(after.session(&jlee_session).unwrap().user.name, "jlee");
     }
 
     #[test]

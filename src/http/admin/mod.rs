@@ -50,11 +50,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
             }
         });
     }
-    let protected = Router::new()
+    // Every route is in one group, and each group says the least role it needs
+    // (`auth::at_least`); `auth::require` in front of all of them finds the user.
+    let seeing = Router::new()
         .route("/admin", get(pages::list))
         .route("/admin/", get(pages::to_list))
         .route("/admin/calls/{id}", get(pages::call))
-        .route("/admin/calls/{id}/replay", post(pages::replay))
         .route("/admin/logout", post(auth::logout))
         .route("/admin/assets/{*path}", get(assets::serve))
         .route("/admin/api/calls", get(api::list))
@@ -64,14 +65,23 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/admin/api/calls/{id}/response-body",
             get(api::response_body),
         )
-        .route("/admin/api/calls/{id}/replay", post(api::replay))
-        .route("/admin/api/calls/{id}/test", get(api::test_file))
         .route("/admin/api/status", get(api::status))
+        .route("/admin/api/me", get(api::me))
         .route("/admin/events", get(pages::events))
         .route("/admin/events/{id}", get(pages::event))
         .route("/admin/api/events", get(api::events))
         .route("/admin/api/events/{id}", get(api::event))
-        .route("/admin/{*rest}", any(not_found))
+        .route("/admin/{*rest}", any(not_found));
+    let authoring = Router::new()
+        .route("/admin/calls/{id}/replay", post(pages::replay))
+        .route("/admin/api/calls/{id}/replay", post(api::replay))
+        .route("/admin/api/calls/{id}/test", get(api::test_file))
+        .route_layer(middleware::from_fn(|request, next| {
+            auth::at_least(auth::Role::Author, request, next)
+        }));
+    let protected = Router::new()
+        .merge(seeing)
+        .merge(authoring)
         .layer(middleware::from_fn_with_state(state.clone(), auth::require));
     Router::new()
         .route("/admin/login", get(auth::login_page).post(auth::login_post))

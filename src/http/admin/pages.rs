@@ -39,6 +39,8 @@ pub struct Choice {
 #[template(path = "admin/list.html")]
 struct ListPage {
     csrf: String,
+    /// Who is logged in, for the header: `vera (viewer)`.
+    who: String,
     banner: Option<String>,
     rulesets: Vec<Choice>,
     statuses: Vec<Choice>,
@@ -57,6 +59,8 @@ struct ListPage {
 #[template(path = "admin/call.html")]
 struct CallPage {
     csrf: String,
+    /// Who is logged in, for the header: `vera (viewer)`.
+    who: String,
     banner: Option<String>,
     id: String,
     status: u16,
@@ -82,6 +86,8 @@ struct CallPage {
 #[template(path = "admin/events.html")]
 struct EventsPage {
     csrf: String,
+    /// Who is logged in, for the header: `vera (viewer)`.
+    who: String,
     banner: Option<String>,
     sources: Vec<Choice>,
     event: String,
@@ -104,6 +110,8 @@ struct EventsPage {
 #[template(path = "admin/event.html")]
 struct EventPage {
     csrf: String,
+    /// Who is logged in, for the header: `vera (viewer)`.
+    who: String,
     banner: Option<String>,
     id: String,
     event: String,
@@ -139,6 +147,8 @@ struct UnauthorizedPage {
 #[template(path = "admin/failure.html")]
 struct FailurePage {
     csrf: String,
+    /// Who is logged in, for the header: `vera (viewer)`.
+    who: String,
     banner: Option<String>,
     status: u16,
     message: String,
@@ -188,6 +198,7 @@ pub fn failure(status: StatusCode, message: &str, unauthorized: bool) -> Respons
         status,
         &FailurePage {
             csrf: String::new(),
+            who: String::new(),
             banner: None,
             status: status.as_u16(),
             message: message.to_string(),
@@ -313,6 +324,7 @@ pub async fn list(
     }
     let page = ListPage {
         csrf: auth.csrf().to_string(),
+        who: who(&auth),
         banner: banner(&state),
         rulesets,
         statuses,
@@ -382,12 +394,26 @@ fn call_page(state: &AppState, auth: &Auth, call: &Call, replay: Option<ReplayVi
     } else {
         String::new()
     };
+    let author = auth.user().role >= super::auth::Role::Author;
+    let replay_note = match (replay_note.is_empty(), author) {
+        (true, false) => format!(
+            "Replaying needs the author role; {} is a {}.",
+            auth.user().name,
+            auth.user().role.as_str()
+        ),
+        _ => replay_note,
+    };
     let (can_save_test, save_note) = match super::testfile::build(call) {
+        Ok(_) if !author => (
+            false,
+            "saving a rule test needs the author role".to_string(),
+        ),
         Ok(_) => (true, String::new()),
         Err(e) => (false, e),
     };
     CallPage {
         csrf: auth.csrf().to_string(),
+        who: who(auth),
         banner: banner(state),
         id: call.id.clone(),
         status: call.status,
@@ -502,6 +528,7 @@ pub async fn events(
     }
     let page = EventsPage {
         csrf: auth.csrf().to_string(),
+        who: who(&auth),
         banner: banner(&state),
         sources,
         event: filters.event().to_string(),
@@ -539,6 +566,7 @@ pub async fn event(
     let event = super::load_event(&state, &id).await?;
     let page = EventPage {
         csrf: auth.csrf().to_string(),
+        who: who(&auth),
         banner: banner(&state),
         id: event.id.clone(),
         event: event.event.clone(),
@@ -558,4 +586,10 @@ pub async fn event(
         ),
     };
     Ok(html(StatusCode::OK, &page))
+}
+
+/// `apatel (author)`: who the page is for, in its header.
+fn who(auth: &Auth) -> String {
+    let user = auth.user();
+    format!("{} ({})", user.name, user.role.as_str())
 }
