@@ -106,24 +106,14 @@ pub enum NotReplayable {
     NotJson { id: String, reason: String },
 }
 
-/// Runs `ruleset` (as loaded now) on the recorded call and compares the answers, with
-/// no port facts (rules' `container_events` and kin return nothing).
-pub async fn replay(
-    pool: &Pool,
-    ruleset: Arc<RuleSet>,
-    call: &Call,
-) -> Result<Replayed, NotReplayable> {
-    replay_with(pool, ruleset, call, None).await
-}
-
-/// [`replay`] with port facts from `store` as they were when the call arrived: only
-/// events received by then (those retention has removed since are gone).
-pub async fn replay_with(
-    pool: &Pool,
-    ruleset: Arc<RuleSet>,
+/// The input a logged call gives `ruleset`'s rules, as when it arrived: its exact body,
+/// headers and arrival time, and (with `store`) the port events as the store held them
+/// then; also the caveats (values redacted before the call was stored).
+pub fn call_input(
+    ruleset: &RuleSet,
     call: &Call,
     store: Option<crate::store::Store>,
-) -> Result<Replayed, NotReplayable> {
+) -> Result<(Arc<CallInput>, Vec<String>), NotReplayable> {
     if call.request_body.is_empty() && call.status != 200 {
         return Err(NotReplayable::NeverEvaluated {
             id: call.id.clone(),
@@ -167,7 +157,7 @@ pub async fn replay_with(
     let call_id = Uuid::parse_str(&call.id).unwrap_or_else(|_| Uuid::nil());
     let received_at = UNIX_EPOCH + Duration::from_micros(call.received_at.max(0) as u64);
     let input = Arc::new(CallInput::new(
-        &ruleset,
+        ruleset,
         call_id,
         received_at,
         call.request_headers
@@ -181,6 +171,28 @@ pub async fn replay_with(
             }) as Arc<dyn rules::facts::FactSource>
         }),
     ));
+    Ok((input, caveats))
+}
+
+/// Runs `ruleset` (as loaded now) on the recorded call and compares the answers, with
+/// no port facts (rules' `container_events` and kin return nothing).
+pub async fn replay(
+    pool: &Pool,
+    ruleset: Arc<RuleSet>,
+    call: &Call,
+) -> Result<Replayed, NotReplayable> {
+    replay_with(pool, ruleset, call, None).await
+}
+
+/// [`replay`] with port facts from `store` as they were when the call arrived: only
+/// events received by then (those retention has removed since are gone).
+pub async fn replay_with(
+    pool: &Pool,
+    ruleset: Arc<RuleSet>,
+    call: &Call,
+    store: Option<crate::store::Store>,
+) -> Result<Replayed, NotReplayable> {
+    let (input, caveats) = call_input(&ruleset, call, store)?;
     let deadline = Instant::now() + ruleset.settings.budget - ruleset.settings.margin;
     let version = ruleset.version.clone();
     let evaluation = rules::evaluate(pool, ruleset, input, deadline, ()).await;

@@ -370,7 +370,7 @@ fn find_ruleset(state: &AppState, name: &str) -> Result<Arc<RuleSet>, ApiError> 
     )))
 }
 
-fn parse_estimate(body: &[u8]) -> Result<Doc, ApiError> {
+pub(crate) fn parse_estimate(body: &[u8]) -> Result<Doc, ApiError> {
     rules::parse_estimate(body).map_err(|e| {
         ApiError::BadRequest(match e {
             EstimateError::NotUtf8(e) => format!(

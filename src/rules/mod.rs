@@ -4,6 +4,7 @@
 //! Architecture invariant: this module knows nothing of HTTP, TLS or SQL. It maps an
 //! estimate and a request context to alerts and a per-rule trace, under a deadline.
 
+pub mod draft;
 pub mod eval;
 pub mod facts;
 pub mod helpers;

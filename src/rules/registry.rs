@@ -43,6 +43,11 @@ impl Registry {
         Ok(registry)
     }
 
+    /// The defaults every rule set here is loaded with (drafts too).
+    pub fn defaults(&self) -> &Defaults {
+        &self.defaults
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

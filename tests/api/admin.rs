@@ -2158,3 +2158,207 @@ async fn each_user_gets_what_their_role_allows_and_is_told_what_is_not() {
     .await;
     assert_eq!(allowed.status(), 200);
 }
+
+/// POSTs a try request as `token` and returns the status and the JSON answer.
+async fn try_draft(app: &TestApp, token: &str, request: Value) -> (StatusCode, Value) {
+    let response = plain_client(app)
+        .post(app.url("/admin/api/try"))
+        .bearer_auth(token)
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+/// The workbench's try: a draft run on a logged call (or an estimate), beside what the
+/// live rules answer on the same input, and the difference; compile errors name file,
+/// line and column; nothing live changes; a viewer may not try.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_tried_on_a_logged_call_shows_its_answer_beside_the_live_one() {
+    use lookout::secrets::Role;
+    let app = spawn_app_with(
+        &[(
+            "desk",
+            &[
+                ("ruleset.toml", "identity = [\"/estimateID\"]\n"),
+                ("speed.rhai", SPEED_RULE),
+            ],
+        )],
+        |c| {
+            c.admin_token = Some(lookout::secrets::AdminToken::new(TOKEN));
+            c.users = vec![
+                user("vera", Role::Viewer, VIEWER_TOKEN),
+                user("apatel", Role::Author, AUTHOR_TOKEN),
+            ];
+        },
+    )
+    .await;
+    let body = estimate("EST-TRY", "ANNA", json!({"speed": 14}));
+    let live_before = app
+        .post_hook("desk", &body, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let id = send(&app, "desk", &body, None).await;
+
+    // The threshold raised past the call's speed: the draft's answer loses the warning.
+    let raised = SPEED_RULE.replace("12.5", "15");
+    let (status, tried) = try_draft(
+        &app,
+        AUTHOR_TOKEN,
+        json!({"ruleset": "desk", "files": {"speed.rhai": raised}, "call": id}),
+    )
+    .await;
+    assert_eq!(status, 200, "{tried}");
+    assert_eq!(tried["answer"], json!([]));
+    assert_eq!(tried["live"].as_array().unwrap().len(), 1, "{tried}");
+    assert_eq!(
+        tried["live"][0]["message"],
+        "Laden speed is above the charter party warranty"
+    );
+    assert_eq!(tried["diff"]["removed"], 1);
+    assert_eq!(tried["diff"]["same"], false);
+    assert_eq!(tried["runs"][0]["rule"], "speed");
+    assert_eq!(tried["runs"][0]["outcome"], "ok");
+    assert_ne!(tried["version"], tried["live_version"]);
+
+    // A new rule and a reworded message: one alert added, one changed with its GUID kept
+    // (the key is the same); a changed key is called out as a GUID change.
+    let reworded = SPEED_RULE.replace("above the charter party warranty", "over the C/P speed");
+    let (_, tried) = try_draft(
+        &app,
+        AUTHOR_TOKEN,
+        json!({"ruleset": "desk", "files": {"speed.rhai": reworded, "eta.rhai": "info(\"ETA check\").key(\"eta\");\n"}, "call": id}),
+    )
+    .await;
+    assert_eq!(
+        (
+            tried["diff"]["added"].as_u64(),
+            tried["diff"]["changed"].as_u64(),
+            tried["diff"]["guid_changed"].as_u64()
+        ),
+        (Some(1), Some(1), Some(0)),
+        "{tried}"
+    );
+    let rekeyed = SPEED_RULE.replace(".key(\"speed\")", ".key(\"speed-cp\")");
+    let (_, tried) = try_draft(
+        &app,
+        AUTHOR_TOKEN,
+        json!({"ruleset": "desk", "files": {"speed.rhai": rekeyed}, "call": id}),
+    )
+    .await;
+    assert_eq!(tried["diff"]["guid_changed"], 1, "{tried}");
+    assert_eq!(tried["diff"]["changes"][0]["guid_changed"], true);
+
+    // The same draft on an estimate given inline, with a header the rules can read.
+    let (status, tried) = try_draft(
+        &app,
+        AUTHOR_TOKEN,
+        json!({"ruleset": "desk", "files": {"who.rhai": "info(`by ${request.headers[\"x-imos-user\"]}`);\n"}, "estimate": {"estimateID": "EST-INLINE", "speed": 20}, "headers": {"x-imos-user": "apatel"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{tried}");
+    let messages: Vec<&str> = tried["answer"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages.contains(&"by apatel") && messages.len() == 2,
+        "{tried}"
+    );
+
+    // A syntax error: 400, the file, line and column.
+    let (status, refused) = try_draft(
+        &app,
+        AUTHOR_TOKEN,
+        json!({"ruleset": "desk", "files": {"speed.rhai": "let speed = estimate.speed ?? 0;\nlet floor = ;\n"}, "call": id}),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["problems"][0]["file"], "speed.rhai");
+    assert_eq!(refused["problems"][0]["line"], 2);
+    assert!(
+        refused["problems"][0]["column"].as_u64().is_some(),
+        "{refused}"
+    );
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the draft does not compile: speed.rhai:2:"),
+        "{refused}"
+    );
+
+    // Paths outside the rule set, unknown rule sets, neither call nor estimate: 4xx, said.
+    for (request, status, says) in [
+        (
+            json!({"ruleset": "desk", "files": {"../../x.rhai": "info(\"x\");"}, "call": id}),
+            400,
+            "is not a file of a rule set",
+        ),
+        (
+            json!({"ruleset": "nope", "files": {}, "call": id}),
+            404,
+            "no rule set `nope`",
+        ),
+        (
+            json!({"ruleset": "desk", "files": {}}),
+            400,
+            "give either \"call\"",
+        ),
+        (
+            json!({"ruleset": "desk", "call": "not-an-id"}),
+            404,
+            "is not a call id",
+        ),
+        (
+            json!({"ruleset": "desk", "estimate": [1]}),
+            400,
+            "not an object",
+        ),
+        (
+            json!({"ruleset": "desk", "cal": id}),
+            400,
+            "unknown field `cal`",
+        ),
+    ] {
+        let (got, answer) = try_draft(&app, AUTHOR_TOKEN, request.clone()).await;
+        assert_eq!(got.as_u16(), status, "{request}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(says),
+            "{request}: {answer}"
+        );
+    }
+    assert!(
+        !app.dir.path().join("rules/x.rhai").exists() && !app.dir.path().join("x.rhai").exists()
+    );
+
+    // A viewer may not try.
+    let (status, refused) =
+        try_draft(&app, VIEWER_TOKEN, json!({"ruleset": "desk", "call": id})).await;
+    assert_eq!(status, 403);
+    assert!(refused["error"]
+        .as_str()
+        .unwrap()
+        .contains("needs the author role; vera is a viewer"));
+
+    // Nothing live changed: the files, and the answer the Estimator gets.
+    assert_eq!(
+        std::fs::read_to_string(app.rules_dir("desk").join("speed.rhai")).unwrap(),
+        SPEED_RULE
+    );
+    assert!(!app.rules_dir("desk").join("eta.rhai").exists());
+    assert_eq!(
+        app.post_hook("desk", &body, None)
+            .await
+            .text()
+            .await
+            .unwrap(),
+        live_before
+    );
+}

@@ -18,6 +18,7 @@ mod filters;
 mod pages;
 pub mod testfile;
 mod view;
+pub mod workbench;
 
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -76,6 +77,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/calls/{id}/replay", post(pages::replay))
         .route("/admin/api/calls/{id}/replay", post(api::replay))
         .route("/admin/api/calls/{id}/test", get(api::test_file))
+        .route(
+            "/admin/api/try",
+            post(workbench::try_draft).layer(axum::extract::DefaultBodyLimit::max(
+                workbench::MAX_TRY_BYTES,
+            )),
+        )
         .route_layer(middleware::from_fn(|request, next| {
             auth::at_least(auth::Role::Author, request, next)
         }));

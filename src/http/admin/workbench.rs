@@ -1,0 +1,274 @@
+//! The workbench's API (`/admin/api/try`): an author's draft of a rule set, run on a
+//! logged call or an estimate, answered beside what the live rules answer.
+//!
+//! `POST /admin/api/try` takes
+//! `{"ruleset": "desk", "files": {"<path in the rule set>": "<source>" | null}, "call": "<call id>" | "estimate": {...}, "headers": {...}}`
+//! (`null` deletes a file in the draft; `headers` only with `estimate`) and answers
+//! `{"answer": [...], "runs": [...], "live": [...], "diff": {...}, ...}`: the draft's
+//! alerts as IMOS gets them, its per-rule trace (as the log keeps it), the live rules'
+//! alerts on the same input, and how they differ (`replay::compare`: added, removed,
+//! changed, GUID changes called out). A draft that does not compile is a 400 whose
+//! `problems` name file, line and column. Nothing is written: the live rules, the log
+//! and the reuse caches are untouched.
+//!
+//! The draft is compiled by `rules::draft` (the live loader, on a copy) on a blocking
+//! thread; both evaluations take a concurrency permit first, as a replay does, so the
+//! Estimator is never kept waiting by an author.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::alerts::Wire;
+use crate::http::{ApiError, AppState};
+use crate::replay::{self, Change, StoreFacts};
+use crate::rules::draft::{self, Changes};
+use crate::rules::{self, CallInput, Evaluation, RuleSet};
+use crate::store::RuleTrace;
+
+/// Largest `/admin/api/try` body: a draft's changed files and an estimate.
+pub const MAX_TRY_BYTES: usize = 8 << 20;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TryRequest {
+    ruleset: String,
+    #[serde(default)]
+    files: Changes,
+    #[serde(default)]
+    call: Option<String>,
+    #[serde(default)]
+    estimate: Option<Box<RawValue>>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+/// A compile problem of the draft, where the author wrote it.
+#[derive(Debug, Serialize)]
+pub struct DraftProblem {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Tried {
+    pub ruleset: String,
+    /// The draft's content hash (what `X-Lookout-Rules-Version` would say once published).
+    pub version: String,
+    pub live_version: String,
+    /// The draft's alerts, as the Estimator would get them.
+    pub answer: Vec<Wire>,
+    /// The draft's per-rule trace, as the log keeps a call's.
+    pub runs: Vec<RuleTrace>,
+    /// The live rules' alerts on the same input.
+    pub live: Vec<Wire>,
+    pub diff: Diff,
+    /// The draft's warnings (e.g. an `api_keys` variable not set here).
+    pub warnings: Vec<String>,
+    /// What to keep in mind about the input (values redacted in the logged call).
+    pub caveats: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Diff {
+    pub same: bool,
+    pub added: usize,
+    pub removed: usize,
+    pub changed: usize,
+    /// Alerts whose GUID changed: IMOS forgets an applied suggestion for them.
+    pub guid_changed: usize,
+    pub changes: Vec<Change>,
+}
+
+impl Diff {
+    fn of(live: &[Wire], draft: &[Wire]) -> Diff {
+        let changes = replay::compare(live, draft);
+        let count = |f: fn(&Change) -> bool| changes.iter().filter(|c| f(c)).count();
+        Diff {
+            same: changes.is_empty(),
+            added: count(|c| matches!(c, Change::Added { .. })),
+            removed: count(|c| matches!(c, Change::Removed { .. })),
+            changed: count(|c| matches!(c, Change::Changed { .. })),
+            guid_changed: count(|c| {
+                matches!(
+                    c,
+                    Change::Changed {
+                        guid_changed: true,
+                        ..
+                    }
+                )
+            }),
+            changes,
+        }
+    }
+}
+
+/// `POST /admin/api/try`.
+pub async fn try_draft(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+    match run(&state, &body).await {
+        Ok(tried) => Json(tried).into_response(),
+        Err(Refusal::Draft(problems)) => draft_problems(problems),
+        Err(Refusal::Api(error)) => error.into_response(),
+    }
+}
+
+enum Refusal {
+    Api(ApiError),
+    Draft(Vec<DraftProblem>),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Refusal {
+        Refusal::Api(e)
+    }
+}
+
+async fn run(state: &AppState, body: &[u8]) -> Result<Tried, Refusal> {
+    let request: TryRequest = crate::nesting::from_slice(body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the request is not a try request ({e}); send {{\"ruleset\": ..., \"files\": {{\"<path>\": \"<source>\"}}, \"call\": \"<call id>\"}} or \"estimate\": {{...}} instead of \"call\""
+        ))
+    })?;
+    let live = state.registry.get(&request.ruleset).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no rule set `{}` is served here; the workbench drafts a rule set that is live",
+            request.ruleset
+        ))
+    })?;
+    if !request.headers.is_empty() && request.call.is_some() {
+        return Err(ApiError::BadRequest(
+            "\"headers\" go with \"estimate\"; a logged call brings its own".into(),
+        )
+        .into());
+    }
+
+    // The draft, compiled on a blocking thread like any load.
+    let dir = state.registry.root().join(&request.ruleset);
+    let defaults = state.registry.defaults().clone();
+    let changes = request.files;
+    let compiled = tokio::task::spawn_blocking(move || draft::compile(&dir, &changes, &defaults))
+        .await
+        .map_err(|e| ApiError::Failed(format!("compiling a draft panicked: {e}")))?;
+    let draft = Arc::new(compiled.map_err(|problems| {
+        Refusal::Draft(
+            problems
+                .into_iter()
+                .map(|p| DraftProblem {
+                    file: p.path.display().to_string(),
+                    line: p.line,
+                    column: p.column,
+                    message: p.message,
+                })
+                .collect(),
+        )
+    })?);
+
+    // The same input for both: a logged call as it arrived, or the given estimate now.
+    let store = state.recorder.store().clone();
+    let (draft_input, live_input, caveats) = match (&request.call, &request.estimate) {
+        (Some(id), None) => {
+            let call = super::load_call(state, id).await?;
+            let replayable = |set: &RuleSet| {
+                replay::call_input(set, &call, Some(store.clone()))
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))
+            };
+            let (draft_input, caveats) = replayable(&draft)?;
+            let (live_input, _) = replayable(&live)?;
+            (draft_input, live_input, caveats)
+        }
+        (None, Some(estimate)) => {
+            let doc = crate::http::hooks::parse_estimate(estimate.get().as_bytes())
+                .map_err(|e| ApiError::BadRequest(format!("\"estimate\": {e}")))?;
+            let doc = Arc::new(doc);
+            let id = uuid::Uuid::now_v7();
+            let now = SystemTime::now();
+            let input = |set: &RuleSet| {
+                Arc::new(CallInput::new(
+                    set,
+                    id,
+                    now,
+                    request
+                        .headers
+                        .iter()
+                        .map(|(n, v)| (n.as_str(), v.as_bytes())),
+                    doc.clone(),
+                    Some(Arc::new(StoreFacts {
+                        store: store.clone(),
+                        as_of: None,
+                    }) as Arc<dyn rules::facts::FactSource>),
+                ))
+            };
+            (input(&draft), input(&live), Vec::new())
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give either \"call\" (a logged call's id) or \"estimate\" (the estimate itself)"
+                    .into(),
+            )
+            .into())
+        }
+    };
+
+    let _permit = state.permits.try_acquire().map_err(|_| {
+        ApiError::Unavailable(
+            "lookout is busy answering the Estimator; try the draft again in a second".into(),
+        )
+    })?;
+    let draft_run = evaluate(state, draft.clone(), draft_input).await;
+    let live_run = evaluate(state, live.clone(), live_input).await;
+    let alerts = |e: &Evaluation| -> Vec<Wire> {
+        e.response.alerts.iter().map(|s| s.alert.clone()).collect()
+    };
+    let answer = alerts(&draft_run);
+    let live_answer = alerts(&live_run);
+    Ok(Tried {
+        ruleset: draft.name.clone(),
+        version: draft.version.clone(),
+        live_version: live.version.clone(),
+        diff: Diff::of(&live_answer, &answer),
+        answer,
+        live: live_answer,
+        runs: crate::http::hooks::traces(draft_run.runs, draft_run.response.alerts),
+        warnings: draft.warnings.iter().map(ToString::to_string).collect(),
+        caveats,
+    })
+}
+
+/// Both sides run like a live call, under the rule set's own budget; a draft's run is
+/// never kept for reuse (its cache is its own and dropped with it).
+async fn evaluate(state: &AppState, set: Arc<RuleSet>, input: Arc<CallInput>) -> Evaluation {
+    let deadline = Instant::now() + set.settings.budget - set.settings.margin;
+    rules::evaluate(&state.pool, set, input, deadline, ()).await
+}
+
+/// 400 with every problem of the draft, each naming file, line and column.
+fn draft_problems(problems: Vec<DraftProblem>) -> Response {
+    let listed: Vec<String> = problems
+        .iter()
+        .map(|p| match (p.line, p.column) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}: {}", p.file, p.message),
+            (Some(l), None) => format!("{}:{l}: {}", p.file, p.message),
+            _ if p.file.is_empty() => p.message.clone(),
+            _ => format!("{}: {}", p.file, p.message),
+        })
+        .collect();
+    let body = serde_json::json!({
+        "error": format!("the draft does not compile: {}", listed.join("; ")),
+        "problems": problems,
+    });
+    let mut response = (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
