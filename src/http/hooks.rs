@@ -189,6 +189,14 @@ impl Exchange {
             "x-lookout-rules-version",
             HeaderValue::from_str(&ruleset.version).expect("hex is ascii"),
         );
+        if state.registry.is_stale(&ruleset.name) {
+            h.insert(
+                "x-lookout-rules-stale",
+                HeaderValue::from_static(
+                    "the rule set's files on disk do not compile; this answer is from the last version that did (lookout check, or the viewer, shows why)",
+                ),
+            );
+        }
         Ok((response, answer))
     }
 

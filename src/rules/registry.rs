@@ -63,6 +63,12 @@ impl Registry {
         sets
     }
 
+    /// Whether `name`'s files on disk do not compile now (a rule set that serves is then
+    /// serving its last good version).
+    pub fn is_stale(&self, name: &str) -> bool {
+        self.problems.load().contains_key(name)
+    }
+
     /// Problems of rule sets that do not compile right now.
     pub fn problems(&self) -> BTreeMap<String, Vec<Problem>> {
         self.problems.load().as_ref().clone()

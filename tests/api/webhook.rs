@@ -701,3 +701,58 @@ async fn rules_read_imos_config_flags_from_headers_but_never_the_signature() {
         "CFGEnableThing hidden desk"
     );
 }
+
+/// A rule set whose files stop compiling keeps answering with its last good version, and
+/// says so where people look: a header on each answer, and a banner in the viewer.
+#[tokio::test]
+async fn answers_from_the_last_good_version_say_so() {
+    let app = spawn_app(&[("desk", &[("r.rhai", "info(\"good\");")])]).await;
+    let answer = app.post_hook("desk", b"{}", None).await;
+    assert!(answer.headers().get("x-lookout-rules-stale").is_none());
+    let viewer = |app: &TestApp| {
+        let (client, url, token) = (app.client.clone(), app.url("/admin"), app.admin_token());
+        async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(!viewer(&app).await.contains("rules-banner"));
+
+    write_files(&app.rules_dir("desk"), &[("r.rhai", "let = 1;")]);
+    eventually(Duration::from_secs(5), || async {
+        app.post_hook("desk", b"{}", None)
+            .await
+            .headers()
+            .contains_key("x-lookout-rules-stale")
+    })
+    .await;
+    let answer = app.post_hook("desk", b"{}", None).await;
+    assert_eq!(answer.status(), 200);
+    assert!(answer.headers()["x-lookout-rules-stale"]
+        .to_str()
+        .unwrap()
+        .contains("from the last version that did"));
+    assert_eq!(answer.json::<Value>().await.unwrap()[0]["message"], "good");
+    let page = viewer(&app).await;
+    assert!(
+        page.contains("Rule set `desk` does not compile on disk (1 problem, first at desk/r.rhai:1:5); its calls are answered by the last version that compiled."),
+        "{page}"
+    );
+
+    write_files(&app.rules_dir("desk"), &[("r.rhai", "info(\"fixed\");")]);
+    eventually(Duration::from_secs(5), || async {
+        !app.post_hook("desk", b"{}", None)
+            .await
+            .headers()
+            .contains_key("x-lookout-rules-stale")
+    })
+    .await;
+    assert!(!viewer(&app).await.contains("rules-banner"));
+}

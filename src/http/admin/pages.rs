@@ -42,6 +42,8 @@ struct ListPage {
     /// Who is logged in, for the header: `vera (viewer)`.
     who: String,
     banner: Option<String>,
+    /// Rule sets whose files on disk do not compile now.
+    rules_banner: Option<String>,
     rulesets: Vec<Choice>,
     statuses: Vec<Choice>,
     problems: bool,
@@ -62,6 +64,8 @@ struct CallPage {
     /// Who is logged in, for the header: `vera (viewer)`.
     who: String,
     banner: Option<String>,
+    /// Rule sets whose files on disk do not compile now.
+    rules_banner: Option<String>,
     id: String,
     status: u16,
     status_class: &'static str,
@@ -89,6 +93,8 @@ struct EventsPage {
     /// Who is logged in, for the header: `vera (viewer)`.
     who: String,
     banner: Option<String>,
+    /// Rule sets whose files on disk do not compile now.
+    rules_banner: Option<String>,
     sources: Vec<Choice>,
     event: String,
     event_names: Vec<String>,
@@ -113,6 +119,8 @@ struct EventPage {
     /// Who is logged in, for the header: `vera (viewer)`.
     who: String,
     banner: Option<String>,
+    /// Rule sets whose files on disk do not compile now.
+    rules_banner: Option<String>,
     id: String,
     event: String,
     known: bool,
@@ -150,6 +158,8 @@ struct FailurePage {
     /// Who is logged in, for the header: `vera (viewer)`.
     who: String,
     banner: Option<String>,
+    /// Rule sets whose files on disk do not compile now.
+    rules_banner: Option<String>,
     status: u16,
     message: String,
 }
@@ -200,6 +210,7 @@ pub fn failure(status: StatusCode, message: &str, unauthorized: bool) -> Respons
             csrf: String::new(),
             who: String::new(),
             banner: None,
+            rules_banner: None,
             status: status.as_u16(),
             message: message.to_string(),
         },
@@ -236,6 +247,36 @@ fn banner(state: &AppState) -> Option<String> {
         text.push_str("Recording works again; the list has gaps for those calls.");
     }
     Some(text)
+}
+
+/// The banner when a rule set's files on disk do not compile: its calls are answered by
+/// the last version that did (or refused, when none ever did).
+fn rules_banner(state: &AppState) -> Option<String> {
+    let problems = state.registry.problems();
+    if problems.is_empty() {
+        return None;
+    }
+    let root = state.registry.root();
+    let sets: Vec<String> = problems
+        .iter()
+        .map(|(name, list)| {
+            let serving = if state.registry.get(name).is_some() {
+                "its calls are answered by the last version that compiled"
+            } else {
+                "its calls are refused (503) until it compiles"
+            };
+            let first = list.first().map(|p| p.location(root)).unwrap_or_default();
+            format!(
+                "Rule set `{name}` does not compile on disk ({} problem{}, first at {first}); {serving}.",
+                list.len(),
+                if list.len() == 1 { "" } else { "s" }
+            )
+        })
+        .collect();
+    Some(format!(
+        "{} `lookout check` shows every problem.",
+        sets.join(" ")
+    ))
 }
 
 /// `GET /admin/` goes to `/admin`.
@@ -326,6 +367,7 @@ pub async fn list(
         csrf: auth.csrf().to_string(),
         who: who(&auth),
         banner: banner(&state),
+        rules_banner: rules_banner(&state),
         rulesets,
         statuses,
         problems: filters.problems(),
@@ -415,6 +457,7 @@ fn call_page(state: &AppState, auth: &Auth, call: &Call, replay: Option<ReplayVi
         csrf: auth.csrf().to_string(),
         who: who(auth),
         banner: banner(state),
+        rules_banner: rules_banner(state),
         id: call.id.clone(),
         status: call.status,
         status_class: match call.status {
@@ -530,6 +573,7 @@ pub async fn events(
         csrf: auth.csrf().to_string(),
         who: who(&auth),
         banner: banner(&state),
+        rules_banner: rules_banner(&state),
         sources,
         event: filters.event().to_string(),
         event_names: event_names(),
@@ -568,6 +612,7 @@ pub async fn event(
         csrf: auth.csrf().to_string(),
         who: who(&auth),
         banner: banner(&state),
+        rules_banner: rules_banner(&state),
         id: event.id.clone(),
         event: event.event.clone(),
         known: event.known,
