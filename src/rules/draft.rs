@@ -134,6 +134,56 @@ pub fn compile(
     Ok(set)
 }
 
+/// Largest file [`read_files`] gives back; bigger ones are listed as left out.
+pub const MAX_LISTED_FILE_BYTES: u64 = 1 << 20;
+
+/// A rule set's own files as they are on disk, by path inside the rule set (what
+/// [`check_path`] accepts), for the workbench's editor; files that are not text or
+/// are over [`MAX_LISTED_FILE_BYTES`] are named in the second list with why.
+pub fn read_files(dir: &Path) -> std::io::Result<(BTreeMap<String, String>, Vec<String>)> {
+    let mut files = BTreeMap::new();
+    let mut left_out = Vec::new();
+    let mut walk = vec![(dir.to_path_buf(), String::new(), 0usize)];
+    while let Some((folder, prefix, depth)) = walk.pop() {
+        let entries = match std::fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && depth > 0 => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = format!("{prefix}{name}");
+            if kind.is_dir()
+                && depth < 3
+                && (depth > 0 || matches!(name.as_str(), "lib" | "data" | "tests"))
+            {
+                walk.push((entry.path(), format!("{path}/"), depth + 1));
+                continue;
+            }
+            if !kind.is_file() || check_path(&path).is_err() {
+                continue;
+            }
+            let size = entry.metadata()?.len();
+            if size > MAX_LISTED_FILE_BYTES {
+                left_out.push(format!(
+                    "{path}: {size} bytes, over the editor's {MAX_LISTED_FILE_BYTES}"
+                ));
+                continue;
+            }
+            match String::from_utf8(std::fs::read(entry.path())?) {
+                Ok(text) => {
+                    files.insert(path, text);
+                }
+                Err(_) => left_out.push(format!("{path}: not UTF-8 text")),
+            }
+        }
+    }
+    left_out.sort();
+    Ok((files, left_out))
+}
+
 /// Copies the regular files of `from` (and of its `lib`, `data` and `tests` folders,
 /// three levels at most) to `to`; links and anything else are left out, as the loader
 /// would refuse them.
@@ -232,6 +282,14 @@ mod tests {
         let problems = compile(&live, &broken, &Defaults::default()).unwrap_err();
         assert_eq!(problems[0].path, Path::new("lib/fuel.rhai"), "{problems:?}");
         assert_eq!(problems[0].line, Some(1));
+
+        let (files, left_out) = read_files(&live).unwrap();
+        assert_eq!(
+            files.keys().collect::<Vec<_>>(),
+            ["data/desk.json", "old.rhai", "tce.rhai"]
+        );
+        assert_eq!(files["tce.rhai"], "warning(\"live\");\n");
+        assert!(left_out.is_empty());
 
         let outside: Changes = [("../escape.rhai".to_string(), Some("x".to_string()))]
             .into_iter()

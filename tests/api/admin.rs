@@ -2347,6 +2347,70 @@ async fn a_draft_tried_on_a_logged_call_shows_its_answer_beside_the_live_one() {
         .unwrap()
         .contains("needs the author role; vera is a viewer"));
 
+    // The editor's side: the rule sets, one's files on disk, and a check as one types.
+    let list = request(
+        &app,
+        Method::GET,
+        "/admin/api/rulesets",
+        As::Bearer(AUTHOR_TOKEN),
+        &[],
+    )
+    .await;
+    let list: Value = list.json().await.unwrap();
+    assert_eq!(list[0]["name"], "desk");
+    assert_eq!(list[0]["rules"], json!(["speed"]));
+    assert_eq!(list[0]["problems"], json!([]));
+    let files: Value = request(
+        &app,
+        Method::GET,
+        "/admin/api/rulesets/desk",
+        As::Bearer(AUTHOR_TOKEN),
+        &[],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(files["files"]["speed.rhai"], SPEED_RULE);
+    assert_eq!(
+        files["files"]["ruleset.toml"],
+        "identity = [\"/estimateID\"]\n"
+    );
+    let check = |files: Value| {
+        let app = &app;
+        async move {
+            plain_client(app)
+                .post(app.url("/admin/api/check"))
+                .bearer_auth(AUTHOR_TOKEN)
+                .json(&json!({"ruleset": "desk", "files": files}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let checked = check(json!({"speed.rhai": "let floor = ;\n"})).await;
+    assert_eq!(checked["problems"][0]["file"], "speed.rhai", "{checked}");
+    assert_eq!(checked["problems"][0]["line"], 1);
+    let checked = check(json!({"eta.rhai": "info(\"x\");"})).await;
+    assert_eq!(checked["problems"], json!([]), "{checked}");
+    assert_eq!(checked["rules"], json!(["eta", "speed"]));
+    for path in ["/admin/api/rulesets", "/admin/api/rulesets/desk"] {
+        assert_eq!(
+            get(&app, path, As::Bearer(VIEWER_TOKEN)).await.status(),
+            403,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        get(&app, "/admin/api/rulesets/nope", As::Bearer(AUTHOR_TOKEN))
+            .await
+            .status(),
+        404
+    );
+
     // Nothing live changed: the files, and the answer the Estimator gets.
     assert_eq!(
         std::fs::read_to_string(app.rules_dir("desk").join("speed.rhai")).unwrap(),

@@ -77,6 +77,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/calls/{id}/replay", post(pages::replay))
         .route("/admin/api/calls/{id}/replay", post(api::replay))
         .route("/admin/api/calls/{id}/test", get(api::test_file))
+        .route("/admin/api/rulesets", get(workbench::rulesets))
+        .route("/admin/api/rulesets/{name}", get(workbench::ruleset_files))
+        .route(
+            "/admin/api/check",
+            post(workbench::check).layer(axum::extract::DefaultBodyLimit::max(
+                workbench::MAX_TRY_BYTES,
+            )),
+        )
         .route(
             "/admin/api/try",
             post(workbench::try_draft).layer(axum::extract::DefaultBodyLimit::max(

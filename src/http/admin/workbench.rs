@@ -11,6 +11,11 @@
 //! `problems` name file, line and column. Nothing is written: the live rules, the log
 //! and the reuse caches are untouched.
 //!
+//! `GET /admin/api/rulesets` lists the rule sets (served or not, with their problems);
+//! `GET /admin/api/rulesets/{name}` gives one's files as they are on disk, for the
+//! editor; `POST /admin/api/check` compiles a draft (`{"ruleset", "files"}`) and answers
+//! its problems (an empty list when it compiles), for errors shown as the author types.
+//!
 //! The draft is compiled by `rules::draft` (the live loader, on a copy) on a blocking
 //! thread; both evaluations take a concurrency permit first, as a replay does, so the
 //! Estimator is never kept waiting by an author.
@@ -110,6 +115,145 @@ impl Diff {
             changes,
         }
     }
+}
+
+/// One rule set, as the workbench lists it.
+#[derive(Debug, Serialize)]
+pub struct RuleSetEntry {
+    pub name: String,
+    pub description: String,
+    /// The version served (`None`: not served, it never compiled).
+    pub version: Option<String>,
+    pub rules: Vec<String>,
+    /// Its files on disk do not compile now (it serves its last good version, if any).
+    pub problems: Vec<DraftProblem>,
+}
+
+fn problems_of(list: &[crate::rules::Problem], root: &std::path::Path) -> Vec<DraftProblem> {
+    list.iter()
+        .map(|p| DraftProblem {
+            file: p
+                .path
+                .strip_prefix(root)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| p.path.display().to_string()),
+            line: p.line,
+            column: p.column,
+            message: p.message.clone(),
+        })
+        .collect()
+}
+
+/// `GET /admin/api/rulesets`.
+pub async fn rulesets(State(state): State<AppState>) -> Response {
+    let problems = state.registry.problems();
+    let mut entries: Vec<RuleSetEntry> = state
+        .registry
+        .all()
+        .iter()
+        .map(|set| RuleSetEntry {
+            name: set.name.clone(),
+            description: set.settings.description.clone(),
+            version: Some(set.version.clone()),
+            rules: set.rules.iter().map(|r| r.id.clone()).collect(),
+            problems: Vec::new(),
+        })
+        .collect();
+    for (name, list) in &problems {
+        let dir = state.registry.root().join(name);
+        let listed = problems_of(list, &dir);
+        match entries.iter_mut().find(|e| e.name == *name) {
+            Some(entry) => entry.problems = listed,
+            None => entries.push(RuleSetEntry {
+                name: name.clone(),
+                description: String::new(),
+                version: None,
+                rules: Vec::new(),
+                problems: listed,
+            }),
+        }
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Json(entries).into_response()
+}
+
+/// `GET /admin/api/rulesets/{name}`: the files on disk, for the editor.
+pub async fn ruleset_files(
+    State(state): State<AppState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let served = state.registry.get(&name);
+    let problems = state.registry.problems().remove(&name).unwrap_or_default();
+    if served.is_none() && problems.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no rule set `{name}` in the rules folder"
+        )));
+    }
+    let dir = state.registry.root().join(&name);
+    let read_dir = dir.clone();
+    let (files, left_out) = tokio::task::spawn_blocking(move || draft::read_files(&read_dir))
+        .await
+        .map_err(|e| ApiError::Failed(format!("reading a rule set panicked: {e}")))?
+        .map_err(|e| ApiError::Unavailable(format!("cannot read the rule set `{name}`: {e}")))?;
+    Ok(Json(serde_json::json!({
+        "name": name,
+        "version": served.as_ref().map(|s| s.version.clone()),
+        "files": files,
+        "left_out": left_out,
+        "problems": problems_of(&problems, &dir),
+        "warnings": served.map(|s| s.warnings.iter().map(ToString::to_string).collect::<Vec<_>>()).unwrap_or_default(),
+    }))
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    ruleset: String,
+    #[serde(default)]
+    files: Changes,
+}
+
+/// `POST /admin/api/check`: the draft's problems (none when it compiles), its rules
+/// and warnings; nothing runs.
+pub async fn check(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: CheckRequest = crate::nesting::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the request is not a check request ({e}); send {{\"ruleset\": ..., \"files\": {{\"<path>\": \"<source>\"}}}}"
+        ))
+    })?;
+    if state.registry.get(&request.ruleset).is_none()
+        && !state.registry.problems().contains_key(&request.ruleset)
+    {
+        return Err(ApiError::NotFound(format!(
+            "no rule set `{}` in the rules folder",
+            request.ruleset
+        )));
+    }
+    let dir = state.registry.root().join(&request.ruleset);
+    let defaults = state.registry.defaults().clone();
+    let changes = request.files;
+    let compiled = tokio::task::spawn_blocking(move || draft::compile(&dir, &changes, &defaults))
+        .await
+        .map_err(|e| ApiError::Failed(format!("compiling a draft panicked: {e}")))?;
+    let answer = match compiled {
+        Ok(set) => serde_json::json!({
+            "problems": [],
+            "version": set.version,
+            "rules": set.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+            "warnings": set.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }),
+        Err(problems) => serde_json::json!({
+            "problems": problems_of(&problems, std::path::Path::new("")),
+            "version": null,
+            "rules": [],
+            "warnings": [],
+        }),
+    };
+    Ok(Json(answer).into_response())
 }
 
 /// `POST /admin/api/try`.
