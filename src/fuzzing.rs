@@ -4,9 +4,10 @@
 
 use std::path::Path;
 
-use crate::cli::{facts, test};
 use crate::rules::facts::MemoryFacts;
+use crate::rules::factsfile as facts;
 use crate::rules::ruleset;
+use crate::rules::testrun as test;
 
 /// The text step of `ruleset::load_settings` on `text` as `ruleset.toml`: unknown keys
 /// dropped (or refused), the typed parse, and the position and "did you mean" of an
@@ -32,7 +33,7 @@ pub fn ruleset_toml(text: &str) -> Result<Vec<String>, Vec<String>> {
     }
 }
 
-/// A rule test file's text as `cli::test::load_test` reads it (without the file read),
+/// A rule test file's text as `rules::testrun::load_test` reads it (without the file read),
 /// then its estimate (inline object with `set` and `remove`) and inline facts built as
 /// `lookout test` builds them. An `"estimate"` or `"facts"` that names a file is not
 /// followed: the fuzzer's text must not make it read arbitrary files.
@@ -52,7 +53,7 @@ pub fn test_file(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A facts file's text, read by `cli::facts` with items received from `received_at` on.
+/// A facts file's text, read by `rules::factsfile` with items received from `received_at` on.
 pub fn facts_file(text: &str, received_at: i64) -> Result<MemoryFacts, String> {
     facts::parse_at(text, "facts.json", received_at)
 }

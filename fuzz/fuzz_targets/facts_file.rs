@@ -1,5 +1,5 @@
 //! A facts file (`lookout run --facts`, a test's `"facts"`): lookout events, Octopi
-//! bodies and PortConnect items read by `cli::facts` (through
+//! bodies and PortConnect items read by `rules::factsfile` (through
 //! `lookout::fuzzing::facts_file`), then looked up as a rule looks them up.
 //!
 //! Properties, beyond "no panic": the same text gives the same events; every event can

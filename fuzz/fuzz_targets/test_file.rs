@@ -1,4 +1,4 @@
-//! A rule test file (`rules/<set>/tests/*.json`): read as `cli::test::load_test` reads
+//! A rule test file (`rules/<set>/tests/*.json`): read as `rules::testrun::load_test` reads
 //! it, then its inline estimate (with `set` and `remove` pointers applied to it) and
 //! inline facts built as `lookout test` builds them, through
 //! `lookout::fuzzing::test_file`. Paths to other files are not followed.

@@ -7,16 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use axum::http::{HeaderName, HeaderValue};
 
-use crate::nesting;
 use crate::rules::facts::FactSource;
 use crate::rules::json::Doc;
 use crate::rules::ruleset::Secrets;
-use crate::rules::{
-    self, CallInput, Defaults, EstimateError, Evaluation, Outcome, Pool, Registry, RuleSet,
-};
+use crate::rules::{self, CallInput, Defaults, Evaluation, Outcome, Pool, Registry, RuleSet};
 
 /// A rules folder loaded once, with a rule pool and a runtime to evaluate on.
 pub struct Local {
@@ -143,33 +140,7 @@ impl Local {
     }
 }
 
-/// Reads an estimate file; errors say `path:line:col` and what to do.
-pub fn read_estimate(path: &Path) -> anyhow::Result<Doc> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the estimate {}", path.display()))?;
-    parse_estimate(&text, &path.display().to_string())
-}
-
-pub fn parse_estimate(text: &str, origin: &str) -> anyhow::Result<Doc> {
-    rules::parse_estimate(text.as_bytes()).map_err(|e| {
-        let not_json = |e: nesting::Error| {
-            anyhow!(
-                "{origin}:{}:{}: not valid JSON: {}; the Estimator sends the estimate as a JSON object",
-                e.line(),
-                e.column(),
-                e.message()
-            )
-        };
-        match e {
-            EstimateError::NotJson(e) => not_json(e),
-            EstimateError::TooDeep(deep) => not_json(deep.into()),
-            EstimateError::NotUtf8(e) => anyhow!("{origin}: not UTF-8 text: {e}"),
-            EstimateError::NotObject(kind) => {
-                anyhow!("{origin}: the estimate must be a JSON object {{...}}, this is {kind}")
-            }
-        }
-    })
-}
+pub use crate::rules::testrun::read_estimate;
 
 /// `--header NAME:VALUE`.
 pub fn parse_header(text: &str) -> anyhow::Result<(String, String)> {

@@ -3,7 +3,6 @@
 
 mod certs;
 mod check;
-pub(crate) mod facts;
 mod init;
 mod local;
 mod logs;

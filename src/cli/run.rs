@@ -2,7 +2,7 @@
 //! stdout gets the response body, byte for byte, and a newline (`--pretty`: indented);
 //! stderr gets a per-rule trace. Exit 1 when a rule failed or ran out of time (a
 //! script can keep 0 with `--allow-errors`).
-//! `--facts FILE` gives the rules port events (see [`super::facts`]) instead of none.
+//! `--facts FILE` gives the rules port events (see [`crate::rules::factsfile`]) instead of none.
 //! With `--watch`, it runs again whenever the rule set, the estimate or the facts change.
 
 use std::io::Write;
@@ -123,7 +123,7 @@ fn once(local: &Local, args: &RunArgs<'_>, headers: &[(String, String)]) -> anyh
     // Read on every run, so `--watch` sees an edited facts file.
     let facts = match args.facts {
         Some(path) => {
-            let facts = super::facts::read(path)?;
+            let facts = crate::rules::factsfile::read(path)?;
             eprintln!(
                 "facts: {} event{} from {}",
                 facts.events.len(),

@@ -57,14 +57,28 @@ pub fn check_path(path: &str) -> Result<(), String> {
     }
 }
 
+/// A compiled draft and the private folder it was built in, which lives as long as the
+/// draft: its tests (and what they name, `../../samples/...` included) are read there.
+#[derive(Debug)]
+pub struct Draft {
+    pub set: RuleSet,
+    /// `<temp>/<name>`: the draft's files; beside it, links to the rest of the live
+    /// rules folder (`samples/`, the other rule sets), so tests find what they name.
+    dir: PathBuf,
+    _temp: tempfile::TempDir,
+}
+
+impl Draft {
+    /// The draft's own folder (its `tests/` are run from here).
+    pub fn folder(&self) -> &Path {
+        &self.dir
+    }
+}
+
 /// The live rule set in `live` (a rules folder's `<name>/`) with `changes` laid over
 /// it, compiled. Errors are the draft's problems, with paths inside the rule set.
 /// `api_keys` that cannot be read are warnings here (a draft checks no signature).
-pub fn compile(
-    live: &Path,
-    changes: &Changes,
-    defaults: &Defaults,
-) -> Result<RuleSet, Vec<Problem>> {
+pub fn compile(live: &Path, changes: &Changes, defaults: &Defaults) -> Result<Draft, Vec<Problem>> {
     let name = live
         .file_name()
         .and_then(|n| n.to_str())
@@ -85,6 +99,11 @@ pub fn compile(
         .tempdir()
         .map_err(|e| fail(format!("cannot make a folder for the draft: {e}")))?;
     let dir = temp.path().join(&name);
+    link_siblings(live, temp.path()).map_err(|e| {
+        fail(format!(
+            "cannot link the rules folder beside the draft: {e}"
+        ))
+    })?;
     copy_own_files(live, &dir, 0).map_err(|e| {
         fail(format!(
             "cannot copy the live rule set {} for the draft: {e}",
@@ -131,7 +150,30 @@ pub fn compile(
             .unwrap_or_else(|_| rule.path.clone());
     }
     set.dir = live.to_path_buf();
-    Ok(set)
+    Ok(Draft {
+        set,
+        dir,
+        _temp: temp,
+    })
+}
+
+/// Links every entry of the live rules folder but the rule set itself into `root`, so
+/// that paths a test names relative to itself (`../../samples/x.json`) resolve as they
+/// do for the live rule set. Links only: nothing of the live folder is written.
+fn link_siblings(live: &Path, root: &Path) -> std::io::Result<()> {
+    let Some(rules) = live.parent() else {
+        return Ok(());
+    };
+    let own = live.file_name();
+    for entry in std::fs::read_dir(rules)? {
+        let entry = entry?;
+        if Some(entry.file_name().as_os_str()) == own {
+            continue;
+        }
+        let target = std::fs::canonicalize(entry.path())?;
+        std::os::unix::fs::symlink(target, root.join(entry.file_name()))?;
+    }
+    Ok(())
 }
 
 /// Largest file [`read_files`] gives back; bigger ones are listed as left out.
@@ -263,7 +305,8 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let set = compile(&live, &changes, &Defaults::default()).unwrap();
+        let draft = compile(&live, &changes, &Defaults::default()).unwrap();
+        let set = &draft.set;
         let ids: Vec<&str> = set.rules.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["new", "tce"]);
         assert_eq!(set.name, "desk");

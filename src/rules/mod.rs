@@ -7,6 +7,7 @@
 pub mod draft;
 pub mod eval;
 pub mod facts;
+pub mod factsfile;
 pub mod helpers;
 pub mod input;
 pub mod json;
@@ -15,6 +16,7 @@ pub mod reuse;
 pub mod ruleset;
 pub mod sandbox;
 pub mod testfile;
+pub mod testrun;
 
 pub use eval::{evaluate, Evaluation, Outcome, Pool, RuleError, RuleRun};
 pub use input::{parse_estimate, request_context, CallInput, EstimateError};

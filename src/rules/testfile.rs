@@ -3,8 +3,8 @@
 //! alerts ([`Matcher`]) that `lookout test` checks and the viewer's "save as rule test"
 //! writes. `rules/README.md` ("Testing rules") documents it for authors.
 //!
-//! Reading files and running tests is the CLI's (`cli::test`); this module knows only
-//! the format.
+//! Reading files and running tests is [`super::testrun`]'s (for `lookout test` and the
+//! workbench); this module knows only the format.
 
 use std::collections::BTreeMap;
 
@@ -218,4 +218,40 @@ pub fn remove(doc: &mut Doc, pointer: &str) -> Result<(), String> {
         return Ok(());
     }
     Err("its parent is not an object or an array".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::json;
+
+    fn doc(text: &str) -> Doc {
+        json::parse(text).unwrap()
+    }
+
+    #[test]
+    fn set_and_remove_follow_pointers() {
+        let mut d = doc(r#"{"rows": [{"speed": 12}, {"speed": 13}], "a~b": {"c/d": 1}}"#);
+        set(&mut d, "/rows/1/speed", doc("9.5")).unwrap();
+        set(&mut d, "/rows/0/new", doc("\"x\"")).unwrap();
+        set(&mut d, "/rows/-", doc("{}")).unwrap();
+        set(&mut d, "/a~0b/c~1d", doc("null")).unwrap();
+        remove(&mut d, "/rows/0/speed").unwrap();
+        assert_eq!(
+            json::doc_to_value(&d),
+            serde_json::json!({"rows": [{"new": "x"}, {"speed": 9.5}, {}], "a~b": {"c/d": null}})
+        );
+        assert!(set(&mut d, "/rows/9/speed", doc("1"))
+            .unwrap_err()
+            .contains("has 3 elements"));
+        assert!(set(&mut d, "/nope/x", doc("1"))
+            .unwrap_err()
+            .contains("no `nope`"));
+        assert!(remove(&mut d, "/rows/0/speed")
+            .unwrap_err()
+            .contains("no `speed` to remove"));
+        assert!(set(&mut d, "rows", doc("1"))
+            .unwrap_err()
+            .contains("starts with `/`"));
+    }
 }

@@ -2426,3 +2426,99 @@ async fn a_draft_tried_on_a_logged_call_shows_its_answer_beside_the_live_one() {
         live_before
     );
 }
+
+/// The workbench runs a draft's tests (the live tests with the draft's changes) with the
+/// code `lookout test` runs, on the server: paths a test names resolve as they do live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drafts_tests_run_on_the_server_as_lookout_test_runs_them() {
+    use lookout::secrets::Role;
+    let app = spawn_app_with(
+        &[(
+            "desk",
+            &[
+                ("speed.rhai", SPEED_RULE),
+                (
+                    "tests/fast.json",
+                    r#"{"description": "A fast ship warns", "estimate": "../../samples/fast.json", "rules": ["speed"], "expect": {"count": 1}}"#,
+                ),
+                (
+                    "tests/slow.json",
+                    r#"{"estimate": {"speed": 10}, "expect": {"count": 0}}"#,
+                ),
+            ],
+        )],
+        |c| {
+            c.admin_token = Some(lookout::secrets::AdminToken::new(TOKEN));
+            c.users = vec![
+                user("vera", Role::Viewer, VIEWER_TOKEN),
+                user("apatel", Role::Author, AUTHOR_TOKEN),
+            ];
+        },
+    )
+    .await;
+    write_files(
+        &app.dir.path().join("rules/samples"),
+        &[("fast.json", r#"{"estimateID": "E1", "speed": 14}"#)],
+    );
+    let test = |token: &'static str, request: Value| {
+        let app = &app;
+        async move {
+            let response = plain_client(app)
+                .post(app.url("/admin/api/test"))
+                .bearer_auth(token)
+                .json(&request)
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (status, ran) = test(AUTHOR_TOKEN, json!({"ruleset": "desk"})).await;
+    assert_eq!(status, 200, "{ran}");
+    assert_eq!(
+        (ran["passed"].as_u64(), ran["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{ran}"
+    );
+    assert_eq!(ran["tests"][0]["name"], "fast");
+    assert_eq!(ran["tests"][0]["description"], "A fast ship warns");
+    assert_eq!(
+        ran["version"], ran["live_version"],
+        "no changes: the live version"
+    );
+
+    // The threshold raised: the fast test fails, saying why; a new test in the draft runs.
+    let (_, ran) = test(
+        AUTHOR_TOKEN,
+        json!({"ruleset": "desk", "files": {
+            "speed.rhai": SPEED_RULE.replace("12.5", "15"),
+            "tests/faster.json": r#"{"estimate": {"speed": 16}, "expect": {"count": 1}}"#,
+        }}),
+    )
+    .await;
+    assert_eq!(
+        (ran["passed"].as_u64(), ran["failed"].as_u64()),
+        (Some(2), Some(1)),
+        "{ran}"
+    );
+    assert_eq!(ran["tests"][0]["ok"], false);
+    let failure = ran["tests"][0]["failures"][0].as_str().unwrap();
+    assert!(failure.starts_with("expected 1 alert, got 0"), "{failure}");
+    assert_eq!(ran["tests"][1]["name"], "faster");
+
+    // --filter, a draft that does not compile, and a viewer.
+    let (_, ran) = test(AUTHOR_TOKEN, json!({"ruleset": "desk", "filter": "slow"})).await;
+    assert_eq!(ran["tests"].as_array().unwrap().len(), 1);
+    let (status, refused) = test(
+        AUTHOR_TOKEN,
+        json!({"ruleset": "desk", "files": {"speed.rhai": "let = 1;"}}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(refused["problems"][0]["file"], "speed.rhai");
+    let (status, _) = test(VIEWER_TOKEN, json!({"ruleset": "desk"})).await;
+    assert_eq!(status, 403);
+    // The live tests folder is as it was.
+    assert!(!app.rules_dir("desk").join("tests/faster.json").exists());
+}

@@ -86,6 +86,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
             )),
         )
         .route(
+            "/admin/api/test",
+            post(workbench::test_draft).layer(axum::extract::DefaultBodyLimit::max(
+                workbench::MAX_TRY_BYTES,
+            )),
+        )
+        .route(
             "/admin/api/try",
             post(workbench::try_draft).layer(axum::extract::DefaultBodyLimit::max(
                 workbench::MAX_TRY_BYTES,

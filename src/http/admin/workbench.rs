@@ -16,6 +16,10 @@
 //! editor; `POST /admin/api/check` compiles a draft (`{"ruleset", "files"}`) and answers
 //! its problems (an empty list when it compiles), for errors shown as the author types.
 //!
+//! `POST /admin/api/test` (`{"ruleset", "files", "filter"}`) runs the draft's tests (the
+//! live `tests/` with the draft's changes) through `rules::testrun`, the code
+//! `lookout test` runs, on the server's rule pool.
+//!
 //! The draft is compiled by `rules::draft` (the live loader, on a copy) on a blocking
 //! thread; both evaluations take a concurrency permit first, as a replay does, so the
 //! Estimator is never kept waiting by an author.
@@ -239,7 +243,7 @@ pub async fn check(
     let compiled = tokio::task::spawn_blocking(move || draft::compile(&dir, &changes, &defaults))
         .await
         .map_err(|e| ApiError::Failed(format!("compiling a draft panicked: {e}")))?;
-    let answer = match compiled {
+    let answer = match compiled.map(|d| d.set) {
         Ok(set) => serde_json::json!({
             "problems": [],
             "version": set.version,
@@ -254,6 +258,130 @@ pub async fn check(
         }),
     };
     Ok(Json(answer).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    ruleset: String,
+    #[serde(default)]
+    files: Changes,
+    #[serde(default)]
+    filter: Option<String>,
+}
+
+/// One test's result, as `lookout test` prints it.
+#[derive(Debug, Serialize)]
+pub struct TestResult {
+    pub name: String,
+    pub description: Option<String>,
+    pub ok: bool,
+    pub failures: Vec<String>,
+    pub duration_ms: f64,
+}
+
+/// `POST /admin/api/test`: the draft's tests, each `ok` or its failures.
+pub async fn test_draft(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+    let outcome = async {
+        let request: TestRequest = crate::nesting::from_slice(&body).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "the request is not a test request ({e}); send {{\"ruleset\": ..., \"files\": {{\"<path>\": \"<source>\"}}, \"filter\": \"<part of a test name>\"}}"
+            ))
+        })?;
+        let live = state.registry.get(&request.ruleset).ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no rule set `{}` is served here; the workbench drafts a rule set that is live",
+                request.ruleset
+            ))
+        })?;
+        let _permit = state.permits.try_acquire().map_err(|_| {
+            ApiError::Unavailable(
+                "lookout is busy answering the Estimator; run the tests again in a second".into(),
+            )
+        })?;
+        let dir = state.registry.root().join(&request.ruleset);
+        let defaults = state.registry.defaults().clone();
+        let pool = state.pool.clone();
+        let runtime = tokio::runtime::Handle::current();
+        let span = tracing::Span::current();
+        let ran = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let draft = draft::compile(&dir, &request.files, &defaults)?;
+            let folder = draft.folder().to_path_buf();
+            let set = Arc::new(draft.set);
+            let evaluate = |set: &Arc<RuleSet>,
+                            estimate,
+                            headers: &[(String, String)],
+                            facts,
+                            budget| {
+                for (name, value) in headers {
+                    axum::http::HeaderName::from_bytes(name.as_bytes())
+                        .map_err(|_| anyhow::anyhow!("`{name}` is not a valid header name"))?;
+                    HeaderValue::from_str(value).map_err(|_| {
+                        anyhow::anyhow!("the value of header `{name}` is not valid header text")
+                    })?;
+                }
+                let input = Arc::new(CallInput::new(
+                    set,
+                    crate::ids::new_id(),
+                    SystemTime::now(),
+                    headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+                    Arc::new(estimate),
+                    facts,
+                ));
+                Ok(runtime.block_on(rules::evaluate(
+                    &pool,
+                    set.clone(),
+                    input,
+                    Instant::now() + budget,
+                    (),
+                )))
+            };
+            let results = crate::rules::testrun::run_set(
+                &evaluate,
+                &set,
+                &folder,
+                request.filter.as_deref(),
+            )
+            .map_err(|e| {
+                vec![crate::rules::Problem::new(
+                    std::path::Path::new("tests"),
+                    format!("{e:#}"),
+                )]
+            })?;
+            Ok::<_, Vec<crate::rules::Problem>>((set.version.clone(), live.version.clone(), results, folder))
+        })
+        .await
+        .map_err(|e| ApiError::Failed(format!("running a draft's tests panicked: {e}")))?;
+        ran.map_err(|problems| Refusal::Draft(problems_of(&problems, std::path::Path::new(""))))
+    }
+    .await;
+    let (version, live_version, results, folder) = match outcome {
+        Ok(ran) => ran,
+        Err(Refusal::Draft(problems)) => return draft_problems(problems),
+        Err(Refusal::Api(error)) => return error.into_response(),
+    };
+    // Paths in failures name the draft's private copy: say them as the rule set's.
+    let here = format!("{}/", folder.display());
+    let tests: Vec<TestResult> = results
+        .into_iter()
+        .map(|(ran, failures)| TestResult {
+            name: ran.name,
+            description: ran.file.and_then(|f| f.description),
+            ok: failures.is_empty(),
+            failures: failures.into_iter().map(|f| f.replace(&here, "")).collect(),
+            duration_ms: ran.duration.as_secs_f64() * 1e3,
+        })
+        .collect();
+    let failed = tests.iter().filter(|t| !t.ok).count();
+    Json(serde_json::json!({
+        "version": version,
+        "live_version": live_version,
+        "passed": tests.len() - failed,
+        "failed": failed,
+        "tests": tests,
+    }))
+    .into_response()
 }
 
 /// `POST /admin/api/try`.
@@ -302,7 +430,7 @@ async fn run(state: &AppState, body: &[u8]) -> Result<Tried, Refusal> {
     let compiled = tokio::task::spawn_blocking(move || draft::compile(&dir, &changes, &defaults))
         .await
         .map_err(|e| ApiError::Failed(format!("compiling a draft panicked: {e}")))?;
-    let draft = Arc::new(compiled.map_err(|problems| {
+    let draft = Arc::new(compiled.map(|d| d.set).map_err(|problems| {
         Refusal::Draft(
             problems
                 .into_iter()
