@@ -34,6 +34,9 @@ pub enum ApiError {
     LogIn,
     #[error("{0}")]
     Forbidden(String),
+    /// What was asked no longer fits what is there (a draft made from an older version).
+    #[error("{0}")]
+    Conflict(String),
     #[error("lookout is already evaluating its limit of {limit} calls at once; retry in a second (max_concurrent_calls in lookout.toml)")]
     Overloaded { limit: usize },
     #[error("{0}")]
@@ -82,6 +85,7 @@ impl ApiError {
             }
             ApiError::LogIn => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal | ApiError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

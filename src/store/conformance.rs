@@ -75,6 +75,12 @@ macro_rules! backend_conformance {
             let (_guard, store) = $open;
             crate::store::conformance::logged_out_sessions_are_kept_until_they_expire(&store);
         }
+
+        #[test]
+        fn conformance_drafts_and_publishes_are_kept() {
+            let (_guard, store) = $open;
+            crate::store::conformance::drafts_and_publishes_are_kept(&store);
+        }
     };
 }
 pub(crate) use backend_conformance;
@@ -824,4 +830,79 @@ pub fn logged_out_sessions_are_kept_until_they_expire(store: &dyn Backend) {
         ],
         "expired revocations are purged"
     );
+}
+
+pub fn drafts_and_publishes_are_kept(store: &dyn Backend) {
+    use super::{Draft, Published};
+    use serde_json::json;
+    assert_eq!(store.drafts(None).unwrap(), vec![]);
+    let draft = |id: &str, ruleset: &str, at: i64| Draft {
+        id: id.into(),
+        ruleset: ruleset.into(),
+        owner: "apatel".into(),
+        base_version: "v1".into(),
+        files: json!({"tce.rhai": "warning(\"é ✓\");\n", "old.rhai": null}),
+        created_at: at,
+        updated_at: at,
+    };
+    let a = draft("d-a", "desk", 1_000);
+    let b = draft("d-b", "desk", 2_000);
+    let c = draft("d-c", "other", 3_000);
+    for d in [&a, &b, &c] {
+        store.save_draft(d).unwrap();
+    }
+    assert_eq!(store.draft("d-a").unwrap(), Some(a.clone()));
+    assert_eq!(store.draft("d-none").unwrap(), None);
+    assert_eq!(
+        store.drafts(Some("desk")).unwrap(),
+        vec![b.clone(), a.clone()]
+    );
+    assert_eq!(store.drafts(None).unwrap().len(), 3);
+    // Saved again: new files and time, same owner and creation.
+    let mut changed = a.clone();
+    changed.files = json!({"tce.rhai": "info(\"x\");"});
+    changed.updated_at = 5_000;
+    changed.owner = "someone-else".into();
+    store.save_draft(&changed).unwrap();
+    let kept = store.draft("d-a").unwrap().unwrap();
+    assert_eq!(
+        (
+            kept.files,
+            kept.updated_at,
+            kept.owner.as_str(),
+            kept.created_at
+        ),
+        (changed.files.clone(), 5_000, "apatel", 1_000)
+    );
+    assert_eq!(
+        store.drafts(Some("desk")).unwrap()[0].id,
+        "d-a",
+        "newest change first"
+    );
+    assert!(store.delete_draft("d-a").unwrap());
+    assert!(!store.delete_draft("d-a").unwrap());
+    assert_eq!(store.drafts(Some("desk")).unwrap(), vec![b]);
+
+    let published = |id: &str, at: i64, version: &str| Published {
+        id: id.into(),
+        ruleset: "desk".into(),
+        version: version.into(),
+        previous_version: "v0".into(),
+        author: "jlee".into(),
+        at,
+        message: "raise the floor".into(),
+        action: "publish".into(),
+        files: json!({"tce.rhai": "warning(\"x\");", "data/desk.json": "{}"}),
+    };
+    let first = published("p-1", 10_000, "v1");
+    let second = published("p-2", 20_000, "v2");
+    store.record_published(&first).unwrap();
+    store.record_published(&second).unwrap();
+    assert_eq!(
+        store.published("desk").unwrap(),
+        vec![second.clone(), first.clone()]
+    );
+    assert_eq!(store.published("other").unwrap(), vec![]);
+    assert_eq!(store.published_one("p-1").unwrap(), Some(first));
+    assert_eq!(store.published_one("p-9").unwrap(), None);
 }

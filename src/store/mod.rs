@@ -11,8 +11,9 @@
 //!   (`redact`) and what a query means (`sql`, `search`) live beside them, written once,
 //!   so both backends keep and find the same records.
 //!
-//! The `recorder` writes off the answer's path; the store knows calls, port events and
-//! viewer sessions, and nothing of rules or HTTP.
+//! The `recorder` writes off the answer's path; the store knows calls, port events,
+//! viewer sessions and the workbench's drafts and publishes (`workbench`), and nothing
+//! of rules or HTTP.
 //!
 //! Backends are synchronous: the recorder writes from its own thread and HTTP handlers
 //! read through `spawn_blocking`.
@@ -28,6 +29,7 @@ mod row;
 pub mod search;
 mod sql;
 pub mod sqlite;
+pub mod workbench;
 
 use std::sync::Arc;
 
@@ -35,6 +37,7 @@ use serde::Serialize;
 
 pub use call::{Call, Page, Query, RuleTrace, Summary, TraceError};
 pub use row::{Blob, Encoding, Packer, Row};
+pub use workbench::{Draft, Published};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Removed {
@@ -99,6 +102,18 @@ pub trait Backend: Send + Sync + 'static {
     /// The sessions logged out that are still unexpired at `now` (µs since the epoch):
     /// `(nonce, expires_at)`, in no particular order.
     fn revoked_sessions(&self, now: i64) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Keeps a draft (a new one, or the same id again: its files and `updated_at`).
+    fn save_draft(&self, draft: &Draft) -> Result<(), StoreError>;
+    fn draft(&self, id: &str) -> Result<Option<Draft>, StoreError>;
+    /// Drafts, newest change first; of one rule set, or of all.
+    fn drafts(&self, ruleset: Option<&str>) -> Result<Vec<Draft>, StoreError>;
+    /// Whether there was such a draft.
+    fn delete_draft(&self, id: &str) -> Result<bool, StoreError>;
+    /// Records a publish or rollback (kept forever: the audit log).
+    fn record_published(&self, published: &Published) -> Result<(), StoreError>;
+    /// A rule set's publishes and rollbacks, newest first.
+    fn published(&self, ruleset: &str) -> Result<Vec<Published>, StoreError>;
+    fn published_one(&self, id: &str) -> Result<Option<Published>, StoreError>;
     fn limit_size(&self, bytes: u64) -> Result<(), StoreError> {
         Err(StoreError::BadQuery(format!(
             "{} has no size limit of its own; use max_size_mb (retention) instead of max_file_mb ({bytes} bytes)",

@@ -36,8 +36,8 @@ use super::sql::{
     self, event_from_columns, event_lists, events_page, events_sql, Param, EVENT_COLUMNS,
 };
 use super::{
-    search, without_password, Backend, Blob, Encoding, Event, EventPage, EventQuery, Ingested,
-    Page, Query, Removed, Retention, Row, Stats, StoreError, Summary,
+    search, without_password, Backend, Blob, Draft, Encoding, Event, EventPage, EventQuery,
+    Ingested, Page, Published, Query, Removed, Retention, Row, Stats, StoreError, Summary,
 };
 use crate::ids::{id_floor, valid_id};
 
@@ -138,6 +138,32 @@ const MIGRATIONS: &[(i64, &str)] = &[
         expires_at bigint NOT NULL
     );
     CREATE INDEX revoked_sessions_by_expiry ON revoked_sessions (expires_at);",
+    ),
+    // The workbench's drafts and publishes (store::workbench).
+    (
+        6,
+        "CREATE TABLE drafts (
+        id text COLLATE \"C\" PRIMARY KEY,
+        ruleset text NOT NULL,
+        owner text NOT NULL,
+        base_version text NOT NULL,
+        files text NOT NULL,
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL
+    );
+    CREATE INDEX drafts_by_ruleset ON drafts (ruleset, updated_at);
+    CREATE TABLE published (
+        id text COLLATE \"C\" PRIMARY KEY,
+        ruleset text NOT NULL,
+        version text NOT NULL,
+        previous_version text NOT NULL,
+        author text NOT NULL,
+        at bigint NOT NULL,
+        message text NOT NULL,
+        action text NOT NULL,
+        files text NOT NULL
+    );
+    CREATE INDEX published_by_ruleset ON published (ruleset, at);",
     ),
 ];
 
@@ -864,6 +890,113 @@ impl Backend for Postgres {
         })?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
+
+    fn save_draft(&self, d: &Draft) -> Result<(), StoreError> {
+        let files = d.files.to_string();
+        self.with_client(|client| {
+            client.execute(
+                "INSERT INTO drafts (id, ruleset, owner, base_version, files, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (id) DO UPDATE SET base_version = excluded.base_version,
+                     files = excluded.files, updated_at = excluded.updated_at",
+                &[&d.id, &d.ruleset, &d.owner, &d.base_version, &files, &d.created_at, &d.updated_at],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn draft(&self, id: &str) -> Result<Option<Draft>, StoreError> {
+        let rows = self.with_client(|client| {
+            client.query(
+                &format!("SELECT {DRAFT_COLUMNS} FROM drafts WHERE id = $1"),
+                &[&id],
+            )
+        })?;
+        rows.first().map(decode_draft).transpose()
+    }
+
+    fn drafts(&self, ruleset: Option<&str>) -> Result<Vec<Draft>, StoreError> {
+        let rows = self.with_client(|client| {
+            client.query(
+                &format!(
+                    "SELECT {DRAFT_COLUMNS} FROM drafts WHERE $1::text IS NULL OR ruleset = $1 ORDER BY updated_at DESC, id DESC"
+                ),
+                &[&ruleset],
+            )
+        })?;
+        rows.iter().map(decode_draft).collect()
+    }
+
+    fn delete_draft(&self, id: &str) -> Result<bool, StoreError> {
+        let n =
+            self.with_client(|client| client.execute("DELETE FROM drafts WHERE id = $1", &[&id]))?;
+        Ok(n > 0)
+    }
+
+    fn record_published(&self, p: &Published) -> Result<(), StoreError> {
+        let files = p.files.to_string();
+        // Safe to run twice (`with_client` may): the same id is kept once.
+        self.with_client(|client| {
+            client.execute(
+                "INSERT INTO published (id, ruleset, version, previous_version, author, at, message, action, files)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+                &[&p.id, &p.ruleset, &p.version, &p.previous_version, &p.author, &p.at, &p.message, &p.action, &files],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn published(&self, ruleset: &str) -> Result<Vec<Published>, StoreError> {
+        let rows = self.with_client(|client| {
+            client.query(
+                &format!(
+                    "SELECT {PUBLISHED_COLUMNS} FROM published WHERE ruleset = $1 ORDER BY at DESC, id DESC"
+                ),
+                &[&ruleset],
+            )
+        })?;
+        rows.iter().map(decode_published).collect()
+    }
+
+    fn published_one(&self, id: &str) -> Result<Option<Published>, StoreError> {
+        let rows = self.with_client(|client| {
+            client.query(
+                &format!("SELECT {PUBLISHED_COLUMNS} FROM published WHERE id = $1"),
+                &[&id],
+            )
+        })?;
+        rows.first().map(decode_published).transpose()
+    }
+}
+
+const DRAFT_COLUMNS: &str = "id, ruleset, owner, base_version, files, created_at, updated_at";
+const PUBLISHED_COLUMNS: &str =
+    "id, ruleset, version, previous_version, author, at, message, action, files";
+
+fn decode_draft(r: &postgres::Row) -> Result<Draft, StoreError> {
+    Ok(Draft {
+        id: r.get(0),
+        ruleset: r.get(1),
+        owner: r.get(2),
+        base_version: r.get(3),
+        files: sql::files_from_text(r.get(4))?,
+        created_at: r.get(5),
+        updated_at: r.get(6),
+    })
+}
+
+fn decode_published(r: &postgres::Row) -> Result<Published, StoreError> {
+    Ok(Published {
+        id: r.get(0),
+        ruleset: r.get(1),
+        version: r.get(2),
+        previous_version: r.get(3),
+        author: r.get(4),
+        at: r.get(5),
+        message: r.get(6),
+        action: r.get(7),
+        files: sql::files_from_text(r.get(8))?,
+    })
 }
 
 /// The stored bodies (request bodies' bases) with these ids: `(id, encoding, bytes)`;

@@ -274,3 +274,9 @@ pub(crate) fn event_lists(event: &Event) -> [String; 3] {
         serde_json::to_string(&event.ports).expect("strings"),
     ]
 }
+
+/// A draft's or a publish's files, stored as JSON text.
+pub fn files_from_text(text: &str) -> Result<serde_json::Value, super::StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| super::StoreError::Corrupt(format!("a stored file set is not JSON: {e}")))
+}

@@ -15,8 +15,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::sql::{self, event_from_columns, event_lists, events_page, events_sql, Param};
 use super::{
-    search, Backend, Blob, Encoding, Event, EventPage, EventQuery, Ingested, Page, Query, Removed,
-    Retention, Row, Stats, StoreError, Summary,
+    search, Backend, Blob, Draft, Encoding, Event, EventPage, EventQuery, Ingested, Page,
+    Published, Query, Removed, Retention, Row, Stats, StoreError, Summary,
 };
 use crate::ids::{id_floor, valid_id};
 
@@ -108,6 +108,32 @@ const MIGRATIONS: &[(i64, &str)] = &[
         expires_at INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX revoked_sessions_by_expiry ON revoked_sessions (expires_at);",
+    ),
+    // The workbench's drafts and publishes (store::workbench).
+    (
+        5,
+        "CREATE TABLE drafts (
+        id TEXT PRIMARY KEY,
+        ruleset TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        base_version TEXT NOT NULL,
+        files TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX drafts_by_ruleset ON drafts (ruleset, updated_at);
+    CREATE TABLE published (
+        id TEXT PRIMARY KEY,
+        ruleset TEXT NOT NULL,
+        version TEXT NOT NULL,
+        previous_version TEXT NOT NULL,
+        author TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        message TEXT NOT NULL,
+        action TEXT NOT NULL,
+        files TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX published_by_ruleset ON published (ruleset, at);",
     ),
 ];
 
@@ -697,6 +723,161 @@ impl Backend for Sqlite {
             rows.collect()
         })
     }
+
+    fn save_draft(&self, d: &Draft) -> Result<(), StoreError> {
+        let err = unavailable(&self.path);
+        let conn = self.writer.lock().expect("writer");
+        conn.execute(
+            "INSERT INTO drafts (id, ruleset, owner, base_version, files, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (id) DO UPDATE SET base_version = excluded.base_version,
+                 files = excluded.files, updated_at = excluded.updated_at",
+            params![
+                d.id,
+                d.ruleset,
+                d.owner,
+                d.base_version,
+                d.files.to_string(),
+                d.created_at,
+                d.updated_at
+            ],
+        )
+        .map_err(&err)?;
+        Ok(())
+    }
+
+    fn draft(&self, id: &str) -> Result<Option<Draft>, StoreError> {
+        let found = self.read(|conn| {
+            conn.prepare_cached(&format!("SELECT {DRAFT_COLUMNS} FROM drafts WHERE id = ?1"))?
+                .query_map([id], draft_columns)?
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        found.into_iter().next().map(decode_draft).transpose()
+    }
+
+    fn drafts(&self, ruleset: Option<&str>) -> Result<Vec<Draft>, StoreError> {
+        let rows = self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {DRAFT_COLUMNS} FROM drafts WHERE ?1 IS NULL OR ruleset = ?1 ORDER BY updated_at DESC, id DESC"
+            ))?
+            .query_map([ruleset], draft_columns)?
+            .collect::<Result<Vec<_>, _>>()
+        })?;
+        rows.into_iter().map(decode_draft).collect()
+    }
+
+    fn delete_draft(&self, id: &str) -> Result<bool, StoreError> {
+        let err = unavailable(&self.path);
+        let conn = self.writer.lock().expect("writer");
+        let n = conn
+            .execute("DELETE FROM drafts WHERE id = ?1", [id])
+            .map_err(&err)?;
+        Ok(n > 0)
+    }
+
+    fn record_published(&self, p: &Published) -> Result<(), StoreError> {
+        let err = unavailable(&self.path);
+        let conn = self.writer.lock().expect("writer");
+        conn.execute(
+            "INSERT INTO published (id, ruleset, version, previous_version, author, at, message, action, files)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![p.id, p.ruleset, p.version, p.previous_version, p.author, p.at, p.message, p.action, p.files.to_string()],
+        )
+        .map_err(&err)?;
+        Ok(())
+    }
+
+    fn published(&self, ruleset: &str) -> Result<Vec<Published>, StoreError> {
+        let rows = self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {PUBLISHED_COLUMNS} FROM published WHERE ruleset = ?1 ORDER BY at DESC, id DESC"
+            ))?
+            .query_map([ruleset], published_columns)?
+            .collect::<Result<Vec<_>, _>>()
+        })?;
+        rows.into_iter().map(decode_published).collect()
+    }
+
+    fn published_one(&self, id: &str) -> Result<Option<Published>, StoreError> {
+        let found = self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {PUBLISHED_COLUMNS} FROM published WHERE id = ?1"
+            ))?
+            .query_map([id], published_columns)?
+            .collect::<Result<Vec<_>, _>>()
+        })?;
+        found.into_iter().next().map(decode_published).transpose()
+    }
+}
+
+const DRAFT_COLUMNS: &str = "id, ruleset, owner, base_version, files, created_at, updated_at";
+const PUBLISHED_COLUMNS: &str =
+    "id, ruleset, version, previous_version, author, at, message, action, files";
+
+/// A draft's columns, its files still text.
+type DraftColumns = (String, String, String, String, String, i64, i64);
+type PublishedColumns = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    String,
+);
+
+fn draft_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<DraftColumns> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn published_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<PublishedColumns> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
+}
+
+fn decode_draft(c: DraftColumns) -> Result<Draft, StoreError> {
+    Ok(Draft {
+        files: sql::files_from_text(&c.4)?,
+        id: c.0,
+        ruleset: c.1,
+        owner: c.2,
+        base_version: c.3,
+        created_at: c.5,
+        updated_at: c.6,
+    })
+}
+
+fn decode_published(c: PublishedColumns) -> Result<Published, StoreError> {
+    Ok(Published {
+        files: sql::files_from_text(&c.8)?,
+        id: c.0,
+        ruleset: c.1,
+        version: c.2,
+        previous_version: c.3,
+        author: c.4,
+        at: c.5,
+        message: c.6,
+        action: c.7,
+    })
 }
 
 /// The stored bodies (request bodies' bases) with these ids; missing ones are left out.

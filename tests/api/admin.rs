@@ -2522,3 +2522,209 @@ async fn a_drafts_tests_run_on_the_server_as_lookout_test_runs_them() {
     // The live tests folder is as it was.
     assert!(!app.rules_dir("desk").join("tests/faster.json").exists());
 }
+
+const PUBLISHER_TOKEN: &str = "publisher-token-2e7b9c4f1a8d3e6b0c5f";
+
+/// Drafts kept in the store and owned by their author; publishing (publisher only)
+/// refused unless the draft compiles and its tests pass, then live on the next call;
+/// the audit log; a rollback to the version before the workbench.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_is_saved_published_and_rolled_back() {
+    use lookout::secrets::Role;
+    let app = spawn_app_with(
+        &[(
+            "desk",
+            &[
+                ("ruleset.toml", "identity = [\"/estimateID\"]\n"),
+                ("speed.rhai", SPEED_RULE),
+                (
+                    "tests/fast.json",
+                    r#"{"estimate": {"estimateID": "T", "speed": 14}, "rules": ["speed"], "expect": {"count": 1}}"#,
+                ),
+            ],
+        )],
+        |c| {
+            c.admin_token = Some(lookout::secrets::AdminToken::new(TOKEN));
+            c.users = vec![
+                user("vera", Role::Viewer, VIEWER_TOKEN),
+                user("apatel", Role::Author, AUTHOR_TOKEN),
+                user("jlee", Role::Publisher, PUBLISHER_TOKEN),
+            ];
+        },
+    )
+    .await;
+    let send_json = |method: Method, path: &'static str, token: &'static str, body: Value| {
+        let app = &app;
+        async move {
+            let response = plain_client(app)
+                .request(method, app.url(path))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let text = response.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let body = estimate("EST-PUB", "ANNA", json!({"speed": 14}));
+    let live_answer = |app: &TestApp| {
+        let (client, url, body) = (app.client.clone(), app.url("/hooks/desk"), body.clone());
+        async move {
+            let r = client.post(url).body(body).send().await.unwrap();
+            let version = r.headers()["x-lookout-rules-version"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            let messages: Vec<String> = r
+                .json::<Value>()
+                .await
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["message"].as_str().unwrap().to_string())
+                .collect();
+            (version, messages)
+        }
+    };
+    let (first_version, first) = live_answer(&app).await;
+    assert_eq!(first, ["Laden speed is above the charter party warranty"]);
+
+    // The author saves a draft; it is theirs, made from the live version.
+    let (status, draft) = send_json(
+        Method::POST,
+        "/admin/api/drafts",
+        AUTHOR_TOKEN,
+        json!({"ruleset": "desk", "files": {"eta.rhai": "info(\"ETA checked\").key(\"eta\");\n"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{draft}");
+    assert_eq!(
+        (draft["owner"].as_str(), draft["base_version"].as_str()),
+        (Some("apatel"), Some(first_version.as_str()))
+    );
+    let id = draft["id"].as_str().unwrap().to_string();
+    let (_, mine) = send_json(Method::GET, "/admin/api/drafts", AUTHOR_TOKEN, json!(null)).await;
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    let (status, _) = send_json(Method::GET, "/admin/api/drafts", VIEWER_TOKEN, json!(null)).await;
+    assert_eq!(status, 403);
+
+    // Only a publisher publishes; a message is needed.
+    let (status, refused) = send_json(
+        Method::POST,
+        "/admin/api/publish",
+        AUTHOR_TOKEN,
+        json!({"ruleset": "desk", "draft": id, "message": "ETA card"}),
+    )
+    .await;
+    assert_eq!(status, 403, "{refused}");
+    let (status, refused) = send_json(
+        Method::POST,
+        "/admin/api/publish",
+        PUBLISHER_TOKEN,
+        json!({"ruleset": "desk", "draft": id, "message": " "}),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+
+    // A draft whose tests fail is refused, and nothing is written.
+    let (status, refused) = send_json(
+        Method::POST,
+        "/admin/api/publish",
+        PUBLISHER_TOKEN,
+        json!({"ruleset": "desk", "files": {"speed.rhai": SPEED_RULE.replace("12.5", "15")}, "message": "slower"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("not published: 1 test failed: fast: expected 1 alert, got 0"),
+        "{refused}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(app.rules_dir("desk").join("speed.rhai")).unwrap(),
+        SPEED_RULE
+    );
+
+    // The draft published: on disk, live on the next call, the draft gone, logged.
+    let (status, published) = send_json(
+        Method::POST,
+        "/admin/api/publish",
+        PUBLISHER_TOKEN,
+        json!({"ruleset": "desk", "draft": id, "message": "ETA card"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{published}");
+    assert_eq!(published["previous_version"], first_version.as_str());
+    assert!(app.rules_dir("desk").join("eta.rhai").exists());
+    let (version, messages) = live_answer(&app).await;
+    assert_eq!(version, published["version"].as_str().unwrap());
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(messages.contains(&"ETA checked".to_string()));
+    let (_, mine) = send_json(Method::GET, "/admin/api/drafts", AUTHOR_TOKEN, json!(null)).await;
+    assert_eq!(mine, json!([]));
+    let (_, log) = send_json(
+        Method::GET,
+        "/admin/api/rulesets/desk/versions",
+        AUTHOR_TOKEN,
+        json!(null),
+    )
+    .await;
+    let log = log.as_array().unwrap().clone();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(
+        (
+            log[0]["action"].as_str(),
+            log[0]["author"].as_str(),
+            log[0]["message"].as_str()
+        ),
+        (Some("publish"), Some("jlee"), Some("ETA card"))
+    );
+    assert_eq!(
+        (log[1]["action"].as_str(), log[1]["version"].as_str()),
+        (Some("baseline"), Some(first_version.as_str()))
+    );
+
+    // Changes made from a version no longer live are refused.
+    let (status, refused) = send_json(
+        Method::POST,
+        "/admin/api/publish",
+        PUBLISHER_TOKEN,
+        json!({"ruleset": "desk", "files": {"x.rhai": "info(\"x\");"}, "base_version": first_version, "message": "late"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{refused}");
+
+    // Rolled back to the version before the workbench: the new rule is gone again.
+    let baseline = log[1]["id"].as_str().unwrap();
+    let (status, rolled) = send_json(
+        Method::POST,
+        "/admin/api/rollback",
+        PUBLISHER_TOKEN,
+        json!({"ruleset": "desk", "to": baseline, "message": "ETA card too noisy"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{rolled}");
+    assert_eq!(rolled["version"], first_version.as_str());
+    assert!(!app.rules_dir("desk").join("eta.rhai").exists());
+    assert_eq!(live_answer(&app).await, (first_version, first));
+    let (_, full) = send_json(
+        Method::GET,
+        "/admin/api/rulesets/desk/versions",
+        AUTHOR_TOKEN,
+        json!(null),
+    )
+    .await;
+    assert_eq!(full[0]["action"], "rollback");
+    assert!(full[0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("ETA card too noisy (back to "));
+}

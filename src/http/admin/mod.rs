@@ -16,6 +16,7 @@ mod assets;
 pub mod auth;
 mod filters;
 mod pages;
+mod publish;
 pub mod testfile;
 mod view;
 pub mod workbench;
@@ -97,12 +98,39 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 workbench::MAX_TRY_BYTES,
             )),
         )
+        .route(
+            "/admin/api/drafts",
+            get(publish::list_drafts).post(publish::save_draft).layer(
+                axum::extract::DefaultBodyLimit::max(workbench::MAX_TRY_BYTES),
+            ),
+        )
+        .route(
+            "/admin/api/drafts/{id}",
+            get(publish::get_draft).delete(publish::delete_draft),
+        )
+        .route(
+            "/admin/api/rulesets/{name}/versions",
+            get(publish::versions),
+        )
+        .route("/admin/api/versions/{id}", get(publish::version))
         .route_layer(middleware::from_fn(|request, next| {
             auth::at_least(auth::Role::Author, request, next)
+        }));
+    let publishing = Router::new()
+        .route(
+            "/admin/api/publish",
+            post(publish::publish).layer(axum::extract::DefaultBodyLimit::max(
+                workbench::MAX_TRY_BYTES,
+            )),
+        )
+        .route("/admin/api/rollback", post(publish::rollback))
+        .route_layer(middleware::from_fn(|request, next| {
+            auth::at_least(auth::Role::Publisher, request, next)
         }));
     let protected = Router::new()
         .merge(seeing)
         .merge(authoring)
+        .merge(publishing)
         .layer(middleware::from_fn_with_state(state.clone(), auth::require));
     Router::new()
         .route("/admin/login", get(auth::login_page).post(auth::login_post))

@@ -133,7 +133,10 @@ pub struct RuleSetEntry {
     pub problems: Vec<DraftProblem>,
 }
 
-fn problems_of(list: &[crate::rules::Problem], root: &std::path::Path) -> Vec<DraftProblem> {
+pub(super) fn problems_of(
+    list: &[crate::rules::Problem],
+    root: &std::path::Path,
+) -> Vec<DraftProblem> {
     list.iter()
         .map(|p| DraftProblem {
             file: p
@@ -309,40 +312,7 @@ pub async fn test_draft(State(state): State<AppState>, body: axum::body::Bytes) 
             let draft = draft::compile(&dir, &request.files, &defaults)?;
             let folder = draft.folder().to_path_buf();
             let set = Arc::new(draft.set);
-            let evaluate = |set: &Arc<RuleSet>,
-                            estimate,
-                            headers: &[(String, String)],
-                            facts,
-                            budget| {
-                for (name, value) in headers {
-                    axum::http::HeaderName::from_bytes(name.as_bytes())
-                        .map_err(|_| anyhow::anyhow!("`{name}` is not a valid header name"))?;
-                    HeaderValue::from_str(value).map_err(|_| {
-                        anyhow::anyhow!("the value of header `{name}` is not valid header text")
-                    })?;
-                }
-                let input = Arc::new(CallInput::new(
-                    set,
-                    crate::ids::new_id(),
-                    SystemTime::now(),
-                    headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
-                    Arc::new(estimate),
-                    facts,
-                ));
-                Ok(runtime.block_on(rules::evaluate(
-                    &pool,
-                    set.clone(),
-                    input,
-                    Instant::now() + budget,
-                    (),
-                )))
-            };
-            let results = crate::rules::testrun::run_set(
-                &evaluate,
-                &set,
-                &folder,
-                request.filter.as_deref(),
-            )
+            let results = draft_tests(&pool, &runtime, &set, &folder, request.filter.as_deref())
             .map_err(|e| {
                 vec![crate::rules::Problem::new(
                     std::path::Path::new("tests"),
@@ -382,6 +352,42 @@ pub async fn test_draft(State(state): State<AppState>, body: axum::body::Bytes) 
         "tests": tests,
     }))
     .into_response()
+}
+
+/// Runs the tests in `folder` (a draft's) against `set` with the code `lookout test`
+/// runs, each call evaluated on the server's rule pool. Call it on a blocking thread.
+pub(super) fn draft_tests(
+    pool: &Arc<rules::Pool>,
+    runtime: &tokio::runtime::Handle,
+    set: &Arc<RuleSet>,
+    folder: &std::path::Path,
+    filter: Option<&str>,
+) -> anyhow::Result<Vec<(crate::rules::testrun::Ran, Vec<String>)>> {
+    let evaluate = |set: &Arc<RuleSet>, estimate, headers: &[(String, String)], facts, budget| {
+        for (name, value) in headers {
+            axum::http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| anyhow::anyhow!("`{name}` is not a valid header name"))?;
+            HeaderValue::from_str(value).map_err(|_| {
+                anyhow::anyhow!("the value of header `{name}` is not valid header text")
+            })?;
+        }
+        let input = Arc::new(CallInput::new(
+            set,
+            crate::ids::new_id(),
+            SystemTime::now(),
+            headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+            Arc::new(estimate),
+            facts,
+        ));
+        Ok(runtime.block_on(rules::evaluate(
+            pool,
+            set.clone(),
+            input,
+            Instant::now() + budget,
+            (),
+        )))
+    };
+    crate::rules::testrun::run_set(&evaluate, set, folder, filter)
 }
 
 /// `POST /admin/api/try`.
@@ -523,7 +529,7 @@ async fn evaluate(state: &AppState, set: Arc<RuleSet>, input: Arc<CallInput>) ->
 }
 
 /// 400 with every problem of the draft, each naming file, line and column.
-fn draft_problems(problems: Vec<DraftProblem>) -> Response {
+pub(super) fn draft_problems(problems: Vec<DraftProblem>) -> Response {
     let listed: Vec<String> = problems
         .iter()
         .map(|p| match (p.line, p.column) {
