@@ -275,6 +275,9 @@ pub fn load(dir: &Path, defaults: &Defaults) -> Result<RuleSet, Vec<Problem>> {
     // Direct getters for the property names this rule set uses: `row.portName` on a
     // JSON view then skips Rhai's failed-getter path (which formats an error message
     // before falling back to the indexer). Names not seen here still work that way.
+    for (path, source) in rule_sources.values().chain(libs.values()) {
+        warnings.extend(unknown_data_names(path, source, &data));
+    }
     let names = rule_sources
         .values()
         .chain(libs.values())
@@ -760,6 +763,82 @@ fn property_names(source: &str) -> impl Iterator<Item = String> + '_ {
     })
 }
 
+/// `data.<name>` and `data.<name>.<field>` in a source that cannot find anything: no
+/// `data/<name>.json|csv`, or a JSON object without that field (read at load, so the
+/// author hears of a typo before a call does). Comments are skipped; a rule that builds
+/// names at run time (`data[name]`) is not checked.
+fn unknown_data_names(path: &Path, source: &str, data: &Doc) -> Vec<Problem> {
+    use sonic_rs::JsonContainerTrait;
+    let mut found = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut offset = 0;
+    for line in source.split_inclusive('\n') {
+        let code = line.split("//").next().unwrap_or("");
+        let mut from = 0;
+        while let Some(at) = code[from..].find("data.") {
+            let start = from + at;
+            from = start + 5;
+            let before = code[..start].chars().next_back();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+                continue;
+            }
+            let word = |text: &str| -> String {
+                text.chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect()
+            };
+            let name = word(&code[from..]);
+            if name.is_empty() {
+                continue;
+            }
+            let rest = &code[from + name.len()..];
+            let field = rest
+                .strip_prefix('.')
+                .or_else(|| rest.strip_prefix("?."))
+                .map(word)
+                .filter(|f| !f.is_empty());
+            if !seen.insert((name.clone(), field.clone())) {
+                continue;
+            }
+            let (line_no, column) = line_col(source, offset + start);
+            let at = |message: String| Problem {
+                path: path.to_path_buf(),
+                line: Some(line_no),
+                column: Some(column),
+                message,
+            };
+            let known: Vec<String> = data
+                .as_object()
+                .map(|o| o.iter().map(|(k, _)| k.to_string()).collect())
+                .unwrap_or_default();
+            match data.as_object().and_then(|o| o.get(&name.as_str())) {
+                None => found.push(at(format!(
+                    "data.{name} does not exist: there is no data/{name}.json or data/{name}.csv (data has: {})",
+                    if known.is_empty() { "nothing".to_string() } else { known.join(", ") }
+                ))),
+                Some(value) => {
+                    let (Some(field), Some(object)) = (field, value.as_object()) else {
+                        continue;
+                    };
+                    // Methods of a map (`data.desk.keys()`) are not fields.
+                    if rest[1..].trim_start_matches('?').get(field.len()..).is_some_and(|r| r.starts_with('(')) {
+                        continue;
+                    }
+                    if object.get(&field.as_str()).is_none() {
+                        let keys: Vec<&str> = object.iter().map(|(k, _)| k).collect();
+                        found.push(at(format!(
+                            "data.{name}.{field} is not in data/{name}.json (its fields: {}); it reads as ()",
+                            keys.join(", ")
+                        )));
+                    }
+                }
+            }
+        }
+        offset += line.len();
+    }
+    found
+}
+
 fn hash_file(hasher: &mut Sha256, name: &str, bytes: &[u8]) {
     hasher.update((name.len() as u64).to_le_bytes());
     hasher.update(name.as_bytes());
@@ -1005,6 +1084,26 @@ mod tests {
             read_own(&dir.path().join("none"), 10),
             Err(ReadError::Missing)
         ));
+    }
+
+    #[test]
+    fn names_in_data_that_cannot_exist_are_warned_about() {
+        let data = json::parse(
+            r#"{"desk": {"tceFloor": 12000, "lowRatings": ["C"]}, "ports": [{"code": "X"}]}"#,
+        )
+        .unwrap();
+        let source = "let f = data.desk.tceFloor;\nlet g = data.desk.tceFlor; // data.nothing here\nlet r = data.ratings;\nfor p in data.ports { p.code }\nlet k = data.desk.keys();\nlet m = mydata.x; let again = data.desk.tceFlor;\n";
+        let found: Vec<String> = unknown_data_names(Path::new("r.rhai"), source, &data)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "r.rhai:2:9: data.desk.tceFlor is not in data/desk.json (its fields: tceFloor, lowRatings); it reads as ()",
+                "r.rhai:3:9: data.ratings does not exist: there is no data/ratings.json or data/ratings.csv (data has: desk, ports)",
+            ]
+        );
     }
 
     #[test]
