@@ -334,9 +334,6 @@ async fn every_admin_path_is_401_without_the_token_and_shows_nothing() {
         (Method::GET, "/admin?ruleset=desk".into()),
         (Method::GET, format!("/admin/calls/{id}")),
         (Method::POST, format!("/admin/calls/{id}/replay")),
-        (Method::GET, "/admin/assets/admin.css".into()),
-        (Method::GET, "/admin/assets/admin.js".into()),
-        (Method::GET, "/admin/assets/icons/error.svg".into()),
         (Method::GET, "/admin/api/calls".into()),
         (Method::GET, format!("/admin/api/calls/{id}")),
         (Method::GET, format!("/admin/api/calls/{id}/request-body")),
@@ -407,6 +404,26 @@ async fn every_admin_path_is_401_without_the_token_and_shows_nothing() {
     for part in [r#"id="login-form""#, r#"name="token""#, r#"id="login""#] {
         assert!(html.contains(part), "the login page lacks {part}");
     }
+    // It is styled like the viewer: its static assets are served to anyone (the same
+    // bytes for everyone, nothing of the log in them), with the same security headers.
+    assert!(
+        html.contains(r#"<link rel="stylesheet" href="/admin/assets/admin.css">"#),
+        "{html}"
+    );
+    for asset in ["admin.css", "icons/lookout.svg"] {
+        let response = get(&app, &format!("/admin/assets/{asset}"), As::Nobody).await;
+        assert_eq!(response.status(), 200, "{asset}");
+        assert_security_headers(&response, asset);
+        let body = response.text().await.unwrap();
+        for secret in ["EST-SECRET-7", "Ocean Star", id.as_str(), TOKEN] {
+            assert!(!body.contains(secret), "{asset} shows {secret}");
+        }
+    }
+    let refused = get(&app, "/admin", As::Nobody).await.text().await.unwrap();
+    assert!(
+        refused.contains(r#"href="/admin/assets/admin.css""#),
+        "the 401 page is styled: {refused}"
+    );
 }
 
 #[tokio::test]
@@ -544,7 +561,8 @@ async fn logging_in_sets_a_strict_session_cookie_that_is_not_the_token() {
 /// The login page's message, as it reads.
 async fn login_message(response: reqwest::Response) -> String {
     let html = unescape(&response.text().await.unwrap());
-    let re = regex::Regex::new(r#"<p role="alert"><strong>([^<]*)</strong>"#).unwrap();
+    let re =
+        regex::Regex::new(r#"<p class="banner" role="alert"><strong>([^<]*)</strong>"#).unwrap();
     re.captures(&html)
         .unwrap_or_else(|| panic!("the login page has no message: {html}"))[1]
         .to_string()

@@ -24,8 +24,9 @@
 //!   site (`Origin`, `Sec-Fetch-Site`). `Authorization: Bearer <token>` needs neither: a
 //!   browser never sends it by itself.
 //!
-//! Architecture invariant: every `/admin` route except the login page sits behind
-//! [`require`]; an unauthenticated request learns nothing but "401, log in".
+//! Architecture invariant: every `/admin` route except the login page and its static
+//! assets sits behind [`require`]; an unauthenticated request learns nothing but "401,
+//! log in".
 
 use std::collections::HashMap;
 use std::io::Write as _;

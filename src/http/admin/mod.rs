@@ -59,7 +59,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/", get(pages::to_list))
         .route("/admin/calls/{id}", get(pages::call))
         .route("/admin/logout", post(auth::logout))
-        .route("/admin/assets/{*path}", get(assets::serve))
         .route("/admin/api/calls", get(api::list))
         .route("/admin/api/calls/{id}", get(api::call))
         .route("/admin/api/calls/{id}/request-body", get(api::request_body))
@@ -134,6 +133,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(middleware::from_fn_with_state(state.clone(), auth::require));
     Router::new()
         .route("/admin/login", get(auth::login_page).post(auth::login_post))
+        // The stylesheet, script and icons: the same static bytes for everyone, served
+        // without a login so the login and 401 pages look like the viewer.
+        .route("/admin/assets/{*path}", get(assets::serve))
         .merge(protected)
         .layer(middleware::from_fn(auth::security_headers))
 }
