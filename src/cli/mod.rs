@@ -3,6 +3,7 @@
 
 mod certs;
 mod check;
+mod helpers;
 mod init;
 mod local;
 mod logs;
@@ -150,6 +151,17 @@ pub enum Command {
         /// The body to sign, exactly as it will be sent
         file: PathBuf,
     },
+    /// List the helpers rules can call: signatures, what each does, an example
+    #[command(
+        after_help = "Examples:\n  lookout helpers                 every helper, by category\n  lookout helpers date            those whose name contains `date`\n  lookout helpers --json          the same as JSON\n\nThe text is the manual's (rules/README.md, \"Helpers\")."
+    )]
+    Helpers {
+        /// Only helpers whose name contains this
+        name: Option<String>,
+        /// Print JSON: [{category, signatures, summary, example}]
+        #[arg(long)]
+        json: bool,
+    },
     /// Make a development CA and a server certificate
     #[command(
         after_help = "Example:\n  lookout certs --out certs --host localhost --host lookout.desk.local\n\nAn existing CA in the folder is reused, so clients that trust it keep working."
@@ -227,6 +239,7 @@ pub fn run(opts: Opts) -> u8 {
         Command::Init { dir } => init::run(&dir),
         Command::Sign { key_env, file } => sign::run(&key_env, &file),
         Command::Certs { out, hosts } => certs::run(&out, hosts),
+        Command::Helpers { name, json } => helpers::run(name.as_deref(), json),
     };
     match result {
         Ok(code) => code,

@@ -602,7 +602,7 @@ fn no_such_function(signature: &str) -> Option<String> {
         (true, [one]) => format!("cannot use `{name}` on {one}{hint}"),
         _ if args.is_empty() => format!("there is no function `{name}()` without arguments"),
         _ => format!(
-            "there is no function `{name}` taking ({}){hint}; rules/README.md \"Helpers\" lists the helpers",
+            "there is no function `{name}` taking ({}){hint}; `lookout helpers` lists the helpers",
             args.join(", ")
         ),
     })

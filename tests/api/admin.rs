@@ -2082,7 +2082,20 @@ async fn each_user_gets_what_their_role_allows_and_is_told_what_is_not() {
         401
     );
 
-    // Every user sees the log.
+    // Every user sees the log (and the helpers' list).
+    let helpers: Value = get(&app, "/admin/api/helpers", As::Bearer(VIEWER_TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        helpers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["signatures"][0] == "round(number, places)"),
+        "{helpers}"
+    );
     for token in [TOKEN, VIEWER_TOKEN, AUTHOR_TOKEN] {
         for path in [
             "/admin",

@@ -1047,6 +1047,33 @@ fn sign_prints_the_header_value() {
     assert!(text(&out.stderr).contains("SIGN_KEY_UNSET is not set"));
 }
 
+/// `lookout helpers`: the manual's list of helpers, filtered by name, or as JSON.
+#[test]
+fn helpers_lists_what_rules_can_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = lookout(dir.path(), &["helpers", "round"]);
+    assert_exit(&out, 0);
+    let listed = text(&out.stdout);
+    assert!(
+        listed.contains("Numbers\n\n  round(number, places)\n      the number rounded to"),
+        "{listed}"
+    );
+    assert!(listed.contains("      | let needed = round("), "{listed}");
+    assert!(!listed.contains("format_date"), "{listed}");
+    let out = lookout(dir.path(), &["helpers", "--json"]);
+    assert_exit(&out, 0);
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(all.as_array().unwrap().len() >= 20, "{all}");
+    assert!(all
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["signatures"][0] == "to_number(x)"));
+    let out = lookout(dir.path(), &["helpers", "no_such_helper"]);
+    assert_exit(&out, 1);
+    assert!(text(&out.stderr).contains("no helper's name contains `no_such_helper`"));
+}
+
 // ---------------------------------------------------------------- certs, help, usage
 
 #[test]

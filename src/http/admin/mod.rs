@@ -68,6 +68,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/admin/api/status", get(api::status))
         .route("/admin/api/me", get(api::me))
+        .route("/admin/api/helpers", get(workbench::helpers))
         .route("/admin/events", get(pages::events))
         .route("/admin/events/{id}", get(pages::event))
         .route("/admin/api/events", get(api::events))

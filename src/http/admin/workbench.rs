@@ -390,6 +390,11 @@ pub(super) fn draft_tests(
     crate::rules::testrun::run_set(&evaluate, set, folder, filter)
 }
 
+/// `GET /admin/api/helpers`: the helpers as the manual describes them, for the editor.
+pub async fn helpers() -> Response {
+    Json(crate::rules::helpers::catalog::catalog()).into_response()
+}
+
 /// `POST /admin/api/try`.
 pub async fn try_draft(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
     match run(&state, &body).await {

@@ -24,6 +24,7 @@
 //! This module knows nothing of alerts or of the run beyond `sandbox::check_limits`.
 
 mod args;
+pub mod catalog;
 mod dates;
 mod lists;
 mod numbers;
