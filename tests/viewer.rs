@@ -1,10 +1,14 @@
-//! The log viewer (/admin) driven in a real headless Chromium (Debian's `chromium`,
-//! through playwright-core: `tests/browser/viewer.mjs`) against the real server over real
-//! TLS: 401 without the token, log in, filter, open a call and see its cards, replay before
-//! and after a rule edit, the port events (list, a container filter, an event and its
-//! links), long unbroken values (a rule set name, a header, an estimate id, event keys)
-//! that must not widen any page at 390 px or 1280 px, 401 again. Screenshots land in
-//! `target/viewer-screenshots/` (the 390 px ones are `narrow-*.png`).
+//! The log viewer (/admin) and the workbench (/admin/rules) driven in a real headless
+//! Chromium (Debian's `chromium`, through playwright-core: `tests/browser/viewer.mjs` and
+//! `workbench.mjs`) against the real server over real TLS. The viewer: 401 without the
+//! token, log in, filter, open a call and see its cards, replay before and after a rule
+//! edit, the port events (list, a container filter, an event and its links), long
+//! unbroken values (a rule set name, a header, an estimate id, event keys) that must not
+//! widen any page at 390 px or 1280 px, 401 again. The workbench: an author's syntax error
+//! at its line, a tried draft's changed card, tests, a saved draft; a publisher's publish
+//! live on the next call, and a rollback; a viewer refused. Screenshots land in
+//! `target/viewer-screenshots/` (the 390 px ones are `narrow-*.png`, the workbench's
+//! `workbench-*.png`).
 //!
 //! Needs Debian's `chromium` and `libnss3-tools`, and `npm ci --prefix tests/browser`:
 //! `scripts/test` installs them. Without them this test fails (it never skips).
@@ -278,6 +282,7 @@ impl Drop for Browser {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_viewer_in_headless_chromium_logs_in_filters_shows_cards_and_replays() {
     preflight();
+    let _one = ONE_BROWSER.lock().await;
 
     let keys = tempfile::tempdir().unwrap();
     let key_file = keys.path().join("ops.key");
@@ -601,6 +606,190 @@ async fn the_viewer_in_headless_chromium_logs_in_filters_shows_cards_and_replays
         "narrow-list-bad-filter",
         "narrow-call-unknown",
     ] {
+        let file = shots.join(format!("{name}.png"));
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            bytes.starts_with(b"\x89PNG") && bytes.len() > 1000,
+            "no screenshot at {}",
+            file.display()
+        );
+    }
+    app.stopper.stop();
+}
+
+/// One browser test at a time in this binary: each starts a server and a Chromium, and
+/// the machine may have two cores.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const WB_AUTHOR: &str = "workbench-author-token-4b8e1c7a2d9f";
+const WB_PUBLISHER: &str = "workbench-publisher-token-7e2a9c4b1d6f";
+const WB_VIEWER: &str = "workbench-viewer-token-1c9e4a7b2f8d";
+const WB_RULE: &str = "// Laden speed over the warranty.\nlet speed = estimate.speed ?? 0;\nif speed > 12.5 {\n    warning(\"Laden speed is above the warranty\").key(\"speed\");\n}\n";
+
+/// The workbench (issue 15) in headless Chromium (`tests/browser/workbench.mjs`): an
+/// author edits a rule, sees a syntax error at its line, tries the fixed draft on a
+/// logged call and sees the changed card, runs the tests and saves the draft (no publish
+/// button); a publisher publishes it, and the next webhook call is answered by it; they
+/// roll back, and the call is answered as before; a viewer is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workbench_in_headless_chromium_edits_tries_tests_publishes_and_rolls_back() {
+    preflight();
+    let _one = ONE_BROWSER.lock().await;
+    use lookout::secrets::{AdminToken, Role, UserAccount};
+    let app = spawn_app_with(
+        &[(
+            "desk",
+            &[
+                ("ruleset.toml", "identity = [\"/estimateID\"]\n"),
+                ("speed.rhai", WB_RULE),
+                (
+                    "tests/fast.json",
+                    r#"{"estimate": {"estimateID": "T", "speed": 14}, "rules": ["speed"], "expect": {"count": 1}}"#,
+                ),
+            ],
+        )],
+        |config| {
+            config.admin_token = Some(AdminToken::new(TOKEN));
+            let user = |name: &str, role, token: &str| UserAccount {
+                name: name.into(),
+                role,
+                token: AdminToken::new(token),
+            };
+            config.users = vec![
+                user("apatel", Role::Author, WB_AUTHOR),
+                user("jlee", Role::Publisher, WB_PUBLISHER),
+                user("vera", Role::Viewer, WB_VIEWER),
+            ];
+        },
+    )
+    .await;
+    let body = estimate("EST-WB-1", "MV Workbench", json!({ "speed": 14 }));
+    let answer = |app: &TestApp| {
+        let (client, url, body) = (app.client.clone(), app.url("/hooks/desk"), body.clone());
+        async move {
+            let r = client.post(url).body(body).send().await.unwrap();
+            let messages: Vec<String> = r
+                .json::<Value>()
+                .await
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["message"].as_str().unwrap().to_string())
+                .collect();
+            messages
+        }
+    };
+    let r = app.post_hook("desk", &body, None).await;
+    let call = call_id(&r);
+    app.recorded(&call).await;
+    let before = answer(&app).await;
+    assert_eq!(before, ["Laden speed is above the warranty"]);
+
+    let new_message = "Laden speed is over the C/P speed";
+    let fixed = WB_RULE
+        .replace("12.5", "13")
+        .replace("above the warranty", "over the C/P speed");
+    let shots = screenshot_dir();
+    std::fs::create_dir_all(&shots).unwrap();
+    let config = json!({
+        "base": app.url(""),
+        "ca": app.dir.path().join("certs/ca.pem"),
+        "shots": shots,
+        "author": WB_AUTHOR,
+        "publisher": WB_PUBLISHER,
+        "viewer": WB_VIEWER,
+        "expect": {
+            "ruleset": "desk",
+            "call": call,
+            "ruleMarker": "Laden speed over the warranty",
+            "broken": "// Laden speed over the warranty.\nlet speed = ;\n",
+            "brokenAt": "speed.rhai:2:",
+            "fixed": fixed,
+            "newMessage": new_message,
+            "testSummary": "1 passed, 0 failed",
+        },
+    });
+    let mut command = Command::new("node");
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg(browser_dir().join("workbench.mjs"))
+        .arg(config.to_string())
+        .env(
+            "LOOKOUT_WORKBENCH_TIMEOUT_MS",
+            (BROWSER_LIMIT.as_millis() * 9 / 10).to_string(),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut browser = Browser {
+        child: command.spawn().expect("node starts"),
+        done: false,
+    };
+    let mut stdin = browser.child.stdin.take().unwrap();
+    let stdout = browser.child.stdout.take().unwrap();
+    let mut stderr = browser.child.stderr.take().unwrap();
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = tokio::time::Instant::now() + BROWSER_LIMIT;
+    let mut published = false;
+    let mut screenshots = Vec::new();
+    loop {
+        let line = match tokio::time::timeout_at(deadline, lines.recv()).await {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(_) => {
+                browser.kill();
+                panic!(
+                    "the workbench browser test did not finish within {BROWSER_LIMIT:?}:\n{}",
+                    errors.join().unwrap()
+                );
+            }
+        };
+        if let Some(path) = line.strip_prefix("screenshot ") {
+            screenshots.push(PathBuf::from(path));
+        } else if line == "published" {
+            // The publisher's draft is live: the next call is answered by it.
+            assert_eq!(answer(&app).await, [new_message]);
+            assert!(
+                std::fs::read_to_string(app.rules_dir("desk").join("speed.rhai"))
+                    .unwrap()
+                    .contains("speed > 13")
+            );
+            stdin.write_all(b"checked\n").unwrap();
+            stdin.flush().unwrap();
+            published = true;
+        } else {
+            eprintln!("node: {line}");
+        }
+    }
+    let status = browser.child.wait().unwrap();
+    browser.done = true;
+    let output = errors.join().unwrap();
+    eprintln!("{output}");
+    assert!(
+        status.success(),
+        "the workbench browser test failed ({status}):\n{}",
+        output
+            .lines()
+            .filter(|l| l.starts_with("FAILED"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(published, "the browser test never published");
+    // Rolled back: answered as before the publish.
+    assert_eq!(answer(&app).await, before);
+    for name in ["workbench-error", "workbench-try", "workbench-published"] {
         let file = shots.join(format!("{name}.png"));
         let bytes = std::fs::read(&file).unwrap_or_default();
         assert!(

@@ -20,6 +20,23 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         include_bytes!("../../../assets/admin/admin.js"),
     ),
+    // The workbench's page script, and its editor (CodeMirror 6, built by
+    // scripts/build-editor from tools/editor) with the licenses of what it bundles.
+    (
+        "workbench.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../assets/admin/workbench.js"),
+    ),
+    (
+        "editor.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../assets/admin/editor.js"),
+    ),
+    (
+        "editor.LICENSES.txt",
+        "text/plain; charset=utf-8",
+        include_bytes!("../../../assets/admin/editor.LICENSES.txt"),
+    ),
     (
         "icons/error.svg",
         "image/svg+xml",

@@ -75,6 +75,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/api/events/{id}", get(api::event))
         .route("/admin/{*rest}", any(not_found));
     let authoring = Router::new()
+        .route("/admin/rules", get(pages::rules))
+        .route("/admin/rules/{name}", get(pages::workbench))
         .route("/admin/calls/{id}/replay", post(pages::replay))
         .route("/admin/api/calls/{id}/replay", post(api::replay))
         .route("/admin/api/calls/{id}/test", get(api::test_file))

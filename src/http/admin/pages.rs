@@ -638,3 +638,93 @@ fn who(auth: &Auth) -> String {
     let user = auth.user();
     format!("{} ({})", user.name, user.role.as_str())
 }
+
+pub struct RuleSetRow {
+    name: String,
+    detail: String,
+    problem: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/rules.html")]
+struct RulesPage {
+    csrf: String,
+    who: String,
+    banner: Option<String>,
+    rules_banner: Option<String>,
+    sets: Vec<RuleSetRow>,
+}
+
+/// `GET /admin/rules`: the rule sets, each a link to its workbench.
+pub async fn rules(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> Response {
+    let problems = state.registry.problems();
+    let mut sets: Vec<RuleSetRow> = state
+        .registry
+        .all()
+        .iter()
+        .map(|set| RuleSetRow {
+            name: set.name.clone(),
+            detail: format!(
+                "{} rule{}, version {}",
+                set.rules.len(),
+                if set.rules.len() == 1 { "" } else { "s" },
+                set.version
+            ),
+            problem: problems
+                .get(&set.name)
+                .map(|p| format!("its files on disk do not compile ({} problems)", p.len()))
+                .unwrap_or_default(),
+        })
+        .collect();
+    sets.sort_by(|a, b| a.name.cmp(&b.name));
+    html(
+        StatusCode::OK,
+        &RulesPage {
+            csrf: auth.csrf().to_string(),
+            who: who(&auth),
+            banner: banner(&state),
+            rules_banner: rules_banner(&state),
+            sets,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "admin/workbench.html")]
+struct WorkbenchPage {
+    csrf: String,
+    who: String,
+    banner: Option<String>,
+    rules_banner: Option<String>,
+    ruleset: String,
+    version: String,
+    role: &'static str,
+    can_publish: bool,
+}
+
+/// `GET /admin/rules/{name}`: the workbench for one rule set (its script does the rest
+/// through the JSON API).
+pub async fn workbench(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(name): Path<String>,
+) -> Result<Response, AsPage> {
+    let set = state.registry.get(&name).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no rule set `{name}` is served here; the workbench edits rule sets that are live"
+        ))
+    })?;
+    Ok(html(
+        StatusCode::OK,
+        &WorkbenchPage {
+            csrf: auth.csrf().to_string(),
+            who: who(&auth),
+            banner: banner(&state),
+            rules_banner: rules_banner(&state),
+            ruleset: set.name.clone(),
+            version: set.version.clone(),
+            role: auth.user().role.as_str(),
+            can_publish: auth.user().role >= super::auth::Role::Publisher,
+        },
+    ))
+}

@@ -1,0 +1,244 @@
+// lookout workbench: edit a rule set in a draft, see compile errors at their line as you
+// type, try the draft on a logged call (cards as IMOS shows them, and what changed
+// against the live rules), run its tests, save it, publish it, roll back. Everything goes
+// through the JSON API under /admin/api/ (README, "The JSON API"); nothing is inline.
+'use strict';
+
+(() => {
+  const root = document.getElementById('workbench');
+  if (!root || !window.LookoutEditor) return;
+  const ruleset = root.dataset.ruleset;
+  const csrf = root.dataset.csrf;
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, props = {}, ...children) => {
+    const node = document.createElement(tag);
+    Object.assign(node, props);
+    for (const child of children) node.append(child);
+    return node;
+  };
+
+  async function api(method, path, body) {
+    const response = await fetch(path, {
+      method,
+      credentials: 'same-origin',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let json = null;
+    try { json = await response.json(); } catch (_) { json = null; }
+    return { status: response.status, body: json };
+  }
+
+  const live = {};      // path -> text on disk
+  const edits = {};     // path -> text in the draft (null: deleted)
+  let current = null;   // the path in the editor
+  let draftId = null;
+  let editor = null;
+  let loading = false;  // the editor's text is being set by the page, not typed
+
+  /// The draft's changes: files whose text differs from the live one.
+  function changes() {
+    const out = {};
+    for (const [path, text] of Object.entries(edits)) {
+      if (text !== live[path]) out[path] = text;
+    }
+    return out;
+  }
+
+  function renderFiles() {
+    const list = $('files');
+    list.replaceChildren();
+    const paths = [...new Set([...Object.keys(live), ...Object.keys(edits)])].sort();
+    for (const path of paths) {
+      const changed = path in edits && edits[path] !== live[path];
+      const button = el('button', { type: 'button', textContent: path + (changed ? ' •' : '') });
+      button.dataset.path = path;
+      if (path === current) button.classList.add('current');
+      button.addEventListener('click', () => open(path));
+      list.append(el('li', {}, button));
+    }
+  }
+
+  function showProblems(problems) {
+    const list = $('problems');
+    list.replaceChildren();
+    for (const p of problems) {
+      const where = [p.file, p.line, p.column].filter((x) => x !== null && x !== undefined && x !== '').join(':');
+      list.append(el('li', { className: 'error-text', textContent: `${where}: ${p.message}` }));
+    }
+    $('check-status').textContent = problems.length ? `${problems.length} problem${problems.length === 1 ? '' : 's'}` : 'compiles';
+  }
+
+  async function check() {
+    const { status, body } = await api('POST', '/admin/api/check', { ruleset, files: changes() });
+    if (status !== 200 || !body) {
+      showProblems([{ file: '', message: (body && body.error) || `check answered ${status}` }]);
+      return [];
+    }
+    showProblems(body.problems);
+    return body.problems
+      .filter((p) => p.file === current)
+      .map((p) => ({ line: p.line, column: p.column, message: p.message }));
+  }
+
+  function open(path) {
+    current = path;
+    $('file-name').textContent = path;
+    const text = path in edits ? edits[path] : live[path];
+    if (!editor) {
+      editor = window.LookoutEditor.create($('editor'), text ?? '', {
+        onChange: (t) => { if (!loading) { edits[current] = t; renderFiles(); } },
+        check: () => check(),
+      });
+    } else {
+      loading = true;
+      editor.setText(text ?? '');
+      loading = false;
+    }
+    renderFiles();
+  }
+
+  function card(alert) {
+    const fields = el('dl', { className: 'fields' });
+    for (const f of alert.displayFields || []) {
+      fields.append(el('div', { className: 'field' }, el('dt', { textContent: f.label }), ' ', el('dd', { textContent: f.value })));
+    }
+    const body = el('div', { className: 'card-body' }, el('p', { className: 'message', textContent: alert.message }), fields);
+    if (alert.mutation) body.append(el('p', { className: 'card-meta', textContent: 'Apply to Estimate: ' + JSON.stringify(alert.mutation) }));
+    const item = el('li', { className: `card card-${alert.alertType}` }, body);
+    item.dataset.alertType = alert.alertType;
+    return item;
+  }
+
+  async function tryDraft() {
+    const slot = $('try-result');
+    const call = $('call-select').value;
+    if (!call) { slot.replaceChildren(el('p', { className: 'muted', textContent: 'No logged call of this rule set to try on yet.' })); return; }
+    slot.replaceChildren(el('p', { className: 'muted', textContent: 'Trying…' }));
+    const { status, body } = await api('POST', '/admin/api/try', { ruleset, files: changes(), call });
+    if (status !== 200) {
+      slot.replaceChildren(el('p', { className: 'error-text', textContent: (body && body.error) || `try answered ${status}` }));
+      return;
+    }
+    const d = body.diff;
+    const summary = d.same
+      ? 'The same answer as the live rules.'
+      : `Against the live rules: ${d.added} added, ${d.removed} removed, ${d.changed} changed` + (d.guid_changed ? `, ${d.guid_changed} with a new GUID (IMOS forgets an applied suggestion)` : '') + '.';
+    const cards = el('ol', { className: 'cards', id: 'try-cards' });
+    for (const alert of body.answer) cards.append(card(alert));
+    const runs = el('ul', { className: 'runs' });
+    for (const run of body.runs) {
+      const error = run.error ? ` — line ${run.error.line ?? '?'}: ${run.error.message}` : '';
+      runs.append(el('li', { textContent: `${run.rule}: ${run.outcome}, ${(run.duration_us / 1000).toFixed(2)} ms, ${run.operations} ops${error}` }));
+    }
+    slot.replaceChildren(el('p', { id: 'try-diff', textContent: summary }), cards, runs);
+  }
+
+  async function runTests() {
+    const slot = $('test-result');
+    slot.replaceChildren(el('p', { className: 'muted', textContent: 'Running…' }));
+    const { status, body } = await api('POST', '/admin/api/test', { ruleset, files: changes() });
+    if (status !== 200) {
+      slot.replaceChildren(el('p', { className: 'error-text', textContent: (body && body.error) || `tests answered ${status}` }));
+      return;
+    }
+    const list = el('ul', { className: 'tests' });
+    for (const t of body.tests) {
+      list.append(el('li', { className: t.ok ? '' : 'error-text', textContent: `${t.name} ... ${t.ok ? 'ok' : 'FAILED: ' + t.failures.join('; ')}` }));
+    }
+    slot.replaceChildren(el('p', { id: 'test-summary', textContent: `${body.passed} passed, ${body.failed} failed` }), list);
+  }
+
+  async function saveDraft() {
+    const request = { ruleset, files: changes() };
+    if (draftId) request.id = draftId;
+    const { status, body } = await api('POST', '/admin/api/drafts', request);
+    $('draft-status').textContent = status === 200 ? `Saved as draft ${body.id}` : ((body && body.error) || `saving answered ${status}`);
+    if (status === 200) draftId = body.id;
+  }
+
+  async function publish() {
+    const message = $('publish-message').value;
+    const request = { ruleset, files: changes(), message };
+    const { status, body } = await api('POST', '/admin/api/publish', request);
+    const out = $('publish-result');
+    if (status === 200) {
+      out.className = '';
+      out.textContent = `Published: version ${body.version} is live.`;
+      await reload();
+    } else {
+      out.className = 'error-text';
+      out.textContent = (body && body.error) || `publishing answered ${status}`;
+    }
+  }
+
+  async function loadVersions() {
+    const { status, body } = await api('GET', `/admin/api/rulesets/${encodeURIComponent(ruleset)}/versions`);
+    const list = $('versions');
+    list.replaceChildren();
+    if (status !== 200) return;
+    for (const v of body) {
+      const when = new Date(v.at / 1000).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+      const item = el('li', { textContent: `${when} ${v.action} ${v.version} by ${v.author}: ${v.message} ` });
+      if ($('publish')) {
+        const back = el('button', { type: 'button', textContent: 'Roll back to this' });
+        back.addEventListener('click', async () => {
+          const message = $('publish-message').value || `roll back to ${v.version}`;
+          const r = await api('POST', '/admin/api/rollback', { ruleset, to: v.id, message });
+          $('publish-result').textContent = r.status === 200 ? `Rolled back: version ${r.body.version} is live.` : ((r.body && r.body.error) || `rollback answered ${r.status}`);
+          if (r.status === 200) await reload();
+        });
+        item.append(back);
+      }
+      list.append(item);
+    }
+  }
+
+  /// After a publish or rollback: the live files again, the draft emptied.
+  async function reload() {
+    await loadFiles();
+    for (const path of Object.keys(edits)) delete edits[path];
+    draftId = null;
+    open(current in live ? current : Object.keys(live).sort()[0]);
+    await loadVersions();
+  }
+
+  async function loadFiles() {
+    const { status, body } = await api('GET', `/admin/api/rulesets/${encodeURIComponent(ruleset)}`);
+    if (status !== 200) throw new Error((body && body.error) || `files answered ${status}`);
+    for (const path of Object.keys(live)) delete live[path];
+    Object.assign(live, body.files);
+  }
+
+  async function loadCalls() {
+    const { status, body } = await api('GET', `/admin/api/calls?ruleset=${encodeURIComponent(ruleset)}&limit=20`);
+    const select = $('call-select');
+    select.replaceChildren();
+    if (status !== 200) return;
+    for (const c of body.calls) {
+      const when = new Date(c.received_at / 1000).toISOString().replace('T', ' ').slice(0, 19);
+      select.append(el('option', { value: c.id, textContent: `${when} · ${c.estimate_id || '(no id)'} · ${c.alerts} alerts · ${c.id}` }));
+    }
+  }
+
+  $('new-file').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const name = $('new-file-name').value.trim();
+    if (!name) return;
+    edits[name] = '';
+    $('new-file-name').value = '';
+    open(name);
+  });
+  $('try').addEventListener('click', tryDraft);
+  $('run-tests').addEventListener('click', runTests);
+  $('save-draft').addEventListener('click', saveDraft);
+  if ($('publish')) $('publish').addEventListener('click', publish);
+
+  (async () => {
+    await loadFiles();
+    const first = Object.keys(live).filter((p) => p.endsWith('.rhai') && !p.includes('/')).sort()[0] || Object.keys(live).sort()[0];
+    open(first);
+    await Promise.all([loadCalls(), loadVersions()]);
+    root.dataset.ready = 'true';
+  })();
+})();

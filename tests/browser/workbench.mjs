@@ -1,0 +1,223 @@
+// Drives lookout's workbench (/admin/rules) in Debian's headless Chromium through
+// playwright-core, as tests/workbench.rs asks (one JSON argument: base URL, the CA, the
+// users' tokens, where screenshots go, what to expect):
+//
+//   an author opens the rule set, types a syntax error and sees it at its line, fixes it,
+//   tries the draft on a logged call and sees the changed card, runs the tests, saves the
+//   draft, and has no publish button; a publisher publishes (the test checks the live answer
+//   on stdin/stdout: `published` → `checked`), and rolls back; a viewer is refused.
+//
+// Protocol on stdout: `screenshot <path>`, `published`; on stdin: `checked`. Everything for
+// people goes to stderr; a failed check ends with exit code 1 and `FAILED step ...`.
+
+import { chromium } from 'playwright-core';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+
+const CHROMIUM = process.env.LOOKOUT_CHROMIUM || '/usr/bin/chromium';
+const STEP_TIMEOUT_MS = 15_000;
+const OVERALL_MS = Number(process.env.LOOKOUT_WORKBENCH_TIMEOUT_MS || 100_000);
+const cfg = JSON.parse(process.argv[2] || '{}');
+const E = cfg.expect;
+const origin = new URL(cfg.base).origin;
+
+let step = 'setup';
+const log = (...a) => console.error('[workbench]', ...a);
+const protocol = (line) => process.stdout.write(line + '\n');
+class StepFailure extends Error {}
+const check = (cond, message) => { if (!cond) throw new StepFailure(message); };
+const begin = (name) => { step = name; log(`step ${name}`); };
+
+const incoming = [];
+const waiters = [];
+readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  const w = waiters.shift();
+  if (w) w(line.trim()); else incoming.push(line.trim());
+});
+function nextLine(timeoutMs) {
+  if (incoming.length) return Promise.resolve(incoming.shift());
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new StepFailure(`no answer from the test within ${timeoutMs} ms`)), timeoutMs);
+    waiters.push((line) => { clearTimeout(timer); resolve(line); });
+  });
+}
+
+// Chromium trusting the development CA through an NSS database in a throw-away HOME.
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'lookout-workbench-'));
+function trustedHome() {
+  const home = path.join(scratch, 'home');
+  const db = path.join(home, '.pki', 'nssdb');
+  fs.mkdirSync(db, { recursive: true });
+  for (const args of [
+    ['-d', `sql:${db}`, '-N', '--empty-password'],
+    ['-d', `sql:${db}`, '-A', '-t', 'C,,', '-n', 'lookout development CA', '-i', cfg.ca],
+  ]) {
+    const r = spawnSync('certutil', args, { encoding: 'utf8' });
+    check(!r.error && r.status === 0, `certutil ${args.join(' ')} failed: ${r.error?.message || r.stderr}`);
+  }
+  return home;
+}
+
+let browser;
+let current;
+const problems = [];
+async function newPage(label) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_TIMEOUT_MS);
+  page.on('pageerror', (e) => problems.push(`${label}: script error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    if (context.expectStatus && m.text().includes(`status of ${context.expectStatus}`)) return;
+    problems.push(`${label}: console error: ${m.text()} (${JSON.stringify(m.location())})`);
+  });
+  page.on('request', (r) => {
+    const u = r.url();
+    if (u.startsWith('data:') || u.startsWith('blob:') || u === 'about:blank') return;
+    if (new URL(u).origin !== origin) problems.push(`${label}: request to another origin: ${u}`);
+  });
+  current = page;
+  return { context, page };
+}
+const noProblems = () => check(problems.length === 0, `the browser reported:\n  ${problems.join('\n  ')}`);
+
+async function shot(page, name) {
+  fs.mkdirSync(cfg.shots, { recursive: true });
+  const file = path.resolve(cfg.shots, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  protocol(`screenshot ${file}`);
+}
+
+async function until(what, probe, ok, timeoutMs = STEP_TIMEOUT_MS) {
+  const start = Date.now();
+  let last;
+  for (;;) {
+    try { last = await probe(); if (ok(last)) return last; } catch (e) { last = `(${e.message.split('\n')[0]})`; }
+    if (Date.now() - start > timeoutMs) throw new StepFailure(`${what}: still not so after ${timeoutMs} ms; last seen: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+const text = (page, selector) => page.$eval(selector, (n) => n.textContent);
+
+async function logIn(page, token) {
+  await page.goto(`${cfg.base}/admin/login`);
+  await page.fill('#login-form input[name="token"]', token);
+  await Promise.all([page.waitForNavigation(), page.click('#login')]);
+  check(new URL(page.url()).pathname === '/admin', `logging in landed on ${page.url()}`);
+}
+
+async function openWorkbench(page) {
+  await page.goto(`${cfg.base}/admin/rules`);
+  await Promise.all([page.waitForNavigation(), page.click(`#rulesets a[href="/admin/rules/${E.ruleset}"]`)]);
+  await page.waitForSelector('#workbench[data-ready="true"]');
+  await until('the editor shows the rule', () => text(page, '#editor .cm-content'), (t) => t.includes(E.ruleMarker));
+}
+
+/// Replaces the editor's text as a person would: select all, type key by key (where the
+/// editor indents a new line itself, that much of the line's indentation is not typed).
+/// Not `insertText`: Chromium's editing then writes inline styles into the editor, which
+/// the page's CSP rightly refuses and reports.
+async function replaceText(page, value) {
+  await page.click('#editor .cm-content');
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Backspace');
+  const lines = value.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    if (i > 0) await page.keyboard.press('Enter');
+    // What the editor indented by itself is not typed again.
+    const indented = await page.evaluate(() => {
+      const v = document.querySelector('#editor').shadowRoot.querySelector('.cm-activeLine');
+      return v ? v.textContent.length : 0;
+    });
+    await page.keyboard.type(lines[i].slice(Math.min(indented, lines[i].search(/\S|$/))));
+  }
+}
+
+async function run() {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    env: { ...process.env, HOME: trustedHome() },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  log(`Chromium ${browser.version()}`);
+
+  begin('(a) an author opens the rule set in the workbench');
+  const { page } = await newPage('author');
+  await logIn(page, cfg.author);
+  await openWorkbench(page);
+  check(await page.$('#publish') === null, 'an author sees a publish button');
+  const calls = await page.$$eval('#call-select option', (o) => o.map((x) => x.value));
+  check(calls.includes(E.call), `the logged call ${E.call} is not offered: ${calls}`);
+
+  begin('(b) a syntax error is shown at its line as it is typed');
+  await replaceText(page, E.broken);
+  await until('the problem is listed', () => text(page, '#problems'), (t) => t.includes(E.brokenAt));
+  await page.waitForSelector('#editor .cm-lint-marker-error');
+  await shot(page, 'workbench-error');
+
+  begin('(c) fixed, it compiles; tried on the logged call, the card changes');
+  await replaceText(page, E.fixed);
+  await until('it compiles', () => text(page, '#check-status'), (t) => t === 'compiles');
+  await page.selectOption('#call-select', E.call);
+  await page.click('#try');
+  await until('the diff is shown', () => text(page, '#try-diff'), (t) => t.includes('1 changed'));
+  const cards = await page.$$eval('#try-cards li .message', (n) => n.map((x) => x.textContent));
+  check(cards.includes(E.newMessage), `the tried cards are ${JSON.stringify(cards)}`);
+  await shot(page, 'workbench-try');
+
+  begin('(d) the tests run against the draft; the draft is saved');
+  await page.click('#run-tests');
+  await until('the tests ran', () => text(page, '#test-summary'), (t) => t === E.testSummary);
+  await page.click('#save-draft');
+  await until('the draft is saved', () => text(page, '#draft-status'), (t) => t.startsWith('Saved as draft '));
+  noProblems();
+
+  begin('(e) a publisher publishes; the next call is answered by the new version');
+  const pub = await newPage('publisher');
+  await logIn(pub.page, cfg.publisher);
+  await openWorkbench(pub.page);
+  await replaceText(pub.page, E.fixed);
+  await until('it compiles', () => text(pub.page, '#check-status'), (t) => t === 'compiles');
+  await pub.page.fill('#publish-message', 'Warn from 13 knots, in the CP words');
+  await pub.page.click('#publish');
+  await until('published', () => text(pub.page, '#publish-result'), (t) => t.includes('is live'));
+  await shot(pub.page, 'workbench-published');
+  protocol('published');
+  check((await nextLine(20_000)) === 'checked', 'the test did not confirm the live answer');
+
+  begin('(f) the publisher rolls back to the version before the workbench');
+  await until('the versions list the baseline', () => pub.page.$$eval('#versions li', (n) => n.map((x) => x.textContent)),
+    (items) => items.length === 2 && items[1].includes('baseline'));
+  await pub.page.click('#versions li:nth-child(2) button');
+  await until('rolled back', () => text(pub.page, '#publish-result'), (t) => t.includes('Rolled back'));
+  await until('the editor shows the live rule again', () => text(pub.page, '#editor .cm-content'), (t) => t.includes(E.ruleMarker) && !t.includes(E.newMessage));
+  noProblems();
+
+  begin('(g) a viewer is refused the workbench');
+  const viewer = await newPage('viewer');
+  viewer.context.expectStatus = 403;
+  await logIn(viewer.page, cfg.viewer);
+  const refused = await viewer.page.goto(`${cfg.base}/admin/rules/${E.ruleset}`);
+  check(refused.status() === 403, `a viewer got ${refused.status()}`);
+  check((await viewer.page.textContent('main')).includes('needs the author role'), 'the 403 does not say why');
+  noProblems();
+}
+
+const overall = setTimeout(() => { console.error(`FAILED step ${step}: the whole run took over ${OVERALL_MS} ms`); process.exit(1); }, OVERALL_MS);
+try {
+  await run();
+  clearTimeout(overall);
+  await browser.close();
+  fs.rmSync(scratch, { recursive: true, force: true });
+  log('all steps passed');
+  process.exit(0);
+} catch (e) {
+  console.error(`FAILED step ${step}: ${e instanceof StepFailure ? e.message : e.stack}`);
+  try { if (current) await shot(current, `failed-${step.slice(1, 2)}`); } catch (_) { /* best effort */ }
+  process.exit(1);
+}
