@@ -279,6 +279,90 @@ impl Drop for Browser {
     }
 }
 
+/// Runs `tests/browser/<script>` with `config` as its argument, in its own process group,
+/// within [`BROWSER_LIMIT`]. Each stdout line but `screenshot <path>` goes to `on_line`,
+/// whose answer (if any) is written to the script's stdin. Panics with the script's
+/// `FAILED` lines unless it succeeds; returns the screenshots it took.
+async fn run_browser<F, Fut>(script: &str, config: Value, mut on_line: F) -> Vec<PathBuf>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Option<&'static [u8]>>,
+{
+    let mut command = Command::new("node");
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg(browser_dir().join(script))
+        .arg(config.to_string())
+        .env(
+            "LOOKOUT_VIEWER_TIMEOUT_MS",
+            (BROWSER_LIMIT.as_millis() * 9 / 10).to_string(),
+        )
+        .env(
+            "LOOKOUT_WORKBENCH_TIMEOUT_MS",
+            (BROWSER_LIMIT.as_millis() * 9 / 10).to_string(),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut browser = Browser {
+        child: command.spawn().expect("node starts"),
+        done: false,
+    };
+    let mut stdin = browser.child.stdin.take().unwrap();
+    let stdout = browser.child.stdout.take().unwrap();
+    let mut stderr = browser.child.stderr.take().unwrap();
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = tokio::time::Instant::now() + BROWSER_LIMIT;
+    let mut screenshots = Vec::new();
+    loop {
+        let line = match tokio::time::timeout_at(deadline, lines.recv()).await {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(_) => {
+                browser.kill();
+                panic!(
+                    "{script} did not finish within {BROWSER_LIMIT:?}; killed it. Its output:\n{}",
+                    errors.join().unwrap()
+                );
+            }
+        };
+        if let Some(path) = line.strip_prefix("screenshot ") {
+            screenshots.push(PathBuf::from(path));
+        } else if let Some(reply) = on_line(line).await {
+            stdin.write_all(reply).unwrap();
+            stdin.flush().unwrap();
+        }
+    }
+    let status = browser.child.wait().unwrap();
+    browser.done = true;
+    let output = errors.join().unwrap();
+    eprintln!("{output}");
+    for shot in &screenshots {
+        eprintln!("screenshot: {}", shot.display());
+    }
+    assert!(
+        status.success(),
+        "{script} failed ({status}):\n{}",
+        output
+            .lines()
+            .filter(|l| l.starts_with("FAILED"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    screenshots
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_viewer_in_headless_chromium_logs_in_filters_shows_cards_and_replays() {
     preflight();
@@ -502,92 +586,35 @@ async fn the_viewer_in_headless_chromium_logs_in_filters_shows_cards_and_replays
         "expect": expect,
     });
 
-    let mut command = Command::new("node");
-    command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .arg(browser_dir().join("viewer.mjs"))
-        .arg(config.to_string())
-        .env(
-            "LOOKOUT_VIEWER_TIMEOUT_MS",
-            (BROWSER_LIMIT.as_millis() * 9 / 10).to_string(),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let mut browser = Browser {
-        child: command.spawn().expect("node starts"),
-        done: false,
-    };
-    let mut stdin = browser.child.stdin.take().unwrap();
-    let stdout = browser.child.stdout.take().unwrap();
-    let mut stderr = browser.child.stderr.take().unwrap();
-    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-
-    let deadline = tokio::time::Instant::now() + BROWSER_LIMIT;
-    let mut screenshots = Vec::new();
-    let mut edited = false;
-    loop {
-        let line = match tokio::time::timeout_at(deadline, lines.recv()).await {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
-            Err(_) => {
-                browser.kill();
-                panic!(
-                    "the browser test did not finish within {BROWSER_LIMIT:?}; killed it. Its output:\n{}",
-                    errors.join().unwrap()
-                );
+    let edited = std::cell::Cell::new(false);
+    run_browser("viewer.mjs", config, |line| {
+        let (app, edited) = (&app, &edited);
+        async move {
+            if line != "edit-rules" {
+                eprintln!("node: {line}");
+                return None;
             }
-        };
-        if let Some(path) = line.strip_prefix("screenshot ") {
-            screenshots.push(PathBuf::from(path));
-        } else if line == "edit-rules" {
             // Edit the rule on disk; the server reloads it; tell the browser when it serves it.
-            let before = rules_version(&app, "desk").await;
+            let before = rules_version(app, "desk").await;
             std::fs::write(
                 app.rules_dir("desk").join("speed.rhai"),
                 SPEED_RULE.replace("VERSION", "v2"),
             )
             .unwrap();
             eventually(Duration::from_secs(10), || async {
-                let now = rules_version(&app, "desk").await;
+                let now = rules_version(app, "desk").await;
                 now.is_some() && now != before
             })
             .await;
-            stdin.write_all(b"rules-edited\n").unwrap();
-            stdin.flush().unwrap();
-            edited = true;
-        } else {
-            eprintln!("node: {line}");
+            edited.set(true);
+            Some(&b"rules-edited\n"[..])
         }
-    }
-    let status = browser.child.wait().unwrap();
-    browser.done = true;
-    let output = errors.join().unwrap();
-    eprintln!("{output}");
-    for shot in &screenshots {
-        eprintln!("screenshot: {}", shot.display());
-    }
+    })
+    .await;
     assert!(
-        status.success(),
-        "the browser test failed ({status}):\n{}",
-        output
-            .lines()
-            .filter(|l| l.starts_with("FAILED"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        edited.get(),
+        "the browser test never asked for the rule edit"
     );
-    assert!(edited, "the browser test never asked for the rule edit");
     for name in [
         "list",
         "list-filtered",
@@ -710,83 +737,25 @@ async fn the_workbench_in_headless_chromium_edits_tries_tests_publishes_and_roll
             "testSummary": "1 passed, 0 failed",
         },
     });
-    let mut command = Command::new("node");
-    command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .arg(browser_dir().join("workbench.mjs"))
-        .arg(config.to_string())
-        .env(
-            "LOOKOUT_WORKBENCH_TIMEOUT_MS",
-            (BROWSER_LIMIT.as_millis() * 9 / 10).to_string(),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let mut browser = Browser {
-        child: command.spawn().expect("node starts"),
-        done: false,
-    };
-    let mut stdin = browser.child.stdin.take().unwrap();
-    let stdout = browser.child.stdout.take().unwrap();
-    let mut stderr = browser.child.stderr.take().unwrap();
-    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let deadline = tokio::time::Instant::now() + BROWSER_LIMIT;
-    let mut published = false;
-    let mut screenshots = Vec::new();
-    loop {
-        let line = match tokio::time::timeout_at(deadline, lines.recv()).await {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
-            Err(_) => {
-                browser.kill();
-                panic!(
-                    "the workbench browser test did not finish within {BROWSER_LIMIT:?}:\n{}",
-                    errors.join().unwrap()
-                );
+    let published = std::cell::Cell::new(false);
+    run_browser("workbench.mjs", config, |line| {
+        let (app, published, answer, fixed_in) = (&app, &published, &answer, "speed > 13");
+        async move {
+            if line != "published" {
+                eprintln!("node: {line}");
+                return None;
             }
-        };
-        if let Some(path) = line.strip_prefix("screenshot ") {
-            screenshots.push(PathBuf::from(path));
-        } else if line == "published" {
             // The publisher's draft is live: the next call is answered by it.
-            assert_eq!(answer(&app).await, [new_message]);
-            assert!(
-                std::fs::read_to_string(app.rules_dir("desk").join("speed.rhai"))
-                    .unwrap()
-                    .contains("speed > 13")
-            );
-            stdin.write_all(b"checked\n").unwrap();
-            stdin.flush().unwrap();
-            published = true;
-        } else {
-            eprintln!("node: {line}");
+            assert_eq!(answer(app).await, [new_message]);
+            let on_disk =
+                std::fs::read_to_string(app.rules_dir("desk").join("speed.rhai")).unwrap();
+            assert!(on_disk.contains(fixed_in), "{on_disk}");
+            published.set(true);
+            Some(&b"checked\n"[..])
         }
-    }
-    let status = browser.child.wait().unwrap();
-    browser.done = true;
-    let output = errors.join().unwrap();
-    eprintln!("{output}");
-    assert!(
-        status.success(),
-        "the workbench browser test failed ({status}):\n{}",
-        output
-            .lines()
-            .filter(|l| l.starts_with("FAILED"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    assert!(published, "the browser test never published");
+    })
+    .await;
+    assert!(published.get(), "the browser test never published");
     // Rolled back: answered as before the publish.
     assert_eq!(answer(&app).await, before);
     for name in ["workbench-error", "workbench-try", "workbench-published"] {

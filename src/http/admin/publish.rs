@@ -30,7 +30,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 
 use super::auth::{Auth, Role};
-use super::workbench::{draft_problems, draft_tests, problems_of};
+use super::workbench::{draft_problems, draft_tests, files_on_disk, live_set, problems_of};
 use crate::http::{ApiError, AppState};
 use crate::rules::draft::{self, Changes};
 use crate::store::{Draft, Published};
@@ -290,11 +290,7 @@ pub async fn rollback(
         let files: BTreeMap<String, String> = serde_json::from_value(target.files)
             .map_err(|e| ApiError::Failed(format!("publish {} does not read: {e}", target.id)))?;
         // That version's files, and every file there now that it did not have, removed.
-        let dir = state.registry.root().join(&request.ruleset);
-        let (now, _) = tokio::task::spawn_blocking(move || draft::read_files(&dir))
-            .await
-            .map_err(|e| ApiError::Failed(format!("reading a rule set panicked: {e}")))?
-            .map_err(|e| ApiError::Unavailable(format!("cannot read the rule set: {e}")))?;
+        let now = files_on_disk(&state, &request.ruleset).await?;
         let mut changes: Changes = now.keys().map(|path| (path.clone(), None)).collect();
         for (path, text) in files {
             changes.insert(path, Some(text));
@@ -360,11 +356,7 @@ async fn go_live_inner(
         )));
     }
     let _one_at_a_time = PUBLISHING.lock().await;
-    let live = state.registry.get(ruleset).ok_or_else(|| {
-        api(ApiError::NotFound(format!(
-            "no rule set `{ruleset}` is served here"
-        )))
-    })?;
+    let live = live_set(state, ruleset).map_err(api)?;
     if let Some(base) = &base {
         if *base != live.version {
             return Err(api(ApiError::Conflict(format!(
@@ -429,19 +421,7 @@ async fn go_live_inner(
         .await
         .map_err(api)?;
     if earlier.is_empty() {
-        let read_dir = dir.clone();
-        let (files, _) = tokio::task::spawn_blocking(move || draft::read_files(&read_dir))
-            .await
-            .map_err(|e| {
-                api(ApiError::Failed(format!(
-                    "reading a rule set panicked: {e}"
-                )))
-            })?
-            .map_err(|e| {
-                api(ApiError::Unavailable(format!(
-                    "cannot read the rule set: {e}"
-                )))
-            })?;
+        let files = files_on_disk(state, ruleset).await.map_err(api)?;
         let baseline = Published {
             id: crate::ids::new_id().to_string(),
             ruleset: ruleset.to_string(),
@@ -477,19 +457,7 @@ async fn go_live_inner(
         .get(ruleset)
         .map(|s| s.version.clone())
         .unwrap_or_default();
-    let read_dir = dir.clone();
-    let (files, _) = tokio::task::spawn_blocking(move || draft::read_files(&read_dir))
-        .await
-        .map_err(|e| {
-            api(ApiError::Failed(format!(
-                "reading a rule set panicked: {e}"
-            )))
-        })?
-        .map_err(|e| {
-            api(ApiError::Unavailable(format!(
-                "cannot read the rule set: {e}"
-            )))
-        })?;
+    let files = files_on_disk(state, ruleset).await.map_err(api)?;
     let record = Published {
         id: crate::ids::new_id().to_string(),
         ruleset: ruleset.to_string(),

@@ -121,6 +121,41 @@ impl Diff {
     }
 }
 
+/// The live rule set a workbench request names, or a 404 that says what the workbench edits.
+pub(super) fn live_set(state: &AppState, name: &str) -> Result<Arc<RuleSet>, ApiError> {
+    state.registry.get(name).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no rule set `{name}` is served here; the workbench drafts a rule set that is live"
+        ))
+    })
+}
+
+/// A rule set's files as they are on disk (`draft::read_files`, on a blocking thread).
+pub(super) async fn files_on_disk(
+    state: &AppState,
+    name: &str,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let dir = state.registry.root().join(name);
+    let (files, _) = tokio::task::spawn_blocking(move || draft::read_files(&dir))
+        .await
+        .map_err(|e| ApiError::Failed(format!("reading a rule set panicked: {e}")))?
+        .map_err(|e| ApiError::Unavailable(format!("cannot read the rule set `{name}`: {e}")))?;
+    Ok(files)
+}
+
+/// The live rule set `name` with `changes` laid over it, compiled on a blocking thread.
+async fn compile_draft(
+    state: &AppState,
+    name: &str,
+    changes: Changes,
+) -> Result<Result<draft::Draft, Vec<crate::rules::Problem>>, ApiError> {
+    let dir = state.registry.root().join(name);
+    let defaults = state.registry.defaults().clone();
+    tokio::task::spawn_blocking(move || draft::compile(&dir, &changes, &defaults))
+        .await
+        .map_err(|e| ApiError::Failed(format!("compiling a draft panicked: {e}")))
+}
+
 /// One rule set, as the workbench lists it.
 #[derive(Debug, Serialize)]
 pub struct RuleSetEntry {
@@ -240,12 +275,7 @@ pub async fn check(
             request.ruleset
         )));
     }
-    let dir = state.registry.root().join(&request.ruleset);
-    let defaults = state.registry.defaults().clone();
-    let changes = request.files;
-    let compiled = tokio::task::spawn_blocking(move || draft::compile(&dir, &changes, &defaults))
-        .await
-        .map_err(|e| ApiError::Failed(format!("compiling a draft panicked: {e}")))?;
+    let compiled = compile_draft(&state, &request.ruleset, request.files).await?;
     let answer = match compiled.map(|d| d.set) {
         Ok(set) => serde_json::json!({
             "problems": [],
@@ -291,12 +321,7 @@ pub async fn test_draft(State(state): State<AppState>, body: axum::body::Bytes) 
                 "the request is not a test request ({e}); send {{\"ruleset\": ..., \"files\": {{\"<path>\": \"<source>\"}}, \"filter\": \"<part of a test name>\"}}"
             ))
         })?;
-        let live = state.registry.get(&request.ruleset).ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "no rule set `{}` is served here; the workbench drafts a rule set that is live",
-                request.ruleset
-            ))
-        })?;
+        let live = live_set(&state, &request.ruleset)?;
         let _permit = state.permits.try_acquire().map_err(|_| {
             ApiError::Unavailable(
                 "lookout is busy answering the Estimator; run the tests again in a second".into(),
@@ -421,12 +446,7 @@ async fn run(state: &AppState, body: &[u8]) -> Result<Tried, Refusal> {
             "the request is not a try request ({e}); send {{\"ruleset\": ..., \"files\": {{\"<path>\": \"<source>\"}}, \"call\": \"<call id>\"}} or \"estimate\": {{...}} instead of \"call\""
         ))
     })?;
-    let live = state.registry.get(&request.ruleset).ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "no rule set `{}` is served here; the workbench drafts a rule set that is live",
-            request.ruleset
-        ))
-    })?;
+    let live = live_set(state, &request.ruleset)?;
     if !request.headers.is_empty() && request.call.is_some() {
         return Err(ApiError::BadRequest(
             "\"headers\" go with \"estimate\"; a logged call brings its own".into(),
@@ -435,12 +455,7 @@ async fn run(state: &AppState, body: &[u8]) -> Result<Tried, Refusal> {
     }
 
     // The draft, compiled on a blocking thread like any load.
-    let dir = state.registry.root().join(&request.ruleset);
-    let defaults = state.registry.defaults().clone();
-    let changes = request.files;
-    let compiled = tokio::task::spawn_blocking(move || draft::compile(&dir, &changes, &defaults))
-        .await
-        .map_err(|e| ApiError::Failed(format!("compiling a draft panicked: {e}")))?;
+    let compiled = compile_draft(state, &request.ruleset, request.files).await?;
     let draft = Arc::new(compiled.map(|d| d.set).map_err(|problems| {
         Refusal::Draft(
             problems
