@@ -17,11 +17,10 @@
 // `FAILED step (x) <name>: <what>`.
 
 import { chromium } from 'playwright-core';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
+import { StepFailure, check, stdinLines, trustedHome as homeTrusting, until as untilHolds } from './harness.mjs';
 
 const CHROMIUM = process.env.LOOKOUT_CHROMIUM || '/usr/bin/chromium';
 const STEP_TIMEOUT_MS = 15_000;
@@ -38,13 +37,9 @@ let step = 'setup';
 const log = (...a) => console.error('[viewer]', ...a);
 const protocol = (line) => process.stdout.write(line + '\n');
 
-class StepFailure extends Error {}
 function fail(name, message) {
   console.error(`FAILED step ${name}: ${message}`);
   process.exit(1);
-}
-function check(cond, message) {
-  if (!cond) throw new StepFailure(message);
 }
 function begin(name) {
   step = name;
@@ -52,39 +47,11 @@ function begin(name) {
 }
 
 // ---- stdin: lines from the Rust test ---------------------------------------------------
-const incoming = [];
-const waiters = [];
-readline.createInterface({ input: process.stdin }).on('line', (line) => {
-  const w = waiters.shift();
-  if (w) w(line.trim());
-  else incoming.push(line.trim());
-});
-function nextLine(timeoutMs) {
-  if (incoming.length) return Promise.resolve(incoming.shift());
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new StepFailure(`no answer from the test on stdin within ${timeoutMs} ms`)), timeoutMs);
-    waiters.push((line) => { clearTimeout(timer); resolve(line); });
-  });
-}
+const nextLine = stdinLines();
 
 // ---- Chromium with the dev CA trusted -----------------------------------------------------
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'lookout-viewer-'));
-function trustedHome() {
-  const home = path.join(scratch, 'home');
-  const db = path.join(home, '.pki', 'nssdb');
-  fs.mkdirSync(db, { recursive: true });
-  for (const args of [
-    ['-d', `sql:${db}`, '-N', '--empty-password'],
-    ['-d', `sql:${db}`, '-A', '-t', 'C,,', '-n', 'lookout development CA', '-i', cfg.ca],
-  ]) {
-    const r = spawnSync('certutil', args, { encoding: 'utf8' });
-    if (r.error || r.status !== 0) {
-      throw new StepFailure(`certutil ${args.join(' ')} failed (${r.error?.message || r.stderr}); ` +
-        'install it with scripts/test (Debian package libnss3-tools)');
-    }
-  }
-  return home;
-}
+const trustedHome = () => homeTrusting(scratch, cfg.ca);
 
 let browser;
 let current; // the page a failure screenshot is taken of
@@ -153,22 +120,7 @@ async function shot(page, name) {
 }
 
 // Polls `probe` until `ok(value)` holds; survives navigations in between.
-async function until(what, probe, ok, timeoutMs = STEP_TIMEOUT_MS) {
-  const start = Date.now();
-  let last;
-  for (;;) {
-    try {
-      last = await probe();
-      if (ok(last)) return last;
-    } catch (e) {
-      last = `(${e.message.split('\n')[0]})`;
-    }
-    if (Date.now() - start > timeoutMs) {
-      throw new StepFailure(`${what}: still not so after ${timeoutMs} ms; last seen: ${JSON.stringify(last)}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = (what, probe, ok, timeoutMs = STEP_TIMEOUT_MS) => untilHolds(what, probe, ok, timeoutMs);
 
 // The icon each alertType was shown with, over every card checked: one icon per type.
 const icons = new Map();

@@ -11,11 +11,10 @@
 // people goes to stderr; a failed check ends with exit code 1 and `FAILED step ...`.
 
 import { chromium } from 'playwright-core';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
+import { StepFailure, check, stdinLines, trustedHome, until as untilHolds } from './harness.mjs';
 
 const CHROMIUM = process.env.LOOKOUT_CHROMIUM || '/usr/bin/chromium';
 const STEP_TIMEOUT_MS = 15_000;
@@ -27,39 +26,9 @@ const origin = new URL(cfg.base).origin;
 let step = 'setup';
 const log = (...a) => console.error('[workbench]', ...a);
 const protocol = (line) => process.stdout.write(line + '\n');
-class StepFailure extends Error {}
-const check = (cond, message) => { if (!cond) throw new StepFailure(message); };
 const begin = (name) => { step = name; log(`step ${name}`); };
-
-const incoming = [];
-const waiters = [];
-readline.createInterface({ input: process.stdin }).on('line', (line) => {
-  const w = waiters.shift();
-  if (w) w(line.trim()); else incoming.push(line.trim());
-});
-function nextLine(timeoutMs) {
-  if (incoming.length) return Promise.resolve(incoming.shift());
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new StepFailure(`no answer from the test within ${timeoutMs} ms`)), timeoutMs);
-    waiters.push((line) => { clearTimeout(timer); resolve(line); });
-  });
-}
-
-// Chromium trusting the development CA through an NSS database in a throw-away HOME.
+const nextLine = stdinLines();
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'lookout-workbench-'));
-function trustedHome() {
-  const home = path.join(scratch, 'home');
-  const db = path.join(home, '.pki', 'nssdb');
-  fs.mkdirSync(db, { recursive: true });
-  for (const args of [
-    ['-d', `sql:${db}`, '-N', '--empty-password'],
-    ['-d', `sql:${db}`, '-A', '-t', 'C,,', '-n', 'lookout development CA', '-i', cfg.ca],
-  ]) {
-    const r = spawnSync('certutil', args, { encoding: 'utf8' });
-    check(!r.error && r.status === 0, `certutil ${args.join(' ')} failed: ${r.error?.message || r.stderr}`);
-  }
-  return home;
-}
 
 let browser;
 let current;
@@ -91,15 +60,7 @@ async function shot(page, name) {
   protocol(`screenshot ${file}`);
 }
 
-async function until(what, probe, ok, timeoutMs = STEP_TIMEOUT_MS) {
-  const start = Date.now();
-  let last;
-  for (;;) {
-    try { last = await probe(); if (ok(last)) return last; } catch (e) { last = `(${e.message.split('\n')[0]})`; }
-    if (Date.now() - start > timeoutMs) throw new StepFailure(`${what}: still not so after ${timeoutMs} ms; last seen: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = (what, probe, ok, timeoutMs = STEP_TIMEOUT_MS) => untilHolds(what, probe, ok, timeoutMs);
 const text = (page, selector) => page.$eval(selector, (n) => n.textContent);
 
 async function logIn(page, token) {
@@ -140,7 +101,7 @@ async function run() {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    env: { ...process.env, HOME: trustedHome() },
+    env: { ...process.env, HOME: trustedHome(scratch, cfg.ca) },
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
