@@ -154,7 +154,7 @@
     if (draftId) request.id = draftId;
     const { status, body } = await api('POST', '/admin/api/drafts', request);
     $('draft-status').textContent = status === 200 ? `Saved as draft ${body.id}` : ((body && body.error) || `saving answered ${status}`);
-    if (status === 200) draftId = body.id;
+    if (status === 200) { draftId = body.id; await loadDrafts(); }
   }
 
   async function publish() {
@@ -203,6 +203,48 @@
     await loadVersions();
   }
 
+  /// The author's saved drafts of this rule set, each one click from the editor.
+  async function loadDrafts() {
+    const { status, body } = await api('GET', `/admin/api/drafts?ruleset=${encodeURIComponent(ruleset)}`);
+    const list = $('drafts');
+    list.replaceChildren();
+    if (status !== 200) return;
+    for (const d of body) {
+      const when = new Date(d.updated_at / 1000).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+      const button = el('button', { type: 'button', textContent: 'Open' });
+      button.addEventListener('click', () => {
+        for (const path of Object.keys(edits)) delete edits[path];
+        for (const [path, text] of Object.entries(d.files)) edits[path] = text === null ? '' : text;
+        draftId = d.id;
+        $('draft-status').textContent = `Draft ${d.id} (${d.owner}, made from version ${d.base_version})`;
+        const changed = Object.keys(d.files).sort();
+        open(changed.find((p) => p.endsWith('.rhai')) || changed[0] || current);
+      });
+      list.append(el('li', { textContent: `${when} by ${d.owner}: ${Object.keys(d.files).join(', ') || 'no changes'} ` }, button));
+    }
+  }
+
+  /// The helpers, as the manual lists them, filtered by name.
+  let helpers = [];
+  function renderHelpers() {
+    const wanted = $('helper-filter').value.trim();
+    const list = $('helpers');
+    list.replaceChildren();
+    for (const h of helpers) {
+      if (wanted && !h.signatures.some((s) => s.includes(wanted))) continue;
+      const item = el('li');
+      for (const s of h.signatures) item.append(el('code', { textContent: s }), ' ');
+      item.append(el('p', { className: 'muted', textContent: h.summary }));
+      item.append(el('pre', { textContent: h.example }));
+      list.append(item);
+    }
+  }
+  async function loadHelpers() {
+    const { status, body } = await api('GET', '/admin/api/helpers');
+    if (status === 200) helpers = body;
+    renderHelpers();
+  }
+
   async function loadFiles() {
     const { status, body } = await api('GET', `/admin/api/rulesets/${encodeURIComponent(ruleset)}`);
     if (status !== 200) throw new Error((body && body.error) || `files answered ${status}`);
@@ -238,7 +280,8 @@
     await loadFiles();
     const first = Object.keys(live).filter((p) => p.endsWith('.rhai') && !p.includes('/')).sort()[0] || Object.keys(live).sort()[0];
     open(first);
-    await Promise.all([loadCalls(), loadVersions()]);
+    $('helper-filter').addEventListener('input', renderHelpers);
+    await Promise.all([loadCalls(), loadVersions(), loadDrafts(), loadHelpers()]);
     root.dataset.ready = 'true';
   })();
 })();

@@ -136,6 +136,17 @@ async function run() {
   await until('the tests ran', () => text(page, '#test-summary'), (t) => t === E.testSummary);
   await page.click('#save-draft');
   await until('the draft is saved', () => text(page, '#draft-status'), (t) => t.startsWith('Saved as draft '));
+
+  begin('(d2) the saved draft opens again after a reload; the helpers are listed');
+  await page.reload();
+  await page.waitForSelector('#workbench[data-ready="true"]');
+  await until('the live rule is back in the editor', () => text(page, '#editor .cm-content'), (t) => !t.includes(E.newMessage));
+  await page.click('#drafts li button');
+  await until('the draft is in the editor', () => text(page, '#editor .cm-content'), (t) => t.includes(E.newMessage));
+  check((await text(page, '#files')).includes('speed.rhai •'), 'the draft\'s file is not marked changed');
+  await page.click('#helpers-panel summary');
+  await page.fill('#helper-filter', 'round');
+  await until('the helpers are listed', () => text(page, '#helpers'), (t) => t.includes('round(number, places)') && !t.includes('format_date'));
   noProblems();
 
   begin('(e) a publisher publishes; the next call is answered by the new version');
