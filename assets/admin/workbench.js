@@ -134,6 +134,24 @@
     slot.replaceChildren(el('p', { id: 'try-diff', textContent: summary }), cards, runs);
   }
 
+  async function tryRecent() {
+    const slot = $('try-result');
+    slot.replaceChildren(el('p', { className: 'muted', textContent: 'Trying on the last calls…' }));
+    const { status, body } = await api('POST', '/admin/api/try/recent', { ruleset, files: changes(), calls: 20 });
+    if (status !== 200) {
+      slot.replaceChildren(el('p', { className: 'error-text', textContent: (body && body.error) || `try answered ${status}` }));
+      return;
+    }
+    const list = el('ul', { className: 'runs' });
+    for (const c of body.calls) {
+      list.append(el('li', { textContent: `${c.estimate_id || c.id}: ${c.added} added, ${c.removed} removed, ${c.changed} changed${c.guid_changed ? `, ${c.guid_changed} new GUIDs` : ''}` }));
+    }
+    slot.replaceChildren(el('p', { id: 'try-recent-summary', textContent:
+      `On the last ${body.compared} calls, ${body.answers_changed} answers change: ${body.alerts_added} alerts added, ${body.alerts_removed} removed, ${body.alerts_changed} changed` +
+      (body.guid_changed ? `, ${body.guid_changed} with a new GUID` : '') +
+      (body.draft_rule_failures ? `; the draft's rules failed ${body.draft_rule_failures} times` : '') + '.' }), list);
+  }
+
   async function runTests() {
     const slot = $('test-result');
     slot.replaceChildren(el('p', { className: 'muted', textContent: 'Running…' }));
@@ -272,6 +290,7 @@
     open(name);
   });
   $('try').addEventListener('click', tryDraft);
+  $('try-recent').addEventListener('click', tryRecent);
   $('run-tests').addEventListener('click', runTests);
   $('save-draft').addEventListener('click', saveDraft);
   if ($('publish')) $('publish').addEventListener('click', publish);

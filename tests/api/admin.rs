@@ -2378,6 +2378,61 @@ async fn a_draft_tried_on_a_logged_call_shows_its_answer_beside_the_live_one() {
         .unwrap()
         .contains("needs the author role; vera is a viewer"));
 
+    // The draft over the last calls of the rule set: two more calls, one slow (no alert
+    // live, none in the draft) and one fast (the live warning gone in the draft).
+    send(
+        &app,
+        "desk",
+        &estimate("EST-TRY-2", "BORA", json!({"speed": 10})),
+        None,
+    )
+    .await;
+    send(
+        &app,
+        "desk",
+        &estimate("EST-TRY-3", "CARA", json!({"speed": 13})),
+        None,
+    )
+    .await;
+    let recent = |files: Value, calls: usize| {
+        let app = &app;
+        async move {
+            let response = plain_client(app)
+                .post(app.url("/admin/api/try/recent"))
+                .bearer_auth(AUTHOR_TOKEN)
+                .json(&json!({"ruleset": "desk", "files": files, "calls": calls}))
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, summary) =
+        recent(json!({"speed.rhai": SPEED_RULE.replace("12.5", "15")}), 10).await;
+    assert_eq!(status, 200, "{summary}");
+    // The first call was sent twice above (once not recorded by `send`): every logged one counts.
+    let compared = summary["compared"].as_u64().unwrap();
+    assert!(compared >= 3, "{summary}");
+    assert_eq!(
+        summary["answers_changed"].as_u64(),
+        Some(compared - 1),
+        "all but the slow one lose their warning: {summary}"
+    );
+    assert_eq!(summary["alerts_removed"], summary["answers_changed"]);
+    assert_eq!(summary["alerts_added"], 0);
+    let (_, summary) = recent(json!({"speed.rhai": SPEED_RULE.replace("12.5", "15")}), 1).await;
+    assert_eq!(summary["compared"], 1, "bounded by `calls`: {summary}");
+    let (_, same) = recent(json!({}), 10).await;
+    assert_eq!(same["answers_changed"], 0, "{same}");
+    for calls in [0, 101] {
+        let (status, refused) = recent(json!({}), calls).await;
+        assert_eq!(status, 400, "{refused}");
+        assert!(
+            refused["error"].as_str().unwrap().contains("1 to 100"),
+            "{refused}"
+        );
+    }
+
     // The editor's side: the rule sets, one's files on disk, and a check as one types.
     let list = request(
         &app,

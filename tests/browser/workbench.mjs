@@ -130,6 +130,10 @@ async function run() {
   const cards = await page.$$eval('#try-cards li .message', (n) => n.map((x) => x.textContent));
   check(cards.includes(E.newMessage), `the tried cards are ${JSON.stringify(cards)}`);
   await shot(page, 'workbench-try');
+  await page.click('#try-recent');
+  await until('the draft is tried on the last calls', () => text(page, '#try-recent-summary'),
+    // Every logged call of this estimate changes the same way (the test sent it once or twice).
+    (t) => /^On the last (\d+) calls, \1 answers change: 0 alerts added, 0 removed, \1 changed\.$/.test(t));
 
   begin('(d) the tests run against the draft; the draft is saved');
   await page.click('#run-tests');

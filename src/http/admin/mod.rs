@@ -95,6 +95,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
             )),
         )
         .route(
+            "/admin/api/try/recent",
+            post(workbench::try_recent).layer(axum::extract::DefaultBodyLimit::max(
+                workbench::MAX_TRY_BYTES,
+            )),
+        )
+        .route(
             "/admin/api/try",
             post(workbench::try_draft).layer(axum::extract::DefaultBodyLimit::max(
                 workbench::MAX_TRY_BYTES,

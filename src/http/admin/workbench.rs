@@ -16,6 +16,10 @@
 //! editor; `POST /admin/api/check` compiles a draft (`{"ruleset", "files"}`) and answers
 //! its problems (an empty list when it compiles), for errors shown as the author types.
 //!
+//! `POST /admin/api/try/recent` (`{"ruleset", "files", "calls": N}`, N at most
+//! [`MAX_RECENT_CALLS`]) runs the draft and the live rules on the rule set's last N logged
+//! calls and sums up how the answers would change.
+//!
 //! `POST /admin/api/test` (`{"ruleset", "files", "filter"}`) runs the draft's tests (the
 //! live `tests/` with the draft's changes) through `rules::testrun`, the code
 //! `lookout test` runs, on the server's rule pool.
@@ -418,6 +422,117 @@ pub(super) fn draft_tests(
 /// `GET /admin/api/helpers`: the helpers as the manual describes them, for the editor.
 pub async fn helpers() -> Response {
     Json(crate::rules::helpers::catalog::catalog()).into_response()
+}
+
+/// Most logged calls one `try/recent` runs the draft on.
+pub const MAX_RECENT_CALLS: usize = 100;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TryRecent {
+    ruleset: String,
+    #[serde(default)]
+    files: Changes,
+    calls: usize,
+}
+
+/// `POST /admin/api/try/recent`: the draft against the live rules on the last N calls.
+pub async fn try_recent(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+    match recent(&state, &body).await {
+        Ok(summary) => Json(summary).into_response(),
+        Err(Refusal::Draft(problems)) => draft_problems(problems),
+        Err(Refusal::Api(error)) => error.into_response(),
+    }
+}
+
+async fn recent(state: &AppState, body: &[u8]) -> Result<serde_json::Value, Refusal> {
+    let request: TryRecent = crate::nesting::from_slice(body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the request does not read ({e}); send {{\"ruleset\": ..., \"files\": {{...}}, \"calls\": <how many of the last calls, 1 to {MAX_RECENT_CALLS}>}}"
+        ))
+    })?;
+    if request.calls == 0 || request.calls > MAX_RECENT_CALLS {
+        return Err(ApiError::BadRequest(format!(
+            "\"calls\" is how many of the last logged calls to run on: 1 to {MAX_RECENT_CALLS}"
+        ))
+        .into());
+    }
+    let live = live_set(state, &request.ruleset)?;
+    let compiled = compile_draft(state, &request.ruleset, request.files).await?;
+    let draft =
+        Arc::new(compiled.map(|d| d.set).map_err(|problems| {
+            Refusal::Draft(problems_of(&problems, std::path::Path::new("")))
+        })?);
+    let page = super::list_calls(
+        state,
+        crate::store::Query {
+            ruleset: Some(request.ruleset.clone()),
+            status: Some(200),
+            limit: request.calls,
+            ..crate::store::Query::default()
+        },
+    )
+    .await?;
+    let store = state.recorder.store().clone();
+    let (mut compared, mut skipped, mut draft_failures) = (0usize, Vec::new(), 0usize);
+    let (mut added, mut removed, mut changed, mut guid_changed) = (0, 0, 0, 0);
+    let mut changed_calls = Vec::new();
+    for summary in page.calls {
+        let call = super::load_call(state, &summary.id).await?;
+        let inputs = replay::call_input(&draft, &call, Some(store.clone())).and_then(|(d, _)| {
+            replay::call_input(&live, &call, Some(store.clone())).map(|(l, _)| (d, l))
+        });
+        let (draft_input, live_input) = match inputs {
+            Ok(inputs) => inputs,
+            Err(why) => {
+                skipped.push(format!("{}: {why}", call.id));
+                continue;
+            }
+        };
+        // One call at a time, each waiting its turn behind the Estimator's.
+        let _permit = state.permits.try_acquire().map_err(|_| {
+            ApiError::Unavailable(
+                "lookout is busy answering the Estimator; try the draft again in a second".into(),
+            )
+        })?;
+        let draft_run = evaluate(state, draft.clone(), draft_input).await;
+        let live_run = evaluate(state, live.clone(), live_input).await;
+        compared += 1;
+        draft_failures += draft_run
+            .runs
+            .iter()
+            .filter(|r| r.outcome != crate::rules::Outcome::Ok)
+            .count();
+        let alerts = |e: &Evaluation| -> Vec<Wire> {
+            e.response.alerts.iter().map(|s| s.alert.clone()).collect()
+        };
+        let diff = Diff::of(&alerts(&live_run), &alerts(&draft_run));
+        if !diff.same {
+            added += diff.added;
+            removed += diff.removed;
+            changed += diff.changed;
+            guid_changed += diff.guid_changed;
+            changed_calls.push(serde_json::json!({
+                "id": call.id, "estimate_id": call.estimate_id,
+                "added": diff.added, "removed": diff.removed,
+                "changed": diff.changed, "guid_changed": diff.guid_changed,
+            }));
+        }
+    }
+    Ok(serde_json::json!({
+        "ruleset": draft.name,
+        "version": draft.version,
+        "live_version": live.version,
+        "compared": compared,
+        "answers_changed": changed_calls.len(),
+        "alerts_added": added,
+        "alerts_removed": removed,
+        "alerts_changed": changed,
+        "guid_changed": guid_changed,
+        "draft_rule_failures": draft_failures,
+        "calls": changed_calls,
+        "skipped": skipped,
+    }))
 }
 
 /// `POST /admin/api/try`.
