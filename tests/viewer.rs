@@ -656,8 +656,9 @@ const WB_RULE: &str = "// Laden speed over the warranty.\nlet speed = estimate.s
 /// The workbench (issue 15) in headless Chromium (`tests/browser/workbench.mjs`): an
 /// author edits a rule, sees a syntax error at its line, tries the fixed draft on a
 /// logged call and sees the changed card, runs the tests and saves the draft (no publish
-/// button); a publisher publishes it, and the next webhook call is answered by it; they
-/// roll back, and the call is answered as before; a viewer is refused.
+/// button); a publisher writes a new rule and its test from nothing in the page, runs the
+/// tests and publishes, and the next webhook call is answered by it; they roll back, and
+/// the call is answered as before; a viewer is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_workbench_in_headless_chromium_edits_tries_tests_publishes_and_rolls_back() {
     preflight();
@@ -735,6 +736,8 @@ async fn the_workbench_in_headless_chromium_edits_tries_tests_publishes_and_roll
             "fixed": fixed,
             "newMessage": new_message,
             "testSummary": "1 passed, 0 failed",
+            "newRule": {"file": "eta_check.rhai", "source": "info(\"ETA checked\").key(\"eta\");\n"},
+            "newTest": {"file": "tests/eta.json", "source": "{\"estimate\": {\"speed\": 1}, \"rules\": [\"eta_check\"], \"expect\": {\"count\": 1}}\n"},
         },
     });
     let published = std::cell::Cell::new(false);
@@ -745,8 +748,10 @@ async fn the_workbench_in_headless_chromium_edits_tries_tests_publishes_and_roll
                 eprintln!("node: {line}");
                 return None;
             }
-            // The publisher's draft is live: the next call is answered by it.
-            assert_eq!(answer(app).await, [new_message]);
+            // The publisher's draft is live: the next call is answered by it, the new rule
+            // (file-name order) first.
+            assert_eq!(answer(app).await, ["ETA checked", new_message]);
+            assert!(app.rules_dir("desk").join("tests/eta.json").exists());
             let on_disk =
                 std::fs::read_to_string(app.rules_dir("desk").join("speed.rhai")).unwrap();
             assert!(on_disk.contains(fixed_in), "{on_disk}");
@@ -756,8 +761,10 @@ async fn the_workbench_in_headless_chromium_edits_tries_tests_publishes_and_roll
     })
     .await;
     assert!(published.get(), "the browser test never published");
-    // Rolled back: answered as before the publish.
+    // Rolled back: answered as before the publish; the new rule and test are gone.
     assert_eq!(answer(&app).await, before);
+    assert!(!app.rules_dir("desk").join("eta_check.rhai").exists());
+    assert!(!app.rules_dir("desk").join("tests/eta.json").exists());
     for name in ["workbench-error", "workbench-try", "workbench-published"] {
         let file = shots.join(format!("{name}.png"));
         let bytes = std::fs::read(&file).unwrap_or_default();

@@ -217,8 +217,14 @@
     await loadFiles();
     for (const path of Object.keys(edits)) delete edits[path];
     draftId = null;
-    open(current in live ? current : Object.keys(live).sort()[0]);
+    open(current in live ? current : firstRule());
     await loadVersions();
+  }
+
+  /// The file the page opens first: the first rule, else the first file.
+  function firstRule() {
+    const paths = Object.keys(live).sort();
+    return paths.find((p) => p.endsWith('.rhai') && !p.includes('/')) || paths[0];
   }
 
   /// The author's saved drafts of this rule set, each one click from the editor.
@@ -297,8 +303,7 @@
 
   (async () => {
     await loadFiles();
-    const first = Object.keys(live).filter((p) => p.endsWith('.rhai') && !p.includes('/')).sort()[0] || Object.keys(live).sort()[0];
-    open(first);
+    open(firstRule());
     $('helper-filter').addEventListener('input', renderHelpers);
     await Promise.all([loadCalls(), loadVersions(), loadDrafts(), loadHelpers()]);
     root.dataset.ready = 'true';

@@ -4,8 +4,9 @@
 //
 //   an author opens the rule set, types a syntax error and sees it at its line, fixes it,
 //   tries the draft on a logged call and sees the changed card, runs the tests, saves the
-//   draft, and has no publish button; a publisher publishes (the test checks the live answer
-//   on stdin/stdout: `published` → `checked`), and rolls back; a viewer is refused.
+//   draft, and has no publish button; a publisher adds a new rule and its test from
+//   nothing, runs the tests and publishes (the test checks the live answer on
+//   stdin/stdout: `published` → `checked`), and rolls back; a viewer is refused.
 //
 // Protocol on stdout: `screenshot <path>`, `published`; on stdin: `checked`. Everything for
 // people goes to stderr; a failed check ends with exit code 1 and `FAILED step ...`.
@@ -159,7 +160,17 @@ async function run() {
   await openWorkbench(pub.page);
   await replaceText(pub.page, E.fixed);
   await until('it compiles', () => text(pub.page, '#check-status'), (t) => t === 'compiles');
-  await pub.page.fill('#publish-message', 'Warn from 13 knots, in the CP words');
+  // A new rule and its test, written from nothing in the page.
+  for (const [file, source] of [[E.newRule.file, E.newRule.source], [E.newTest.file, E.newTest.source]]) {
+    await pub.page.fill('#new-file-name', file);
+    await pub.page.click('#new-file button');
+    await until(`${file} is open`, () => text(pub.page, '#file-name'), (t) => t === file);
+    await replaceText(pub.page, source);
+  }
+  await until('the draft compiles', () => text(pub.page, '#check-status'), (t) => t === 'compiles');
+  await pub.page.click('#run-tests');
+  await until('both tests pass', () => text(pub.page, '#test-summary'), (t) => t === '2 passed, 0 failed');
+  await pub.page.fill('#publish-message', 'Warn from 13 knots, in the CP words; an ETA card');
   await pub.page.click('#publish');
   await until('published', () => text(pub.page, '#publish-result'), (t) => t.includes('is live'));
   await shot(pub.page, 'workbench-published');
