@@ -2814,3 +2814,120 @@ async fn a_draft_is_saved_published_and_rolled_back() {
         .unwrap()
         .starts_with("ETA card too noisy (back to "));
 }
+
+/// Every route of the viewer and the workbench refuses a role below the one it needs,
+/// and only those: a sweep over all of them with each user (what a request without the
+/// needed role gets is a 403 naming the role; with it, anything but a 403).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_refuses_the_roles_below_the_one_it_needs() {
+    use lookout::secrets::Role;
+    let app = spawn_app_with(&[("desk", &[("speed.rhai", SPEED_RULE)])], |c| {
+        c.admin_token = Some(lookout::secrets::AdminToken::new(TOKEN));
+        c.users = vec![
+            user("vera", Role::Viewer, VIEWER_TOKEN),
+            user("apatel", Role::Author, AUTHOR_TOKEN),
+            user("jlee", Role::Publisher, PUBLISHER_TOKEN),
+        ];
+    })
+    .await;
+    let id = send(
+        &app,
+        "desk",
+        &estimate("EST-SWEEP", "ANNA", json!({"speed": 14})),
+        None,
+    )
+    .await;
+    let nobody = "0190a5b2-0000-7000-8000-000000000000";
+    let routes: Vec<(Method, String, Role)> = vec![
+        (Method::GET, "/admin".into(), Role::Viewer),
+        (Method::GET, format!("/admin/calls/{id}"), Role::Viewer),
+        (Method::GET, "/admin/events".into(), Role::Viewer),
+        (Method::GET, "/admin/api/calls".into(), Role::Viewer),
+        (Method::GET, format!("/admin/api/calls/{id}"), Role::Viewer),
+        (
+            Method::GET,
+            format!("/admin/api/calls/{id}/request-body"),
+            Role::Viewer,
+        ),
+        (Method::GET, "/admin/api/events".into(), Role::Viewer),
+        (Method::GET, "/admin/api/status".into(), Role::Viewer),
+        (Method::GET, "/admin/api/me".into(), Role::Viewer),
+        (Method::GET, "/admin/api/helpers".into(), Role::Viewer),
+        (
+            Method::POST,
+            format!("/admin/calls/{id}/replay"),
+            Role::Author,
+        ),
+        (
+            Method::POST,
+            format!("/admin/api/calls/{id}/replay"),
+            Role::Author,
+        ),
+        (
+            Method::GET,
+            format!("/admin/api/calls/{id}/test"),
+            Role::Author,
+        ),
+        (Method::GET, "/admin/rules".into(), Role::Author),
+        (Method::GET, "/admin/rules/desk".into(), Role::Author),
+        (Method::GET, "/admin/api/rulesets".into(), Role::Author),
+        (Method::GET, "/admin/api/rulesets/desk".into(), Role::Author),
+        (
+            Method::GET,
+            "/admin/api/rulesets/desk/versions".into(),
+            Role::Author,
+        ),
+        (
+            Method::GET,
+            format!("/admin/api/versions/{nobody}"),
+            Role::Author,
+        ),
+        (Method::POST, "/admin/api/check".into(), Role::Author),
+        (Method::POST, "/admin/api/try".into(), Role::Author),
+        (Method::POST, "/admin/api/try/recent".into(), Role::Author),
+        (Method::POST, "/admin/api/test".into(), Role::Author),
+        (Method::GET, "/admin/api/drafts".into(), Role::Author),
+        (Method::POST, "/admin/api/drafts".into(), Role::Author),
+        (
+            Method::GET,
+            format!("/admin/api/drafts/{nobody}"),
+            Role::Author,
+        ),
+        (
+            Method::DELETE,
+            format!("/admin/api/drafts/{nobody}"),
+            Role::Author,
+        ),
+        (Method::POST, "/admin/api/publish".into(), Role::Publisher),
+        (Method::POST, "/admin/api/rollback".into(), Role::Publisher),
+    ];
+    for (token, role) in [
+        (VIEWER_TOKEN, Role::Viewer),
+        (AUTHOR_TOKEN, Role::Author),
+        (PUBLISHER_TOKEN, Role::Publisher),
+        (TOKEN, Role::Admin),
+    ] {
+        for (method, path, least) in &routes {
+            let response = plain_client(&app)
+                .request(method.clone(), app.url(path))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            if role < *least {
+                assert_eq!(status, 403, "{role:?} {method} {path}");
+                let text = response.text().await.unwrap();
+                assert!(
+                    text.contains(&format!("needs the {} role", least.as_str())),
+                    "{method} {path}: {text}"
+                );
+            } else {
+                assert_ne!(status, 403, "{role:?} {method} {path}");
+                assert_ne!(status, 401, "{role:?} {method} {path}");
+            }
+        }
+    }
+}
