@@ -111,11 +111,45 @@
   }
 
   async function tryDraft() {
-    const slot = $('try-result');
     const call = $('call-select').value;
-    if (!call) { slot.replaceChildren(el('p', { className: 'muted', textContent: 'No logged call of this rule set to try on yet.' })); return; }
+    if (!call) {
+      $('try-result').replaceChildren(el('p', { className: 'muted', textContent: 'No logged call of this rule set to try on yet.' }));
+      return;
+    }
+    await tryOn({ call });
+  }
+
+  async function tryEstimate() {
+    let estimate;
+    try { estimate = JSON.parse($('estimate-text').value); } catch (e) {
+      $('try-result').replaceChildren(el('p', { className: 'error-text', textContent: `The estimate is not JSON: ${e.message}` }));
+      return;
+    }
+    await tryOn({ estimate });
+  }
+
+  /// Adds the selected logged call to the draft as a test (what "Save as rule test" on
+  /// the call's page downloads), and opens it.
+  async function addCallTest() {
+    const call = $('call-select').value;
+    if (!call) return;
+    const response = await fetch(`/admin/api/calls/${encodeURIComponent(call)}/test`, { credentials: 'same-origin' });
+    const textBody = await response.text();
+    if (!response.ok) {
+      let message = `saving the call as a test answered ${response.status}`;
+      try { message = JSON.parse(textBody).error || message; } catch (_) { /* not JSON */ }
+      $('try-result').replaceChildren(el('p', { className: 'error-text', textContent: message }));
+      return;
+    }
+    const path = `tests/call-${call}.json`;
+    edits[path] = textBody;
+    open(path);
+  }
+
+  async function tryOn(input) {
+    const slot = $('try-result');
     slot.replaceChildren(el('p', { className: 'muted', textContent: 'Trying…' }));
-    const { status, body } = await api('POST', '/admin/api/try', { ruleset, files: changes(), call });
+    const { status, body } = await api('POST', '/admin/api/try', { ruleset, files: changes(), ...input });
     if (status !== 200) {
       slot.replaceChildren(el('p', { className: 'error-text', textContent: (body && body.error) || `try answered ${status}` }));
       return;
@@ -297,6 +331,8 @@
   });
   $('try').addEventListener('click', tryDraft);
   $('try-recent').addEventListener('click', tryRecent);
+  $('try-estimate').addEventListener('click', tryEstimate);
+  $('add-call-test').addEventListener('click', addCallTest);
   $('run-tests').addEventListener('click', runTests);
   $('save-draft').addEventListener('click', saveDraft);
   if ($('publish')) $('publish').addEventListener('click', publish);

@@ -149,6 +149,16 @@ async function run() {
   await page.click('#drafts li button');
   await until('the draft is in the editor', () => text(page, '#editor .cm-content'), (t) => t.includes(E.newMessage));
   check((await text(page, '#files')).includes('speed.rhai •'), 'the draft\'s file is not marked changed');
+  // A logged call added to the draft as a test; an estimate pasted and tried.
+  await page.selectOption('#call-select', E.call);
+  await page.click('#add-call-test');
+  await until('the call is a test in the draft', () => text(page, '#files'), (t) => t.includes(`tests/call-${E.call}.json •`));
+  check((await text(page, '#editor .cm-content')).includes('"expect"'), 'the call test is not in the editor');
+  await page.click('#paste-panel summary');
+  await page.fill('#estimate-text', '{"estimateID": "PASTED", "speed": 20}');
+  await page.click('#try-estimate');
+  await until('the pasted estimate is tried', () => page.$$eval('#try-cards li .message', (n) => n.map((x) => x.textContent)),
+    (cards) => cards.includes(E.newMessage));
   await page.click('#helpers-panel summary');
   await page.fill('#helper-filter', 'round');
   await until('the helpers are listed', () => text(page, '#helpers'), (t) => t.includes('round(number, places)') && !t.includes('format_date'));
