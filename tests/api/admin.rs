@@ -2190,17 +2190,30 @@ async fn each_user_gets_what_their_role_allows_and_is_told_what_is_not() {
     assert_eq!(allowed.status(), 200);
 }
 
-/// POSTs a try request as `token` and returns the status and the JSON answer.
-async fn try_draft(app: &TestApp, token: &str, request: Value) -> (StatusCode, Value) {
+/// Sends `body` as JSON to `path` as `token`; the status and the JSON answer (`null`
+/// when there is none, as after a 204).
+async fn send_json(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     let response = plain_client(app)
-        .post(app.url("/admin/api/try"))
+        .request(method, app.url(path))
         .bearer_auth(token)
-        .json(&request)
+        .json(&body)
         .send()
         .await
         .unwrap();
     let status = response.status();
-    (status, response.json().await.unwrap())
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// POSTs a try request as `token` and returns the status and the JSON answer.
+async fn try_draft(app: &TestApp, token: &str, request: Value) -> (StatusCode, Value) {
+    send_json(app, Method::POST, "/admin/api/try", token, request).await
 }
 
 /// The workbench's try: a draft run on a logged call (or an estimate), beside what the
@@ -2395,17 +2408,14 @@ async fn a_draft_tried_on_a_logged_call_shows_its_answer_beside_the_live_one() {
     )
     .await;
     let recent = |files: Value, calls: usize| {
-        let app = &app;
-        async move {
-            let response = plain_client(app)
-                .post(app.url("/admin/api/try/recent"))
-                .bearer_auth(AUTHOR_TOKEN)
-                .json(&json!({"ruleset": "desk", "files": files, "calls": calls}))
-                .send()
-                .await
-                .unwrap();
-            (response.status(), response.json::<Value>().await.unwrap())
-        }
+        let body = json!({"ruleset": "desk", "files": files, "calls": calls});
+        send_json(
+            &app,
+            Method::POST,
+            "/admin/api/try/recent",
+            AUTHOR_TOKEN,
+            body,
+        )
     };
     let (status, summary) =
         recent(json!({"speed.rhai": SPEED_RULE.replace("12.5", "15")}), 10).await;
@@ -2463,19 +2473,9 @@ async fn a_draft_tried_on_a_logged_call_shows_its_answer_beside_the_live_one() {
         "identity = [\"/estimateID\"]\n"
     );
     let check = |files: Value| {
-        let app = &app;
-        async move {
-            plain_client(app)
-                .post(app.url("/admin/api/check"))
-                .bearer_auth(AUTHOR_TOKEN)
-                .json(&json!({"ruleset": "desk", "files": files}))
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
+        let body = json!({"ruleset": "desk", "files": files});
+        let sent = send_json(&app, Method::POST, "/admin/api/check", AUTHOR_TOKEN, body);
+        async move { sent.await.1 }
     };
     let checked = check(json!({"speed.rhai": "let floor = ;\n"})).await;
     assert_eq!(checked["problems"][0]["file"], "speed.rhai", "{checked}");
@@ -2547,17 +2547,7 @@ async fn a_drafts_tests_run_on_the_server_as_lookout_test_runs_them() {
         &[("fast.json", r#"{"estimateID": "E1", "speed": 14}"#)],
     );
     let test = |token: &'static str, request: Value| {
-        let app = &app;
-        async move {
-            let response = plain_client(app)
-                .post(app.url("/admin/api/test"))
-                .bearer_auth(token)
-                .json(&request)
-                .send()
-                .await
-                .unwrap();
-            (response.status(), response.json::<Value>().await.unwrap())
-        }
+        send_json(&app, Method::POST, "/admin/api/test", token, request)
     };
 
     let (status, ran) = test(AUTHOR_TOKEN, json!({"ruleset": "desk"})).await;
@@ -2640,22 +2630,7 @@ async fn a_draft_is_saved_published_and_rolled_back() {
     )
     .await;
     let send_json = |method: Method, path: &'static str, token: &'static str, body: Value| {
-        let app = &app;
-        async move {
-            let response = plain_client(app)
-                .request(method, app.url(path))
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            let status = response.status();
-            let text = response.text().await.unwrap();
-            (
-                status,
-                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
-            )
-        }
+        send_json(&app, method, path, token, body)
     };
     let body = estimate("EST-PUB", "ANNA", json!({"speed": 14}));
     let live_answer = |app: &TestApp| {

@@ -490,22 +490,14 @@ async fn recent(state: &AppState, body: &[u8]) -> Result<serde_json::Value, Refu
             }
         };
         // One call at a time, each waiting its turn behind the Estimator's.
-        let _permit = state.permits.try_acquire().map_err(|_| {
-            ApiError::Unavailable(
-                "lookout is busy answering the Estimator; try the draft again in a second".into(),
-            )
-        })?;
-        let draft_run = evaluate(state, draft.clone(), draft_input).await;
-        let live_run = evaluate(state, live.clone(), live_input).await;
+        let (draft_run, live_run) =
+            side_by_side(state, (&draft, draft_input), (&live, live_input)).await?;
         compared += 1;
         draft_failures += draft_run
             .runs
             .iter()
             .filter(|r| r.outcome != crate::rules::Outcome::Ok)
             .count();
-        let alerts = |e: &Evaluation| -> Vec<Wire> {
-            e.response.alerts.iter().map(|s| s.alert.clone()).collect()
-        };
         let diff = Diff::of(&alerts(&live_run), &alerts(&draft_run));
         if !diff.same {
             added += diff.added;
@@ -631,16 +623,8 @@ async fn run(state: &AppState, body: &[u8]) -> Result<Tried, Refusal> {
         }
     };
 
-    let _permit = state.permits.try_acquire().map_err(|_| {
-        ApiError::Unavailable(
-            "lookout is busy answering the Estimator; try the draft again in a second".into(),
-        )
-    })?;
-    let draft_run = evaluate(state, draft.clone(), draft_input).await;
-    let live_run = evaluate(state, live.clone(), live_input).await;
-    let alerts = |e: &Evaluation| -> Vec<Wire> {
-        e.response.alerts.iter().map(|s| s.alert.clone()).collect()
-    };
+    let (draft_run, live_run) =
+        side_by_side(state, (&draft, draft_input), (&live, live_input)).await?;
     let answer = alerts(&draft_run);
     let live_answer = alerts(&live_run);
     Ok(Tried {
@@ -654,6 +638,33 @@ async fn run(state: &AppState, body: &[u8]) -> Result<Tried, Refusal> {
         warnings: draft.warnings.iter().map(ToString::to_string).collect(),
         caveats,
     })
+}
+
+/// The draft and the live rules on their inputs, one after the other, under one
+/// concurrency permit (a busy server answers 503, never keeping the Estimator waiting).
+async fn side_by_side(
+    state: &AppState,
+    (draft, draft_input): (&Arc<RuleSet>, Arc<CallInput>),
+    (live, live_input): (&Arc<RuleSet>, Arc<CallInput>),
+) -> Result<(Evaluation, Evaluation), ApiError> {
+    let _permit = state.permits.try_acquire().map_err(|_| {
+        ApiError::Unavailable(
+            "lookout is busy answering the Estimator; try the draft again in a second".into(),
+        )
+    })?;
+    let draft_run = evaluate(state, draft.clone(), draft_input).await;
+    let live_run = evaluate(state, live.clone(), live_input).await;
+    Ok((draft_run, live_run))
+}
+
+/// An evaluation's alerts, as the Estimator gets them.
+fn alerts(evaluation: &Evaluation) -> Vec<Wire> {
+    evaluation
+        .response
+        .alerts
+        .iter()
+        .map(|s| s.alert.clone())
+        .collect()
 }
 
 /// Both sides run like a live call, under the rule set's own budget; a draft's run is
