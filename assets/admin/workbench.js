@@ -51,7 +51,9 @@
     const paths = [...new Set([...Object.keys(live), ...Object.keys(edits)])].sort();
     for (const path of paths) {
       const changed = path in edits && edits[path] !== live[path];
-      const button = el('button', { type: 'button', textContent: path + (changed ? ' •' : '') });
+      const deleted = path in edits && edits[path] === null;
+      const button = el('button', { type: 'button', textContent: path + (deleted ? ' (deleted)' : changed ? ' •' : '') });
+      if (deleted) button.classList.add('deleted');
       button.dataset.path = path;
       if (path === current) button.classList.add('current');
       button.addEventListener('click', () => open(path));
@@ -84,19 +86,41 @@
   function open(path) {
     current = path;
     $('file-name').textContent = path;
-    const text = path in edits ? edits[path] : live[path];
+    const deleted = path in edits && edits[path] === null;
+    const text = deleted ? live[path] : (path in edits ? edits[path] : live[path]);
     if (!editor) {
       editor = window.LookoutEditor.create($('editor'), text ?? '', {
+        path,
         onChange: (t) => { if (!loading) { edits[current] = t; renderFiles(); } },
         check: () => check(),
       });
     } else {
       loading = true;
-      editor.setText(text ?? '');
+      editor.setText(text ?? '', path);
       loading = false;
     }
+    editor.setReadOnly(deleted);
+    $('delete-file').textContent = deleted ? 'Keep this file' : 'Delete this file in the draft';
+    $('file-status').textContent = deleted ? 'Deleted in the draft: publishing removes it.' : '';
     renderFiles();
   }
+
+  /// Deletes the open file in the draft (or keeps it again); a file that exists only in
+  /// the draft is dropped from it.
+  function toggleDelete() {
+    if (!current) return;
+    if (isDeleted(current)) {
+      delete edits[current];
+    } else if (current in live) {
+      edits[current] = null;
+    } else {
+      delete edits[current];
+      current = firstRule();
+    }
+    open(current);
+    check();
+  }
+  function isDeleted(path) { return path in edits && edits[path] === null; }
 
   function card(alert) {
     const fields = el('dl', { className: 'fields' });
@@ -189,7 +213,9 @@
   async function runTests() {
     const slot = $('test-result');
     slot.replaceChildren(el('p', { className: 'muted', textContent: 'Running…' }));
-    const { status, body } = await api('POST', '/admin/api/test', { ruleset, files: changes() });
+    const files = changes();
+    const on = Object.keys(files).length ? 'the draft' : 'the live rules';
+    const { status, body } = await api('POST', '/admin/api/test', { ruleset, files });
     if (status !== 200) {
       slot.replaceChildren(el('p', { className: 'error-text', textContent: (body && body.error) || `tests answered ${status}` }));
       return;
@@ -198,7 +224,9 @@
     for (const t of body.tests) {
       list.append(el('li', { className: t.ok ? '' : 'error-text', textContent: `${t.name} ... ${t.ok ? 'ok' : 'FAILED: ' + t.failures.join('; ')}` }));
     }
-    slot.replaceChildren(el('p', { id: 'test-summary', textContent: `${body.passed} passed, ${body.failed} failed` }), list);
+    const when = new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+    slot.replaceChildren(el('p', { id: 'test-summary', textContent: `${body.passed} passed, ${body.failed} failed` }),
+      el('p', { className: 'muted', id: 'test-when', textContent: `on ${on}, ${when}` }), list);
   }
 
   async function saveDraft() {
@@ -242,8 +270,36 @@
         });
         item.append(back);
       }
+      const compare = el('button', { type: 'button', textContent: 'Compare with live' });
+      compare.addEventListener('click', () => compareVersions(v.id, 'live', `${v.action} ${v.version}`));
+      item.append(' ', compare);
       list.append(item);
     }
+  }
+
+  /// What changes going from one version to another, file by file.
+  async function compareVersions(from, to, label) {
+    const slot = $('compare-result');
+    const query = new URLSearchParams({ ruleset, from, to });
+    const { status, body } = await api('GET', `/admin/api/compare?${query}`);
+    if (status !== 200) {
+      slot.replaceChildren(el('p', { className: 'error-text', textContent: (body && body.error) || `compare answered ${status}` }));
+      return;
+    }
+    const title = el('h3', { id: 'compare-title', textContent: body.files.length
+      ? `From ${label} to the live rules: ${body.files.length} file${body.files.length === 1 ? '' : 's'} differ, ${body.unchanged} the same`
+      : `${label} is the same as the live rules` });
+    const parts = [title];
+    for (const f of body.files) {
+      const pre = el('pre', { className: 'diff' });
+      for (const line of f.diff.split('\n')) {
+        const kind = line.startsWith('+') && !line.startsWith('+++') ? 'add' : line.startsWith('-') && !line.startsWith('---') ? 'del' : line.startsWith('@@') ? 'hunk' : '';
+        pre.append(el('span', { className: kind, textContent: line + '\n' }));
+      }
+      parts.push(el('details', { open: true, className: 'compare-file' },
+        el('summary', { textContent: `${f.path}: ${f.change}, +${f.lines_added} −${f.lines_removed}` }), pre));
+    }
+    slot.replaceChildren(...parts);
   }
 
   /// After a publish or rollback: the live files again, the draft emptied.
@@ -272,7 +328,7 @@
       const button = el('button', { type: 'button', textContent: 'Open' });
       button.addEventListener('click', () => {
         for (const path of Object.keys(edits)) delete edits[path];
-        for (const [path, text] of Object.entries(d.files)) edits[path] = text === null ? '' : text;
+        for (const [path, text] of Object.entries(d.files)) edits[path] = text;
         draftId = d.id;
         $('draft-status').textContent = `Draft ${d.id} (${d.owner}, made from version ${d.base_version})`;
         const changed = Object.keys(d.files).sort();
@@ -334,6 +390,7 @@
   $('try-estimate').addEventListener('click', tryEstimate);
   $('add-call-test').addEventListener('click', addCallTest);
   $('run-tests').addEventListener('click', runTests);
+  $('delete-file').addEventListener('click', toggleDelete);
   $('save-draft').addEventListener('click', saveDraft);
   if ($('publish')) $('publish').addEventListener('click', publish);
 
@@ -341,7 +398,8 @@
     await loadFiles();
     open(firstRule());
     $('helper-filter').addEventListener('input', renderHelpers);
-    await Promise.all([loadCalls(), loadVersions(), loadDrafts(), loadHelpers()]);
+    // The tests' result on the live rules, as of opening the page.
+    await Promise.all([loadCalls(), loadVersions(), loadDrafts(), loadHelpers(), runTests()]);
     root.dataset.ready = 'true';
   })();
 })();

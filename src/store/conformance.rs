@@ -77,6 +77,14 @@ macro_rules! backend_conformance {
         }
 
         #[test]
+        fn conformance_each_rules_activity_adds_up_once_per_call_by_the_hour() {
+            let (_guard, store) = $open;
+            crate::store::conformance::each_rules_activity_adds_up_once_per_call_by_the_hour(
+                &store,
+            );
+        }
+
+        #[test]
         fn conformance_drafts_and_publishes_are_kept() {
             let (_guard, store) = $open;
             crate::store::conformance::drafts_and_publishes_are_kept(&store);
@@ -180,7 +188,7 @@ pub fn written_rows_read_back_exactly(store: &dyn Backend) {
     store.write(&batch[..1]).unwrap(); // the same call twice is kept once
     store.write(&[batch[1].clone(), batch[1].clone()]).unwrap(); // even in one batch
     for row in &batch {
-        assert_eq!(store.get(&row.id).unwrap().as_ref(), Some(row));
+        assert_eq!(store.get(&row.id).unwrap(), Some(row.as_stored()));
     }
     assert_eq!(
         store.get(&batch[2].id).unwrap().unwrap().decode().unwrap(),
@@ -905,4 +913,105 @@ pub fn drafts_and_publishes_are_kept(store: &dyn Backend) {
     assert_eq!(store.published("other").unwrap(), vec![]);
     assert_eq!(store.published_one("p-1").unwrap(), Some(first));
     assert_eq!(store.published_one("p-9").unwrap(), None);
+}
+
+pub fn each_rules_activity_adds_up_once_per_call_by_the_hour(store: &dyn Backend) {
+    use super::activity::{self, HOUR_US};
+    use super::RuleTrace;
+    let now = now_micros();
+    let this_hour = activity::hour_of(now);
+    let trace = |rule: &str, us: i64, outcome: &str, alerts: usize| RuleTrace {
+        rule: rule.into(),
+        duration_us: us,
+        outcome: outcome.into(),
+        alerts: vec![serde_json::from_value(serde_json::json!({"message": "x"})).unwrap(); alerts],
+        error: None,
+        ..sample_call("x", 0).rules[0].clone()
+    };
+    let call = |at: i64, ruleset: &str, rules: Vec<RuleTrace>| {
+        let mut call = sample_call(&id_at(at), at);
+        call.ruleset = ruleset.into();
+        call.rules = rules;
+        Row::encode(&call, &mut Packer::default())
+    };
+    let two_days_ago = this_hour - 48 * HOUR_US + 10;
+    let batch = vec![
+        call(
+            this_hour + 1,
+            "desk",
+            vec![
+                trace("tce", 100, "ok", 2),
+                trace("ports", 7_000, "error", 0),
+            ],
+        ),
+        call(this_hour + 2, "desk", vec![trace("tce", 300, "timeout", 0)]),
+        call(
+            this_hour - HOUR_US + 5,
+            "desk",
+            vec![trace("tce", 50, "ok", 1)],
+        ),
+        call(two_days_ago, "desk", vec![trace("tce", 20, "ok", 0)]),
+        call(this_hour + 3, "other", vec![trace("tce", 900, "ok", 5)]),
+    ];
+    store.write(&batch).unwrap();
+    // A call written again (a retried batch) counts once; so does one twice in a batch.
+    store.write(&batch[..1]).unwrap();
+    store.write(&[batch[1].clone(), batch[1].clone()]).unwrap();
+    // A later batch adds to the hour's row.
+    let later = call(this_hour + 4, "desk", vec![trace("tce", 200, "ok", 1)]);
+    store.write(&[later]).unwrap();
+
+    let mut rows = store.activity("desk", now - 7 * 24 * HOUR_US).unwrap();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|(k, s)| {
+            (
+                (k.hour - this_hour) / HOUR_US,
+                k.rule.as_str(),
+                s.calls,
+                s.alerts,
+                s.errors,
+                s.timeouts,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (-48, "tce", 1, 0, 0, 0),
+            (-1, "tce", 1, 1, 0, 0),
+            (0, "ports", 1, 0, 1, 0),
+            (0, "tce", 3, 3, 0, 1),
+        ]
+    );
+    let tce = rows[3].1.read().unwrap();
+    // Within the histograms' 1 %.
+    let p50 = tce.percentile_us(0.5).unwrap();
+    let p99 = tce.percentile_us(0.99).unwrap();
+    assert!(
+        (198..=202).contains(&p50) && (297..=303).contains(&p99),
+        "{p50} {p99}"
+    );
+    // Reading from an hour on leaves out the hours before it.
+    assert_eq!(store.activity("desk", this_hour).unwrap().len(), 2);
+    assert_eq!(store.activity("nothing", 0).unwrap(), vec![]);
+    // Retention drops hours older than the week, whatever it keeps of the calls.
+    store
+        .retain(
+            &Retention {
+                max_age: None,
+                max_bytes: None,
+            },
+            now + 6 * 24 * HOUR_US,
+        )
+        .unwrap();
+    let kept: Vec<i64> = store
+        .activity("desk", 0)
+        .unwrap()
+        .iter()
+        .map(|(k, _)| (k.hour - this_hour) / HOUR_US)
+        .collect();
+    assert!(!kept.contains(&-48) && kept.contains(&-1), "{kept:?}");
+    assert!(store.get(&batch[3].id).unwrap().is_some());
 }

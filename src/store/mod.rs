@@ -11,6 +11,9 @@
 //!   (`redact`) and what a query means (`sql`, `search`) live beside them, written once,
 //!   so both backends keep and find the same records.
 //!
+//! Writing calls also adds each rule's run to its hour's `activity` (the workbench's
+//! figures and charts), in the same transaction.
+//!
 //! The `recorder` writes off the answer's path; the store knows calls, port events,
 //! viewer sessions and the workbench's drafts and publishes (`workbench`), and nothing
 //! of rules or HTTP.
@@ -18,6 +21,7 @@
 //! Backends are synchronous: the recorder writes from its own thread and HTTP handlers
 //! read through `spawn_blocking`.
 
+pub mod activity;
 mod call;
 #[cfg(test)]
 mod conformance;
@@ -114,6 +118,13 @@ pub trait Backend: Send + Sync + 'static {
     /// A rule set's publishes and rollbacks, newest first.
     fn published(&self, ruleset: &str) -> Result<Vec<Published>, StoreError>;
     fn published_one(&self, id: &str) -> Result<Option<Published>, StoreError>;
+    /// A rule set's hourly activity rows from the hour of `since` (µs since the epoch)
+    /// on, written by `write` (see [`activity`]).
+    fn activity(
+        &self,
+        ruleset: &str,
+        since: i64,
+    ) -> Result<Vec<(activity::Key, activity::Stored)>, StoreError>;
     fn limit_size(&self, bytes: u64) -> Result<(), StoreError> {
         Err(StoreError::BadQuery(format!(
             "{} has no size limit of its own; use max_size_mb (retention) instead of max_file_mb ({bytes} bytes)",

@@ -36,8 +36,9 @@ use super::sql::{
     self, event_from_columns, event_lists, events_page, events_sql, Param, EVENT_COLUMNS,
 };
 use super::{
-    search, without_password, Backend, Blob, Draft, Encoding, Event, EventPage, EventQuery,
-    Ingested, Page, Published, Query, Removed, Retention, Row, Stats, StoreError, Summary,
+    activity, search, without_password, Backend, Blob, Draft, Encoding, Event, EventPage,
+    EventQuery, Ingested, Page, Published, Query, Removed, Retention, Row, Stats, StoreError,
+    Summary,
 };
 use crate::ids::{id_floor, valid_id};
 
@@ -164,6 +165,22 @@ const MIGRATIONS: &[(i64, &str)] = &[
         files text NOT NULL
     );
     CREATE INDEX published_by_ruleset ON published (ruleset, at);",
+    ),
+    // Each rule's activity by the hour (store::activity).
+    (
+        7,
+        "CREATE TABLE rule_activity (
+        ruleset text COLLATE \"C\" NOT NULL,
+        hour bigint NOT NULL,
+        rule text COLLATE \"C\" NOT NULL,
+        calls bigint NOT NULL,
+        alerts bigint NOT NULL,
+        errors bigint NOT NULL,
+        timeouts bigint NOT NULL,
+        durations bytea NOT NULL,
+        PRIMARY KEY (ruleset, hour, rule)
+    );
+    CREATE INDEX rule_activity_by_hour ON rule_activity (hour);",
     ),
 ];
 
@@ -429,7 +446,7 @@ fn insert_sql(rows: usize) -> String {
         })
         .collect();
     format!(
-        "INSERT INTO calls ({COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO calls ({COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
         tuples.join(", ")
     )
 }
@@ -623,9 +640,18 @@ impl Backend for Postgres {
                     &[&base_ids, &base_encodings, &base_bytes],
                 )?;
             }
+            let mut inserted = std::collections::HashSet::new();
             for chunk in params.chunks(INSERT_CHUNK * COLUMN_COUNT) {
-                tx.execute(&insert_sql(chunk.len() / COLUMN_COUNT), chunk)?;
+                for added in tx.query(&insert_sql(chunk.len() / COLUMN_COUNT), chunk)? {
+                    inserted.insert(added.get::<_, String>(0));
+                }
             }
+            let inserted: Vec<&Row> = rows
+                .iter()
+                .map(|r| r.as_ref())
+                .filter(|r| inserted.remove(&r.id)) // once, when a batch has it twice
+                .collect();
+            add_activity(&mut tx, &inserted)?;
             tx.commit()
         })
     }
@@ -690,6 +716,7 @@ impl Backend for Postgres {
             response_body: blob(r.get(22), r.get(23))?,
             trace: blob(r.get(24), r.get(25))?,
             stored_bytes: r.get(26),
+            runs: Vec::new(),
         }))
     }
 
@@ -728,7 +755,11 @@ impl Backend for Postgres {
                 .query_opt("SELECT received_at FROM calls ORDER BY id LIMIT 1", &[])?
                 .map(|r| r.get(0));
             let floor = super::delta::unused_before(oldest, now);
-            client.execute("DELETE FROM bodies WHERE id < $1", &[&floor])
+            client.execute("DELETE FROM bodies WHERE id < $1", &[&floor])?;
+            client.execute(
+                "DELETE FROM rule_activity WHERE hour < $1",
+                &[&activity::kept_from(now)],
+            )
         })?;
         Ok(removed)
     }
@@ -967,6 +998,87 @@ impl Backend for Postgres {
         })?;
         rows.first().map(decode_published).transpose()
     }
+
+    fn activity(
+        &self,
+        ruleset: &str,
+        since: i64,
+    ) -> Result<Vec<(activity::Key, activity::Stored)>, StoreError> {
+        let since = activity::hour_of(since);
+        let rows = self.with_client(|client| {
+            client.query(
+                "SELECT hour, rule, calls, alerts, errors, timeouts, durations FROM rule_activity WHERE ruleset = $1 AND hour >= $2",
+                &[&ruleset, &since],
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    activity::Key {
+                        ruleset: ruleset.to_string(),
+                        hour: r.get(0),
+                        rule: r.get(1),
+                    },
+                    stored_activity(r, 2),
+                )
+            })
+            .collect())
+    }
+}
+
+/// Adds the runs of `rows` to their hours' activity, in the write's transaction. Each
+/// hour's row is locked before it is read (in key order, so two instances writing
+/// the same hours wait for each other instead of deadlocking); a row two writers
+/// create at once fails one transaction, which the recorder retries.
+fn add_activity(tx: &mut postgres::Transaction<'_>, rows: &[&Row]) -> Result<(), postgres::Error> {
+    let tallies = activity::tally(
+        rows.iter()
+            .map(|r| (r.ruleset.as_str(), r.received_at, r.runs.as_slice())),
+    );
+    for (key, tally) in &tallies {
+        let existing = tx
+            .query_opt(
+                "SELECT calls, alerts, errors, timeouts, durations FROM rule_activity WHERE ruleset = $1 AND hour = $2 AND rule = $3 FOR UPDATE",
+                &[&key.ruleset, &key.hour, &key.rule],
+            )?
+            .map(|r| stored_activity(&r, 0));
+        let found = existing.is_some();
+        let sum = activity::Stored::merged(existing, tally);
+        let values: [&(dyn ToSql + Sync); 8] = [
+            &key.ruleset,
+            &key.hour,
+            &key.rule,
+            &sum.calls,
+            &sum.alerts,
+            &sum.errors,
+            &sum.timeouts,
+            &sum.durations,
+        ];
+        if found {
+            tx.execute(
+                "UPDATE rule_activity SET calls = $4, alerts = $5, errors = $6, timeouts = $7, durations = $8 WHERE ruleset = $1 AND hour = $2 AND rule = $3",
+                &values,
+            )?;
+        } else {
+            tx.execute(
+                "INSERT INTO rule_activity (ruleset, hour, rule, calls, alerts, errors, timeouts, durations) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &values,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The activity columns from `first` on: calls, alerts, errors, timeouts, durations.
+fn stored_activity(r: &postgres::Row, first: usize) -> activity::Stored {
+    activity::Stored {
+        calls: r.get(first),
+        alerts: r.get(first + 1),
+        errors: r.get(first + 2),
+        timeouts: r.get(first + 3),
+        durations: r.get(first + 4),
+    }
 }
 
 const DRAFT_COLUMNS: &str = "id, ruleset, owner, base_version, files, created_at, updated_at";
@@ -1165,7 +1277,7 @@ mod tests {
             let ids: Vec<&str> = page.calls.iter().map(|c| c.id.as_str()).collect();
             let expected: Vec<&str> = batch.iter().rev().map(|r| r.id.as_str()).collect();
             assert_eq!(ids, expected);
-            assert_eq!(store.get(&batch[0].id).unwrap().as_ref(), Some(&batch[0]));
+            assert_eq!(store.get(&batch[0].id).unwrap(), Some(batch[0].as_stored()));
         }
     }
 
@@ -1226,7 +1338,7 @@ mod tests {
         server.start_again();
         store.write(&batch[1..]).unwrap();
         assert_eq!(store.stats().unwrap().calls, 3);
-        assert_eq!(store.get(&batch[2].id).unwrap().as_ref(), Some(&batch[2]));
+        assert_eq!(store.get(&batch[2].id).unwrap(), Some(batch[2].as_stored()));
         assert!(!store.describe().contains("hunter2"));
     }
 
@@ -1290,7 +1402,7 @@ mod tests {
         let back = store.get(&batch[0].id).unwrap().unwrap();
         assert_eq!(back.ruleset, "bad\u{fffd}name");
         assert_eq!(back.estimate_id.as_deref(), Some("ocean\u{fffd}star"));
-        assert_eq!(store.get(&batch[1].id).unwrap().as_ref(), Some(&batch[1]));
+        assert_eq!(store.get(&batch[1].id).unwrap(), Some(batch[1].as_stored()));
     }
 
     #[test]

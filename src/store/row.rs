@@ -3,7 +3,7 @@
 //! (`store::delta`), the trace as JSON. [`Row::encode`] and [`Row::decode`] are the
 //! only way between a [`Call`] and a row, so both backends keep the same records.
 
-use super::{delta, Call, Compression, StoreError, Summary};
+use super::{activity, delta, Call, Compression, StoreError, Summary};
 
 /// The stored form of a call (what a backend reads and writes).
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +42,9 @@ pub struct Row {
     pub trace: Blob,
     /// Bytes this row takes in the store, roughly (retention by size).
     pub stored_bytes: i64,
+    /// Each rule's run, for the hourly activity the write adds it to; only on rows
+    /// being written (empty on rows read back: the trace has it all).
+    pub runs: Vec<activity::Run>,
 }
 
 /// Bytes as stored, with how to get the original back.
@@ -289,6 +292,16 @@ impl Row {
             response_body,
             trace,
             stored_bytes,
+            runs: call.rules.iter().map(activity::Run::of).collect(),
+        }
+    }
+
+    /// The row as a backend gives it back: `runs` went into the activity, not the row.
+    #[cfg(test)]
+    pub fn as_stored(&self) -> Row {
+        Row {
+            runs: Vec::new(),
+            ..self.clone()
         }
     }
 

@@ -15,7 +15,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::sql::{self, event_from_columns, event_lists, events_page, events_sql, Param};
 use super::{
-    search, Backend, Blob, Draft, Encoding, Event, EventPage, EventQuery, Ingested, Page,
+    activity, search, Backend, Blob, Draft, Encoding, Event, EventPage, EventQuery, Ingested, Page,
     Published, Query, Removed, Retention, Row, Stats, StoreError, Summary,
 };
 use crate::ids::{id_floor, valid_id};
@@ -134,6 +134,22 @@ const MIGRATIONS: &[(i64, &str)] = &[
         files TEXT NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX published_by_ruleset ON published (ruleset, at);",
+    ),
+    // Each rule's activity by the hour (store::activity).
+    (
+        6,
+        "CREATE TABLE rule_activity (
+        ruleset TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        rule TEXT NOT NULL,
+        calls INTEGER NOT NULL,
+        alerts INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        timeouts INTEGER NOT NULL,
+        durations BLOB NOT NULL,
+        PRIMARY KEY (ruleset, hour, rule)
+    ) WITHOUT ROWID;
+    CREATE INDEX rule_activity_by_hour ON rule_activity (hour);",
     ),
 ];
 
@@ -346,6 +362,7 @@ impl Backend for Sqlite {
         let err = unavailable(&self.path);
         let mut conn = self.writer.lock().expect("writer");
         let tx = conn.transaction().map_err(&err)?;
+        let mut inserted: Vec<&Row> = Vec::with_capacity(rows.len());
         {
             let mut base = tx
                 .prepare_cached(
@@ -365,7 +382,7 @@ impl Backend for Sqlite {
                 )
                 .map_err(&err)?;
             for row in rows {
-                insert
+                let added = insert
                     .execute(params![
                         row.id,
                         row.received_at,
@@ -397,7 +414,11 @@ impl Backend for Sqlite {
                         row.request_base,
                     ])
                     .map_err(&err)?;
+                if added == 1 {
+                    inserted.push(row);
+                }
             }
+            add_activity(&tx, &inserted).map_err(&err)?;
         }
         tx.commit().map_err(&err)
     }
@@ -451,6 +472,7 @@ impl Backend for Sqlite {
                             response_body: blob(Encoding::Identity, r.get(23)?),
                             trace: blob(Encoding::Identity, r.get(25)?),
                             stored_bytes: r.get(26)?,
+                            runs: Vec::new(),
                         },
                         [
                             r.get::<_, String>(20)?,
@@ -524,6 +546,11 @@ impl Backend for Sqlite {
             let floor = super::delta::unused_before(oldest, now);
             conn.execute("DELETE FROM bodies WHERE id < ?1", [&floor])
                 .map_err(&err)?;
+            conn.execute(
+                "DELETE FROM rule_activity WHERE hour < ?1",
+                [activity::kept_from(now)],
+            )
+            .map_err(&err)?;
         }
         if removed.by_age + removed.by_size > 0 {
             let conn = self.writer.lock().expect("writer");
@@ -808,6 +835,36 @@ impl Backend for Sqlite {
         })?;
         found.into_iter().next().map(decode_published).transpose()
     }
+
+    fn activity(
+        &self,
+        ruleset: &str,
+        since: i64,
+    ) -> Result<Vec<(activity::Key, activity::Stored)>, StoreError> {
+        let since = activity::hour_of(since);
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT hour, rule, calls, alerts, errors, timeouts, durations FROM rule_activity WHERE ruleset = ?1 AND hour >= ?2",
+            )?
+            .query_map(params![ruleset, since], |r| {
+                Ok((
+                    activity::Key {
+                        ruleset: ruleset.to_string(),
+                        hour: r.get(0)?,
+                        rule: r.get(1)?,
+                    },
+                    activity::Stored {
+                        calls: r.get(2)?,
+                        alerts: r.get(3)?,
+                        errors: r.get(4)?,
+                        timeouts: r.get(5)?,
+                        durations: r.get(6)?,
+                    },
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()
+        })
+    }
 }
 
 const DRAFT_COLUMNS: &str = "id, ruleset, owner, base_version, files, created_at, updated_at";
@@ -881,6 +938,47 @@ fn decode_published(c: PublishedColumns) -> Result<Published, StoreError> {
 }
 
 /// The stored bodies (request bodies' bases) with these ids; missing ones are left out.
+/// Adds the runs of `rows` to their hours' activity (in the write's transaction).
+fn add_activity(tx: &Connection, rows: &[&Row]) -> rusqlite::Result<()> {
+    let tallies = activity::tally(
+        rows.iter()
+            .map(|r| (r.ruleset.as_str(), r.received_at, r.runs.as_slice())),
+    );
+    let mut read = tx.prepare_cached(
+        "SELECT calls, alerts, errors, timeouts, durations FROM rule_activity WHERE ruleset = ?1 AND hour = ?2 AND rule = ?3",
+    )?;
+    let mut upsert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO rule_activity (ruleset, hour, rule, calls, alerts, errors, timeouts, durations) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for (key, tally) in &tallies {
+        let existing = read
+            .query_row(params![key.ruleset, key.hour, key.rule], stored_activity)
+            .optional()?;
+        let sum = activity::Stored::merged(existing, tally);
+        upsert.execute(params![
+            key.ruleset,
+            key.hour,
+            key.rule,
+            sum.calls,
+            sum.alerts,
+            sum.errors,
+            sum.timeouts,
+            sum.durations
+        ])?;
+    }
+    Ok(())
+}
+
+fn stored_activity(r: &rusqlite::Row<'_>) -> rusqlite::Result<activity::Stored> {
+    Ok(activity::Stored {
+        calls: r.get(0)?,
+        alerts: r.get(1)?,
+        errors: r.get(2)?,
+        timeouts: r.get(3)?,
+        durations: r.get(4)?,
+    })
+}
+
 fn bodies(conn: &Connection, ids: &[&str]) -> Result<Vec<(String, Blob)>, StoreError> {
     let mut found = Vec::with_capacity(ids.len());
     let mut statement = conn

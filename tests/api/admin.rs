@@ -2753,6 +2753,52 @@ async fn a_draft_is_saved_published_and_rolled_back() {
         (Some("baseline"), Some(first_version.as_str()))
     );
 
+    // What the publish changed, file by file: from the version before it to the live rules.
+    let compare = |from: String, to: &'static str| {
+        let path = format!("/admin/api/compare?ruleset=desk&from={from}&to={to}");
+        let client = plain_client(&app);
+        let url = app.url(&path);
+        async move {
+            let r = client
+                .get(url)
+                .bearer_auth(AUTHOR_TOKEN)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, changed) = compare(log[1]["id"].as_str().unwrap().into(), "live").await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["unchanged"], 3, "{changed}"); // ruleset.toml, speed.rhai, the test
+    assert_eq!(changed["files"].as_array().unwrap().len(), 1, "{changed}");
+    let file = &changed["files"][0];
+    assert_eq!(
+        (
+            file["path"].as_str(),
+            file["change"].as_str(),
+            file["lines_added"].as_u64()
+        ),
+        (Some("eta.rhai"), Some("added"), Some(1))
+    );
+    assert!(
+        file["diff"]
+            .as_str()
+            .unwrap()
+            .contains("\n+info(\"ETA checked\").key(\"eta\");\n"),
+        "{file}"
+    );
+    let (status, same) = compare(log[0]["id"].as_str().unwrap().into(), "live").await;
+    assert_eq!(
+        (status.as_u16(), same["files"].clone()),
+        (200, json!([])),
+        "{same}"
+    );
+    let (status, unknown) = compare("0190a5b2-0000-7000-8000-000000000000".into(), "live").await;
+    assert_eq!(status, 404, "{unknown}");
+    let (status, form) = compare("live".into(), "live&color=red").await;
+    assert_eq!(status, 400, "{form}");
+
     // Changes made from a version no longer live are refused.
     let (status, refused) = send_json(
         Method::POST,
@@ -2788,6 +2834,105 @@ async fn a_draft_is_saved_published_and_rolled_back() {
         .as_str()
         .unwrap()
         .starts_with("ETA card too noisy (back to "));
+    // From the publish to the live rules now: the rule it added is removed.
+    let (_, back) = compare(log[0]["id"].as_str().unwrap().into(), "live").await;
+    assert_eq!(back["files"][0]["change"], "removed", "{back}");
+    assert_eq!(back["files"][0]["lines_removed"], 1, "{back}");
+}
+
+/// Each rule's activity over the last 24 hours and 7 days, from the log: calls, alerts
+/// raised, errors, p50/p99 time, and every hour of the week for the chart; the page
+/// shows it as a table with an SVG chart per rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_rules_activity_is_counted_from_the_log_and_shown_in_the_workbench() {
+    use lookout::secrets::Role;
+    let app = spawn_app_with(
+        &[(
+            "desk",
+            &[("speed.rhai", SPEED_RULE), ("boom.rhai", BOOM_RULE)],
+        )],
+        |c| {
+            c.admin_token = Some(lookout::secrets::AdminToken::new(TOKEN));
+            c.users = vec![
+                user("vera", Role::Viewer, VIEWER_TOKEN),
+                user("apatel", Role::Author, AUTHOR_TOKEN),
+            ];
+        },
+    )
+    .await;
+    for (i, speed, boom) in [(1, 14, false), (2, 14, true), (3, 10, false)] {
+        send(
+            &app,
+            "desk",
+            &estimate(
+                &format!("EST-ACT-{i}"),
+                "ANNA",
+                json!({"speed": speed, "boom": boom}),
+            ),
+            None,
+        )
+        .await;
+    }
+    let activity = app
+        .api_get("/admin/api/rulesets/desk/activity", AUTHOR_TOKEN)
+        .await;
+    let rules = activity["rules"].as_array().unwrap();
+    let names: Vec<&str> = rules.iter().map(|r| r["rule"].as_str().unwrap()).collect();
+    assert_eq!(names, ["boom", "speed"], "{activity}");
+    let (boom, speed) = (&rules[0], &rules[1]);
+    assert_eq!(
+        (
+            &speed["day"]["calls"],
+            &speed["day"]["alerts"],
+            &speed["day"]["errors"]
+        ),
+        (&json!(3), &json!(2), &json!(0)),
+        "{speed}"
+    );
+    assert_eq!(speed["week"]["calls"], 3);
+    assert_eq!(
+        (&boom["day"]["calls"], &boom["day"]["errors"]),
+        (&json!(3), &json!(1))
+    );
+    let p50 = speed["day"]["p50_us"].as_u64().unwrap();
+    let p99 = speed["day"]["p99_us"].as_u64().unwrap();
+    assert!(p50 > 0 && p50 <= p99, "{speed}");
+    let hours = speed["hours"].as_array().unwrap();
+    assert_eq!(hours.len(), 168);
+    assert_eq!(hours[167]["calls"], 3, "this hour is the last");
+    assert_eq!(
+        hours[..167]
+            .iter()
+            .map(|h| h["calls"].as_u64().unwrap())
+            .sum::<u64>(),
+        0
+    );
+
+    // The page: a row per rule with its figures and a chart.
+    let page = app.page_as("/admin/rules/desk", AUTHOR_TOKEN).await;
+    assert!(page.contains(r#"<tr data-rule="speed">"#), "{page}");
+    assert!(page.contains("3 calls · 2 alerts · p50 "), "{page}");
+    // The failed run's card (lookout's notice of the error) is its alert in the answer.
+    assert!(
+        page.contains("3 calls · 1 alert · 1 error · p50 "),
+        "{page}"
+    );
+    assert_eq!(page.matches(r#"<svg class="chart""#).count(), 2, "{page}");
+    // A viewer sees neither.
+    let refused = plain_client(&app)
+        .get(app.url("/admin/api/rulesets/desk/activity"))
+        .bearer_auth(VIEWER_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let missing = plain_client(&app)
+        .get(app.url("/admin/api/rulesets/nope/activity"))
+        .bearer_auth(AUTHOR_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
 }
 
 /// Every route of the viewer and the workbench refuses a role below the one it needs,
@@ -2850,6 +2995,16 @@ async fn every_route_refuses_the_roles_below_the_one_it_needs() {
         (
             Method::GET,
             "/admin/api/rulesets/desk/versions".into(),
+            Role::Author,
+        ),
+        (
+            Method::GET,
+            "/admin/api/rulesets/desk/activity".into(),
+            Role::Author,
+        ),
+        (
+            Method::GET,
+            "/admin/api/compare?ruleset=desk&from=live".into(),
             Role::Author,
         ),
         (

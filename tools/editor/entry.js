@@ -1,7 +1,9 @@
-// The workbench's editor: CodeMirror 6 with a Rhai highlighter, line numbers, history,
-// search and lint markers, exposed as window.LookoutEditor.create(parent, text, options).
+// The workbench's editor: CodeMirror 6 with highlighters for a rule set's files (Rhai,
+// JSON, CSV), line numbers, history, search and lint markers, exposed as
+// window.LookoutEditor.create(parent, text, options).
 // Bundled by scripts/build-editor into assets/admin/editor.js (licenses beside it).
-import { EditorState } from "@codemirror/state";
+import { EditorState, Compartment } from "@codemirror/state";
+import { json } from "@codemirror/lang-json";
 import {
   EditorView, keymap, lineNumbers, highlightActiveLine, highlightActiveLineGutter,
   drawSelection, highlightSpecialChars,
@@ -61,9 +63,41 @@ const rhai = StreamLanguage.define({
   languageData: { commentTokens: { line: "//" } },
 });
 
+// CSV as the data files hold it: quoted fields, numbers, separators, a header line.
+const csv = StreamLanguage.define({
+  name: "csv",
+  startState: () => ({ line: 0 }),
+  token(stream, state) {
+    if (stream.sol() && stream.pos === 0 && state.line++ === 0 && stream.match(/^[^\n]*/)) return "heading";
+    if (stream.eat(",")) return "punctuation";
+    if (stream.peek() === '"') {
+      stream.next();
+      while (!stream.eol()) {
+        const c = stream.next();
+        if (c === '"' && !stream.eat('"')) break;
+      }
+      return "string";
+    }
+    if (stream.match(/^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?(?=,|$)/)) return "number";
+    stream.match(/^[^,]*/);
+    return null;
+  },
+  blankLine: (state) => { state.line++; },
+});
+
+/// The highlighter for a file of a rule set, by its name.
+function languageOf(path) {
+  if (/\.json$/.test(path || "")) return json();
+  if (/\.csv$/.test(path || "")) return csv;
+  if (/\.toml$/.test(path || "")) return [];
+  return rhai;
+}
+
 /// An editor in `parent` holding `text`. `onChange(text)` after each edit; `check(text)`
 /// resolves to diagnostics [{line, column, message}] shown at their place.
-function create(parent, text, { onChange, check } = {}) {
+function create(parent, text, { onChange, check, path } = {}) {
+  const language = new Compartment();
+  const editable = new Compartment();
   const source = check
     ? linter(async (view) => {
         const doc = view.state.doc;
@@ -87,9 +121,10 @@ function create(parent, text, { onChange, check } = {}) {
       extensions: [
         lineNumbers(), highlightActiveLineGutter(), highlightSpecialChars(), history(),
         drawSelection(), indentOnInput(), bracketMatching(), highlightActiveLine(),
-        highlightSelectionMatches(), syntaxHighlighting(defaultHighlightStyle), rhai,
+        highlightSelectionMatches(), syntaxHighlighting(defaultHighlightStyle),
+        language.of(languageOf(path)),
         keymap.of([...defaultKeymap, ...historyKeymap, ...searchKeymap, indentWithTab]),
-        lintGutter(), source,
+        lintGutter(), source, editable.of(EditorView.editable.of(true)),
         EditorView.theme({
           "&": { minHeight: "24rem", backgroundColor: "#fff", fontSize: "0.9rem" },
           ".cm-scroller": { fontFamily: "ui-monospace, SFMono-Regular, Menlo, monospace", minHeight: "24rem" },
@@ -102,7 +137,13 @@ function create(parent, text, { onChange, check } = {}) {
   return {
     view,
     text: () => view.state.doc.toString(),
-    setText: (t) => view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: t } }),
+    /// New text, highlighted as the file `path` is (Rhai, JSON or CSV).
+    setText: (t, path) => view.dispatch({
+      changes: { from: 0, to: view.state.doc.length, insert: t },
+      effects: language.reconfigure(languageOf(path)),
+    }),
+    /// Whether the text may be edited (a file deleted in the draft may not).
+    setReadOnly: (readOnly) => view.dispatch({ effects: editable.reconfigure(EditorView.editable.of(!readOnly)) }),
   };
 }
 

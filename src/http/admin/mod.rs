@@ -11,6 +11,7 @@
 //! log only through `store::Backend` (on blocking threads) and evaluates only through
 //! `replay`, which runs the server's own evaluation. It knows no SQL and no Rhai.
 
+mod activity;
 mod api;
 mod assets;
 pub mod auth;
@@ -121,6 +122,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
             get(publish::versions),
         )
         .route("/admin/api/versions/{id}", get(publish::version))
+        .route("/admin/api/compare", get(publish::compare))
+        .route("/admin/api/rulesets/{name}/activity", get(activity::api))
         .route_layer(middleware::from_fn(|request, next| {
             auth::at_least(auth::Role::Author, request, next)
         }));

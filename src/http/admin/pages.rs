@@ -700,6 +700,9 @@ struct WorkbenchPage {
     version: String,
     role: &'static str,
     can_publish: bool,
+    activity: Vec<super::activity::Row>,
+    /// Why the activity is not shown (the store could not be read).
+    activity_problem: Option<String>,
 }
 
 /// `GET /admin/rules/{name}`: the workbench for one rule set (its script does the rest
@@ -714,9 +717,19 @@ pub async fn workbench(
             "no rule set `{name}` is served here; the workbench edits rule sets that are live"
         ))
     })?;
+    let live: Vec<String> = set.rules.iter().map(|r| r.id.clone()).collect();
+    let (activity, activity_problem) = match super::activity::of(&state, &name).await {
+        Ok(figures) => (super::activity::rows(&figures, &live), None),
+        Err(e) => (
+            Vec::new(),
+            Some(format!("The activity cannot be read now: {e}")),
+        ),
+    };
     Ok(html(
         StatusCode::OK,
         &WorkbenchPage {
+            activity,
+            activity_problem,
             csrf: auth.csrf().to_string(),
             who: who(&auth),
             banner: banner(&state),

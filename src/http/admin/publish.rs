@@ -14,6 +14,7 @@
 //! | `POST /admin/api/rollback` | publisher | `{"ruleset", "to": "<publish id>", "message"}`: that version's files, through the same checks |
 //! | `GET /admin/api/rulesets/{name}/versions` | author | its publishes and rollbacks, newest first (files left out) |
 //! | `GET /admin/api/versions/{id}` | author | one publish with all its files |
+//! | `GET /admin/api/compare?ruleset=&from=&to=` | author | what changed from one version to another (`live`: the rules folder now), file by file, as unified diffs |
 //!
 //! Publishing writes each changed file in place by a rename (a reader sees the old file
 //! or the new, never half of one), removes deleted ones, and reloads the registry at
@@ -553,4 +554,112 @@ pub async fn version(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no publish {id}")))?;
     Ok(Json(found).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompareQuery {
+    ruleset: String,
+    from: String,
+    #[serde(default = "live")]
+    to: String,
+}
+
+fn live() -> String {
+    "live".into()
+}
+
+impl crate::http::QueryForm for CompareQuery {
+    const FORM: &'static str =
+        "?ruleset=<name>&from=<publish id | live>&to=<publish id | live> (to: live when left out)";
+}
+
+/// Lines of context around each change in a comparison.
+const COMPARE_CONTEXT: usize = 3;
+
+/// `GET /admin/api/compare`: what changes going `from` one version of a rule set `to`
+/// another (a publish id, or `live`: the rules folder as it is now): each file added,
+/// removed or changed, with a unified diff; files the same in both are counted.
+pub async fn compare(
+    State(state): State<AppState>,
+    crate::http::Query(query): crate::http::Query<CompareQuery>,
+) -> Result<Response, ApiError> {
+    let (from, from_version) = version_files(&state, &query.ruleset, &query.from).await?;
+    let (to, to_version) = version_files(&state, &query.ruleset, &query.to).await?;
+    let mut files = Vec::new();
+    let mut unchanged = 0;
+    let paths: std::collections::BTreeSet<&String> = from.keys().chain(to.keys()).collect();
+    for path in paths {
+        let (old, new) = (from.get(path), to.get(path));
+        if old == new {
+            unchanged += 1;
+            continue;
+        }
+        let change = match (old, new) {
+            (None, _) => "added",
+            (_, None) => "removed",
+            _ => "changed",
+        };
+        let (old, new) = (
+            old.map_or("", String::as_str),
+            new.map_or("", String::as_str),
+        );
+        let diff = similar::TextDiff::from_lines(old, new);
+        let stats = diff
+            .iter_all_changes()
+            .fold((0, 0), |(added, removed), c| match c.tag() {
+                similar::ChangeTag::Insert => (added + 1, removed),
+                similar::ChangeTag::Delete => (added, removed + 1),
+                similar::ChangeTag::Equal => (added, removed),
+            });
+        let unified = diff
+            .unified_diff()
+            .context_radius(COMPARE_CONTEXT)
+            .header(
+                &format!("{}/{path}", query.from),
+                &format!("{}/{path}", query.to),
+            )
+            .to_string();
+        files.push(serde_json::json!({
+            "path": path, "change": change, "lines_added": stats.0, "lines_removed": stats.1,
+            "diff": unified,
+        }));
+    }
+    Ok(Json(serde_json::json!({
+        "ruleset": query.ruleset,
+        "from": {"id": query.from, "version": from_version},
+        "to": {"id": query.to, "version": to_version},
+        "files": files,
+        "unchanged": unchanged,
+    }))
+    .into_response())
+}
+
+/// The files of a version of `ruleset` (a publish id, or `live`) and its version hash.
+async fn version_files(
+    state: &AppState,
+    ruleset: &str,
+    which: &str,
+) -> Result<(BTreeMap<String, String>, Option<String>), ApiError> {
+    if which == "live" {
+        if state.registry.get(ruleset).is_none() && !state.registry.problems().contains_key(ruleset)
+        {
+            return Err(ApiError::NotFound(format!(
+                "no rule set `{ruleset}` in the rules folder"
+            )));
+        }
+        let version = state.registry.get(ruleset).map(|s| s.version.clone());
+        return Ok((files_on_disk(state, ruleset).await?, version));
+    }
+    let (store, key) = (state.recorder.store().clone(), which.to_string());
+    let found = blocking(move || store.published_one(&key))
+        .await?
+        .filter(|p| p.ruleset == ruleset)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("no publish {which} of the rule set `{ruleset}`"))
+        })?;
+    let files = serde_json::from_value(found.files).map_err(|e| {
+        ApiError::Failed(format!("publish {which} has files that do not read: {e}"))
+    })?;
+    Ok((files, Some(found.version)))
 }
