@@ -670,6 +670,7 @@ async fn the_workbench_in_headless_chromium_edits_tries_tests_publishes_and_roll
             &[
                 ("ruleset.toml", "identity = [\"/estimateID\"]\n"),
                 ("speed.rhai", WB_RULE),
+                ("data/ports.csv", "port,max_draft_m\nSANTOS,12.5\nRIO GRANDE,\"11,9\"\n"),
                 (
                     "tests/fast.json",
                     r#"{"estimate": {"estimateID": "T", "speed": 14}, "rules": ["speed"], "expect": {"count": 1}}"#,
@@ -736,6 +737,7 @@ async fn the_workbench_in_headless_chromium_edits_tries_tests_publishes_and_roll
             "fixed": fixed,
             "newMessage": new_message,
             "testSummary": "1 passed, 0 failed",
+            "dataFile": "data/ports.csv",
             "newRule": {"file": "eta_check.rhai", "source": "info(\"ETA checked\").key(\"eta\");\n"},
             "newTest": {"file": "tests/eta.json", "source": "{\"estimate\": {\"speed\": 1}, \"rules\": [\"eta_check\"], \"expect\": {\"count\": 1}}\n"},
         },
@@ -765,7 +767,13 @@ async fn the_workbench_in_headless_chromium_edits_tries_tests_publishes_and_roll
     assert_eq!(answer(&app).await, before);
     assert!(!app.rules_dir("desk").join("eta_check.rhai").exists());
     assert!(!app.rules_dir("desk").join("tests/eta.json").exists());
-    for name in ["workbench-error", "workbench-try", "workbench-published"] {
+    for name in [
+        "workbench-activity",
+        "workbench-error",
+        "workbench-try",
+        "workbench-published",
+        "workbench-compare",
+    ] {
         let file = shots.join(format!("{name}.png"));
         let bytes = std::fs::read(&file).unwrap_or_default();
         assert!(

@@ -115,6 +115,13 @@ async function run() {
   check(await page.$('#publish') === null, 'an author sees a publish button');
   const calls = await page.$$eval('#call-select option', (o) => o.map((x) => x.value));
   check(calls.includes(E.call), `the logged call ${E.call} is not offered: ${calls}`);
+  // Each rule's activity from the log, with its chart; the tests' result on the live rules.
+  const activity = await text(page, '#activity tr[data-rule="speed"] .day');
+  check(/^[12] calls? · [12] alerts? · p50 [0-9.]+ ms · p99 [0-9.]+ ms$/.test(activity), `the activity reads "${activity}"`);
+  check(await page.$('#activity tr[data-rule="speed"] svg.chart rect[fill="#8a94a6"]') !== null, 'no bar in the activity chart');
+  await until('the live rules were tested on opening', () => text(page, '#test-result'),
+    (t) => t.startsWith(E.testSummary) && t.includes('on the live rules'));
+  await shot(page, 'workbench-activity');
 
   begin('(b) a syntax error is shown at its line as it is typed');
   await replaceText(page, E.broken);
@@ -159,6 +166,20 @@ async function run() {
   await page.click('#try-estimate');
   await until('the pasted estimate is tried', () => page.$$eval('#try-cards li .message', (n) => n.map((x) => x.textContent)),
     (cards) => cards.includes(E.newMessage));
+  // A data file opens highlighted as CSV; deleted in the draft it is marked and read-only,
+  // and kept again in one click.
+  await page.click(`#files button[data-path="${E.dataFile}"]`);
+  await until('the CSV is open', () => text(page, '#file-name'), (t) => t === E.dataFile);
+  const highlighted = await page.evaluate(() => document.querySelector('#editor').shadowRoot
+    .querySelectorAll('.cm-line span').length);
+  check(highlighted >= 3, `the CSV is not highlighted (${highlighted} tokens)`);
+  await page.click('#delete-file');
+  await until('the file is deleted in the draft', () => text(page, '#files'), (t) => t.includes(`${E.dataFile} (deleted)`));
+  check((await text(page, '#file-status')).includes('publishing removes it'), 'a deleted file does not say so');
+  check(await page.evaluate(() => document.querySelector('#editor').shadowRoot
+    .querySelector('.cm-content').getAttribute('contenteditable')) === 'false', 'a deleted file can still be edited');
+  await page.click('#delete-file');
+  await until('the file is kept again', () => text(page, '#files'), (t) => !t.includes('(deleted)') && t.includes(E.dataFile));
   await page.click('#helpers-panel summary');
   await page.fill('#helper-filter', 'round');
   await until('the helpers are listed', () => text(page, '#helpers'), (t) => t.includes('round(number, places)') && !t.includes('format_date'));
@@ -193,6 +214,14 @@ async function run() {
   await pub.page.click('#versions li:nth-child(2) button');
   await until('rolled back', () => text(pub.page, '#publish-result'), (t) => t.includes('Rolled back'));
   await until('the editor shows the live rule again', () => text(pub.page, '#editor .cm-content'), (t) => t.includes(E.ruleMarker) && !t.includes(E.newMessage));
+  // The publish compared with the live rules now: what the rollback took away.
+  await until('the versions list the rollback', () => pub.page.$$eval('#versions li', (n) => n.length), (n) => n === 3);
+  const compare = await pub.page.$$('#versions li:nth-child(2) button');
+  await compare[compare.length - 1].click();
+  await until('the comparison is shown', () => text(pub.page, '#compare-title'), (t) => t.includes('3 files differ'));
+  const removed = await pub.page.$$eval('#compare-result .del', (n) => n.map((x) => x.textContent).join(''));
+  check(removed.includes(E.newRule.source.trim()), `the removed lines are ${JSON.stringify(removed)}`);
+  await shot(pub.page, 'workbench-compare');
   noProblems();
 
   begin('(g) a viewer is refused the workbench');
