@@ -654,6 +654,45 @@ fn bench_record(c: &mut Criterion, f: &Fixture) {
             db.write(&rows).expect("write")
         })
     });
+    // The same batches from a rule set of ten rules, each call's runs added to the hourly
+    // activity (store::activity) in the write's transaction, against the same rows with
+    // their runs left out (no activity): the activity's cost, side by side in one run.
+    let ten_rules: Vec<store::RuleTrace> = (0..10)
+        .map(|i| store::RuleTrace {
+            rule: format!("rule_{i}"),
+            duration_us: 40 + i * 13,
+            outcome: "ok".into(),
+            operations: 900,
+            alerts: vec![],
+            error: None,
+            output: String::new(),
+            output_cut: false,
+            notes: vec![],
+            reused: false,
+        })
+        .collect();
+    let batch = |runs: bool| {
+        let mut compressor = compressor.borrow_mut();
+        (0..64)
+            .map(|_| {
+                let mut call = template.clone();
+                call.id = uuid::Uuid::now_v7().to_string();
+                call.received_at = lookout::clock::now_micros();
+                call.rules = ten_rules.clone();
+                let mut row = Row::encode(&call, &mut compressor);
+                if !runs {
+                    row.runs.clear();
+                }
+                row
+            })
+            .collect::<Vec<Row>>()
+    };
+    group.bench_function("100k_batch64_10rules_activity", |b| {
+        b.iter(|| db.write(&batch(true)).expect("write"))
+    });
+    group.bench_function("100k_batch64_10rules_no_activity", |b| {
+        b.iter(|| db.write(&batch(false)).expect("write"))
+    });
     group.finish();
 }
 
