@@ -18,6 +18,8 @@ use crate::tls::{self, CertStore};
 pub struct Application {
     addr: SocketAddr,
     listener: std::net::TcpListener,
+    /// `[tls.acme] http_listen`: challenges and redirects in clear text.
+    plain: Option<(SocketAddr, std::net::TcpListener)>,
     tls: axum_server::tls_rustls::RustlsConfig,
     state: AppState,
     handle: axum_server::Handle<SocketAddr>,
@@ -30,19 +32,31 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         config.validate().map_err(anyhow::Error::msg)?;
         keep_private(&config).context("making lookout's own files private")?;
-        if let Some(made) =
-            tls::ensure_dev_certs(&config.certs).context("preparing certificates")?
-        {
-            tracing::warn!(
-                "no certificate in {}: made a development CA ({}) and a certificate for {} ({}). Clients must trust the CA; production needs a certificate from a public CA",
-                config.certs.display(),
-                made.ca.display(),
-                made.hosts.join(", "),
-                made.cert.display()
-            );
-        }
-        let certs =
-            Arc::new(CertStore::open(&config.certs).context("loading the server certificate")?);
+        let (certs, acme) = match &config.acme {
+            Some(settings) => {
+                own_files_not_configured(&config.certs)?;
+                let (acme, certs, _) =
+                    crate::acme::Acme::open(settings.clone(), &config.certs.join("acme"))
+                        .context("preparing the ACME certificate cache")?;
+                (certs, Some(acme))
+            }
+            None => {
+                if let Some(made) =
+                    tls::ensure_dev_certs(&config.certs).context("preparing certificates")?
+                {
+                    tracing::warn!(
+                        "no certificate in {}: made a development CA ({}) and a certificate for {} ({}). Clients must trust the CA; production needs a certificate from a public CA (README, \"Production HTTPS\")",
+                        config.certs.display(),
+                        made.ca.display(),
+                        made.hosts.join(", "),
+                        made.cert.display()
+                    );
+                }
+                let certs =
+                    CertStore::open(&config.certs).context("loading the server certificate")?;
+                (Arc::new(certs), None)
+            }
+        };
 
         let defaults = Defaults {
             budget: config.budget,
@@ -62,15 +76,25 @@ impl Application {
             );
         }
 
-        let watchers = vec![
-            registry.watch().context("watching the rules folder")?,
-            certs.watch().context("watching the certificate folder")?,
-        ];
+        let mut watchers = vec![registry.watch().context("watching the rules folder")?];
+        if acme.is_none() {
+            // With ACME the new certificate is swapped in by the task that obtained it.
+            watchers.push(certs.watch().context("watching the certificate folder")?);
+        }
 
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let plain = match config.acme.as_ref().and_then(|a| a.http_listen) {
+            Some(at) => {
+                let plain = std::net::TcpListener::bind(at)
+                    .with_context(|| format!("cannot listen on {at} ([tls.acme] http_listen)"))?;
+                plain.set_nonblocking(true)?;
+                Some((plain.local_addr()?, plain))
+            }
+            None => None,
+        };
         let tls =
             axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(certs.server_config()));
         let location = config.store_location().map_err(anyhow::Error::msg)?;
@@ -111,11 +135,14 @@ impl Application {
             instance: config.instance_name(addr.port()).into(),
             permits: Arc::new(Semaphore::new(config.max_concurrent_calls)),
             registry,
+            certs: certs.clone(),
+            acme,
             config: Arc::new(config),
         };
         Ok(Application {
             addr,
             listener,
+            plain,
             tls,
             state,
             handle: axum_server::Handle::new(),
@@ -131,6 +158,11 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The plain-HTTP listener's address (`[tls.acme] http_listen`).
+    pub fn plain_addr(&self) -> Option<SocketAddr> {
+        self.plain.as_ref().map(|(addr, _)| *addr)
     }
 
     /// A handle that stops the server gracefully (calls in flight finish).
@@ -171,6 +203,22 @@ impl Application {
                 }
                 tracing::debug!(?peer, "connection not accepted: {err}");
             });
+        // ACME: ordering and renewing in the background; http-01 and redirects on the
+        // plain listener.
+        let acme_task = self.state.acme.as_ref().map(|acme| acme.spawn());
+        let plain_task = match (self.plain, &self.state.acme) {
+            (Some((at, listener)), Some(acme)) => {
+                tracing::info!(addr = %at, "plain HTTP: ACME challenges, and a redirect to HTTPS for everything else");
+                let router = http::plain::router(acme.clone(), self.addr.port());
+                let mut plain = axum_server::from_tcp(listener)?.handle(self.handle.clone());
+                plain
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(limits.header_timeout);
+                Some(tokio::spawn(plain.serve(router.into_make_service())))
+            }
+            _ => None,
+        };
         let builder = server.http_builder();
         builder
             .http1()
@@ -186,12 +234,38 @@ impl Application {
             .handle(self.handle)
             .serve(app.into_make_service_with_connect_info::<SocketAddr>())
             .await?;
+        if let Some(task) = acme_task {
+            task.abort();
+        }
+        if let Some(task) = plain_task {
+            task.abort();
+        }
         // Calls answered are in the queue: write them before going.
         let recorder = self.state.recorder.clone();
         tokio::task::spawn_blocking(move || recorder.shutdown()).await?;
         tracing::info!("lookout stopped");
         Ok(())
     }
+}
+
+/// With `[tls.acme]`, `certs/` must not hold a certificate of the operator's own: the
+/// two ways would fight over what is served. lookout's development certificate (made
+/// by `lookout serve` on its defaults) is not one: ACME serves from `certs/acme/`.
+fn own_files_not_configured(certs: &std::path::Path) -> anyhow::Result<()> {
+    let cert = certs.join(tls::CERT_FILE);
+    let Ok(pem) = std::fs::read(&cert) else {
+        return Ok(());
+    };
+    if tls::is_development_certificate(&pem) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "both [tls.acme] and a certificate file ({}) are configured: remove [tls.acme] (and LOOKOUT_ACME_*) to serve the file, or move {} and {} out of {} to have ACME obtain the certificate",
+        cert.display(),
+        tls::CERT_FILE,
+        tls::KEY_FILE,
+        certs.display()
+    )
 }
 
 /// lookout's own files (the log, its WAL, the admin token, keys) are its user's alone:

@@ -56,6 +56,9 @@ pub struct Config {
     pub events: EventsSettings,
     /// Connections, heads and bodies (`[http]`).
     pub http: HttpLimits,
+    /// A certificate obtained and renewed by ACME (`[tls.acme]`); `None`: the PEM files
+    /// in `certs`.
+    pub acme: Option<AcmeSettings>,
 }
 
 /// What one client may hold of the HTTPS listener (`[http]` in `lookout.toml`). The
@@ -85,6 +88,8 @@ pub struct HttpLimits {
     pub upload_buffer_bytes: usize,
     /// `/metrics` without the admin token (its labels name rule sets and rules).
     pub public_metrics: bool,
+    /// `Strict-Transport-Security: max-age` on the viewer's pages (`None`: not sent).
+    pub hsts_max_age: Option<Duration>,
 }
 
 impl Default for HttpLimits {
@@ -100,6 +105,7 @@ impl Default for HttpLimits {
             max_header_bytes: 64 << 10,
             upload_buffer_bytes: 128 << 20,
             public_metrics: false,
+            hsts_max_age: Some(Duration::from_secs(365 * 86_400)),
         }
     }
 }
@@ -118,6 +124,8 @@ pub struct HttpFile {
     pub max_header_kb: Option<usize>,
     pub upload_buffer_mb: Option<usize>,
     pub public_metrics: Option<bool>,
+    /// Days browsers are told to use only HTTPS for the viewer (0: no header).
+    pub hsts_max_age_days: Option<u64>,
 }
 
 impl HttpFile {
@@ -143,6 +151,9 @@ impl HttpFile {
             .map(|kb| kb.saturating_mul(1024))
             .unwrap_or(h.max_header_bytes);
         h.public_metrics = self.public_metrics.unwrap_or(h.public_metrics);
+        if let Some(days) = self.hsts_max_age_days {
+            h.hsts_max_age = (days > 0).then(|| Duration::from_secs(days.saturating_mul(86_400)));
+        }
         h.upload_buffer_bytes = self
             .upload_buffer_mb
             .map(|mb| mb.saturating_mul(1 << 20))
@@ -259,6 +270,7 @@ impl Default for Config {
             store_max_file_bytes: Some(default_max_file_bytes(&RecorderSettings::default())),
             instance: None,
             admin_token: None,
+            acme: None,
             users: Vec::new(),
             events: EventsSettings::default(),
             http: HttpLimits::default(),
@@ -293,6 +305,34 @@ pub struct File {
     pub events: Option<EventsFile>,
     pub http: Option<HttpFile>,
     pub users: Option<Vec<UserFile>>,
+    pub tls: Option<TlsFile>,
+}
+
+/// `[tls]` in `lookout.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    pub acme: Option<AcmeFile>,
+}
+
+/// `[tls.acme]`: a certificate from an ACME directory (Let's Encrypt by default).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeFile {
+    /// DNS names (or IP addresses, where the directory issues for them).
+    pub domains: Option<Vec<String>>,
+    /// `mailto:` addresses the directory may write to about the certificate.
+    pub contact: Option<Vec<String>>,
+    /// The directory's URL, or `letsencrypt` (default) or `letsencrypt-staging`.
+    pub directory: Option<String>,
+    /// PEM files of roots to trust for the directory itself (a private ACME server).
+    pub ca_roots: Option<Vec<PathBuf>>,
+    /// `tls-alpn-01` (default) or `http-01`.
+    pub challenge: Option<String>,
+    /// The plain-HTTP listener: http-01 challenges, and a redirect to HTTPS for the rest.
+    pub http_listen: Option<SocketAddr>,
+    /// Renew this many days before expiry, where the directory gives no renewal window.
+    pub renew_before_days: Option<u64>,
 }
 
 /// One `[[users]]` entry: `name`, `role` (`viewer`, `author`, `publisher`) and `token`
@@ -566,8 +606,13 @@ impl Config {
             users: Vec::new(),
             events: EventsSettings::default(),
             http: d.http.clone(),
+            acme: None,
         };
         let mut config = config;
+        if let Some(acme) = file.tls.and_then(|t| t.acme) {
+            let base = path.parent().unwrap_or(Path::new("."));
+            config.acme = Some(AcmeSettings::from_file(acme, base).map_err(invalid)?);
+        }
         if let Some(entries) = file.users {
             config.users = users(entries).map_err(invalid)?;
         }
@@ -642,6 +687,9 @@ impl Config {
             return Err("[store] retention_every_s must be at least 1".into());
         }
         self.store_location()?;
+        if let Some(acme) = &self.acme {
+            acme.check()?;
+        }
         HttpFile::check(&self.http, self.budget, self.max_request_bytes)?;
         if self.margin >= self.budget {
             return Err(format!(
@@ -655,6 +703,194 @@ impl Config {
 }
 
 // ---- Settings the other modules run with, parsed here (config imports none of them).
+
+/// Let's Encrypt's production directory, `[tls.acme]`'s default.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+/// Let's Encrypt's staging directory (untrusted certificates, generous limits): for
+/// trying a setup out.
+pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+/// How the directory checks that this server answers for its names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcmeChallenge {
+    /// On the HTTPS listener (port 443 as the directory sees it).
+    TlsAlpn01,
+    /// On the plain-HTTP listener (port 80 as the directory sees it).
+    Http01,
+}
+
+fn days(n: u64) -> Duration {
+    Duration::from_secs(n.saturating_mul(86_400))
+}
+
+/// A directory's URL, or Let's Encrypt's for `letsencrypt` (and nothing) and
+/// `letsencrypt-staging`.
+fn directory_url(given: Option<&str>) -> String {
+    match given.map(str::trim) {
+        None | Some("letsencrypt") => LETS_ENCRYPT.to_string(),
+        Some("letsencrypt-staging") => LETS_ENCRYPT_STAGING.to_string(),
+        Some(url) => url.to_string(),
+    }
+}
+
+fn challenge(given: Option<&str>, what: &str) -> Result<AcmeChallenge, String> {
+    match given.map(str::trim) {
+        None | Some("tls-alpn-01") => Ok(AcmeChallenge::TlsAlpn01),
+        Some("http-01") => Ok(AcmeChallenge::Http01),
+        Some(other) => Err(format!(
+            "{what} = \"{other}\" is not one lookout answers; use \"tls-alpn-01\" (on the HTTPS listener) or \"http-01\" (on http_listen)"
+        )),
+    }
+}
+
+/// `[tls.acme]` (and `LOOKOUT_ACME_*`), checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcmeSettings {
+    pub domains: Vec<String>,
+    pub contact: Vec<String>,
+    pub directory: String,
+    pub ca_roots: Vec<PathBuf>,
+    pub challenge: AcmeChallenge,
+    pub http_listen: Option<SocketAddr>,
+    pub renew_before: Duration,
+}
+
+impl AcmeSettings {
+    fn from_file(file: AcmeFile, base: &Path) -> Result<AcmeSettings, String> {
+        let settings = AcmeSettings {
+            domains: file.domains.unwrap_or_default(),
+            contact: file.contact.unwrap_or_default(),
+            directory: directory_url(file.directory.as_deref()),
+            ca_roots: file
+                .ca_roots
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| if p.is_relative() { base.join(p) } else { p })
+                .collect(),
+            challenge: challenge(file.challenge.as_deref(), "[tls.acme] challenge")?,
+            http_listen: file.http_listen,
+            renew_before: days(file.renew_before_days.unwrap_or(30)),
+        }
+        .normalised();
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn normalised(mut self) -> AcmeSettings {
+        self.domains = self
+            .domains
+            .iter()
+            .map(|d| d.trim().to_ascii_lowercase())
+            .collect();
+        self
+    }
+
+    /// `[tls.acme]` with `LOOKOUT_ACME_*` laid over it (`get` reads a variable; `file`:
+    /// what `lookout.toml` said, if anything). `LOOKOUT_ACME_DOMAINS` alone turns ACME on.
+    pub fn from_env(
+        file: Option<&AcmeSettings>,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<AcmeSettings>, String> {
+        let list = |v: String| -> Vec<String> {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        let domains = get("LOOKOUT_ACME_DOMAINS").map(list);
+        let mut out = match (file, &domains) {
+            (Some(file), _) => file.clone(),
+            (None, Some(_)) => AcmeSettings {
+                domains: Vec::new(),
+                contact: Vec::new(),
+                directory: directory_url(None),
+                ca_roots: Vec::new(),
+                challenge: AcmeChallenge::TlsAlpn01,
+                http_listen: None,
+                renew_before: days(30),
+            },
+            (None, None) => return Ok(None),
+        };
+        if let Some(domains) = domains {
+            out.domains = domains;
+        }
+        if let Some(v) = get("LOOKOUT_ACME_CONTACT") {
+            out.contact = list(v);
+        }
+        if let Some(v) = get("LOOKOUT_ACME_DIRECTORY") {
+            out.directory = directory_url(Some(&v));
+        }
+        if let Some(v) = get("LOOKOUT_ACME_CHALLENGE") {
+            out.challenge = challenge(Some(&v), "LOOKOUT_ACME_CHALLENGE")?;
+        }
+        if let Some(v) = get("LOOKOUT_ACME_CA_ROOTS") {
+            out.ca_roots = list(v).into_iter().map(PathBuf::from).collect();
+        }
+        if let Some(v) = get("LOOKOUT_ACME_HTTP_LISTEN") {
+            out.http_listen = Some(v.parse().map_err(|e| {
+                format!(
+                    "LOOKOUT_ACME_HTTP_LISTEN = {v:?} is not an address such as 0.0.0.0:80: {e}"
+                )
+            })?);
+        }
+        if let Some(v) = get("LOOKOUT_ACME_RENEW_BEFORE_DAYS") {
+            out.renew_before = days(v.parse().map_err(|_| {
+                format!("LOOKOUT_ACME_RENEW_BEFORE_DAYS = {v:?} is not a number of days")
+            })?);
+        }
+        let out = out.normalised();
+        out.check()?;
+        Ok(Some(out))
+    }
+
+    /// What the directory could not work with, said before lookout starts.
+    pub fn check(&self) -> Result<(), String> {
+        if self.domains.is_empty() {
+            return Err("[tls.acme] domains is empty: name the DNS names the certificate is for (LOOKOUT_ACME_DOMAINS=a.example,b.example)".into());
+        }
+        for name in &self.domains {
+            let plain = name.parse::<std::net::IpAddr>().is_ok()
+                || (name.len() <= 253
+                    && name.contains('.')
+                    && name.split('.').all(|label| {
+                        !label.is_empty()
+                            && label.len() <= 63
+                            && !label.starts_with('-')
+                            && !label.ends_with('-')
+                            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    }))
+                || name == "localhost";
+            if !plain {
+                return Err(format!(
+                    "[tls.acme] domains: `{name}` is not a DNS name lookout can get a certificate for (letters, digits and `-` in dot-separated labels; no wildcards: tls-alpn-01 and http-01 cannot prove them)"
+                ));
+            }
+        }
+        for contact in &self.contact {
+            if !contact.starts_with("mailto:") || contact.len() <= "mailto:".len() {
+                return Err(format!(
+                    "[tls.acme] contact: `{contact}` is not a mailto: address (contact = [\"mailto:ops@desk.example\"])"
+                ));
+            }
+        }
+        if !self.directory.starts_with("https://") {
+            return Err(format!(
+                "[tls.acme] directory = \"{}\" is not an https:// URL (or `letsencrypt`, `letsencrypt-staging`)",
+                self.directory
+            ));
+        }
+        if self.challenge == AcmeChallenge::Http01 && self.http_listen.is_none() {
+            return Err("[tls.acme] challenge = \"http-01\" needs http_listen (the plain-HTTP listener the directory reaches on port 80), e.g. http_listen = \"0.0.0.0:80\"".into());
+        }
+        let days = self.renew_before.as_secs() / 86_400;
+        if !(1..=60).contains(&days) {
+            return Err(format!(
+                "[tls.acme] renew_before_days = {days} is out of range; use 1 to 60 (Let's Encrypt's certificates last 90 days)"
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// The log's queue, batches, retention and compression (`[store]`, `[events]`).
 #[derive(Debug, Clone)]

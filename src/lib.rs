@@ -5,6 +5,7 @@
 //! under the deadline ([`rules`]) → assemble alerts ([`alerts`]) → answer ([`http`]).
 //! See ARCHITECTURE.md for the invariants.
 
+pub mod acme;
 pub mod alerts;
 pub mod app;
 pub mod cli;

@@ -6,8 +6,14 @@
 //! that does not parse, or whose key does not match its certificate, is refused and
 //! the previous pair keeps serving; the reason goes to the log.
 //!
+//! With ACME (`crate::acme`) the store serves from `certs/acme/` (or a temporary
+//! self-signed certificate until the directory issues one), and answers TLS-ALPN-01
+//! validation handshakes (ALPN `acme-tls/1`) with the challenge certificate for the
+//! name asked, never with the real one.
+//!
 //! This module knows nothing of HTTP or rules.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,7 +51,7 @@ pub enum TlsError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot make a development certificate: {0}")]
+    #[error("cannot make a certificate: {0}")]
     Generate(String),
 }
 
@@ -102,11 +108,29 @@ pub fn load_pair(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey, TlsE
     Ok(certified)
 }
 
+/// The ALPN protocol of TLS-ALPN-01 validation connections (RFC 8737).
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
 /// The certificate being served, swapped atomically on reload.
 pub struct CertStore {
     cert_path: PathBuf,
     key_path: PathBuf,
     current: ArcSwap<CertifiedKey>,
+    /// ACME: TLS-ALPN-01 challenge certificates by server name, while an order waits.
+    challenges: ArcSwap<HashMap<String, Arc<CertifiedKey>>>,
+    /// Offer `acme-tls/1` (ACME with TLS-ALPN-01).
+    acme: bool,
+}
+
+/// What the ACME cache held at start ([`CertStore::for_acme`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cached {
+    /// A whole certificate for every configured name, now served.
+    Serving,
+    /// Nothing cached yet.
+    Missing,
+    /// Files that do not load or do not cover the names: reissued, not fatal.
+    Unusable(String),
 }
 
 impl fmt::Debug for CertStore {
@@ -127,7 +151,72 @@ impl CertStore {
             cert_path,
             key_path,
             current: ArcSwap::from_pointee(pair),
+            challenges: ArcSwap::default(),
+            acme: false,
         })
+    }
+
+    /// For ACME: the certificate cached in `dir` when it loads and covers every one of
+    /// `names`; otherwise a temporary self-signed certificate for them (what the cache
+    /// held is said in the [`Cached`]). [`CertStore::reload`] then reads `dir`.
+    pub fn for_acme(dir: &Path, names: &[String]) -> Result<(CertStore, Cached), TlsError> {
+        let (cert_path, key_path) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
+        let cached = if !cert_path.exists() && !key_path.exists() {
+            Err(None)
+        } else {
+            match load_pair(&cert_path, &key_path) {
+                Ok(pair) => match uncovered(&pair, names) {
+                    None => Ok(pair),
+                    Some(name) => Err(Some(format!("it is not for {name}"))),
+                },
+                Err(e) => Err(Some(e.to_string())),
+            }
+        };
+        let (pair, cached) = match cached {
+            Ok(pair) => {
+                log_certificate("serving certificate", &cert_path, &pair);
+                (pair, Cached::Serving)
+            }
+            Err(why) => (
+                temporary(names)?,
+                why.map_or(Cached::Missing, Cached::Unusable),
+            ),
+        };
+        Ok((
+            CertStore {
+                cert_path,
+                key_path,
+                current: ArcSwap::from_pointee(pair),
+                challenges: ArcSwap::default(),
+                acme: true,
+            },
+            cached,
+        ))
+    }
+
+    /// The certificate being served now.
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        self.current.load_full()
+    }
+
+    /// When the served certificate expires, seconds since the epoch.
+    pub fn not_after(&self) -> Option<i64> {
+        let current = self.current.load();
+        x509_parser::parse_x509_certificate(current.cert.first()?.as_ref())
+            .ok()
+            .map(|(_, cert)| cert.validity().not_after.timestamp())
+    }
+
+    /// Answers TLS-ALPN-01 validation connections for `server_name` with `certified`.
+    pub fn set_challenge(&self, server_name: &str, certified: CertifiedKey) {
+        let mut next = HashMap::clone(&self.challenges.load());
+        next.insert(server_name.to_ascii_lowercase(), Arc::new(certified));
+        self.challenges.store(Arc::new(next));
+    }
+
+    /// Withdraws every challenge certificate.
+    pub fn clear_challenges(&self) {
+        self.challenges.store(Arc::default());
     }
 
     /// Re-reads the files; on failure the current certificate stays and the error is returned.
@@ -178,6 +267,11 @@ impl CertStore {
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(Resolver(self.clone())));
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        if self.acme {
+            // Last: a client offering h2 or http/1.1 gets those as before; a validation
+            // connection offers only this one, and without it would be refused.
+            config.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
+        }
         config
     }
 }
@@ -186,9 +280,121 @@ impl CertStore {
 struct Resolver(Arc<CertStore>);
 
 impl ResolvesServerCert for Resolver {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let validation = hello
+            .alpn()
+            .is_some_and(|mut offered| offered.any(|p| p == ACME_TLS_ALPN));
+        if validation {
+            // Only a challenge certificate, and only for a name being validated.
+            let name = hello.server_name()?.to_ascii_lowercase();
+            return self.0.challenges.load().get(&name).cloned();
+        }
         Some(self.0.current.load_full())
     }
+}
+
+/// The first of `names` the certificate's subject alternative names do not cover.
+fn uncovered<'a>(pair: &CertifiedKey, names: &'a [String]) -> Option<&'a str> {
+    use x509_parser::extensions::GeneralName;
+    let leaf = pair.cert.first()?;
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf.as_ref()) else {
+        return names.first().map(String::as_str);
+    };
+    let mut covered: Vec<String> = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(dns) => covered.push(dns.to_ascii_lowercase()),
+                GeneralName::IPAddress(bytes) => match bytes.len() {
+                    4 => covered.push(
+                        std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*bytes).expect("4 bytes"))
+                            .to_string(),
+                    ),
+                    16 => covered.push(
+                        std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*bytes).expect("16 bytes"))
+                            .to_string(),
+                    ),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    names
+        .iter()
+        .find(|n| !covered.contains(&n.to_ascii_lowercase()))
+        .map(String::as_str)
+}
+
+/// A self-signed certificate for `names`, served while ACME has none yet (it lets the
+/// TLS-ALPN-01 validation reach the listener; no client trusts it).
+pub fn temporary(names: &[String]) -> Result<CertifiedKey, TlsError> {
+    let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(gen)?;
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        "lookout temporary certificate (waiting for ACME)",
+    );
+    let key = rcgen::KeyPair::generate().map_err(gen)?;
+    let cert = params.self_signed(&key).map_err(gen)?;
+    certified(cert.der().clone(), &key)
+}
+
+/// The TLS-ALPN-01 challenge certificate for `name` (RFC 8737): self-signed, that one
+/// name as its only subject alternative name, and the critical acmeIdentifier
+/// extension holding `digest` (SHA-256 of the key authorization).
+pub fn alpn_challenge(name: &str, digest: &[u8]) -> Result<CertifiedKey, TlsError> {
+    let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    if digest.len() != 32 {
+        return Err(TlsError::Generate(format!(
+            "a TLS-ALPN-01 digest is 32 bytes, not {}",
+            digest.len()
+        )));
+    }
+    let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).map_err(gen)?;
+    params.custom_extensions = vec![rcgen::CustomExtension::new_acme_identifier(digest)];
+    let key = rcgen::KeyPair::generate().map_err(gen)?;
+    let cert = params.self_signed(&key).map_err(gen)?;
+    certified(cert.der().clone(), &key)
+}
+
+/// A certificate just made and its key. Not through `CertifiedKey::from_der`: that
+/// parses the certificate with webpki, which refuses the critical acmeIdentifier
+/// extension a TLS-ALPN-01 certificate must have.
+fn certified(
+    cert: CertificateDer<'static>,
+    key: &rcgen::KeyPair,
+) -> Result<CertifiedKey, TlsError> {
+    let der = PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    let signing = provider()
+        .key_provider
+        .load_private_key(der)
+        .map_err(|e| TlsError::Generate(e.to_string()))?;
+    Ok(CertifiedKey::new(vec![cert], signing))
+}
+
+/// Replaces `path` with `bytes` whole: written to a temporary file beside it, then
+/// renamed over it, so no reader sees half a file. `private`: mode 0600.
+pub fn replace_file(path: &Path, bytes: &[u8], private: bool) -> Result<(), TlsError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |source| TlsError::Write {
+        path: path.into(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let temp = dir.join(format!(".{name}.new"));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(if private { 0o600 } else { 0o644 })
+        .open(&temp)
+        .map_err(fail)?;
+    file.write_all(bytes).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    std::fs::rename(&temp, path).map_err(fail)
 }
 
 fn log_certificate(what: &str, path: &Path, pair: &CertifiedKey) {
@@ -247,6 +453,21 @@ pub fn ensure_dev_certs(dir: &Path) -> Result<Option<DevCerts>, TlsError> {
     generate(dir, &hosts).map(Some)
 }
 
+/// The development CA's common name ([`generate`]).
+const DEV_CA_NAME: &str = "lookout development CA";
+
+/// Whether `pem`'s first certificate was issued by lookout's development CA.
+pub fn is_development_certificate(pem: &[u8]) -> bool {
+    let Some(Ok(leaf)) = CertificateDer::pem_slice_iter(pem).next() else {
+        return false;
+    };
+    x509_parser::parse_x509_certificate(leaf.as_ref()).is_ok_and(|(_, cert)| {
+        cert.issuer()
+            .iter_common_name()
+            .any(|cn| cn.as_str() == Ok(DEV_CA_NAME))
+    })
+}
+
 /// Development CA validity: ten years.
 const CA_DAYS: i64 = 3650;
 /// Server certificate validity, counted as the CA/Browser Forum does (both ends
@@ -295,7 +516,7 @@ pub fn generate(dir: &Path, hosts: &[String]) -> Result<DevCerts, TlsError> {
             let mut params = CertificateParams::new(Vec::<String>::new()).map_err(gen)?;
             params
                 .distinguished_name
-                .push(DnType::CommonName, "lookout development CA");
+                .push(DnType::CommonName, DEV_CA_NAME);
             params
                 .distinguished_name
                 .push(DnType::OrganizationName, "lookout (development only)");

@@ -61,6 +61,10 @@ impl ServeArgs {
             config.log_format = v;
         }
         config.event_credentials_from_env();
+        config.acme = config::AcmeSettings::from_env(config.acme.as_ref(), |name| {
+            std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+        })
+        .map_err(anyhow::Error::msg)?;
         Ok(config)
     }
 }

@@ -67,6 +67,7 @@ pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> Respon
             state.pool.threads()
         ));
     }
+    problems.extend(certificate_problems(&state, admin));
     let ready = problems.is_empty();
     let status = if ready {
         StatusCode::OK
@@ -97,6 +98,49 @@ pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> Respon
     (status, Json(body)).into_response()
 }
 
+/// A certificate within 7 days of expiry (or past it), and ACME without a certificate
+/// from its directory yet: the Estimator would refuse the connection.
+fn certificate_problems(state: &AppState, admin: bool) -> Vec<String> {
+    const WEEK: i64 = 7 * 86_400;
+    let mut problems = Vec::new();
+    let acme = state.acme.as_ref().map(|a| a.status());
+    let last_error = |status: &crate::acme::Status| match (&status.last_error, admin) {
+        (Some(error), true) => format!("; the last attempt failed: {error}"),
+        (Some(_), false) => "; the last attempt failed (details with the admin token)".into(),
+        (None, _) => String::new(),
+    };
+    if let Some(status) = acme.as_ref().filter(|s| !s.issued) {
+        problems.push(format!(
+            "no certificate from the ACME directory yet: a temporary self-signed one is served, which the Estimator refuses{}",
+            last_error(status)
+        ));
+        return problems;
+    }
+    if let Some(not_after) = state.certs.not_after() {
+        let left = not_after - crate::clock::now_micros() / 1_000_000;
+        if left < WEEK {
+            let when = chrono::DateTime::from_timestamp(not_after, 0)
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default();
+            let state_of = if left <= 0 {
+                format!("expired at {when}")
+            } else {
+                format!("expires at {when}, in {} hours", left / 3600)
+            };
+            problems.push(match &acme {
+                Some(status) => format!(
+                    "the certificate {state_of}; ACME has not renewed it{}",
+                    last_error(status)
+                ),
+                None => format!(
+                    "the certificate {state_of}; put a renewed cert.pem and key.pem in the certificate folder (they are picked up without a restart), or set [tls.acme]"
+                ),
+            });
+        }
+    }
+    problems
+}
+
 /// Prometheus text. Its labels name rule sets and rules, so it needs the admin token
 /// (`Authorization: Bearer`, as Prometheus's `authorization` scrape setting sends it)
 /// unless `[http] public_metrics = true`.
@@ -108,9 +152,14 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         }
         .into_response();
     }
-    let text = state
+    let mut text = state
         .metrics
         .render(&state.recorder.status(), state.pool.health());
+    crate::metrics::render_tls(
+        &mut text,
+        state.certs.not_after(),
+        state.acme.as_ref().map(|a| a.status()).as_ref(),
+    );
     (
         [(
             axum::http::header::CONTENT_TYPE,

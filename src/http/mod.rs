@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod health;
 pub mod hooks;
+pub mod plain;
 mod query;
 
 use std::sync::Arc;
@@ -42,6 +43,10 @@ pub struct AppState {
     pub admin: Arc<crate::http::admin::Admin>,
     /// The byte budget and timeout of bodies being read.
     pub uploads: Arc<body::Uploads>,
+    /// The certificate being served (its expiry in `/metrics` and `/readyz`).
+    pub certs: Arc<crate::tls::CertStore>,
+    /// ACME, when `[tls.acme]` is set.
+    pub acme: Option<Arc<crate::acme::Acme>>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -849,10 +849,20 @@ async fn csrf_of(request: Request) -> (Option<String>, Result<Request, ApiError>
     (given, Ok(Request::from_parts(parts, Body::from(bytes))))
 }
 
-/// Headers on every `/admin` response, the login page and the 401s included.
-pub async fn security_headers(request: Request, next: Next) -> Response {
+/// Headers on every `/admin` response, the login page and the 401s included; HSTS as
+/// `[http] hsts_max_age_days` says (the viewer is served over HTTPS only).
+pub async fn security_headers(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if let Some(age) = state.config.http.hsts_max_age {
+        if let Ok(value) = HeaderValue::from_str(&format!("max-age={}", age.as_secs())) {
+            headers.insert(header::STRICT_TRANSPORT_SECURITY, value);
+        }
+    }
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(

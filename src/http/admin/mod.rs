@@ -149,7 +149,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         // without a login so the login and 401 pages look like the viewer.
         .route("/admin/assets/{*path}", get(assets::serve))
         .merge(protected)
-        .layer(middleware::from_fn(auth::security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::security_headers,
+        ))
 }
 
 /// An error answered as a page: the status, headers and message of its JSON form

@@ -1,0 +1,466 @@
+//! Automatic HTTPS against a real ACME server: Debian's `pebble` (`scripts/test`
+//! installs it), started per test on loopback with its own configuration in a temp
+//! folder. Its validation connects to lookout on loopback: `tlsPort` (TLS-ALPN-01) is
+//! lookout's HTTPS port, `httpPort` (HTTP-01) its plain-HTTP port. The names are
+//! `localhost` (resolved by pebble through /etc/hosts) and `127.0.0.1` (an IP
+//! identifier, validated by its reverse name); no `-dnsserver`, no
+//! `PEBBLE_VA_ALWAYS_VALID`: every validation is real.
+//!
+//! Pebble runs with `PEBBLE_VA_NOSLEEP=1` (no random wait before validating),
+//! `PEBBLE_WFE_NONCEREJECT=0` (no random bad-nonce refusals) and `PEBBLE_AUTHZREUSE=0`
+//! (a renewal validates again).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lookout::app::Application;
+use lookout::config::{AcmeChallenge, AcmeSettings, Config};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use common::free_port;
+
+const NAMES: &[&str] = &["localhost", "127.0.0.1"];
+
+/// A pebble on loopback, stopped when dropped.
+struct Pebble {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    listen: u16,
+    management: u16,
+}
+
+impl Pebble {
+    /// Its folder, listener certificate and ports; not running yet (lookout must know
+    /// the directory and its CA before pebble can know lookout's port).
+    fn prepare() -> Pebble {
+        let dir = tempfile::tempdir().unwrap();
+        // Pebble's own HTTPS listener needs a certificate; Debian ships none.
+        lookout::tls::generate(
+            &dir.path().join("tls"),
+            &["localhost".into(), "127.0.0.1".into()],
+        )
+        .unwrap();
+        Pebble {
+            child: None,
+            dir,
+            listen: free_port(),
+            management: free_port(),
+        }
+    }
+
+    /// Starts it, validating TLS-ALPN-01 on `tls_port` and HTTP-01 on `http_port`.
+    fn start(&mut self, tls_port: u16, http_port: u16) {
+        let tls = self.dir.path().join("tls");
+        let config = serde_json::json!({"pebble": {
+            "listenAddress": format!("127.0.0.1:{}", self.listen),
+            "managementListenAddress": format!("127.0.0.1:{}", self.management),
+            "certificate": tls.join("cert.pem"),
+            "privateKey": tls.join("key.pem"),
+            "httpPort": http_port,
+            "tlsPort": tls_port,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": false,
+        }});
+        let config_path = self.dir.path().join("pebble.json");
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("pebble.log"))
+            .unwrap();
+        self.child = Some(
+            Command::new("pebble")
+                .args(["-config", config_path.to_str().unwrap(), "-strict"])
+                .env("PEBBLE_VA_NOSLEEP", "1")
+                .env("PEBBLE_WFE_NONCEREJECT", "0")
+                .env("PEBBLE_AUTHZREUSE", "0")
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("pebble runs (scripts/test installs Debian's pebble)"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", self.listen)).is_err()
+            || std::net::TcpStream::connect(("127.0.0.1", self.management)).is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "pebble did not start: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn directory(&self) -> String {
+        format!("https://127.0.0.1:{}/dir", self.listen)
+    }
+
+    /// The CA of pebble's own listener (what lookout's `ca_roots` trusts).
+    fn listener_ca(&self) -> PathBuf {
+        self.dir.path().join("tls/ca.pem")
+    }
+
+    /// The root pebble issues under (new at every start).
+    async fn issuing_root(&self) -> Vec<u8> {
+        let ca =
+            reqwest::Certificate::from_pem(&std::fs::read(self.listener_ca()).unwrap()).unwrap();
+        let client = reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .build()
+            .unwrap();
+        let url = format!("https://127.0.0.1:{}/roots/0", self.management);
+        client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("pebble.log")).unwrap_or_default()
+    }
+
+    /// Orders pebble has been asked for so far.
+    fn orders(&self) -> usize {
+        self.log().matches("POST /order-plz").count()
+    }
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A lookout configured for ACME, not yet serving.
+struct Acme {
+    app: Option<Application>,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+/// Builds a lookout in `dir` (its `certs/acme/` kept between builds) for `directory`,
+/// on `port` (0: any).
+async fn build(
+    dir: &Path,
+    directory: &str,
+    ca: &Path,
+    port: u16,
+    challenge: AcmeChallenge,
+) -> Acme {
+    lookout::tls::install_provider();
+    // lookout's log in the test's output (shown when it fails).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("lookout=info")
+        .with_test_writer()
+        .try_init();
+    std::fs::create_dir_all(dir.join("rules/desk")).unwrap();
+    std::fs::write(
+        dir.join("rules/desk/ok.rhai"),
+        "info(\"checked\").key(\"ok\");\n",
+    )
+    .unwrap();
+    let config = Config {
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        rules: dir.join("rules"),
+        certs: dir.join("certs"),
+        data: dir.join("data"),
+        rule_threads: 1,
+        acme: Some(AcmeSettings {
+            domains: NAMES.iter().map(|n| n.to_string()).collect(),
+            contact: vec!["mailto:ops@desk.example".into()],
+            directory: directory.into(),
+            ca_roots: vec![ca.to_path_buf()],
+            challenge,
+            http_listen: (challenge == AcmeChallenge::Http01)
+                .then(|| "127.0.0.1:0".parse().unwrap()),
+            renew_before: Duration::from_secs(30 * 86_400),
+        }),
+        ..Config::default()
+    };
+    let app = Application::build(config).await.expect("lookout starts");
+    Acme {
+        addr: app.local_addr(),
+        app: Some(app),
+        dir: dir.to_path_buf(),
+    }
+}
+
+/// A client that trusts only `root` and finds `localhost` at `addr`.
+fn client(root: &[u8], addr: SocketAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(root).unwrap()])
+        .resolve("localhost", addr)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+/// The leaf lookout serves at `addr` for `name`, read without verifying it.
+async fn served_leaf(addr: SocketAddr, name: &str) -> Vec<u8> {
+    let (tls, _) = connect(addr, name, None).await.unwrap();
+    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+/// A TLS connection to `addr` for `name`, verified against `root` when given.
+async fn connect(
+    addr: SocketAddr,
+    name: &str,
+    root: Option<&[u8]>,
+) -> std::io::Result<(tokio_rustls::client::TlsStream<tokio::net::TcpStream>, ())> {
+    let config = match root {
+        Some(root) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(root) {
+                roots.add(cert.unwrap()).unwrap();
+            }
+            rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth()
+        }
+        None => rustls::ClientConfig::builder()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate))
+            .with_no_client_auth(),
+    };
+    let mut config = config;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = rustls_pki_types::ServerName::try_from(name.to_string()).unwrap();
+    Ok((connector.connect(name, tcp).await?, ()))
+}
+
+/// Accepts any certificate: only to read what is served.
+#[derive(Debug)]
+struct AnyCertificate;
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &rustls_pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        lookout::tls::provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// One keep-alive HTTP/1.1 GET on an open connection; the status and body.
+async fn get_on<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+    path: &str,
+) -> (u16, String) {
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            stream.read(&mut byte).await.unwrap(),
+            1,
+            "the connection closed"
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let status: u16 = head[9..12].parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .expect("a length");
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+impl Acme {
+    fn state(&self) -> lookout::http::AppState {
+        self.app.as_ref().unwrap().state().clone()
+    }
+
+    /// Serves until the returned stopper is used.
+    fn run(
+        &mut self,
+    ) -> (
+        lookout::app::Stopper,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+        lookout::http::AppState,
+    ) {
+        let app = self.app.take().unwrap();
+        let stopper = app.stopper();
+        let state = app.state().clone();
+        (stopper, tokio::spawn(app.run_until_stopped()), state)
+    }
+}
+
+/// Waits (at most `limit`) until `check` holds.
+async fn until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn issued(state: &lookout::http::AppState) -> bool {
+    state.acme.as_ref().unwrap().status().issued
+}
+
+fn renewals(state: &lookout::http::AppState) -> u64 {
+    state.acme.as_ref().unwrap().status().renewals
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// The first certificate: a temporary one serves (and /readyz says so) until pebble
+/// issues one by TLS-ALPN-01 on lookout's own listener; then it is served for both names
+/// and verifies against pebble's root; the cache is 0600; a restart serves it again
+/// without a new order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_certificate_is_issued_served_and_reused_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pebble = Pebble::prepare();
+    let (directory, ca) = (pebble.directory(), pebble.listener_ca());
+    let mut acme = build(dir.path(), &directory, &ca, 0, AcmeChallenge::TlsAlpn01).await;
+    let addr = acme.addr;
+    pebble.start(addr.port(), free_port());
+    let (stopper, server, state) = acme.run();
+    let anyone = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    until(
+        "pebble issues the certificate",
+        Duration::from_secs(90),
+        || issued(&state),
+    )
+    .await;
+    let root = pebble.issuing_root().await;
+    for (name, url) in [
+        (
+            "localhost",
+            format!("https://localhost:{}/healthz", addr.port()),
+        ),
+        (
+            "127.0.0.1",
+            format!("https://127.0.0.1:{}/healthz", addr.port()),
+        ),
+    ] {
+        let r = client(&root, addr)
+            .get(&url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(r.status(), 200, "{name}");
+    }
+    let first = served_leaf(addr, "localhost").await;
+    let r = anyone
+        .get(format!("https://{addr}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(renewals(&state), 1);
+    let cache = dir.path().join("certs/acme");
+    assert_eq!(mode(&cache.join("key.pem")), 0o600);
+    assert_eq!(mode(&cache.join("account.json")), 0o600);
+    assert_eq!(pebble.orders(), 1, "{}", pebble.log());
+    // The expiry is a gauge; the renewal counted.
+    let metrics = state
+        .metrics
+        .render(&state.recorder.status(), state.pool.health());
+    let mut text = metrics;
+    lookout::metrics::render_tls(
+        &mut text,
+        state.certs.not_after(),
+        state.acme.as_ref().map(|a| a.status()).as_ref(),
+    );
+    assert!(text.contains("lookout_acme_renewals_total 1"), "{text}");
+    assert!(text.contains("lookout_acme_certificate_issued 1"), "{text}");
+    assert!(text.contains(&format!(
+        "lookout_certificate_expiry_timestamp_seconds {}",
+        state.certs.not_after().unwrap()
+    )));
+    stopper.stop();
+    server.await.unwrap().unwrap();
+
+    // A restart serves the cached certificate at once, and orders nothing.
+    let mut again = build(dir.path(), &directory, &ca, 0, AcmeChallenge::TlsAlpn01).await;
+    let addr = again.addr;
+    let (stopper, server, state) = again.run();
+    assert!(issued(&state));
+    assert_eq!(served_leaf(addr, "localhost").await, first);
+    let r = client(&root, addr)
+        .get(format!("https://localhost:{}/healthz", addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        (renewals(&state), pebble.orders()),
+        (0, 1),
+        "{}",
+        pebble.log()
+    );
+    let status = state.acme.as_ref().unwrap().status();
+    let next = status.next_attempt_at.expect("a renewal is planned");
+    assert!(
+        next > state.certs.not_after().unwrap() - 31 * 86_400,
+        "{status:?}"
+    );
+    stopper.stop();
+    server.await.unwrap().unwrap();
+}
