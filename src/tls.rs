@@ -649,3 +649,20 @@ mod tests {
         assert!(err.contains("holds no PEM certificate"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod development_certificate {
+    #[test]
+    fn only_lookouts_own_development_certificate_is_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = super::generate(dir.path(), &["localhost".into()]).unwrap();
+        assert!(super::is_development_certificate(
+            &std::fs::read(made.cert).unwrap()
+        ));
+        let own = rcgen::generate_simple_self_signed(vec!["lookout.desk.example".into()]).unwrap();
+        assert!(!super::is_development_certificate(
+            own.cert.pem().as_bytes()
+        ));
+        assert!(!super::is_development_certificate(b"not PEM"));
+    }
+}

@@ -14,7 +14,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -155,7 +155,6 @@ impl Drop for Pebble {
 struct Acme {
     app: Option<Application>,
     addr: SocketAddr,
-    dir: PathBuf,
 }
 
 /// Builds a lookout in `dir` (its `certs/acme/` kept between builds) for `directory`,
@@ -201,7 +200,6 @@ async fn build(
     Acme {
         addr: app.local_addr(),
         app: Some(app),
-        dir: dir.to_path_buf(),
     }
 }
 
@@ -463,4 +461,322 @@ async fn a_first_certificate_is_issued_served_and_reused_after_a_restart() {
     );
     stopper.stop();
     server.await.unwrap().unwrap();
+}
+
+/// A renewal asked for (as an operator would, or the schedule) swaps the certificate
+/// while a client keeps one connection open and makes calls through the swap: every
+/// call on it is answered, it keeps the old certificate, new connections get the new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_renewal_swaps_the_certificate_under_an_open_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pebble = Pebble::prepare();
+    let mut acme = build(
+        dir.path(),
+        &pebble.directory(),
+        &pebble.listener_ca(),
+        0,
+        AcmeChallenge::TlsAlpn01,
+    )
+    .await;
+    let addr = acme.addr;
+    pebble.start(addr.port(), free_port());
+    let (stopper, server, state) = acme.run();
+    until("the first certificate", Duration::from_secs(60), || {
+        issued(&state)
+    })
+    .await;
+    let root = pebble.issuing_root().await;
+    let first = served_leaf(addr, "localhost").await;
+
+    let (mut open, ()) = connect(addr, "localhost", Some(&root)).await.unwrap();
+    assert_eq!(get_on(&mut open, "/healthz").await.0, 200);
+    state.acme.as_ref().unwrap().renew_now();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut calls_through = 0;
+    loop {
+        // The open connection is answered all along.
+        let (status, _) = get_on(&mut open, "/healthz").await;
+        assert_eq!(status, 200);
+        calls_through += 1;
+        if renewals(&state) == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no renewal within 60 s: {}",
+            pebble.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // And after it, on the same connection, with the certificate it was opened with.
+    for _ in 0..3 {
+        assert_eq!(get_on(&mut open, "/healthz").await.0, 200);
+    }
+    assert_eq!(
+        open.get_ref().1.peer_certificates().unwrap()[0].as_ref(),
+        &first[..]
+    );
+    let second = served_leaf(addr, "localhost").await;
+    assert_ne!(second, first, "a new connection gets the new certificate");
+    let (mut fresh, ()) = connect(addr, "localhost", Some(&root)).await.unwrap();
+    assert_eq!(get_on(&mut fresh, "/healthz").await.0, 200);
+    assert!(calls_through >= 1);
+    assert_eq!(
+        std::fs::read(dir.path().join("certs/acme/cert.pem"))
+            .map(|pem| {
+                CertificateDer::pem_slice_iter(&pem)
+                    .next()
+                    .unwrap()
+                    .unwrap()
+                    .to_vec()
+            })
+            .unwrap(),
+        second,
+        "the cache holds what is served"
+    );
+    stopper.stop();
+    server.await.unwrap().unwrap();
+}
+
+/// A cache that does not load (a cut file, a key of another certificate) is not fatal:
+/// the temporary certificate serves, /readyz says why it is not ready, and a new
+/// certificate is ordered and served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_cache_is_reissued() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("certs/acme");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(
+        cache.join("cert.pem"),
+        "-----BEGIN CERTIFICATE-----\nMIIB\n",
+    )
+    .unwrap();
+    std::fs::write(cache.join("key.pem"), "not a key").unwrap();
+    std::fs::write(cache.join("account.json"), "{\"cut").unwrap();
+    let mut pebble = Pebble::prepare();
+    let mut acme = build(
+        dir.path(),
+        &pebble.directory(),
+        &pebble.listener_ca(),
+        0,
+        AcmeChallenge::TlsAlpn01,
+    )
+    .await;
+    let addr = acme.addr;
+    let state = acme.state();
+    assert!(!issued(&state));
+    let (stopper, server, state) = {
+        let run = acme.run();
+        (run.0, run.1, state)
+    };
+    // Not ready while the temporary certificate serves (pebble is not up yet).
+    let anyone = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let temporary = served_leaf(addr, "localhost").await;
+    let readyz = anyone
+        .get(format!("https://{addr}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(readyz.status(), 503);
+    let text = readyz.text().await.unwrap();
+    assert!(
+        text.contains("no certificate from the ACME directory yet"),
+        "{text}"
+    );
+    // The directory comes up; the next attempt (the first retry, 30 s after the first
+    // failed) orders; asked for now instead of waiting.
+    pebble.start(addr.port(), free_port());
+    state.acme.as_ref().unwrap().renew_now();
+    until(
+        "a certificate replaces the broken cache",
+        Duration::from_secs(60),
+        || issued(&state),
+    )
+    .await;
+    let root = pebble.issuing_root().await;
+    let r = client(&root, addr)
+        .get(format!("https://localhost:{}/healthz", addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_ne!(served_leaf(addr, "localhost").await, temporary);
+    let r = anyone
+        .get(format!("https://{addr}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let account: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cache.join("account.json")).unwrap()).unwrap();
+    assert_eq!(account["directory"], pebble.directory().as_str());
+    stopper.stop();
+    server.await.unwrap().unwrap();
+}
+
+/// A directory that fails (here: gone) leaves the certificate serving; the failure is
+/// counted, kept with its reason, and retried; /readyz stays ready while the
+/// certificate has more than 7 days.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_directory_leaves_the_old_certificate_serving_and_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pebble = Pebble::prepare();
+    let mut acme = build(
+        dir.path(),
+        &pebble.directory(),
+        &pebble.listener_ca(),
+        0,
+        AcmeChallenge::TlsAlpn01,
+    )
+    .await;
+    let addr = acme.addr;
+    pebble.start(addr.port(), free_port());
+    let (stopper, server, state) = acme.run();
+    until("the first certificate", Duration::from_secs(60), || {
+        issued(&state)
+    })
+    .await;
+    let root = pebble.issuing_root().await;
+    let first = served_leaf(addr, "localhost").await;
+    pebble.stop();
+    let acme = state.acme.as_ref().unwrap();
+    acme.renew_now();
+    until("the failure is counted", Duration::from_secs(30), || {
+        acme.status().failures == 1
+    })
+    .await;
+    let status = acme.status();
+    let error = status.last_error.clone().unwrap();
+    assert!(error.contains(&pebble.directory()), "{error}");
+    assert!(
+        status.issued && status.next_attempt_at.is_some(),
+        "{status:?}"
+    );
+    assert_eq!(served_leaf(addr, "localhost").await, first);
+    let r = client(&root, addr)
+        .get(format!("https://localhost:{}/readyz", addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "a certificate with weeks left is ready");
+    let mut text = String::new();
+    lookout::metrics::render_tls(&mut text, state.certs.not_after(), Some(&status));
+    assert!(text.contains("lookout_acme_failures_total 1"), "{text}");
+    stopper.stop();
+    server.await.unwrap().unwrap();
+}
+
+/// http-01: pebble validates on lookout's plain-HTTP listener, which otherwise answers
+/// only with a redirect to HTTPS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_01_is_answered_on_the_plain_listener_which_redirects_everything_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pebble = Pebble::prepare();
+    let mut acme = build(
+        dir.path(),
+        &pebble.directory(),
+        &pebble.listener_ca(),
+        0,
+        AcmeChallenge::Http01,
+    )
+    .await;
+    let addr = acme.addr;
+    let plain = acme
+        .app
+        .as_ref()
+        .unwrap()
+        .plain_addr()
+        .expect("a plain listener");
+    pebble.start(free_port(), plain.port());
+    let (stopper, server, state) = acme.run();
+    until("a certificate by http-01", Duration::from_secs(60), || {
+        issued(&state)
+    })
+    .await;
+    let root = pebble.issuing_root().await;
+    let r = client(&root, addr)
+        .get(format!("https://localhost:{}/healthz", addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // (Pebble's TLS-ALPN-01 port is one nothing listens on: only http-01 could pass.)
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .get(format!("http://localhost:{}/admin?x=1", plain.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 308);
+    assert_eq!(
+        r.headers()["location"],
+        format!("https://localhost:{}/admin?x=1", addr.port()).as_str()
+    );
+    let r = http
+        .get(format!(
+            "http://127.0.0.1:{}/.well-known/acme-challenge/nothing-waits",
+            plain.port()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "no challenge is waiting any more");
+    stopper.stop();
+    server.await.unwrap().unwrap();
+}
+
+/// ACME and a certificate of the operator's own in `certs/` is an error that says what
+/// to remove; lookout's own development certificate there is not in the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acme_and_own_certificate_files_together_are_refused_naming_which_to_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    // lookout's development certificate (as `lookout serve` leaves it): fine.
+    lookout::tls::generate(&certs, &["localhost".into()]).unwrap();
+    let pebble = Pebble::prepare();
+    let acme = build(
+        dir.path(),
+        &pebble.directory(),
+        &pebble.listener_ca(),
+        0,
+        AcmeChallenge::TlsAlpn01,
+    )
+    .await;
+    drop(acme);
+    // A certificate from elsewhere (another issuer than lookout's development CA).
+    let own = rcgen::generate_simple_self_signed(vec!["lookout.desk.example".into()]).unwrap();
+    std::fs::write(certs.join("cert.pem"), own.cert.pem()).unwrap();
+    std::fs::write(certs.join("key.pem"), own.signing_key.serialize_pem()).unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        rules: dir.path().join("rules"),
+        certs: certs.clone(),
+        data: dir.path().join("data"),
+        acme: Some(AcmeSettings {
+            domains: vec!["lookout.desk.example".into()],
+            contact: vec![],
+            directory: pebble.directory(),
+            ca_roots: vec![],
+            challenge: AcmeChallenge::TlsAlpn01,
+            http_listen: None,
+            renew_before: Duration::from_secs(30 * 86_400),
+        }),
+        ..Config::default()
+    };
+    let err = match Application::build(config).await {
+        Ok(_) => panic!("ACME and an own certificate were both accepted"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains("both [tls.acme] and a certificate file")
+            && err.contains("remove [tls.acme]")
+            && err.contains("move cert.pem and key.pem out of"),
+        "{err}"
+    );
 }
