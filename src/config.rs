@@ -1194,6 +1194,157 @@ mod tests {
     }
 
     #[test]
+    fn acme_settings_from_the_file_and_the_environment_and_their_mistakes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lookout.toml");
+        let read = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            File::read(&path)
+                .and_then(|file| Config::from_file(file, &path))
+                .map(|c| c.acme)
+        };
+        assert_eq!(read("").unwrap(), None);
+        let acme = read(
+            "[tls.acme]\ndomains = [\"Lookout.Desk.Example\"]\ncontact = [\"mailto:ops@desk.example\"]\nca_roots = [\"roots.pem\"]\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(acme.domains, ["lookout.desk.example"]);
+        assert_eq!(acme.directory, LETS_ENCRYPT);
+        assert_eq!(acme.challenge, AcmeChallenge::TlsAlpn01);
+        assert_eq!(acme.ca_roots, [dir.path().join("roots.pem")]);
+        assert_eq!(acme.renew_before, Duration::from_secs(30 * 86_400));
+        let staging = read("[tls.acme]\ndomains = [\"a.example\"]\ndirectory = \"letsencrypt-staging\"\nchallenge = \"http-01\"\nhttp_listen = \"0.0.0.0:80\"\nrenew_before_days = 60\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                staging.directory.as_str(),
+                staging.challenge,
+                staging.http_listen
+            ),
+            (
+                LETS_ENCRYPT_STAGING,
+                AcmeChallenge::Http01,
+                Some("0.0.0.0:80".parse().unwrap())
+            )
+        );
+        for (text, says) in [
+            ("[tls.acme]\n", "domains is empty"),
+            (
+                "[tls.acme]\ndomains = [\"*.desk.example\"]\n",
+                "no wildcards",
+            ),
+            (
+                "[tls.acme]\ndomains = [\"desk example\"]\n",
+                "is not a DNS name",
+            ),
+            (
+                "[tls.acme]\ndomains = [\"a.example\"]\ncontact = [\"ops@desk.example\"]\n",
+                "not a mailto: address",
+            ),
+            (
+                "[tls.acme]\ndomains = [\"a.example\"]\ndirectory = \"http://acme.example/dir\"\n",
+                "not an https:// URL",
+            ),
+            (
+                "[tls.acme]\ndomains = [\"a.example\"]\nchallenge = \"dns-01\"\n",
+                "is not one lookout answers",
+            ),
+            (
+                "[tls.acme]\ndomains = [\"a.example\"]\nchallenge = \"http-01\"\n",
+                "needs http_listen",
+            ),
+            (
+                "[tls.acme]\ndomains = [\"a.example\"]\nrenew_before_days = 0\n",
+                "use 1 to 60",
+            ),
+            (
+                "[tls.acme]\ndomains = [\"a.example\"]\nrenew_before_days = 61\n",
+                "use 1 to 60",
+            ),
+            (
+                "[tls.acme]\ndomain = [\"a.example\"]\n",
+                "unknown field `domain`",
+            ),
+        ] {
+            let err = read(text).unwrap_err().to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+        // The edges of renew_before_days are accepted.
+        for days in [1, 60] {
+            read(&format!(
+                "[tls.acme]\ndomains = [\"a.example\"]\nrenew_before_days = {days}\n"
+            ))
+            .unwrap();
+        }
+
+        // The environment: LOOKOUT_ACME_DOMAINS alone turns ACME on; the rest overrides.
+        let env = |vars: &[(&str, &str)]| {
+            let vars: std::collections::HashMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            move |name: &str| vars.get(name).cloned()
+        };
+        assert_eq!(AcmeSettings::from_env(None, env(&[])).unwrap(), None);
+        let on = AcmeSettings::from_env(
+            None,
+            env(&[
+                ("LOOKOUT_ACME_DOMAINS", "a.example, B.example"),
+                ("LOOKOUT_ACME_CONTACT", "mailto:ops@a.example"),
+                ("LOOKOUT_ACME_DIRECTORY", "letsencrypt-staging"),
+                ("LOOKOUT_ACME_RENEW_BEFORE_DAYS", "20"),
+            ]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(on.domains, ["a.example", "b.example"]);
+        assert_eq!(on.directory, LETS_ENCRYPT_STAGING);
+        assert_eq!(on.renew_before, Duration::from_secs(20 * 86_400));
+        let over = AcmeSettings::from_env(
+            Some(&acme),
+            env(&[
+                ("LOOKOUT_ACME_CHALLENGE", "http-01"),
+                ("LOOKOUT_ACME_HTTP_LISTEN", "127.0.0.1:8080"),
+            ]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (over.domains.clone(), over.challenge),
+            (acme.domains.clone(), AcmeChallenge::Http01)
+        );
+        for (vars, says) in [
+            (
+                vec![
+                    ("LOOKOUT_ACME_DOMAINS", "a.example"),
+                    ("LOOKOUT_ACME_CHALLENGE", "dns-01"),
+                ],
+                "LOOKOUT_ACME_CHALLENGE = \"dns-01\"",
+            ),
+            (
+                vec![
+                    ("LOOKOUT_ACME_DOMAINS", "a.example"),
+                    ("LOOKOUT_ACME_HTTP_LISTEN", "80"),
+                ],
+                "LOOKOUT_ACME_HTTP_LISTEN",
+            ),
+            (
+                vec![
+                    ("LOOKOUT_ACME_DOMAINS", "a.example"),
+                    ("LOOKOUT_ACME_RENEW_BEFORE_DAYS", "soon"),
+                ],
+                "not a number of days",
+            ),
+            (vec![("LOOKOUT_ACME_DOMAINS", " , ")], "domains is empty"),
+        ] {
+            let err = AcmeSettings::from_env(None, env(&vars)).unwrap_err();
+            assert!(err.contains(says), "{vars:?}: {err}");
+        }
+    }
+
+    #[test]
     fn event_settings_and_their_mistakes() {
         use super::{Encoding, Signed};
         let dir = tempfile::tempdir().unwrap();

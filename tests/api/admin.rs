@@ -299,6 +299,8 @@ fn assert_security_headers(response: &reqwest::Response, what: &str) {
         ("x-content-type-options", "nosniff"),
         ("referrer-policy", "no-referrer"),
         ("cache-control", "no-store"),
+        // [http] hsts_max_age_days's default, 365 days.
+        ("strict-transport-security", "max-age=31536000"),
     ] {
         assert_eq!(
             h.get(name).map(|v| v.to_str().unwrap()),
@@ -306,6 +308,34 @@ fn assert_security_headers(response: &reqwest::Response, what: &str) {
             "{what}: {name}"
         );
     }
+}
+
+/// `[http] hsts_max_age_days = 0` sends no Strict-Transport-Security header; the
+/// webhook's answers never carry one (IMOS is no browser).
+#[tokio::test]
+async fn hsts_is_configurable_and_only_on_the_viewer() {
+    let app = spawn_app_with(&[("desk", &[("speed.rhai", SPEED_RULE)])], |c| {
+        c.http.hsts_max_age = None;
+    })
+    .await;
+    let login = app.get("/admin/login").await;
+    assert_eq!(login.status(), 200);
+    assert!(login.headers().get("strict-transport-security").is_none());
+    let app = spawn_app(&[("desk", &[("speed.rhai", SPEED_RULE)])]).await;
+    let login = app.get("/admin/login").await;
+    assert_eq!(
+        login.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let hook = app
+        .post_hook(
+            "desk",
+            &estimate("EST-HSTS", "ANNA", json!({"speed": 10})),
+            None,
+        )
+        .await;
+    assert_eq!(hook.status(), 200);
+    assert!(hook.headers().get("strict-transport-security").is_none());
 }
 
 #[tokio::test]
