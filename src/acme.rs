@@ -293,7 +293,7 @@ impl Acme {
                 other => {
                     return Err(AcmeError::Other(format!(
                         "the directory holds the authorization for {} as {other:?}; it cannot be answered",
-                        identifier_text(&authorization.identifier().identifier)
+                        identifier_text(authorization.identifier().identifier)
                     )))
                 }
             }

@@ -206,6 +206,7 @@ impl Application {
         // ACME: ordering and renewing in the background; http-01 and redirects on the
         // plain listener.
         let acme_task = self.state.acme.as_ref().map(|acme| acme.spawn());
+        let ocsp_task = crate::ocsp::spawn(self.state.certs.clone());
         let plain_task = match (self.plain, &self.state.acme) {
             (Some((at, listener)), Some(acme)) => {
                 tracing::info!(addr = %at, "plain HTTP: ACME challenges, and a redirect to HTTPS for everything else");
@@ -234,6 +235,7 @@ impl Application {
             .handle(self.handle)
             .serve(app.into_make_service_with_connect_info::<SocketAddr>())
             .await?;
+        ocsp_task.abort();
         if let Some(task) = acme_task {
             task.abort();
         }

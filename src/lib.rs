@@ -21,6 +21,7 @@ mod layers;
 pub mod memory;
 pub mod metrics;
 pub mod nesting;
+pub mod ocsp;
 pub mod pointer;
 pub mod replay;
 pub mod rules;

@@ -323,6 +323,25 @@ fn escape(label: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The served certificate's expiry, and ACME's renewals and failures.
+pub fn render_tls(out: &mut String, not_after: Option<i64>, acme: Option<&crate::acme::Status>) {
+    if let Some(at) = not_after {
+        let _ = writeln!(
+            out,
+            "# HELP lookout_certificate_expiry_timestamp_seconds When the served certificate expires.\n# TYPE lookout_certificate_expiry_timestamp_seconds gauge\nlookout_certificate_expiry_timestamp_seconds {at}"
+        );
+    }
+    if let Some(acme) = acme {
+        let _ = writeln!(
+            out,
+            "# HELP lookout_acme_certificate_issued 1 when the served certificate comes from the ACME directory, 0 while a temporary one serves.\n# TYPE lookout_acme_certificate_issued gauge\nlookout_acme_certificate_issued {}\n# HELP lookout_acme_renewals_total Certificates obtained from the ACME directory by this process.\n# TYPE lookout_acme_renewals_total counter\nlookout_acme_renewals_total {}\n# HELP lookout_acme_failures_total Attempts to obtain a certificate that failed.\n# TYPE lookout_acme_failures_total counter\nlookout_acme_failures_total {}",
+            u8::from(acme.issued),
+            acme.renewals,
+            acme.failures
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,24 +408,5 @@ mod tests {
                 "missing `{line}` in\n{text}"
             );
         }
-    }
-}
-
-/// The served certificate's expiry, and ACME's renewals and failures.
-pub fn render_tls(out: &mut String, not_after: Option<i64>, acme: Option<&crate::acme::Status>) {
-    if let Some(at) = not_after {
-        let _ = writeln!(
-            out,
-            "# HELP lookout_certificate_expiry_timestamp_seconds When the served certificate expires.\n# TYPE lookout_certificate_expiry_timestamp_seconds gauge\nlookout_certificate_expiry_timestamp_seconds {at}"
-        );
-    }
-    if let Some(acme) = acme {
-        let _ = writeln!(
-            out,
-            "# HELP lookout_acme_certificate_issued 1 when the served certificate comes from the ACME directory, 0 while a temporary one serves.\n# TYPE lookout_acme_certificate_issued gauge\nlookout_acme_certificate_issued {}\n# HELP lookout_acme_renewals_total Certificates obtained from the ACME directory by this process.\n# TYPE lookout_acme_renewals_total counter\nlookout_acme_renewals_total {}\n# HELP lookout_acme_failures_total Attempts to obtain a certificate that failed.\n# TYPE lookout_acme_failures_total counter\nlookout_acme_failures_total {}",
-            u8::from(acme.issued),
-            acme.renewals,
-            acme.failures
-        );
     }
 }

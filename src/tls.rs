@@ -214,6 +214,20 @@ impl CertStore {
         self.challenges.store(Arc::new(next));
     }
 
+    /// Staples `answer` (a DER OCSP response) to the served certificate, if it is still
+    /// `leaf`; whether it was.
+    pub fn staple(&self, leaf: &[u8], answer: Vec<u8>) -> bool {
+        let current = self.current.load_full();
+        if current.cert.first().map(|c| c.as_ref()) != Some(leaf) {
+            return false;
+        }
+        let mut stapled = CertifiedKey::clone(&current);
+        stapled.ocsp = Some(answer);
+        // Unless a reload swapped in the same moment.
+        let previous = self.current.compare_and_swap(&current, Arc::new(stapled));
+        Arc::ptr_eq(&previous, &current)
+    }
+
     /// Withdraws every challenge certificate.
     pub fn clear_challenges(&self) {
         self.challenges.store(Arc::default());

@@ -34,6 +34,8 @@ struct Pebble {
     dir: tempfile::TempDir,
     listen: u16,
     management: u16,
+    /// Written into issued certificates as their OCSP responder ("": none).
+    ocsp_url: String,
 }
 
 impl Pebble {
@@ -52,6 +54,7 @@ impl Pebble {
             dir,
             listen: free_port(),
             management: free_port(),
+            ocsp_url: String::new(),
         }
     }
 
@@ -65,7 +68,7 @@ impl Pebble {
             "privateKey": tls.join("key.pem"),
             "httpPort": http_port,
             "tlsPort": tls_port,
-            "ocspResponderURL": "",
+            "ocspResponderURL": self.ocsp_url,
             "externalAccountBindingRequired": false,
         }});
         let config_path = self.dir.path().join("pebble.json");
@@ -124,6 +127,26 @@ impl Pebble {
             .build()
             .unwrap();
         let url = format!("https://127.0.0.1:{}/roots/0", self.management);
+        client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec()
+    }
+
+    /// A file of pebble's management API (`/intermediates/0`, `/intermediate-keys/0`).
+    async fn management_file(&self, path: &str) -> Vec<u8> {
+        let ca =
+            reqwest::Certificate::from_pem(&std::fs::read(self.listener_ca()).unwrap()).unwrap();
+        let client = reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .build()
+            .unwrap();
+        let url = format!("https://127.0.0.1:{}{path}", self.management);
         client
             .get(url)
             .send()
@@ -237,7 +260,7 @@ async fn connect(
         }
         None => rustls::ClientConfig::builder()
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate))
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate::default()))
             .with_no_client_auth(),
     };
     let mut config = config;
@@ -248,9 +271,11 @@ async fn connect(
     Ok((connector.connect(name, tcp).await?, ()))
 }
 
-/// Accepts any certificate: only to read what is served.
-#[derive(Debug)]
-struct AnyCertificate;
+/// Accepts any certificate: only to read what is served (the OCSP staple included).
+#[derive(Debug, Default)]
+struct AnyCertificate {
+    staple: std::sync::Mutex<Vec<u8>>,
+}
 
 impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
     fn verify_server_cert(
@@ -258,9 +283,10 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
         _: &CertificateDer<'_>,
         _: &[CertificateDer<'_>],
         _: &rustls_pki_types::ServerName<'_>,
-        _: &[u8],
+        ocsp_response: &[u8],
         _: rustls_pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        *self.staple.lock().unwrap() = ocsp_response.to_vec();
         Ok(rustls::client::danger::ServerCertVerified::assertion())
     }
     fn verify_tls12_signature(
@@ -779,4 +805,223 @@ async fn acme_and_own_certificate_files_together_are_refused_naming_which_to_rem
             && err.contains("move cert.pem and key.pem out of"),
         "{err}"
     );
+}
+
+/// The leaf served at `addr` and the OCSP answer stapled to the handshake (empty: none).
+async fn leaf_and_staple(addr: SocketAddr) -> (Vec<u8>, Vec<u8>) {
+    let verifier = Arc::new(AnyCertificate::default());
+    let config = rustls::ClientConfig::builder()
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = connector.connect(name, tcp).await.unwrap();
+    let leaf = tls.get_ref().1.peer_certificates().unwrap()[0].to_vec();
+    let staple = verifier.staple.lock().unwrap().clone();
+    (leaf, staple)
+}
+
+/// OCSP stapling: the issued certificates name a responder on loopback. While it
+/// refuses, nothing is stapled and handshakes go on; once it answers, the next
+/// certificate's status is stapled, and OpenSSL verifies the staple (signed by pebble's
+/// intermediate, "good" for the served certificate). The responder is OpenSSL's own
+/// (`openssl ocsp -index ... -reqin`), run on the request lookout sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_certificates_ocsp_status_is_stapled_when_its_responder_answers() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("ocsp");
+    std::fs::create_dir_all(&work).unwrap();
+    // The responder: 503 until armed, then OpenSSL's answer to the request.
+    let armed = Arc::new(AtomicBool::new(false));
+    let asked = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let responder = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ocsp_port = responder.local_addr().unwrap().port();
+    let cache = dir.path().join("certs/acme/cert.pem");
+    let app = {
+        let (armed, asked, work) = (armed.clone(), asked.clone(), work.clone());
+        axum::Router::new().route(
+            "/",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let (armed, asked, work, cache) =
+                    (armed.clone(), asked.clone(), work.clone(), cache.clone());
+                async move {
+                    asked.fetch_add(1, Ordering::SeqCst);
+                    if !armed.load(Ordering::SeqCst) {
+                        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Vec::new());
+                    }
+                    std::fs::write(work.join("request.der"), &body).unwrap();
+                    // The responder knows what lookout serves: the cache's certificate.
+                    let pem = std::fs::read(&cache).unwrap();
+                    let leaf = CertificateDer::pem_slice_iter(&pem)
+                        .next()
+                        .unwrap()
+                        .unwrap();
+                    std::fs::write(work.join("index.txt"), index_line(&leaf)).unwrap();
+                    let out = Command::new("openssl")
+                        .current_dir(&work)
+                        .args([
+                            "ocsp",
+                            "-index",
+                            "index.txt",
+                            "-CA",
+                            "inter.pem",
+                            "-rsigner",
+                            "inter.pem",
+                            "-rkey",
+                            "inter-key.pem",
+                            "-reqin",
+                            "request.der",
+                            "-respout",
+                            "response.der",
+                            "-nmin",
+                            "60",
+                        ])
+                        .output()
+                        .unwrap();
+                    assert!(
+                        out.status.success(),
+                        "{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    (
+                        axum::http::StatusCode::OK,
+                        std::fs::read(work.join("response.der")).unwrap(),
+                    )
+                }
+            }),
+        )
+    };
+    tokio::spawn(async move { axum::serve(responder, app).await.unwrap() });
+
+    let mut pebble = Pebble::prepare();
+    pebble.ocsp_url = format!("http://127.0.0.1:{ocsp_port}/");
+    let mut acme = build(
+        dir.path(),
+        &pebble.directory(),
+        &pebble.listener_ca(),
+        0,
+        AcmeChallenge::TlsAlpn01,
+    )
+    .await;
+    let addr = acme.addr;
+    pebble.start(addr.port(), free_port());
+    let (stopper, server, state) = acme.run();
+    until("the first certificate", Duration::from_secs(60), || {
+        issued(&state)
+    })
+    .await;
+    until("the responder is asked", Duration::from_secs(20), || {
+        asked.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    let (first, staple) = leaf_and_staple(addr).await;
+    assert!(
+        staple.is_empty(),
+        "nothing to staple while the responder refuses"
+    );
+
+    // The responder knows pebble's intermediate and answers "good" for what it issues.
+    std::fs::write(
+        work.join("inter.pem"),
+        pebble.management_file("/intermediates/0").await,
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("inter-key.pem"),
+        pebble.management_file("/intermediate-keys/0").await,
+    )
+    .unwrap();
+    std::fs::write(work.join("root.pem"), pebble.issuing_root().await).unwrap();
+    armed.store(true, Ordering::SeqCst);
+    // A new certificate is stapled as soon as it is served.
+    state.acme.as_ref().unwrap().renew_now();
+    until("the renewal", Duration::from_secs(60), || {
+        renewals(&state) == 2
+    })
+    .await;
+    let second = served_leaf(addr, "localhost").await;
+    assert_ne!(second, first);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (leaf, staple) = loop {
+        let (leaf, staple) = leaf_and_staple(addr).await;
+        if !staple.is_empty() {
+            break (leaf, staple);
+        }
+        assert!(Instant::now() < deadline, "no staple within 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(leaf, second, "the staple is for the certificate served");
+    std::fs::write(work.join("staple.der"), &staple).unwrap();
+    std::fs::write(
+        work.join("leaf.pem"),
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            base64_lines(&leaf)
+        ),
+    )
+    .unwrap();
+    let out = Command::new("openssl")
+        .current_dir(&work)
+        .args([
+            "ocsp",
+            "-respin",
+            "staple.der",
+            "-issuer",
+            "inter.pem",
+            "-cert",
+            "leaf.pem",
+            "-CAfile",
+            "root.pem",
+            "-VAfile",
+            "inter.pem",
+        ])
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.contains("leaf.pem: good"),
+        "{said}"
+    );
+    assert!(said.contains("Response verify OK"), "{said}");
+    stopper.stop();
+    server.await.unwrap().unwrap();
+}
+
+/// The responder's index line for `leaf` ("valid"), as `openssl ca` writes them.
+fn index_line(leaf: &[u8]) -> String {
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf).unwrap();
+    // As BN_bn2hex writes it: upper case, no leading zero bytes.
+    let serial: String = cert
+        .raw_serial()
+        .iter()
+        .skip_while(|b| **b == 0)
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    let t = cert.validity().not_after.to_datetime();
+    format!(
+        "V\t{:02}{:02}{:02}{:02}{:02}{:02}Z\t\t{serial}\tunknown\t/CN=localhost\n",
+        t.year() % 100,
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn base64_lines(der: &[u8]) -> String {
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    text.as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
