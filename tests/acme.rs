@@ -489,7 +489,7 @@ async fn a_first_certificate_is_issued_served_and_reused_after_a_restart() {
     server.await.unwrap().unwrap();
 }
 
-/// A renewal asked for (as an operator would, or the schedule) swaps the certificate
+/// A renewal (asked for through `Acme::renew_now`, as the schedule does) swaps the certificate
 /// while a client keeps one connection open and makes calls through the swap: every
 /// call on it is answered, it keeps the old certificate, new connections get the new.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
-//! `/healthz` (the process runs), `/readyz` (every rule set compiled and the log
-//! writes) and `/metrics`.
+//! `/healthz` (the process runs), `/readyz` (every rule set compiled, the log writes,
+//! the rule pool is whole, and the certificate is a real one with more than 7 days
+//! left) and `/metrics`.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
