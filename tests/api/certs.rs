@@ -294,3 +294,44 @@ fn the_server_warns_about_a_key_others_can_read() {
         .unwrap_or_else(|| panic!("no warning about key.pem in the log:\n{log}"));
     assert!(line.contains("0644"), "{line}");
 }
+
+/// A certificate within 7 days of its expiry makes `/readyz` fail, saying when and
+/// what to do, and its expiry is in `/metrics`; one with 8 days left is ready.
+#[tokio::test]
+async fn a_certificate_close_to_expiry_is_not_ready() {
+    for (days_left, ready) in [(6, false), (8, true)] {
+        let app = spawn_app_with(&[], |config| {
+            // The development CA signs a short-lived certificate in place of its own.
+            lookout::tls::generate(&config.certs, &["localhost".into()]).unwrap();
+            let ca_key = std::fs::read_to_string(config.certs.join("ca-key.pem")).unwrap();
+            let ca_pem = std::fs::read_to_string(config.certs.join("ca.pem")).unwrap();
+            let key = rcgen::KeyPair::from_pem(&ca_key).unwrap();
+            let issuer = rcgen::Issuer::from_ca_cert_pem(&ca_pem, key).unwrap();
+            let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+            params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(80);
+            params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(days_left);
+            let leaf_key = rcgen::KeyPair::generate().unwrap();
+            let cert = params.signed_by(&leaf_key, &issuer).unwrap();
+            std::fs::write(config.certs.join("cert.pem"), cert.pem()).unwrap();
+            std::fs::write(config.certs.join("key.pem"), leaf_key.serialize_pem()).unwrap();
+        })
+        .await;
+        let r = app.get("/readyz").await;
+        assert_eq!(r.status().is_success(), ready, "{days_left} days left");
+        let text = r.text().await.unwrap();
+        assert_eq!(
+            text.contains("the certificate expires at") && text.contains("put a renewed cert.pem"),
+            !ready,
+            "{text}"
+        );
+        let metrics = app.metrics().await;
+        assert!(
+            metrics.contains("lookout_certificate_expiry_timestamp_seconds "),
+            "{metrics}"
+        );
+        assert!(
+            !metrics.contains("lookout_acme_"),
+            "no ACME without [tls.acme]"
+        );
+    }
+}
