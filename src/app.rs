@@ -211,7 +211,15 @@ impl Application {
             (Some((at, listener)), Some(acme)) => {
                 tracing::info!(addr = %at, "plain HTTP: ACME challenges, and a redirect to HTTPS for everything else");
                 let router = http::plain::router(acme.clone(), self.addr.port());
-                let mut plain = axum_server::from_tcp(listener)?.handle(self.handle.clone());
+                // The same limits as the HTTPS listener (its own count of connections).
+                let gate = http::conn::Gate::new(
+                    axum_server::accept::DefaultAcceptor::new(),
+                    limits,
+                    self.state.metrics.clone(),
+                );
+                let mut plain = axum_server::from_tcp(listener)?
+                    .acceptor(gate)
+                    .handle(self.handle.clone());
                 plain
                     .http_builder()
                     .http1()

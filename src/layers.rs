@@ -22,6 +22,8 @@ pub const LAYERS: &[&[&str]] = &[
     &["secrets", "tls"],
     // Every setting, typed; imports no module that runs with them.
     &["config"],
+    // Certificates kept current: ACME orders and renewals, OCSP staples; no HTTP routes.
+    &["acme", "ocsp"],
     // Port events: parsed and normalised; no HTTP, no SQL.
     &["events"],
     // Rules know no HTTP and no SQL; the store knows no rule runs.

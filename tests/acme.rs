@@ -36,6 +36,8 @@ struct Pebble {
     management: u16,
     /// Written into issued certificates as their OCSP responder ("": none).
     ocsp_url: String,
+    /// Names pebble refuses to issue for.
+    blocklist: Vec<String>,
 }
 
 impl Pebble {
@@ -55,6 +57,7 @@ impl Pebble {
             listen: free_port(),
             management: free_port(),
             ocsp_url: String::new(),
+            blocklist: Vec::new(),
         }
     }
 
@@ -69,6 +72,7 @@ impl Pebble {
             "httpPort": http_port,
             "tlsPort": tls_port,
             "ocspResponderURL": self.ocsp_url,
+            "domainBlocklist": self.blocklist,
             "externalAccountBindingRequired": false,
         }});
         let config_path = self.dir.path().join("pebble.json");
@@ -1024,4 +1028,55 @@ fn base64_lines(der: &[u8]) -> String {
         .map(|c| std::str::from_utf8(c).unwrap())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A directory that refuses the order: its problem document (type and detail) is what
+/// is kept, counted and shown to the admin in /readyz, and the temporary certificate
+/// keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_order_is_reported_with_the_directorys_problem_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pebble = Pebble::prepare();
+    pebble.blocklist = vec!["localhost".into()];
+    let mut acme = build(
+        dir.path(),
+        &pebble.directory(),
+        &pebble.listener_ca(),
+        0,
+        AcmeChallenge::TlsAlpn01,
+    )
+    .await;
+    let addr = acme.addr;
+    pebble.start(addr.port(), free_port());
+    let (stopper, server, state) = acme.run();
+    let acme = state.acme.as_ref().unwrap();
+    until("the refusal is counted", Duration::from_secs(30), || {
+        acme.status().failures >= 1
+    })
+    .await;
+    let error = acme.status().last_error.unwrap();
+    assert!(
+        error.contains("urn:ietf:params:acme:error:rejectedIdentifier")
+            && error.contains("localhost"),
+        "{error}"
+    );
+    assert!(!acme.status().issued);
+    let token = std::fs::read_to_string(dir.path().join("data/admin-token")).unwrap();
+    let readyz: serde_json::Value = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+        .get(format!("https://{addr}/readyz"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(readyz["ready"], false);
+    let problems = readyz["problems"].to_string();
+    assert!(problems.contains("rejectedIdentifier"), "{problems}");
+    stopper.stop();
+    server.await.unwrap().unwrap();
 }
