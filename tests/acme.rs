@@ -350,6 +350,30 @@ async fn get_on<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// A lookout for `pebble` (TLS-ALPN-01) in `dir`, and pebble started against it; serving.
+async fn serving(
+    dir: &Path,
+    pebble: &mut Pebble,
+) -> (
+    SocketAddr,
+    lookout::app::Stopper,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    lookout::http::AppState,
+) {
+    let mut acme = build(
+        dir,
+        &pebble.directory(),
+        &pebble.listener_ca(),
+        0,
+        AcmeChallenge::TlsAlpn01,
+    )
+    .await;
+    let addr = acme.addr;
+    pebble.start(addr.port(), free_port());
+    let (stopper, server, state) = acme.run();
+    (addr, stopper, server, state)
+}
+
 impl Acme {
     fn state(&self) -> lookout::http::AppState {
         self.app.as_ref().unwrap().state().clone()
@@ -500,17 +524,7 @@ async fn a_first_certificate_is_issued_served_and_reused_after_a_restart() {
 async fn a_forced_renewal_swaps_the_certificate_under_an_open_connection() {
     let dir = tempfile::tempdir().unwrap();
     let mut pebble = Pebble::prepare();
-    let mut acme = build(
-        dir.path(),
-        &pebble.directory(),
-        &pebble.listener_ca(),
-        0,
-        AcmeChallenge::TlsAlpn01,
-    )
-    .await;
-    let addr = acme.addr;
-    pebble.start(addr.port(), free_port());
-    let (stopper, server, state) = acme.run();
+    let (addr, stopper, server, state) = serving(dir.path(), &mut pebble).await;
     until("the first certificate", Duration::from_secs(60), || {
         issued(&state)
     })
@@ -654,17 +668,7 @@ async fn a_corrupted_cache_is_reissued() {
 async fn a_failing_directory_leaves_the_old_certificate_serving_and_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let mut pebble = Pebble::prepare();
-    let mut acme = build(
-        dir.path(),
-        &pebble.directory(),
-        &pebble.listener_ca(),
-        0,
-        AcmeChallenge::TlsAlpn01,
-    )
-    .await;
-    let addr = acme.addr;
-    pebble.start(addr.port(), free_port());
-    let (stopper, server, state) = acme.run();
+    let (addr, stopper, server, state) = serving(dir.path(), &mut pebble).await;
     until("the first certificate", Duration::from_secs(60), || {
         issued(&state)
     })
@@ -902,17 +906,7 @@ async fn the_certificates_ocsp_status_is_stapled_when_its_responder_answers() {
 
     let mut pebble = Pebble::prepare();
     pebble.ocsp_url = format!("http://127.0.0.1:{ocsp_port}/");
-    let mut acme = build(
-        dir.path(),
-        &pebble.directory(),
-        &pebble.listener_ca(),
-        0,
-        AcmeChallenge::TlsAlpn01,
-    )
-    .await;
-    let addr = acme.addr;
-    pebble.start(addr.port(), free_port());
-    let (stopper, server, state) = acme.run();
+    let (addr, stopper, server, state) = serving(dir.path(), &mut pebble).await;
     until("the first certificate", Duration::from_secs(60), || {
         issued(&state)
     })
@@ -1038,17 +1032,7 @@ async fn a_refused_order_is_reported_with_the_directorys_problem_document() {
     let dir = tempfile::tempdir().unwrap();
     let mut pebble = Pebble::prepare();
     pebble.blocklist = vec!["localhost".into()];
-    let mut acme = build(
-        dir.path(),
-        &pebble.directory(),
-        &pebble.listener_ca(),
-        0,
-        AcmeChallenge::TlsAlpn01,
-    )
-    .await;
-    let addr = acme.addr;
-    pebble.start(addr.port(), free_port());
-    let (stopper, server, state) = acme.run();
+    let (addr, stopper, server, state) = serving(dir.path(), &mut pebble).await;
     let acme = state.acme.as_ref().unwrap();
     until("the refusal is counted", Duration::from_secs(30), || {
         acme.status().failures >= 1
