@@ -89,6 +89,12 @@ macro_rules! backend_conformance {
             let (_guard, store) = $open;
             crate::store::conformance::drafts_and_publishes_are_kept(&store);
         }
+
+        #[test]
+        fn conformance_revisions_instances_candidates_and_shadow_answers() {
+            let (_guard, store) = $open;
+            crate::store::conformance::revisions_instances_candidates_and_shadow_answers(&store);
+        }
     };
 }
 pub(crate) use backend_conformance;
@@ -901,15 +907,23 @@ pub fn drafts_and_publishes_are_kept(store: &dyn Backend) {
         message: "raise the floor".into(),
         action: "publish".into(),
         files: json!({"tce.rhai": "warning(\"x\");", "data/desk.json": "{}"}),
+        seq: 0,
     };
     let first = published("p-1", 10_000, "v1");
     let second = published("p-2", 20_000, "v2");
     store.record_published(&first).unwrap();
     store.record_published(&second).unwrap();
-    assert_eq!(
-        store.published("desk").unwrap(),
-        vec![second.clone(), first.clone()]
-    );
+    let kept = store.published("desk").unwrap();
+    assert!(kept[0].seq > kept[1].seq && kept[1].seq > 0, "{kept:?}");
+    let first = Published {
+        seq: kept[1].seq,
+        ..first
+    };
+    let second = Published {
+        seq: kept[0].seq,
+        ..second
+    };
+    assert_eq!(kept, vec![second.clone(), first.clone()]);
     assert_eq!(store.published("other").unwrap(), vec![]);
     assert_eq!(store.published_one("p-1").unwrap(), Some(first));
     assert_eq!(store.published_one("p-9").unwrap(), None);
@@ -1014,4 +1028,184 @@ pub fn each_rules_activity_adds_up_once_per_call_by_the_hour(store: &dyn Backend
         .collect();
     assert!(!kept.contains(&-48) && kept.contains(&-1), "{kept:?}");
     assert!(store.get(&batch[3].id).unwrap().is_some());
+}
+
+pub fn revisions_instances_candidates_and_shadow_answers(store: &dyn Backend) {
+    use super::{Candidate, Instance, Published, ShadowCall, ShadowKind};
+    use serde_json::json;
+    assert!(store.revision_heads().unwrap().is_empty());
+    assert_eq!(store.revision_mark().unwrap(), 0);
+
+    // Heads: the newest by the order stored, not by the clock of whoever stored it.
+    let revision = |id: &str, ruleset: &str, at: i64, version: &str| Published {
+        id: id.into(),
+        ruleset: ruleset.into(),
+        version: version.into(),
+        previous_version: String::new(),
+        author: "ops".into(),
+        at,
+        message: "m".into(),
+        action: "cli".into(),
+        files: json!({"a.rhai": version}),
+        seq: 0,
+    };
+    store
+        .record_published(&revision("r1", "desk", 5_000, "v1"))
+        .unwrap();
+    store
+        .record_published(&revision("r2", "ports", 1_000, "p1"))
+        .unwrap();
+    let mark = store.revision_mark().unwrap();
+    store
+        .record_published(&revision("r3", "desk", 1_000, "v2"))
+        .unwrap();
+    assert!(store.revision_mark().unwrap() > mark);
+    let heads = store.revision_heads().unwrap();
+    let heads: Vec<(&str, &str)> = heads
+        .iter()
+        .map(|h| (h.ruleset.as_str(), h.version.as_str()))
+        .collect();
+    assert_eq!(heads, vec![("desk", "v2"), ("ports", "p1")]);
+
+    // Instances: one row each, the latest report kept.
+    let instance = |name: &str, seen_at: i64, version: &str| Instance {
+        name: name.into(),
+        started_at: 1,
+        seen_at,
+        serving: json!({"desk": version}),
+        problems: if version == "v1" {
+            vec!["desk: serving v1, the current revision is v2".into()]
+        } else {
+            vec![]
+        },
+    };
+    store.report_instance(&instance("a:1", 10, "v1")).unwrap();
+    store.report_instance(&instance("b:1", 20, "v2")).unwrap();
+    store.report_instance(&instance("a:1", 30, "v2")).unwrap();
+    assert_eq!(
+        store.instances().unwrap(),
+        vec![instance("a:1", 30, "v2"), instance("b:1", 20, "v2")]
+    );
+
+    // Candidates: one running per rule set; a new one replaces it; starts and ends move the mark.
+    let candidate = |id: &str, at: i64| Candidate {
+        id: id.into(),
+        ruleset: "desk".into(),
+        version: format!("c-{id}"),
+        author: "jlee".into(),
+        message: "try a lower floor".into(),
+        files: json!({"a.rhai": id}),
+        started_at: at,
+        ended_at: None,
+        outcome: None,
+    };
+    let mark = store.revision_mark().unwrap();
+    store.start_candidate(&candidate("k1", 100)).unwrap();
+    assert!(store.revision_mark().unwrap() > mark);
+    store.start_candidate(&candidate("k2", 200)).unwrap();
+    let running = store.candidates(None, true).unwrap();
+    assert_eq!(running, vec![candidate("k2", 200)]);
+    let all = store.candidates(Some("desk"), false).unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1].outcome.as_deref(), Some("replaced"));
+    assert_eq!(all[1].ended_at, Some(200));
+    assert!(store.candidates(Some("ports"), false).unwrap().is_empty());
+    let mark = store.revision_mark().unwrap();
+    assert!(store.end_candidate("k2", "discarded", 300).unwrap());
+    assert!(
+        !store.end_candidate("k2", "promoted", 400).unwrap(),
+        "ended once"
+    );
+    assert!(store.revision_mark().unwrap() > mark);
+    assert!(store.candidates(None, true).unwrap().is_empty());
+    let k2 = store.candidate("k2").unwrap().unwrap();
+    assert_eq!(
+        (k2.ended_at, k2.outcome.as_deref()),
+        (Some(300), Some("discarded"))
+    );
+    assert_eq!(store.candidate("k9").unwrap(), None);
+
+    // Shadow answers: kept once per (candidate, call), summed, listed by kind.
+    let now = now_micros();
+    let shadow = |n: i64, added: u32, errors: u32| ShadowCall {
+        call_id: id_at(now + n * 1_000),
+        candidate: "k1".into(),
+        ruleset: "desk".into(),
+        at: now + n * 1_000,
+        live_version: "v2".into(),
+        candidate_version: "c-k1".into(),
+        live_us: 1_000 * n,
+        candidate_us: 500 * n,
+        changed: added > 0,
+        added,
+        removed: 0,
+        altered: 0,
+        guid_changes: 0,
+        errors,
+        timeouts: 0,
+        answer: "[]".into(),
+    };
+    let calls = vec![shadow(1, 0, 0), shadow(2, 2, 0), shadow(3, 1, 1)];
+    store.write_shadow(&calls).unwrap();
+    store.write_shadow(&calls[..1]).unwrap();
+    let summary = store.shadow_summary("k1").unwrap();
+    assert_eq!(
+        (
+            summary.calls,
+            summary.changed,
+            summary.added,
+            summary.errors
+        ),
+        (3, 2, 3, 1)
+    );
+    assert_eq!(
+        (
+            summary.live_us_mean,
+            summary.candidate_us_mean,
+            summary.candidate_us_max
+        ),
+        (2_000, 1_000, 1_500)
+    );
+    assert_eq!(store.shadow_summary("k2").unwrap().calls, 0);
+    assert_eq!(
+        store.shadow_calls("k1", ShadowKind::All, 10).unwrap(),
+        vec![calls[2].clone(), calls[1].clone(), calls[0].clone()]
+    );
+    let ids = |kind| -> Vec<String> {
+        store
+            .shadow_calls("k1", kind, 10)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.call_id)
+            .collect()
+    };
+    assert_eq!(
+        ids(ShadowKind::Added),
+        vec![calls[2].call_id.clone(), calls[1].call_id.clone()]
+    );
+    assert_eq!(ids(ShadowKind::Errors), vec![calls[2].call_id.clone()]);
+    assert!(ids(ShadowKind::Timeouts).is_empty());
+    assert_eq!(
+        store.shadow_calls("k1", ShadowKind::All, 1).unwrap().len(),
+        1
+    );
+
+    // Retention: shadow answers go with the calls they answered again.
+    let kept = sample_call(&calls[1].call_id, now + 2_000);
+    store
+        .write(&[Row::encode(&kept, &mut Packer::default())])
+        .unwrap();
+    store
+        .retain(
+            &Retention {
+                max_age: None,
+                max_bytes: None,
+            },
+            now + 10_000,
+        )
+        .unwrap();
+    assert_eq!(
+        ids(ShadowKind::All),
+        vec![calls[2].call_id.clone(), calls[1].call_id.clone()]
+    );
 }

@@ -26,6 +26,7 @@ mod call;
 #[cfg(test)]
 mod conformance;
 pub mod delta;
+pub mod fleet;
 pub mod postgres;
 pub mod recorder;
 pub mod redact;
@@ -40,6 +41,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use call::{Call, Page, Query, RuleTrace, Summary, TraceError};
+pub use fleet::{Candidate, Instance, ShadowCall, ShadowKind, ShadowSummary};
 pub use row::{Blob, Encoding, Packer, Row};
 pub use workbench::{Draft, Published};
 
@@ -125,6 +127,46 @@ pub trait Backend: Send + Sync + 'static {
         ruleset: &str,
         since: i64,
     ) -> Result<Vec<(activity::Key, activity::Stored)>, StoreError>;
+    /// The newest revision (publish, rollback, folder publish) of every rule set, by
+    /// `seq`, files included.
+    fn revision_heads(&self) -> Result<Vec<Published>, StoreError>;
+    /// The highest `seq` of revisions and candidates' starts and ends: a follower that
+    /// saw this number has seen everything it acts on.
+    fn revision_mark(&self) -> Result<i64, StoreError>;
+    /// Waits up to `timeout` for word of a new revision or candidate from another
+    /// instance (PostgreSQL: LISTEN); whether word came. A store without notifications
+    /// sleeps and answers `false` (its followers poll).
+    fn wait_for_revision(&self, timeout: std::time::Duration) -> Result<bool, StoreError> {
+        std::thread::sleep(timeout);
+        Ok(false)
+    }
+    /// Keeps what an instance serves now (one row per instance name).
+    fn report_instance(&self, instance: &Instance) -> Result<(), StoreError>;
+    /// Every instance that reported, most recently seen first.
+    fn instances(&self) -> Result<Vec<Instance>, StoreError>;
+    /// Starts a candidate; a candidate of the same rule set still running ends as
+    /// `replaced`, in the same transaction (one candidate per rule set at a time).
+    fn start_candidate(&self, candidate: &Candidate) -> Result<(), StoreError>;
+    /// Ends a running candidate (`promoted`, `discarded`); whether it was running.
+    fn end_candidate(&self, id: &str, outcome: &str, at: i64) -> Result<bool, StoreError>;
+    fn candidate(&self, id: &str) -> Result<Option<Candidate>, StoreError>;
+    /// Candidates running now (`ruleset: None`: of every rule set), or a rule set's
+    /// candidates, ended ones too, newest first.
+    fn candidates(
+        &self,
+        ruleset: Option<&str>,
+        running_only: bool,
+    ) -> Result<Vec<Candidate>, StoreError>;
+    /// Keeps candidates' answers (a call answered again by the same candidate is kept once).
+    fn write_shadow(&self, calls: &[ShadowCall]) -> Result<(), StoreError>;
+    fn shadow_summary(&self, candidate: &str) -> Result<ShadowSummary, StoreError>;
+    /// A candidate's calls of one kind, newest first, at most `limit`.
+    fn shadow_calls(
+        &self,
+        candidate: &str,
+        kind: ShadowKind,
+        limit: usize,
+    ) -> Result<Vec<ShadowCall>, StoreError>;
     fn limit_size(&self, bytes: u64) -> Result<(), StoreError> {
         Err(StoreError::BadQuery(format!(
             "{} has no size limit of its own; use max_size_mb (retention) instead of max_file_mb ({bytes} bytes)",

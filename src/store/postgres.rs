@@ -32,13 +32,14 @@ use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls};
 
+use super::fleet::{CANDIDATE_COLUMNS, SHADOW_COLUMNS, SUMMARY_SQL};
 use super::sql::{
     self, event_from_columns, event_lists, events_page, events_sql, Param, EVENT_COLUMNS,
 };
 use super::{
-    activity, search, without_password, Backend, Blob, Draft, Encoding, Event, EventPage,
-    EventQuery, Ingested, Page, Published, Query, Removed, Retention, Row, Stats, StoreError,
-    Summary,
+    activity, search, without_password, Backend, Blob, Candidate, Draft, Encoding, Event,
+    EventPage, EventQuery, Ingested, Instance, Page, Published, Query, Removed, Retention, Row,
+    ShadowCall, ShadowKind, ShadowSummary, Stats, StoreError, Summary,
 };
 use crate::ids::{id_floor, valid_id};
 
@@ -182,7 +183,64 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     CREATE INDEX rule_activity_by_hour ON rule_activity (hour);",
     ),
+    // Revisions numbered in the order stored; instances, candidates and their shadow
+    // answers (store::fleet).
+    (
+        8,
+        "CREATE SEQUENCE fleet_seq;
+    ALTER TABLE published ADD COLUMN seq bigint;
+    UPDATE published p SET seq = o.n
+        FROM (SELECT id, row_number() OVER (ORDER BY at, id) AS n FROM published) o
+        WHERE p.id = o.id;
+    SELECT setval('fleet_seq', coalesce(max(seq), 0) + 1, false) FROM published;
+    ALTER TABLE published ALTER COLUMN seq SET DEFAULT nextval('fleet_seq'),
+        ALTER COLUMN seq SET NOT NULL;
+    CREATE INDEX published_by_seq ON published (ruleset, seq);
+    CREATE TABLE instances (
+        name text COLLATE \"C\" PRIMARY KEY,
+        started_at bigint NOT NULL,
+        seen_at bigint NOT NULL,
+        serving text NOT NULL,
+        problems text NOT NULL
+    );
+    CREATE TABLE candidates (
+        id text COLLATE \"C\" PRIMARY KEY,
+        ruleset text NOT NULL,
+        version text NOT NULL,
+        author text NOT NULL,
+        message text NOT NULL,
+        files text NOT NULL,
+        started_at bigint NOT NULL,
+        ended_at bigint,
+        outcome text,
+        seq bigint NOT NULL DEFAULT nextval('fleet_seq')
+    );
+    CREATE UNIQUE INDEX candidates_running ON candidates (ruleset) WHERE ended_at IS NULL;
+    CREATE TABLE shadow_calls (
+        call_id text COLLATE \"C\" NOT NULL,
+        candidate text COLLATE \"C\" NOT NULL,
+        ruleset text NOT NULL,
+        at bigint NOT NULL,
+        live_version text NOT NULL,
+        candidate_version text NOT NULL,
+        live_us bigint NOT NULL,
+        candidate_us bigint NOT NULL,
+        changed_answer integer NOT NULL,
+        added integer NOT NULL,
+        removed integer NOT NULL,
+        altered integer NOT NULL,
+        guid_changes integer NOT NULL,
+        errors integer NOT NULL,
+        timeouts integer NOT NULL,
+        answer text NOT NULL,
+        PRIMARY KEY (candidate, call_id)
+    );
+    CREATE INDEX shadow_calls_by_call ON shadow_calls (call_id);",
+    ),
 ];
+
+/// The channel instances LISTEN on for new revisions and candidates.
+const REVISIONS_CHANNEL: &str = "lookout_revisions";
 
 /// The advisory lock every lookout takes while it checks and migrates the schema
 /// (any constant, the same in every version: the bytes of "lookout").
@@ -206,6 +264,9 @@ pub struct Postgres {
     /// The URL without its password, for messages.
     name: String,
     idle: Mutex<Vec<Client>>,
+    /// The connection that LISTENs for revisions (`wait_for_revision`), opened on
+    /// first use and again after it breaks.
+    listener: Mutex<Option<Client>>,
 }
 
 impl Postgres {
@@ -237,6 +298,7 @@ impl Postgres {
             config,
             name,
             idle: Mutex::new(Vec::new()),
+            listener: Mutex::new(None),
         };
         off_async(|| {
             let mut client = store.connect()?;
@@ -308,8 +370,13 @@ impl Drop for Postgres {
     fn drop(&mut self) {
         // Closing a connection blocks on its runtime, which panics on an async thread.
         let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|p| p.into_inner()));
-        if !idle.is_empty() {
-            off_async(move || drop(idle));
+        let listener = self
+            .listener
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if !idle.is_empty() || listener.is_some() {
+            off_async(move || drop((idle, listener)));
         }
     }
 }
@@ -759,6 +826,11 @@ impl Backend for Postgres {
             client.execute(
                 "DELETE FROM rule_activity WHERE hour < $1",
                 &[&activity::kept_from(now)],
+            )?;
+            // Candidates' answers go with the calls they answered again.
+            client.execute(
+                "DELETE FROM shadow_calls WHERE call_id < coalesce((SELECT min(id) FROM calls), '~')",
+                &[],
             )
         })?;
         Ok(removed)
@@ -966,15 +1038,269 @@ impl Backend for Postgres {
 
     fn record_published(&self, p: &Published) -> Result<(), StoreError> {
         let files = p.files.to_string();
-        // Safe to run twice (`with_client` may): the same id is kept once.
+        // Safe to run twice (`with_client` may): the same id is kept once. Publishes of
+        // one rule set are stored one at a time (the lock), so `seq` follows commits;
+        // the NOTIFY reaches listeners at the commit.
         self.with_client(|client| {
-            client.execute(
+            let mut tx = client.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&p.ruleset])?;
+            tx.execute(
                 "INSERT INTO published (id, ruleset, version, previous_version, author, at, message, action, files)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
                 &[&p.id, &p.ruleset, &p.version, &p.previous_version, &p.author, &p.at, &p.message, &p.action, &files],
+            )?;
+            tx.execute("SELECT pg_notify($1, $2)", &[&REVISIONS_CHANNEL, &p.ruleset])?;
+            tx.commit()
+        })?;
+        Ok(())
+    }
+
+    fn revision_heads(&self) -> Result<Vec<Published>, StoreError> {
+        let rows = self.with_client(|client| {
+            client.query(
+                &format!(
+                    "SELECT DISTINCT ON (ruleset) {PUBLISHED_COLUMNS} FROM published ORDER BY ruleset, seq DESC"
+                ),
+                &[],
+            )
+        })?;
+        rows.iter().map(decode_published).collect()
+    }
+
+    fn revision_mark(&self) -> Result<i64, StoreError> {
+        self.with_client(|client| {
+            Ok(client
+                .query_one(
+                    "SELECT greatest(coalesce((SELECT max(seq) FROM published), 0), coalesce((SELECT max(seq) FROM candidates), 0))::bigint",
+                    &[],
+                )?
+                .get(0))
+        })
+    }
+
+    fn wait_for_revision(&self, timeout: Duration) -> Result<bool, StoreError> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let mut slot = self.listener.lock().expect("listener");
+        let listening = slot.as_ref().is_some_and(|c| !c.is_closed());
+        if !listening {
+            *slot = None;
+            let mut client = self.connect()?;
+            client
+                .batch_execute(&format!("LISTEN {REVISIONS_CHANNEL}"))
+                .map_err(|e| self.fail(e))?;
+            *slot = Some(client);
+            // Word sent before the LISTEN is lost: the caller reads the store again.
+            return Ok(true);
+        }
+        let client = slot.as_mut().expect("listening");
+        let mut notifications = client.notifications();
+        let first = notifications.timeout_iter(timeout).next();
+        match first {
+            Ok(Some(_)) => {
+                // Whatever else has arrived is the same word.
+                while let Ok(Some(_)) = notifications.iter().next() {}
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(e) => {
+                let e = self.fail(e);
+                drop(notifications);
+                *slot = None;
+                Err(e)
+            }
+        }
+    }
+
+    fn report_instance(&self, i: &Instance) -> Result<(), StoreError> {
+        let serving = i.serving.to_string();
+        let problems = serde_json::to_string(&i.problems).expect("strings are JSON");
+        self.with_client(|client| {
+            client.execute(
+                "INSERT INTO instances (name, started_at, seen_at, serving, problems) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (name) DO UPDATE SET started_at = excluded.started_at, seen_at = excluded.seen_at,
+                     serving = excluded.serving, problems = excluded.problems",
+                &[&i.name, &i.started_at, &i.seen_at, &serving, &problems],
             )
         })?;
         Ok(())
+    }
+
+    fn instances(&self) -> Result<Vec<Instance>, StoreError> {
+        let rows = self.with_client(|client| {
+            client.query(
+                "SELECT name, started_at, seen_at, serving, problems FROM instances ORDER BY seen_at DESC, name",
+                &[],
+            )
+        })?;
+        rows.iter()
+            .map(|r| sql::instance(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect()
+    }
+
+    fn start_candidate(&self, c: &Candidate) -> Result<(), StoreError> {
+        let files = c.files.to_string();
+        self.with_client(|client| {
+            let mut tx = client.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&c.ruleset])?;
+            tx.execute(
+                "UPDATE candidates SET ended_at = $1, outcome = 'replaced', seq = nextval('fleet_seq')
+                 WHERE ruleset = $2 AND ended_at IS NULL",
+                &[&c.started_at, &c.ruleset],
+            )?;
+            tx.execute(
+                "INSERT INTO candidates (id, ruleset, version, author, message, files, started_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+                &[&c.id, &c.ruleset, &c.version, &c.author, &c.message, &files, &c.started_at],
+            )?;
+            tx.execute("SELECT pg_notify($1, $2)", &[&REVISIONS_CHANNEL, &c.ruleset])?;
+            tx.commit()
+        })
+    }
+
+    fn end_candidate(&self, id: &str, outcome: &str, at: i64) -> Result<bool, StoreError> {
+        self.with_client(|client| {
+            let mut tx = client.transaction()?;
+            let n = tx.execute(
+                "UPDATE candidates SET ended_at = $1, outcome = $2, seq = nextval('fleet_seq')
+                 WHERE id = $3 AND ended_at IS NULL",
+                &[&at, &outcome, &id],
+            )?;
+            tx.execute("SELECT pg_notify($1, $2)", &[&REVISIONS_CHANNEL, &id])?;
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
+    fn candidate(&self, id: &str) -> Result<Option<Candidate>, StoreError> {
+        let rows = self.with_client(|client| {
+            client.query(
+                &format!("SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE id = $1"),
+                &[&id],
+            )
+        })?;
+        rows.first().map(decode_candidate).transpose()
+    }
+
+    fn candidates(
+        &self,
+        ruleset: Option<&str>,
+        running_only: bool,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        let rows = self.with_client(|client| {
+            client.query(
+                &format!(
+                    "SELECT {CANDIDATE_COLUMNS} FROM candidates
+                     WHERE ($1::text IS NULL OR ruleset = $1) AND (NOT $2 OR ended_at IS NULL)
+                     ORDER BY started_at DESC, id DESC"
+                ),
+                &[&ruleset, &running_only],
+            )
+        })?;
+        rows.iter().map(decode_candidate).collect()
+    }
+
+    fn write_shadow(&self, calls: &[ShadowCall]) -> Result<(), StoreError> {
+        if calls.is_empty() {
+            return Ok(());
+        }
+        self.with_client(|client| {
+            let mut tx = client.transaction()?;
+            let insert = tx.prepare(&format!(
+                "INSERT INTO shadow_calls ({SHADOW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                 ON CONFLICT (candidate, call_id) DO NOTHING"
+            ))?;
+            for c in calls {
+                let answer = c.answer.replace('\0', "\u{fffd}");
+                let counts = [
+                    c.changed as i32,
+                    c.added as i32,
+                    c.removed as i32,
+                    c.altered as i32,
+                    c.guid_changes as i32,
+                    c.errors as i32,
+                    c.timeouts as i32,
+                ];
+                tx.execute(
+                    &insert,
+                    &[
+                        &c.call_id,
+                        &c.candidate,
+                        &c.ruleset,
+                        &c.at,
+                        &c.live_version,
+                        &c.candidate_version,
+                        &c.live_us,
+                        &c.candidate_us,
+                        &counts[0],
+                        &counts[1],
+                        &counts[2],
+                        &counts[3],
+                        &counts[4],
+                        &counts[5],
+                        &counts[6],
+                        &answer,
+                    ],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    fn shadow_summary(&self, candidate: &str) -> Result<ShadowSummary, StoreError> {
+        let row = self
+            .with_client(|client| client.query_one(&format!("{SUMMARY_SQL}$1"), &[&candidate]))?;
+        let n = |i: usize| row.get::<_, i64>(i);
+        Ok(ShadowSummary {
+            calls: n(0) as u64,
+            changed: n(1) as u64,
+            added: n(2) as u64,
+            removed: n(3) as u64,
+            altered: n(4) as u64,
+            guid_changes: n(5) as u64,
+            errors: n(6) as u64,
+            timeouts: n(7) as u64,
+            live_us_mean: n(8),
+            candidate_us_mean: n(9),
+            candidate_us_max: n(10),
+        })
+    }
+
+    fn shadow_calls(
+        &self,
+        candidate: &str,
+        kind: ShadowKind,
+        limit: usize,
+    ) -> Result<Vec<ShadowCall>, StoreError> {
+        let rows = self.with_client(|client| {
+            client.query(
+                &format!(
+                    "SELECT {SHADOW_COLUMNS} FROM shadow_calls WHERE candidate = $1 AND {} ORDER BY call_id DESC LIMIT $2",
+                    kind.condition()
+                ),
+                &[&candidate, &(limit as i64)],
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| ShadowCall {
+                call_id: r.get(0),
+                candidate: r.get(1),
+                ruleset: r.get(2),
+                at: r.get(3),
+                live_version: r.get(4),
+                candidate_version: r.get(5),
+                live_us: r.get(6),
+                candidate_us: r.get(7),
+                changed: r.get::<_, i32>(8) != 0,
+                added: r.get::<_, i32>(9) as u32,
+                removed: r.get::<_, i32>(10) as u32,
+                altered: r.get::<_, i32>(11) as u32,
+                guid_changes: r.get::<_, i32>(12) as u32,
+                errors: r.get::<_, i32>(13) as u32,
+                timeouts: r.get::<_, i32>(14) as u32,
+                answer: r.get(15),
+            })
+            .collect())
     }
 
     fn published(&self, ruleset: &str) -> Result<Vec<Published>, StoreError> {
@@ -1083,7 +1409,7 @@ fn stored_activity(r: &postgres::Row, first: usize) -> activity::Stored {
 
 const DRAFT_COLUMNS: &str = "id, ruleset, owner, base_version, files, created_at, updated_at";
 const PUBLISHED_COLUMNS: &str =
-    "id, ruleset, version, previous_version, author, at, message, action, files";
+    "id, ruleset, version, previous_version, author, at, message, action, files, seq";
 
 fn decode_draft(r: &postgres::Row) -> Result<Draft, StoreError> {
     Ok(Draft {
@@ -1108,6 +1434,21 @@ fn decode_published(r: &postgres::Row) -> Result<Published, StoreError> {
         message: r.get(6),
         action: r.get(7),
         files: sql::files_from_text(r.get(8))?,
+        seq: r.get(9),
+    })
+}
+
+fn decode_candidate(r: &postgres::Row) -> Result<Candidate, StoreError> {
+    Ok(Candidate {
+        id: r.get(0),
+        ruleset: r.get(1),
+        version: r.get(2),
+        author: r.get(3),
+        message: r.get(4),
+        files: sql::files_from_text(r.get(5))?,
+        started_at: r.get(6),
+        ended_at: r.get(7),
+        outcome: r.get(8),
     })
 }
 

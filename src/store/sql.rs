@@ -280,3 +280,23 @@ pub fn files_from_text(text: &str) -> Result<serde_json::Value, super::StoreErro
     serde_json::from_str(text)
         .map_err(|e| super::StoreError::Corrupt(format!("a stored file set is not JSON: {e}")))
 }
+
+/// An instance's row, its JSON columns read.
+pub fn instance(
+    name: String,
+    started_at: i64,
+    seen_at: i64,
+    serving: &str,
+    problems: &str,
+) -> Result<super::Instance, super::StoreError> {
+    let corrupt = |e: serde_json::Error| {
+        super::StoreError::Corrupt(format!("instance {name}'s row does not read: {e}"))
+    };
+    Ok(super::Instance {
+        serving: serde_json::from_str(serving).map_err(corrupt)?,
+        problems: serde_json::from_str(problems).map_err(corrupt)?,
+        name,
+        started_at,
+        seen_at,
+    })
+}

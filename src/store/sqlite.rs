@@ -13,10 +13,12 @@ use std::time::Duration;
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
+use super::fleet::{CANDIDATE_COLUMNS, SHADOW_COLUMNS, SUMMARY_SQL};
 use super::sql::{self, event_from_columns, event_lists, events_page, events_sql, Param};
 use super::{
-    activity, search, Backend, Blob, Draft, Encoding, Event, EventPage, EventQuery, Ingested, Page,
-    Published, Query, Removed, Retention, Row, Stats, StoreError, Summary,
+    activity, search, Backend, Blob, Candidate, Draft, Encoding, Event, EventPage, EventQuery,
+    Ingested, Instance, Page, Published, Query, Removed, Retention, Row, ShadowCall, ShadowKind,
+    ShadowSummary, Stats, StoreError, Summary,
 };
 use crate::ids::{id_floor, valid_id};
 
@@ -150,6 +152,55 @@ const MIGRATIONS: &[(i64, &str)] = &[
         PRIMARY KEY (ruleset, hour, rule)
     ) WITHOUT ROWID;
     CREATE INDEX rule_activity_by_hour ON rule_activity (hour);",
+    ),
+    // Revisions numbered in the order stored; instances, candidates and their shadow
+    // answers (store::fleet).
+    (
+        7,
+        "ALTER TABLE published ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+    UPDATE published SET seq = (SELECT count(*) FROM published p
+        WHERE p.at < published.at OR (p.at = published.at AND p.id <= published.id));
+    CREATE INDEX published_by_seq ON published (ruleset, seq);
+    CREATE TABLE instances (
+        name TEXT PRIMARY KEY,
+        started_at INTEGER NOT NULL,
+        seen_at INTEGER NOT NULL,
+        serving TEXT NOT NULL,
+        problems TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE candidates (
+        id TEXT PRIMARY KEY,
+        ruleset TEXT NOT NULL,
+        version TEXT NOT NULL,
+        author TEXT NOT NULL,
+        message TEXT NOT NULL,
+        files TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER,
+        outcome TEXT,
+        seq INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX candidates_running ON candidates (ruleset) WHERE ended_at IS NULL;
+    CREATE TABLE shadow_calls (
+        call_id TEXT NOT NULL,
+        candidate TEXT NOT NULL,
+        ruleset TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        live_version TEXT NOT NULL,
+        candidate_version TEXT NOT NULL,
+        live_us INTEGER NOT NULL,
+        candidate_us INTEGER NOT NULL,
+        changed_answer INTEGER NOT NULL,
+        added INTEGER NOT NULL,
+        removed INTEGER NOT NULL,
+        altered INTEGER NOT NULL,
+        guid_changes INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        timeouts INTEGER NOT NULL,
+        answer TEXT NOT NULL,
+        PRIMARY KEY (candidate, call_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX shadow_calls_by_call ON shadow_calls (call_id);",
     ),
 ];
 
@@ -551,6 +602,12 @@ impl Backend for Sqlite {
                 [activity::kept_from(now)],
             )
             .map_err(&err)?;
+            // Candidates' answers go with the calls they answered again.
+            conn.execute(
+                "DELETE FROM shadow_calls WHERE call_id < coalesce((SELECT min(id) FROM calls), '~')",
+                [],
+            )
+            .map_err(&err)?;
         }
         if removed.by_age + removed.by_size > 0 {
             let conn = self.writer.lock().expect("writer");
@@ -806,12 +863,227 @@ impl Backend for Sqlite {
         let err = unavailable(&self.path);
         let conn = self.writer.lock().expect("writer");
         conn.execute(
-            "INSERT INTO published (id, ruleset, version, previous_version, author, at, message, action, files)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            &format!("INSERT INTO published (id, ruleset, version, previous_version, author, at, message, action, files, seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, {NEXT_SEQ})"),
             params![p.id, p.ruleset, p.version, p.previous_version, p.author, p.at, p.message, p.action, p.files.to_string()],
         )
         .map_err(&err)?;
         Ok(())
+    }
+
+    fn revision_heads(&self) -> Result<Vec<Published>, StoreError> {
+        let rows = self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {PUBLISHED_COLUMNS} FROM published p
+                 WHERE seq = (SELECT max(seq) FROM published q WHERE q.ruleset = p.ruleset)
+                 ORDER BY ruleset"
+            ))?
+            .query_map([], published_columns)?
+            .collect::<Result<Vec<_>, _>>()
+        })?;
+        rows.into_iter().map(decode_published).collect()
+    }
+
+    fn revision_mark(&self) -> Result<i64, StoreError> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT max(coalesce((SELECT max(seq) FROM published), 0), coalesce((SELECT max(seq) FROM candidates), 0))",
+                [],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    fn report_instance(&self, i: &Instance) -> Result<(), StoreError> {
+        let err = unavailable(&self.path);
+        let conn = self.writer.lock().expect("writer");
+        conn.execute(
+            "INSERT INTO instances (name, started_at, seen_at, serving, problems) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (name) DO UPDATE SET started_at = excluded.started_at, seen_at = excluded.seen_at,
+                 serving = excluded.serving, problems = excluded.problems",
+            params![
+                i.name,
+                i.started_at,
+                i.seen_at,
+                i.serving.to_string(),
+                serde_json::to_string(&i.problems).expect("strings are JSON")
+            ],
+        )
+        .map_err(&err)?;
+        Ok(())
+    }
+
+    fn instances(&self) -> Result<Vec<Instance>, StoreError> {
+        let rows = self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT name, started_at, seen_at, serving, problems FROM instances ORDER BY seen_at DESC, name",
+            )?
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()
+        })?;
+        rows.into_iter()
+            .map(|(name, started_at, seen_at, serving, problems)| {
+                sql::instance(name, started_at, seen_at, &serving, &problems)
+            })
+            .collect()
+    }
+
+    fn start_candidate(&self, c: &Candidate) -> Result<(), StoreError> {
+        let err = unavailable(&self.path);
+        let mut conn = self.writer.lock().expect("writer");
+        let tx = conn.transaction().map_err(&err)?;
+        tx.execute(
+            &format!(
+                "UPDATE candidates SET ended_at = ?1, outcome = 'replaced', seq = {NEXT_SEQ}
+             WHERE ruleset = ?2 AND ended_at IS NULL"
+            ),
+            params![c.started_at, c.ruleset],
+        )
+        .map_err(&err)?;
+        tx.execute(
+            &format!("INSERT INTO candidates (id, ruleset, version, author, message, files, started_at, ended_at, outcome, seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, {NEXT_SEQ})"),
+            params![c.id, c.ruleset, c.version, c.author, c.message, c.files.to_string(), c.started_at],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)
+    }
+
+    fn end_candidate(&self, id: &str, outcome: &str, at: i64) -> Result<bool, StoreError> {
+        let err = unavailable(&self.path);
+        let conn = self.writer.lock().expect("writer");
+        let n = conn
+            .execute(
+                &format!(
+                    "UPDATE candidates SET ended_at = ?1, outcome = ?2, seq = {NEXT_SEQ}
+                 WHERE id = ?3 AND ended_at IS NULL"
+                ),
+                params![at, outcome, id],
+            )
+            .map_err(&err)?;
+        Ok(n > 0)
+    }
+
+    fn candidate(&self, id: &str) -> Result<Option<Candidate>, StoreError> {
+        let rows = self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE id = ?1"
+            ))?
+            .query_map([id], candidate_columns)?
+            .collect::<Result<Vec<_>, _>>()
+        })?;
+        rows.into_iter().next().map(decode_candidate).transpose()
+    }
+
+    fn candidates(
+        &self,
+        ruleset: Option<&str>,
+        running_only: bool,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        let rows = self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {CANDIDATE_COLUMNS} FROM candidates
+                 WHERE (?1 IS NULL OR ruleset = ?1) AND (?2 = 0 OR ended_at IS NULL)
+                 ORDER BY started_at DESC, id DESC"
+            ))?
+            .query_map(params![ruleset, running_only as i64], candidate_columns)?
+            .collect::<Result<Vec<_>, _>>()
+        })?;
+        rows.into_iter().map(decode_candidate).collect()
+    }
+
+    fn write_shadow(&self, calls: &[ShadowCall]) -> Result<(), StoreError> {
+        let err = unavailable(&self.path);
+        let mut conn = self.writer.lock().expect("writer");
+        let tx = conn.transaction().map_err(&err)?;
+        {
+            let mut insert = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO shadow_calls ({SHADOW_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                     ON CONFLICT (candidate, call_id) DO NOTHING"
+                ))
+                .map_err(&err)?;
+            for c in calls {
+                insert
+                    .execute(params![
+                        c.call_id,
+                        c.candidate,
+                        c.ruleset,
+                        c.at,
+                        c.live_version,
+                        c.candidate_version,
+                        c.live_us,
+                        c.candidate_us,
+                        c.changed as i64,
+                        c.added,
+                        c.removed,
+                        c.altered,
+                        c.guid_changes,
+                        c.errors,
+                        c.timeouts,
+                        c.answer
+                    ])
+                    .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)
+    }
+
+    fn shadow_summary(&self, candidate: &str) -> Result<ShadowSummary, StoreError> {
+        self.read(|conn| {
+            conn.query_row(&format!("{SUMMARY_SQL}?1"), [candidate], |r| {
+                Ok(ShadowSummary {
+                    calls: r.get::<_, i64>(0)? as u64,
+                    changed: r.get::<_, i64>(1)? as u64,
+                    added: r.get::<_, i64>(2)? as u64,
+                    removed: r.get::<_, i64>(3)? as u64,
+                    altered: r.get::<_, i64>(4)? as u64,
+                    guid_changes: r.get::<_, i64>(5)? as u64,
+                    errors: r.get::<_, i64>(6)? as u64,
+                    timeouts: r.get::<_, i64>(7)? as u64,
+                    live_us_mean: r.get(8)?,
+                    candidate_us_mean: r.get(9)?,
+                    candidate_us_max: r.get(10)?,
+                })
+            })
+        })
+    }
+
+    fn shadow_calls(
+        &self,
+        candidate: &str,
+        kind: ShadowKind,
+        limit: usize,
+    ) -> Result<Vec<ShadowCall>, StoreError> {
+        self.read(|conn| {
+            conn.prepare(&format!(
+                "SELECT {SHADOW_COLUMNS} FROM shadow_calls WHERE candidate = ?1 AND {} ORDER BY call_id DESC LIMIT ?2",
+                kind.condition()
+            ))?
+            .query_map(params![candidate, limit as i64], |r| {
+                Ok(ShadowCall {
+                    call_id: r.get(0)?,
+                    candidate: r.get(1)?,
+                    ruleset: r.get(2)?,
+                    at: r.get(3)?,
+                    live_version: r.get(4)?,
+                    candidate_version: r.get(5)?,
+                    live_us: r.get(6)?,
+                    candidate_us: r.get(7)?,
+                    changed: r.get::<_, i64>(8)? != 0,
+                    added: r.get(9)?,
+                    removed: r.get(10)?,
+                    altered: r.get(11)?,
+                    guid_changes: r.get(12)?,
+                    errors: r.get(13)?,
+                    timeouts: r.get(14)?,
+                    answer: r.get(15)?,
+                })
+            })?
+            .collect()
+        })
     }
 
     fn published(&self, ruleset: &str) -> Result<Vec<Published>, StoreError> {
@@ -869,7 +1141,51 @@ impl Backend for Sqlite {
 
 const DRAFT_COLUMNS: &str = "id, ruleset, owner, base_version, files, created_at, updated_at";
 const PUBLISHED_COLUMNS: &str =
-    "id, ruleset, version, previous_version, author, at, message, action, files";
+    "id, ruleset, version, previous_version, author, at, message, action, files, seq";
+
+/// The next number in the one order of revisions and candidates' starts and ends (the
+/// writer connection is one, so no two writes take the same).
+const NEXT_SEQ: &str = "(SELECT 1 + max(coalesce((SELECT max(seq) FROM published), 0), coalesce((SELECT max(seq) FROM candidates), 0)))";
+
+type CandidateColumns = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
+
+fn candidate_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<CandidateColumns> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    ))
+}
+
+fn decode_candidate(c: CandidateColumns) -> Result<Candidate, StoreError> {
+    Ok(Candidate {
+        files: sql::files_from_text(&c.5)?,
+        id: c.0,
+        ruleset: c.1,
+        version: c.2,
+        author: c.3,
+        message: c.4,
+        started_at: c.6,
+        ended_at: c.7,
+        outcome: c.8,
+    })
+}
 
 /// A draft's columns, its files still text.
 type DraftColumns = (String, String, String, String, String, i64, i64);
@@ -883,6 +1199,7 @@ type PublishedColumns = (
     String,
     String,
     String,
+    i64,
 );
 
 fn draft_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<DraftColumns> {
@@ -908,6 +1225,7 @@ fn published_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<PublishedColumns
         r.get(6)?,
         r.get(7)?,
         r.get(8)?,
+        r.get(9)?,
     ))
 }
 
@@ -934,6 +1252,7 @@ fn decode_published(c: PublishedColumns) -> Result<Published, StoreError> {
         at: c.5,
         message: c.6,
         action: c.7,
+        seq: c.9,
     })
 }
 

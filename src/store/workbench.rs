@@ -35,8 +35,12 @@ pub struct Published {
     /// µs since the epoch.
     pub at: i64,
     pub message: String,
-    /// `publish` or `rollback`.
+    /// `baseline`, `publish`, `rollback`, `folder` (a designated instance's rules
+    /// folder) or `cli` (`lookout publish`).
     pub action: String,
     /// Every file of the rule set after it: `{"<path>": "<text>"}`.
     pub files: serde_json::Value,
+    /// Its place in the order revisions were stored (given by the store; 0 before).
+    #[serde(default)]
+    pub seq: i64,
 }
