@@ -26,6 +26,8 @@ pub struct Application {
     // Kept alive for as long as the server runs.
     _watchers: Vec<notify::RecommendedWatcher>,
     _certs: Arc<CertStore>,
+    /// `[fleet] publish_folder`: the rules folder, loaded to be published.
+    _folder: Option<Arc<Registry>>,
 }
 
 impl Application {
@@ -63,20 +65,38 @@ impl Application {
             margin: config.margin,
             ..Defaults::default()
         };
-        let registry = Arc::new(Registry::load(&config.rules, defaults).with_context(|| {
-            format!(
-                "cannot read the rules folder {}; create it or pass --rules",
-                config.rules.display()
-            )
-        })?);
-        if registry.all().is_empty() && registry.problems().is_empty() {
+        // A fleet instance serves the revisions in the store, written out under its data
+        // folder by the fleet's follower; otherwise the rules folder.
+        let served_root = if config.fleet.rules_from_store {
+            let root = crate::fleet::rules_root(&config.data);
+            std::fs::create_dir_all(&root)
+                .with_context(|| format!("cannot make the folder {}", root.display()))?;
+            root
+        } else {
+            config.rules.clone()
+        };
+        let registry = Arc::new(Registry::load(&served_root, defaults.clone()).with_context(
+            || {
+                format!(
+                    "cannot read the rules folder {}; create it or pass --rules",
+                    served_root.display()
+                )
+            },
+        )?);
+        if !config.fleet.rules_from_store
+            && registry.all().is_empty()
+            && registry.problems().is_empty()
+        {
             tracing::warn!(
                 "no rule sets in {}; add a folder with a .rhai rule",
                 config.rules.display()
             );
         }
 
-        let mut watchers = vec![registry.watch().context("watching the rules folder")?];
+        let mut watchers = Vec::new();
+        if !config.fleet.rules_from_store {
+            watchers.push(registry.watch().context("watching the rules folder")?);
+        }
         if acme.is_none() {
             // With ACME the new certificate is swapped in by the task that obtained it.
             watchers.push(certs.watch().context("watching the certificate folder")?);
@@ -117,6 +137,64 @@ impl Application {
                 crate::events::octopi::replay_protection(&config.events.octopi)
             );
         }
+        let instance: Arc<str> = config.instance_name(addr.port()).into();
+        let shadow =
+            crate::fleet::shadow::Shadow::start(config.shadow.clone(), recorder.store().clone())
+                .context("starting the shadow runs of candidate revisions")?;
+        let fleet = Arc::new(crate::fleet::Fleet::new(
+            recorder.store().clone(),
+            registry.clone(),
+            config.fleet.clone(),
+            &config.data,
+            &instance,
+            shadow,
+        ));
+        let mut folder = None;
+        {
+            // The first pass before serving: the current revisions (and candidates) in
+            // place, and with `publish_folder` the folder published first.
+            let fleet = fleet.clone();
+            let (store, rules, publish) = (
+                recorder.store().clone(),
+                config.rules.clone(),
+                config.fleet.publish_folder,
+            );
+            let name = instance.to_string();
+            let published = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let folder = if publish {
+                    let folder = Arc::new(Registry::load(&rules, defaults).with_context(|| {
+                        format!(
+                            "cannot read the rules folder {} to publish it ([fleet] publish_folder)",
+                            rules.display()
+                        )
+                    })?);
+                    let publisher = Arc::new(crate::fleet::FolderPublisher::new(
+                        store,
+                        &name,
+                        fleet.clone(),
+                    ));
+                    publisher.publish(&folder, None);
+                    let watcher = folder
+                        .watch_then(move |folder, changed| publisher.publish(folder, Some(changed)))
+                        .context("watching the rules folder to publish it")?;
+                    Some((folder, watcher))
+                } else {
+                    None
+                };
+                if let Err(e) = fleet.sync(true) {
+                    if fleet.serves_store() {
+                        anyhow::bail!("cannot read the fleet's rule revisions: {e}");
+                    }
+                }
+                Ok(folder)
+            })
+            .await??;
+            if let Some((registry, watcher)) = published {
+                watchers.push(watcher);
+                folder = Some(registry);
+            }
+        }
+        fleet.follow().context("following the fleet's revisions")?;
         let admin =
             crate::http::admin::Admin::load(config.admin_token.as_ref(), &config.data, addr)
                 .map(|a| a.with_users(&config.users))
@@ -132,11 +210,12 @@ impl Application {
             )),
             metrics,
             admin: Arc::new(admin),
-            instance: config.instance_name(addr.port()).into(),
+            instance,
             permits: Arc::new(Semaphore::new(config.max_concurrent_calls)),
             registry,
             certs: certs.clone(),
             acme,
+            fleet,
             config: Arc::new(config),
         };
         Ok(Application {
@@ -148,6 +227,7 @@ impl Application {
             handle: axum_server::Handle::new(),
             _watchers: watchers,
             _certs: certs,
+            _folder: folder,
         })
     }
 

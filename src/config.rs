@@ -59,6 +59,72 @@ pub struct Config {
     /// A certificate obtained and renewed by ACME (`[tls.acme]`); `None`: the PEM files
     /// in `certs`.
     pub acme: Option<AcmeSettings>,
+    /// Where the rules served come from, with several instances on one PostgreSQL
+    /// (`[fleet]`).
+    pub fleet: FleetSettings,
+    /// Candidate revisions run beside the live one (`[shadow]`).
+    pub shadow: ShadowSettings,
+}
+
+/// `[fleet]`: instances sharing one PostgreSQL serve one rule revision.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FleetSettings {
+    /// Serve the newest revision of each rule set in the store (`rules = "store"`)
+    /// instead of the rules folder (`"folder"`, the default). PostgreSQL only.
+    pub rules_from_store: bool,
+    /// This instance publishes its rules folder: each version of a rule set that
+    /// compiles there becomes a revision (one instance of a fleet does this, or none
+    /// and `lookout publish` or the workbench publish).
+    pub publish_folder: bool,
+}
+
+/// `[shadow]`: how much of this instance candidate revisions may use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShadowSettings {
+    /// Share of one core the candidates' runs may take, measured over the last second;
+    /// past it, calls are not run again (counted as dropped).
+    pub cpu_share: f64,
+    /// Calls waiting for a candidate run, at most; past it, dropped and counted.
+    pub queue: usize,
+}
+
+impl Default for ShadowSettings {
+    fn default() -> Self {
+        ShadowSettings {
+            cpu_share: 0.25,
+            queue: 256,
+        }
+    }
+}
+
+/// `[fleet]` in `lookout.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetFile {
+    /// `folder` (default) or `store`.
+    pub rules: Option<String>,
+    pub publish_folder: Option<bool>,
+}
+
+/// `[shadow]` in `lookout.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowFile {
+    pub cpu_share: Option<f64>,
+    pub queue: Option<usize>,
+}
+
+impl FleetSettings {
+    /// `folder` or `store`.
+    pub fn parse_rules(text: &str) -> Result<bool, String> {
+        match text.trim() {
+            "folder" => Ok(false),
+            "store" => Ok(true),
+            other => Err(format!(
+                "[fleet] rules = {other:?}: say \"folder\" (serve the rules folder) or \"store\" (serve the revisions in the shared PostgreSQL store)"
+            )),
+        }
+    }
 }
 
 /// What one client may hold of the HTTPS listener (`[http]` in `lookout.toml`). The
@@ -271,6 +337,8 @@ impl Default for Config {
             instance: None,
             admin_token: None,
             acme: None,
+            fleet: FleetSettings::default(),
+            shadow: ShadowSettings::default(),
             users: Vec::new(),
             events: EventsSettings::default(),
             http: HttpLimits::default(),
@@ -306,6 +374,8 @@ pub struct File {
     pub http: Option<HttpFile>,
     pub users: Option<Vec<UserFile>>,
     pub tls: Option<TlsFile>,
+    pub fleet: Option<FleetFile>,
+    pub shadow: Option<ShadowFile>,
 }
 
 /// `[tls]` in `lookout.toml`.
@@ -607,8 +677,21 @@ impl Config {
             events: EventsSettings::default(),
             http: d.http.clone(),
             acme: None,
+            fleet: FleetSettings::default(),
+            shadow: ShadowSettings::default(),
         };
         let mut config = config;
+        if let Some(fleet) = file.fleet {
+            if let Some(rules) = &fleet.rules {
+                config.fleet.rules_from_store =
+                    FleetSettings::parse_rules(rules).map_err(invalid)?;
+            }
+            config.fleet.publish_folder = fleet.publish_folder.unwrap_or(false);
+        }
+        if let Some(shadow) = file.shadow {
+            config.shadow.cpu_share = shadow.cpu_share.unwrap_or(config.shadow.cpu_share);
+            config.shadow.queue = shadow.queue.unwrap_or(config.shadow.queue);
+        }
         if let Some(acme) = file.tls.and_then(|t| t.acme) {
             let base = path.parent().unwrap_or(Path::new("."));
             config.acme = Some(AcmeSettings::from_file(acme, base).map_err(invalid)?);
@@ -686,7 +769,27 @@ impl Config {
         if self.recorder.retention_every < Duration::from_secs(1) {
             return Err("[store] retention_every_s must be at least 1".into());
         }
-        self.store_location()?;
+        let location = self.store_location()?;
+        if self.fleet.rules_from_store && !matches!(location, Location::Postgres(_)) {
+            return Err(format!(
+                "[fleet] rules = \"store\" needs the shared PostgreSQL store ([store] url = \"postgres://...\"); the log is {location}, and with SQLite the rules folder is what is served"
+            ));
+        }
+        if self.fleet.publish_folder && !self.fleet.rules_from_store {
+            return Err("[fleet] publish_folder = true publishes the rules folder to the fleet: it needs [fleet] rules = \"store\" too".into());
+        }
+        if !(self.shadow.cpu_share > 0.0 && self.shadow.cpu_share <= 1.0) {
+            return Err(format!(
+                "[shadow] cpu_share = {} is out of range: a share of one core, above 0 and at most 1",
+                self.shadow.cpu_share
+            ));
+        }
+        if self.shadow.queue == 0 || self.shadow.queue > 100_000 {
+            return Err(format!(
+                "[shadow] queue = {} is out of range: 1 to 100000 calls",
+                self.shadow.queue
+            ));
+        }
         if let Some(acme) = &self.acme {
             acme.check()?;
         }

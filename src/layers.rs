@@ -29,6 +29,8 @@ pub const LAYERS: &[&[&str]] = &[
     // Rules know no HTTP and no SQL; the store knows no rule runs.
     &["rules", "store"],
     &["metrics", "replay"],
+    // A fleet's revisions followed from the store; candidates run in the shadow.
+    &["fleet"],
     // The only module that knows status codes; the viewer is inside it.
     &["http"],
     &["app"],

@@ -342,6 +342,28 @@ pub fn render_tls(out: &mut String, not_after: Option<i64>, acme: Option<&crate:
     }
 }
 
+/// What one fleet instance knows of its revisions and candidates' shadow runs.
+pub struct FleetSample {
+    /// Rule sets whose current revision this instance cannot serve.
+    pub revision_problems: usize,
+    pub shadow_runs: u64,
+    pub shadow_dropped_queue_full: u64,
+    pub shadow_dropped_cpu_share: u64,
+    pub shadow_not_written: u64,
+}
+
+pub fn render_fleet(out: &mut String, fleet: &FleetSample) {
+    let _ = writeln!(
+        out,
+        "# HELP lookout_fleet_revision_problems Rule sets whose current revision this instance cannot serve (0 with the rules folder).\n# TYPE lookout_fleet_revision_problems gauge\nlookout_fleet_revision_problems {}\n# HELP lookout_shadow_runs_total Live calls run again by a candidate revision.\n# TYPE lookout_shadow_runs_total counter\nlookout_shadow_runs_total {}\n# HELP lookout_shadow_dropped_total Live calls a candidate did not run again, by reason.\n# TYPE lookout_shadow_dropped_total counter\nlookout_shadow_dropped_total{{reason=\"queue_full\"}} {}\nlookout_shadow_dropped_total{{reason=\"cpu_share\"}} {}\n# HELP lookout_shadow_not_written_total Candidates' answers that could not be recorded.\n# TYPE lookout_shadow_not_written_total counter\nlookout_shadow_not_written_total {}",
+        fleet.revision_problems,
+        fleet.shadow_runs,
+        fleet.shadow_dropped_queue_full,
+        fleet.shadow_dropped_cpu_share,
+        fleet.shadow_not_written
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

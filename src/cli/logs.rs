@@ -47,6 +47,8 @@ impl StoreArgs {
             data: self.data,
             store: self.store,
             log_format: None,
+            rules_from: None,
+            publish_folder: false,
         }
         .config()
     }

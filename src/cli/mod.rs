@@ -7,6 +7,7 @@ mod helpers;
 mod init;
 mod local;
 mod logs;
+mod publish;
 mod replay;
 mod run;
 mod send;
@@ -32,7 +33,7 @@ pub const TROUBLE: u8 = 2;
     version,
     about = "A decision-webhook host for Veson IMOS voyage estimates",
     long_about = "lookout answers the Voyage Estimator's webhook over HTTPS: it checks the signature, runs the desk's Rhai rules in rules/<ruleset>/ under the 10-second budget, and answers with alert cards.",
-    after_help = "Examples:\n  lookout serve                       serve ./rules over HTTPS on 0.0.0.0:8443\n  lookout init rules/drybulk          a new rule set with a rule, tests and a sample\n  lookout check                       compile every rule set\n  lookout test                        run every rule set's tests\n  lookout run default rules/samples/drybulk-single-cargo.json\n  lookout send https://localhost:8443/hooks/default rules/samples/drybulk-single-cargo.json --cacert certs/ca.pem\n  lookout logs --errors --since 24h   calls that failed in the last day\n  lookout replay --since 7d           last week's calls against the rules on disk\n  lookout certs --host lookout.desk.local\n\nExit codes: 0 ok, 1 a check, test or call found a problem, 2 bad usage, configuration or I/O."
+    after_help = "Examples:\n  lookout serve                       serve ./rules over HTTPS on 0.0.0.0:8443\n  lookout init rules/drybulk          a new rule set with a rule, tests and a sample\n  lookout check                       compile every rule set\n  lookout test                        run every rule set's tests\n  lookout run default rules/samples/drybulk-single-cargo.json\n  lookout send https://localhost:8443/hooks/default rules/samples/drybulk-single-cargo.json --cacert certs/ca.pem\n  lookout logs --errors --since 24h   calls that failed in the last day\n  lookout replay --since 7d           last week's calls against the rules on disk\n  lookout publish -m \"why\"            a fleet: the rules folder as revisions in the shared store\n  lookout certs --host lookout.desk.local\n\nExit codes: 0 ok, 1 a check, test or call found a problem, 2 bad usage, configuration or I/O."
 )]
 pub struct Opts {
     #[command(subcommand)]
@@ -132,6 +133,10 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// Replay logged calls against the rules on disk; exit 1 when any answer changed
     Replay(replay::ReplayArgs),
+    /// Publish rule sets as revisions to a fleet's shared store (or as a candidate)
+    Publish(publish::PublishArgs),
+    /// A fleet's candidate revisions: list, show, promote, discard
+    Candidate(publish::CandidateArgs),
     /// Make a new rule set: one rule, two tests and a sample estimate
     #[command(
         after_help = "Example:\n  lookout init rules/drybulk\n  lookout test drybulk\n\nThe folder name is the rule set's name and its URL: /hooks/<name>."
@@ -236,6 +241,8 @@ pub fn run(opts: Opts) -> u8 {
         ),
         Command::Logs(args) => logs::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Publish(args) => publish::publish(args),
+        Command::Candidate(args) => publish::candidate(args),
         Command::Init { dir } => init::run(&dir),
         Command::Sign { key_env, file } => sign::run(&key_env, &file),
         Command::Certs { out, hosts } => certs::run(&out, hosts),

@@ -34,6 +34,13 @@ pub struct ServeArgs {
     /// Log line format [default: text]
     #[arg(long, env = "LOOKOUT_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Serve the rules folder, or the newest revisions in the shared PostgreSQL store
+    /// (a fleet) [default: folder]
+    #[arg(long, env = "LOOKOUT_RULES_FROM", value_name = "folder|store")]
+    pub rules_from: Option<String>,
+    /// Publish the rules folder's changes as revisions to the fleet (one instance)
+    #[arg(long, env = "LOOKOUT_PUBLISH_FOLDER", value_parser = clap::builder::FalseyValueParser::new())]
+    pub publish_folder: bool,
 }
 
 impl ServeArgs {
@@ -59,6 +66,13 @@ impl ServeArgs {
         }
         if let Some(v) = self.log_format {
             config.log_format = v;
+        }
+        if let Some(v) = &self.rules_from {
+            config.fleet.rules_from_store =
+                config::FleetSettings::parse_rules(v).map_err(anyhow::Error::msg)?;
+        }
+        if self.publish_folder {
+            config.fleet.publish_folder = true;
         }
         config.event_credentials_from_env();
         config.acme = config::AcmeSettings::from_env(config.acme.as_ref(), |name| {

@@ -69,6 +69,16 @@ pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> Respon
         ));
     }
     problems.extend(certificate_problems(&state, admin));
+    let revision_problems = state.fleet.problems();
+    if admin {
+        problems.extend(revision_problems.iter().cloned());
+    } else if !revision_problems.is_empty() {
+        problems.push(format!(
+            "{} problem{} serving the fleet's current rule revisions (a revision that does not compile here, cannot be written, or none published yet); details with the admin token",
+            revision_problems.len(),
+            if revision_problems.len() == 1 { "" } else { "s" }
+        ));
+    }
     let ready = problems.is_empty();
     let status = if ready {
         StatusCode::OK
@@ -87,16 +97,52 @@ pub async fn readyz(State(state): State<AppState>, headers: HeaderMap) -> Respon
                 )
             })
             .collect();
-        json!({ "ready": ready, "problems": problems, "rulesets": rulesets, "log": log })
+        let heads: serde_json::Map<String, serde_json::Value> = state
+            .fleet
+            .heads()
+            .into_iter()
+            .map(|(name, head)| {
+                (
+                    name,
+                    json!({ "version": head.version, "id": head.id, "seq": head.seq, "action": head.action, "author": head.author, "at": head.at }),
+                )
+            })
+            .collect();
+        json!({
+            "ready": ready,
+            "problems": problems,
+            "rulesets": rulesets,
+            "rules_digest": rules_digest(&state),
+            "rules_from": if state.fleet.serves_store() { "store" } else { "folder" },
+            "current_revisions": heads,
+            "store_unreachable": state.fleet.unreachable(),
+            "log": log,
+        })
     } else {
         json!({
             "ready": ready,
             "problems": problems,
             "rulesets": state.registry.all().len(),
+            "rules_digest": rules_digest(&state),
             "log": { "failing": log.failing, "dropped": log.dropped, "queue_depth": log.queue_depth },
         })
     };
     (status, Json(body)).into_response()
+}
+
+/// One short digest of every rule set's name and version served: two instances that
+/// give the same digest serve the same revisions (names not given away without the
+/// admin token).
+fn rules_digest(state: &AppState) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for set in state.registry.all() {
+        hash.update(set.name.as_bytes());
+        hash.update([0]);
+        hash.update(set.version.as_bytes());
+        hash.update([0]);
+    }
+    hex::encode(&hash.finalize()[..8])
 }
 
 /// A certificate within 7 days of expiry (or past it), and ACME without a certificate
@@ -160,6 +206,18 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         &mut text,
         state.certs.not_after(),
         state.acme.as_ref().map(|a| a.status()).as_ref(),
+    );
+    let counts = &state.fleet.shadow().counts;
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    crate::metrics::render_fleet(
+        &mut text,
+        &crate::metrics::FleetSample {
+            revision_problems: state.fleet.problems().len(),
+            shadow_runs: load(&counts.runs),
+            shadow_dropped_queue_full: load(&counts.dropped_queue_full),
+            shadow_dropped_cpu_share: load(&counts.dropped_cpu_share),
+            shadow_not_written: load(&counts.not_written),
+        },
     );
     (
         [(

@@ -158,6 +158,8 @@ impl Exchange {
             })),
         ));
         let deadline = self.arrived + ruleset.settings.budget - ruleset.settings.margin;
+        let candidate = state.fleet.shadow().candidate_of(&ruleset.name);
+        let shadow_input = candidate.as_ref().map(|_| input.clone());
         let mut evaluation =
             rules::evaluate(&state.pool, ruleset.clone(), input, deadline, permit).await;
 
@@ -178,8 +180,40 @@ impl Exchange {
             "answered"
         );
         let answer = Bytes::from(std::mem::take(&mut evaluation.response.body));
+        // The rule set's candidate runs the call again once the answer has gone out.
+        let shadow = candidate.zip(shadow_input).map(|(candidate, input)| {
+            let job = crate::fleet::shadow::Job {
+                candidate,
+                call_id: self.id,
+                live_version: ruleset.version.clone(),
+                input,
+                live: evaluation
+                    .response
+                    .alerts
+                    .iter()
+                    .map(|sent| sent.alert.clone())
+                    .collect(),
+                live_us: 0,
+                body: self.body.clone(),
+                redact_body: Arc::from(ruleset.settings.redact_body.as_slice()),
+            };
+            let (shadow, arrived) = (state.fleet.shadow().clone(), self.arrived);
+            move || {
+                shadow.offer(crate::fleet::shadow::Job {
+                    live_us: arrived.elapsed().as_micros() as i64,
+                    ..job
+                })
+            }
+        });
         self.evaluation = Some(evaluation);
-        let mut response = (StatusCode::OK, answer.clone()).into_response();
+        let mut response = match shadow {
+            Some(then) => (
+                StatusCode::OK,
+                Body::new(ThenAfterSent::new(answer.clone(), then)),
+            )
+                .into_response(),
+            None => (StatusCode::OK, answer.clone()).into_response(),
+        };
         let h = response.headers_mut();
         h.insert(
             header::CONTENT_TYPE,
@@ -310,6 +344,50 @@ impl Exchange {
                 .unwrap_or_else(|| Arc::from(Vec::new())),
             refused: !accepted,
         });
+    }
+}
+
+/// An answer's body that calls `then` once the connection is done with it (sent, or
+/// the client gone): what must happen after the answer, and never before it.
+struct ThenAfterSent<F: FnOnce() + Send + 'static> {
+    bytes: Option<Bytes>,
+    then: Option<F>,
+}
+
+impl<F: FnOnce() + Send + 'static> ThenAfterSent<F> {
+    fn new(bytes: Bytes, then: F) -> Self {
+        ThenAfterSent {
+            bytes: Some(bytes),
+            then: Some(then),
+        }
+    }
+}
+
+impl<F: FnOnce() + Send + Unpin + 'static> http_body::Body for ThenAfterSent<F> {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.bytes.take().map(|b| Ok(http_body::Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.bytes.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.bytes.as_ref().map_or(0, |b| b.len() as u64))
+    }
+}
+
+impl<F: FnOnce() + Send + 'static> Drop for ThenAfterSent<F> {
+    fn drop(&mut self) {
+        if let Some(then) = self.then.take() {
+            then();
+        }
     }
 }
 

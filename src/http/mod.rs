@@ -47,6 +47,9 @@ pub struct AppState {
     pub certs: Arc<crate::tls::CertStore>,
     /// ACME, when `[tls.acme]` is set.
     pub acme: Option<Arc<crate::acme::Acme>>,
+    /// The fleet's revisions (followed from the store, or the rules folder served) and
+    /// the candidates run in the shadow of live calls.
+    pub fleet: Arc<crate::fleet::Fleet>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -116,6 +116,17 @@ pub struct PoolHealth {
 impl Pool {
     /// `threads` workers, each with a stack deep enough for the call-depth limit.
     pub fn new(threads: usize) -> std::io::Result<Pool> {
+        Pool::build(threads, "lookout-rules", 0)
+    }
+
+    /// A pool whose threads run at a lower priority (`nice` 1 to 19 above the
+    /// process's): the shadow runs of candidate revisions, which must give way to the
+    /// live rules whenever both want a core.
+    pub fn lower_priority(threads: usize, name: &str, nice: i32) -> std::io::Result<Pool> {
+        Pool::build(threads, name, nice)
+    }
+
+    fn build(threads: usize, name: &str, nice: i32) -> std::io::Result<Pool> {
         let threads = threads.max(1);
         let (jobs, queue) = crossbeam_channel::unbounded::<Box<dyn FnOnce() + Send>>();
         let health = Arc::new(PoolHealth::default());
@@ -124,9 +135,18 @@ impl Pool {
             let health = health.clone();
             health.alive.fetch_add(1, Ordering::Relaxed);
             std::thread::Builder::new()
-                .name(format!("lookout-rules-{i}"))
+                .name(format!("{name}-{i}"))
                 .stack_size(16 << 20)
                 .spawn(move || {
+                    if nice > 0 {
+                        // Linux keeps a nice value per thread: this one only.
+                        // SAFETY: plain system calls on the calling thread.
+                        unsafe {
+                            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                            let now = libc::getpriority(libc::PRIO_PROCESS, tid);
+                            libc::setpriority(libc::PRIO_PROCESS, tid, (now + nice).min(19));
+                        }
+                    }
                     /// Counts this thread out however it ends.
                     struct Alive(Arc<PoolHealth>);
                     impl Drop for Alive {

@@ -13,6 +13,7 @@ pub mod input;
 pub mod json;
 pub mod registry;
 pub mod reuse;
+pub mod revision;
 pub mod ruleset;
 pub mod sandbox;
 pub mod testfile;

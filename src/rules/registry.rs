@@ -141,6 +141,15 @@ impl Registry {
 
     /// Watches the folder and reloads on change, until the returned watcher is dropped.
     pub fn watch(self: &Arc<Self>) -> notify::Result<notify::RecommendedWatcher> {
+        self.watch_then(|_, _| {})
+    }
+
+    /// [`Registry::watch`], calling `then` with the names of the rule sets each reload
+    /// changed (a fleet's folder publisher publishes them).
+    pub fn watch_then(
+        self: &Arc<Self>,
+        then: impl Fn(&Registry, Vec<String>) + Send + 'static,
+    ) -> notify::Result<notify::RecommendedWatcher> {
         let registry = Arc::downgrade(self);
         crate::watch::on_change(
             &self.root,
@@ -151,7 +160,10 @@ impl Registry {
                 let Some(registry) = registry.upgrade() else {
                     return false;
                 };
-                registry.reload();
+                let changed = registry.reload();
+                if !changed.is_empty() {
+                    then(&registry, changed);
+                }
                 true
             },
         )

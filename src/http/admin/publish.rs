@@ -414,6 +414,21 @@ async fn go_live_inner(
         return Err((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
     }
 
+    if state.fleet.serves_store() {
+        return publish_revision(
+            state,
+            auth,
+            ruleset,
+            changes,
+            version,
+            &live.version,
+            from_draft,
+            message,
+            action,
+        )
+        .await;
+    }
+
     // The first publish of a rule set first records it as it was on disk, so that
     // every version it has been is one a rollback can go back to.
     let dir = state.registry.root().join(ruleset);
@@ -433,6 +448,7 @@ async fn go_live_inner(
             message: "the rule set as it was on disk before its first publish".into(),
             action: "baseline".into(),
             files: serde_json::to_value(&files).expect("strings are JSON"),
+            seq: 0,
         };
         let store = state.recorder.store().clone();
         blocking(move || store.record_published(&baseline))
@@ -469,6 +485,7 @@ async fn go_live_inner(
         message,
         action: action.to_string(),
         files: serde_json::to_value(&files).expect("strings are JSON"),
+        seq: 0,
     };
     let store = state.recorder.store().clone();
     let kept = record.clone();
@@ -493,6 +510,65 @@ async fn go_live_inner(
         "version": now_live,
         "checked_version": version,
         "previous_version": record.previous_version,
+        "action": action,
+    }))
+    .into_response())
+}
+
+/// A fleet's publish: the changed rule set becomes a revision in the store (every
+/// instance, this one first, serves it within about a second); nothing is written to
+/// a rules folder.
+#[allow(clippy::too_many_arguments)]
+async fn publish_revision(
+    state: &AppState,
+    auth: &Auth,
+    ruleset: &str,
+    changes: Changes,
+    version: String,
+    previous: &str,
+    from_draft: Option<String>,
+    message: String,
+    action: &str,
+) -> Result<Response, Response> {
+    let api = |e: ApiError| e.into_response();
+    let mut files = files_on_disk(state, ruleset).await.map_err(api)?;
+    for (path, text) in changes {
+        match text {
+            Some(text) => files.insert(path, text),
+            None => files.remove(&path),
+        };
+    }
+    let (store, name, author, kind) = (
+        state.recorder.store().clone(),
+        ruleset.to_string(),
+        auth.user().name.clone(),
+        action.to_string(),
+    );
+    let fleet = state.fleet.clone();
+    let record = blocking(move || {
+        let record =
+            crate::fleet::publish(&store, &name, &files, &version, &author, &message, &kind)?;
+        fleet.sync(false)?;
+        Ok(record)
+    })
+    .await
+    .map_err(api)?;
+    if let Some(id) = from_draft {
+        let store = state.recorder.store().clone();
+        let _ = blocking(move || store.delete_draft(&id)).await;
+    }
+    let now_live = state
+        .registry
+        .get(ruleset)
+        .map(|s| s.version.clone())
+        .unwrap_or_default();
+    tracing::info!(ruleset, user = %record.author, action, version = %record.version, previous, "workbench: revision published to the fleet");
+    Ok(Json(serde_json::json!({
+        "id": record.id,
+        "ruleset": ruleset,
+        "version": now_live,
+        "checked_version": record.version,
+        "previous_version": previous,
         "action": action,
     }))
     .into_response())

@@ -1,0 +1,432 @@
+//! A fleet: instances sharing one PostgreSQL serve one rule revision, and try
+//! candidate revisions in the shadow of live calls.
+//!
+//! Where a revision comes from: a publish in the workbench, `lookout publish`, or the
+//! one instance with `[fleet] publish_folder` (its rules folder's changes). Each is a
+//! [`Published`] row, immutable, numbered in the order stored (`seq`); the newest of a
+//! rule set is its current revision. Rolling back is publishing an earlier revision's
+//! files again.
+//!
+//! How it reaches each instance: [`Fleet::follow`] runs one thread that waits for word
+//! of a change (PostgreSQL's LISTEN/NOTIFY, sent in the publishing transaction) for at
+//! most a second, then reads the store's mark (one number), and when it moved, the
+//! current revisions: each one this instance does not serve yet is written out as a
+//! folder under `<data>/fleet/rules/` and swapped in whole ([`revision::install`]), and
+//! the registry reloads, keeping the last good version of a rule set whose revision
+//! does not compile here. So a new revision is served within a second and a bit of its
+//! publish even if the notification is lost. The same pass starts and stops candidates
+//! ([`shadow`]), and every two seconds the instance reports what it serves
+//! (`instances`), which the viewer shows.
+//!
+//! With `[fleet] rules = "folder"` (the default, and always with SQLite) the rules
+//! folder is served as before; the thread still follows candidates.
+
+pub mod shadow;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+
+use crate::config::FleetSettings;
+use crate::rules::revision::{self, Files};
+use crate::rules::{ruleset, Registry};
+use crate::store::{Instance, Published, Store, StoreError};
+
+/// How long the follower waits for word before reading the store's mark anyway.
+pub const POLL: Duration = Duration::from_secs(1);
+/// How often an instance reports what it serves.
+pub const REPORT_EVERY: Duration = Duration::from_secs(2);
+
+/// The folder a fleet instance serves from, under its data folder.
+pub fn rules_root(data: &Path) -> PathBuf {
+    data.join("fleet").join("rules")
+}
+
+fn staging(data: &Path) -> PathBuf {
+    data.join("fleet").join("staging")
+}
+
+pub struct Fleet {
+    store: Store,
+    /// What this instance serves (with `rules_from_store`, loaded from [`rules_root`]).
+    registry: Arc<Registry>,
+    settings: FleetSettings,
+    data: PathBuf,
+    instance: String,
+    started_at: i64,
+    shadow: Arc<shadow::Shadow>,
+    follow: Mutex<Followed>,
+    /// Why this instance does not serve the current revisions (empty: it does).
+    problems: ArcSwap<Vec<String>>,
+    /// The store could not be read on the last pass (the revisions served may be old).
+    unreachable: ArcSwap<Option<String>>,
+}
+
+#[derive(Default)]
+struct Followed {
+    /// The store's mark as of the last pass.
+    mark: Option<i64>,
+    /// Version written to the folder, per rule set.
+    installed: BTreeMap<String, String>,
+    /// The current revisions as of the last pass (files left out).
+    heads: BTreeMap<String, Published>,
+}
+
+impl Fleet {
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        settings: FleetSettings,
+        data: &Path,
+        instance: &str,
+        shadow: Arc<shadow::Shadow>,
+    ) -> Fleet {
+        Fleet {
+            store,
+            registry,
+            settings,
+            data: data.to_path_buf(),
+            instance: instance.to_string(),
+            started_at: crate::clock::now_micros(),
+            shadow,
+            follow: Mutex::new(Followed::default()),
+            problems: ArcSwap::default(),
+            unreachable: ArcSwap::default(),
+        }
+    }
+
+    pub fn serves_store(&self) -> bool {
+        self.settings.rules_from_store
+    }
+
+    pub fn shadow(&self) -> &Arc<shadow::Shadow> {
+        &self.shadow
+    }
+
+    /// Why this instance does not serve the current revisions; `/readyz` fails on any.
+    pub fn problems(&self) -> Vec<String> {
+        self.problems.load().as_ref().clone()
+    }
+
+    /// The last pass could not read the store: the revisions served may be old.
+    pub fn unreachable(&self) -> Option<String> {
+        self.unreachable.load().as_ref().clone()
+    }
+
+    /// The current revision of each rule set as of the last pass (files left out).
+    pub fn heads(&self) -> BTreeMap<String, Published> {
+        self.follow.lock().expect("fleet").heads.clone()
+    }
+
+    /// One pass: the current revisions and candidates read from the store when its
+    /// mark moved (or `force`), installed and reloaded. Blocks (the store, the disk,
+    /// compiling); one pass at a time.
+    pub fn sync(&self, force: bool) -> Result<(), StoreError> {
+        let mut followed = self.follow.lock().expect("fleet");
+        let outcome = self.sync_locked(&mut followed, force);
+        match &outcome {
+            Ok(()) => self.unreachable.store(Arc::new(None)),
+            Err(e) => {
+                tracing::warn!("cannot read the fleet's revisions: {e}");
+                self.unreachable.store(Arc::new(Some(e.to_string())))
+            }
+        }
+        outcome
+    }
+
+    fn sync_locked(&self, followed: &mut Followed, force: bool) -> Result<(), StoreError> {
+        let mark = self.store.revision_mark()?;
+        if !force && followed.mark == Some(mark) {
+            return Ok(());
+        }
+        if self.settings.rules_from_store {
+            let heads = self.store.revision_heads()?;
+            self.install(followed, &heads);
+            followed.heads = heads
+                .into_iter()
+                .map(|h| {
+                    (
+                        h.ruleset.clone(),
+                        Published {
+                            files: serde_json::Value::Null,
+                            ..h
+                        },
+                    )
+                })
+                .collect();
+        }
+        let candidates = self.store.candidates(None, true)?;
+        self.shadow.follow(candidates, self.registry.defaults());
+        followed.mark = Some(mark);
+        Ok(())
+    }
+
+    /// Writes out each current revision not served yet, reloads, and says what still
+    /// differs from the current revisions.
+    fn install(&self, followed: &mut Followed, heads: &[Published]) {
+        let root = rules_root(&self.data);
+        let mut problems = Vec::new();
+        let mut changed = false;
+        for head in heads {
+            let name = &head.ruleset;
+            if !ruleset::valid_name(name) {
+                problems.push(format!(
+                    "revision {} names a rule set {:?} that cannot be served (not a name for /hooks/<name>)",
+                    head.id,
+                    name.chars().take(64).collect::<String>()
+                ));
+                continue;
+            }
+            if followed.installed.get(name) == Some(&head.version) {
+                continue;
+            }
+            let written = serde_json::from_value::<Files>(head.files.clone())
+                .map_err(|e| format!("its files do not read: {e}"))
+                .and_then(|files| {
+                    revision::install(&files, &staging(&self.data), &root.join(name))
+                        .map_err(|e| format!("cannot write it to {}: {e}", root.display()))
+                });
+            match written {
+                Ok(()) => {
+                    followed
+                        .installed
+                        .insert(name.clone(), head.version.clone());
+                    changed = true;
+                }
+                Err(e) => problems.push(format!(
+                    "rule set `{name}`: revision {} ({}): {e}",
+                    head.id, head.version
+                )),
+            }
+        }
+        // A rule set no revision names any more is not served.
+        let named: std::collections::HashSet<&str> =
+            heads.iter().map(|h| h.ruleset.as_str()).collect();
+        let gone: Vec<String> = followed
+            .installed
+            .keys()
+            .filter(|n| !named.contains(n.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            let _ = std::fs::remove_dir_all(root.join(&name));
+            followed.installed.remove(&name);
+            changed = true;
+        }
+        if changed {
+            for name in self.registry.reload() {
+                if let Some(set) = self.registry.get(&name) {
+                    tracing::info!(ruleset = %name, version = %set.version, "fleet: serving a new revision");
+                }
+            }
+        }
+        let registry_problems = self.registry.problems();
+        for head in heads {
+            let served = self.registry.get(&head.ruleset).map(|s| s.version.clone());
+            if served.as_deref() == Some(head.version.as_str()) {
+                continue;
+            }
+            let why = match registry_problems.get(&head.ruleset) {
+                Some(found) => found
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                None if served.is_some() => format!(
+                    "its files load here as version {}: the revision was stored by a lookout that counts versions differently",
+                    served.as_deref().unwrap_or_default()
+                ),
+                None => "it is not loaded".into(),
+            };
+            problems.push(format!(
+                "rule set `{}`: cannot serve the current revision {} ({}, {} by {}){}: {why}",
+                head.ruleset,
+                head.version,
+                head.id,
+                head.action,
+                head.author,
+                match served {
+                    Some(v) => format!("; still serving {v}"),
+                    None => "; not serving it at all".into(),
+                }
+            ));
+        }
+        if heads.is_empty() {
+            problems.push("no rule revision in the store yet: publish one (`lookout publish`, the workbench, or an instance with [fleet] publish_folder)".into());
+        }
+        for problem in &problems {
+            tracing::error!("fleet: {problem}");
+        }
+        self.problems.store(Arc::new(problems));
+    }
+
+    /// Keeps what this instance serves in the store, for the viewer's list of instances.
+    pub fn report(&self) -> Result<(), StoreError> {
+        let serving: serde_json::Map<String, serde_json::Value> = self
+            .registry
+            .all()
+            .iter()
+            .map(|s| (s.name.clone(), serde_json::Value::String(s.version.clone())))
+            .collect();
+        self.store.report_instance(&Instance {
+            name: self.instance.clone(),
+            started_at: self.started_at,
+            seen_at: crate::clock::now_micros(),
+            serving: serving.into(),
+            problems: self.problems(),
+        })
+    }
+
+    /// Follows the store on a thread of its own until the fleet is dropped.
+    pub fn follow(self: &Arc<Self>) -> std::io::Result<()> {
+        let fleet = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("lookout-fleet".into())
+            .spawn(move || {
+                let mut reported = Instant::now() - REPORT_EVERY;
+                loop {
+                    let Some(this) = fleet.upgrade() else { return };
+                    let _ = this.sync(false);
+                    if reported.elapsed() >= REPORT_EVERY {
+                        if let Err(e) = this.report() {
+                            tracing::debug!("fleet: cannot report this instance: {e}");
+                        }
+                        reported = Instant::now();
+                    }
+                    let store = this.store.clone();
+                    drop(this);
+                    if store.wait_for_revision(POLL).is_err() {
+                        std::thread::sleep(POLL);
+                    }
+                }
+            })?;
+        Ok(())
+    }
+}
+
+/// Records a revision of `ruleset`: its files, their version, who and why. The
+/// previous version is the current revision's, if any.
+pub fn publish(
+    store: &Store,
+    ruleset: &str,
+    files: &Files,
+    version: &str,
+    author: &str,
+    message: &str,
+    action: &str,
+) -> Result<Published, StoreError> {
+    let previous = store
+        .revision_heads()?
+        .into_iter()
+        .find(|h| h.ruleset == ruleset)
+        .map(|h| h.version)
+        .unwrap_or_default();
+    let record = Published {
+        id: crate::ids::new_id().to_string(),
+        ruleset: ruleset.to_string(),
+        version: version.to_string(),
+        previous_version: previous,
+        author: author.to_string(),
+        at: crate::clock::now_micros(),
+        message: message.to_string(),
+        action: action.to_string(),
+        files: serde_json::to_value(files).expect("strings are JSON"),
+        seq: 0,
+    };
+    store.record_published(&record)?;
+    tracing::info!(
+        ruleset,
+        version,
+        author,
+        action,
+        "fleet: revision published"
+    );
+    Ok(record)
+}
+
+/// The designated instance's publisher: each rule set of its rules folder that
+/// compiles becomes a revision when its version is not the last one this folder
+/// published (so a restart publishes nothing new, and a workbench publish stays
+/// current until the folder changes).
+pub struct FolderPublisher {
+    store: Store,
+    instance: String,
+    fleet: Arc<Fleet>,
+    last: Mutex<BTreeMap<String, String>>,
+}
+
+impl FolderPublisher {
+    pub fn new(store: Store, instance: &str, fleet: Arc<Fleet>) -> FolderPublisher {
+        FolderPublisher {
+            store,
+            instance: instance.to_string(),
+            fleet,
+            last: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Publishes the folder's rule sets that changed since this folder last published
+    /// them (`names: None`: every one, as at start).
+    pub fn publish(&self, folder: &Registry, names: Option<Vec<String>>) {
+        let mut last = self.last.lock().expect("folder publisher");
+        let sets: Vec<_> = match names {
+            None => folder.all(),
+            Some(names) => names.iter().filter_map(|n| folder.get(n)).collect(),
+        };
+        let mut published = false;
+        for set in sets {
+            if folder.is_stale(&set.name) {
+                // Its files do not compile: the last good version is already published.
+                continue;
+            }
+            let known = match last.get(&set.name) {
+                Some(v) => Some(v.clone()),
+                None => match self.store.published(&set.name) {
+                    Ok(all) => all
+                        .into_iter()
+                        .find(|p| p.action == "folder")
+                        .map(|p| p.version),
+                    Err(e) => {
+                        tracing::error!(ruleset = %set.name, "fleet: cannot read the revisions to publish the folder: {e}");
+                        continue;
+                    }
+                },
+            };
+            if known.as_deref() == Some(set.version.as_str()) {
+                last.insert(set.name.clone(), set.version.clone());
+                continue;
+            }
+            let files = match revision::files_of(&set.dir) {
+                Ok(files) => files,
+                Err(e) => {
+                    tracing::error!(ruleset = %set.name, "fleet: not published: {e}");
+                    continue;
+                }
+            };
+            match publish(
+                &self.store,
+                &set.name,
+                &files,
+                &set.version,
+                &format!("folder on {}", self.instance),
+                &format!("the rules folder changed ({})", set.dir.display()),
+                "folder",
+            ) {
+                Ok(_) => {
+                    last.insert(set.name.clone(), set.version.clone());
+                    published = true;
+                }
+                Err(e) => {
+                    tracing::error!(ruleset = %set.name, "fleet: cannot publish the folder: {e}")
+                }
+            }
+        }
+        drop(last);
+        if published {
+            let _ = self.fleet.sync(false);
+        }
+    }
+}
