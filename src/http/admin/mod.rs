@@ -16,6 +16,7 @@ mod api;
 mod assets;
 pub mod auth;
 mod filters;
+mod fleet;
 mod pages;
 mod publish;
 pub mod testfile;
@@ -74,6 +75,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/events/{id}", get(pages::event))
         .route("/admin/api/events", get(api::events))
         .route("/admin/api/events/{id}", get(api::event))
+        .route("/admin/api/instances", get(fleet::instances))
         .route("/admin/{*rest}", any(not_found));
     let authoring = Router::new()
         .route("/admin/rules", get(pages::rules))
@@ -124,6 +126,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/api/versions/{id}", get(publish::version))
         .route("/admin/api/compare", get(publish::compare))
         .route("/admin/api/rulesets/{name}/activity", get(activity::api))
+        .route("/admin/fleet", get(fleet::page))
+        .route("/admin/fleet/candidates/{id}", get(fleet::calls_page))
+        .route("/admin/api/candidates", get(fleet::candidates))
+        .route("/admin/api/candidates/{id}", get(fleet::candidate))
+        .route(
+            "/admin/api/candidates/{id}/calls",
+            get(fleet::candidate_calls),
+        )
         .route_layer(middleware::from_fn(|request, next| {
             auth::at_least(auth::Role::Author, request, next)
         }));
@@ -135,6 +145,22 @@ pub fn router(state: &AppState) -> Router<AppState> {
             )),
         )
         .route("/admin/api/rollback", post(publish::rollback))
+        .route(
+            "/admin/api/candidates",
+            post(fleet::start).layer(axum::extract::DefaultBodyLimit::max(
+                workbench::MAX_TRY_BYTES,
+            )),
+        )
+        .route("/admin/api/candidates/{id}/promote", post(fleet::promote))
+        .route("/admin/api/candidates/{id}/discard", post(fleet::discard))
+        .route(
+            "/admin/fleet/candidates/{id}/promote",
+            post(fleet::promote_form),
+        )
+        .route(
+            "/admin/fleet/candidates/{id}/discard",
+            post(fleet::discard_form),
+        )
         .route_layer(middleware::from_fn(|request, next| {
             auth::at_least(auth::Role::Publisher, request, next)
         }));

@@ -164,7 +164,7 @@ struct FailurePage {
     message: String,
 }
 
-fn html(status: StatusCode, page: &impl Template) -> Response {
+pub(super) fn html(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(text) => {
             let mut response = (status, text).into_response();
@@ -218,7 +218,7 @@ pub fn failure(status: StatusCode, message: &str, unauthorized: bool) -> Respons
 }
 
 /// The banner when calls were answered but not recorded, or the store is failing.
-fn banner(state: &AppState) -> Option<String> {
+pub(super) fn banner(state: &AppState) -> Option<String> {
     let status = state.recorder.status();
     if status.dropped == 0 && !status.failing {
         return None;
@@ -251,7 +251,7 @@ fn banner(state: &AppState) -> Option<String> {
 
 /// The banner when a rule set's files on disk do not compile: its calls are answered by
 /// the last version that did (or refused, when none ever did).
-fn rules_banner(state: &AppState) -> Option<String> {
+pub(super) fn rules_banner(state: &AppState) -> Option<String> {
     let problems = state.registry.problems();
     if problems.is_empty() {
         return None;
@@ -634,7 +634,7 @@ pub async fn event(
 }
 
 /// `apatel (author)`: who the page is for, in its header.
-fn who(auth: &Auth) -> String {
+pub(super) fn who(auth: &Auth) -> String {
     let user = auth.user();
     format!("{} ({})", user.name, user.role.as_str())
 }

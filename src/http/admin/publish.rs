@@ -317,7 +317,7 @@ pub async fn rollback(
 /// records the publish. Refused (nothing written) unless they compile and every test
 /// passes, and when `base` is given and no longer the live version.
 #[allow(clippy::too_many_arguments)]
-async fn go_live(
+pub(super) async fn go_live(
     state: &AppState,
     auth: &Auth,
     ruleset: &str,
