@@ -10,6 +10,7 @@ mod common;
 mod admin;
 mod certs;
 mod events;
+mod fleet;
 mod hardening;
 mod log;
 mod postgres;
