@@ -107,7 +107,7 @@ import sqlite3, sys, bisect
 db, answered, kills = sys.argv[1:]
 stored = {row[0] for row in sqlite3.connect(db).execute("select id from calls")}
 kills = sorted(int(l) for l in open(kills) if l.strip())
-calls = [l.split() for l in open(answered) if len(l.split()) == 2]
+calls = [l.split()[:2] for l in open(answered) if len(l.split()) >= 2]
 must, lost, window = 0, [], 0
 for ms, cid in calls:
     ms = int(ms)

@@ -13,8 +13,10 @@
 //! p99_ms <x> max_ms <x>` for the calls answered in the window, and at the end `total
 //! sent <n> ok <n> failed <n> refused_connect <n> shed <n>` (shed: calls not sent because
 //! 256 were still unanswered, so the schedule slipped). With ANSWERED_LOG, each 200 answer
-//! appends `<unix ms when answered> <X-Lookout-Call-Id>` to that file (the fault script
-//! checks them against the database).
+//! appends `<unix ms when answered> <X-Lookout-Call-Id> <X-Lookout-Rules-Version>` to that
+//! file (the fault and fleet scripts check them against the database), and with
+//! $SOAK_FAILED_LOG set each other outcome appends `<unix ms> <status or error kind>`
+//! there.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -94,7 +96,7 @@ fn main() {
         Arc::new(AtomicU64::new(0)),
         Arc::new(AtomicU64::new(0)),
     );
-    let log = answered_log.map(|p| {
+    let open = |p: PathBuf| {
         Arc::new(Mutex::new(
             std::fs::OpenOptions::new()
                 .create(true)
@@ -102,7 +104,9 @@ fn main() {
                 .open(p)
                 .unwrap(),
         ))
-    });
+    };
+    let log = answered_log.map(open);
+    let failed_log = std::env::var_os("SOAK_FAILED_LOG").map(|p| open(PathBuf::from(p)));
     runtime.block_on(async {
         let in_flight = Arc::new(tokio::sync::Semaphore::new(256));
         let start = Instant::now();
@@ -126,8 +130,13 @@ fn main() {
             let (body, sig) = bodies[(n as usize) % bodies.len()].clone();
             n += 1;
             sent.fetch_add(1, Ordering::Relaxed);
-            let (client, url, window, log) =
-                (client.clone(), url.clone(), window.clone(), log.clone());
+            let (client, url, window, log, failed_log) = (
+                client.clone(),
+                url.clone(),
+                window.clone(),
+                log.clone(),
+                failed_log.clone(),
+            );
             let (ok_total, failed_total, refused_total) = (
                 ok_total.clone(),
                 failed_total.clone(),
@@ -142,31 +151,57 @@ fn main() {
                     .body(body)
                     .send()
                     .await;
+                let now_ms = || {
+                    SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap()
+                        .as_millis()
+                };
+                let failure = |what: String| {
+                    if let Some(log) = &failed_log {
+                        let _ = writeln!(log.lock().unwrap(), "{} {what}", now_ms());
+                    }
+                };
                 let ok = match result {
                     Ok(response) if response.status() == 200 => {
-                        let id = response
-                            .headers()
-                            .get("x-lookout-call-id")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("")
-                            .to_string();
+                        let header = |name: &str| {
+                            response
+                                .headers()
+                                .get(name)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-")
+                                .to_string()
+                        };
+                        let (id, version) = (
+                            header("x-lookout-call-id"),
+                            header("x-lookout-rules-version"),
+                        );
                         let whole = response.bytes().await.is_ok();
                         if whole {
                             if let Some(log) = &log {
-                                let ms = SystemTime::now()
-                                    .duration_since(UNIX_EPOCH)
-                                    .unwrap()
-                                    .as_millis();
-                                let _ = writeln!(log.lock().unwrap(), "{ms} {id}");
+                                let _ =
+                                    writeln!(log.lock().unwrap(), "{} {id} {version}", now_ms());
                             }
+                        } else {
+                            failure("body_cut".into());
                         }
                         whole
                     }
-                    Ok(_) => false,
+                    Ok(response) => {
+                        failure(response.status().as_u16().to_string());
+                        false
+                    }
                     Err(e) => {
                         if e.is_connect() {
                             refused_total.fetch_add(1, Ordering::Relaxed);
                         }
+                        failure(if e.is_connect() {
+                            "connect".into()
+                        } else if e.is_timeout() {
+                            "timeout".into()
+                        } else {
+                            "error".into()
+                        });
                         false
                     }
                 };

@@ -607,6 +607,8 @@ pub struct StoreFile {
     pub compression: Option<String>,
     /// Refused calls (unsigned, unknown rule set ...) recorded per second, at most.
     pub refusals_per_second: Option<u32>,
+    /// A signed call's answer waits this long at most for its record's write (0: never).
+    pub answer_after_write_ms: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -736,6 +738,9 @@ impl Config {
             if let Some(n) = store.refusals_per_second {
                 config.recorder.refusals_per_second = n;
             }
+            if let Some(ms) = store.answer_after_write_ms {
+                config.recorder.answer_after_write = Duration::from_millis(ms);
+            }
             if let Some(name) = &store.compression {
                 config.recorder.compression = Compression::parse(name).map_err(invalid)?;
             }
@@ -765,6 +770,13 @@ impl Config {
         }
         if self.recorder.queue_calls == 0 || self.recorder.queue_bytes < (1 << 20) {
             return Err("[store] queue_calls must be at least 1 and queue_mb at least 1".into());
+        }
+        if self.recorder.answer_after_write > self.margin {
+            return Err(format!(
+                "[store] answer_after_write_ms = {} is more than margin_ms = {}: the wait comes after the rules, inside the margin kept at the end of the budget",
+                self.recorder.answer_after_write.as_millis(),
+                self.margin.as_millis()
+            ));
         }
         if self.recorder.retention_every < Duration::from_secs(1) {
             return Err("[store] retention_every_s must be at least 1".into());
@@ -1016,6 +1028,11 @@ pub struct RecorderSettings {
     /// Refused calls recorded per second, at most (bursts of ten seconds' worth);
     /// past it they are counted, not recorded, so no caller can fill the log.
     pub refusals_per_second: u32,
+    /// A signed call's answer waits this long at most for its record to be written
+    /// (0, the default: it never waits). In a fleet, where an instance may be killed at
+    /// any moment, this makes every answered call a recorded one; a write slower than
+    /// this is answered anyway and counted.
+    pub answer_after_write: Duration,
 }
 
 impl Default for RecorderSettings {
@@ -1036,6 +1053,7 @@ impl Default for RecorderSettings {
             attempts: 3,
             compression: Compression::default(),
             refusals_per_second: 10,
+            answer_after_write: Duration::ZERO,
         }
     }
 }
@@ -1281,6 +1299,8 @@ mod tests {
         );
         assert_eq!(r.event_retention, dr.event_retention);
         assert_eq!(r.refusals_per_second, dr.refusals_per_second);
+        assert_eq!(r.answer_after_write, dr.answer_after_write);
+        assert_eq!((&config.fleet, &config.shadow), (&d.fleet, &d.shadow));
         assert_eq!(format!("{:?}", config.http), format!("{:?}", d.http));
         let (o, d_o) = (&config.events.octopi, &d.events.octopi);
         assert_eq!(
@@ -1294,6 +1314,56 @@ mod tests {
             )
         );
         assert!(o.secrets.is_empty() && config.events.portconnect_tokens.is_empty());
+    }
+
+    #[test]
+    fn fleet_shadow_and_answer_after_write_settings_at_their_edges() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lookout.toml");
+        let read = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            File::read(&path)
+                .and_then(|file| Config::from_file(file, &path))
+                .map_err(|e| e.to_string())
+        };
+        let pg = "[store]\nurl = \"postgres://u@127.0.0.1/db\"\n";
+        let c = read(&format!(
+            "{pg}[fleet]\nrules = \"store\"\npublish_folder = true\n"
+        ))
+        .unwrap();
+        assert!(c.fleet.rules_from_store && c.fleet.publish_folder);
+        let c = read("[fleet]\nrules = \"folder\"\n").unwrap();
+        assert_eq!(c.fleet, FleetSettings::default());
+        for (text, says) in [
+            (
+                "[fleet]\nrules = \"store\"\n",
+                "needs the shared PostgreSQL store",
+            ),
+            ("[fleet]\nrules = \"disk\"\n", "say \"folder\""),
+            (
+                "[fleet]\npublish_folder = true\n",
+                "needs [fleet] rules = \"store\" too",
+            ),
+            ("[fleet]\nrulez = \"store\"\n", "unknown field"),
+            (
+                "[shadow]\ncpu_share = 0.0\n",
+                "cpu_share = 0 is out of range",
+            ),
+            ("[shadow]\ncpu_share = 1.01\n", "out of range"),
+            ("[shadow]\nqueue = 0\n", "queue = 0 is out of range"),
+            ("[shadow]\nqueue = 100001\n", "out of range"),
+            (
+                "margin_ms = 1500\n[store]\nanswer_after_write_ms = 1501\n",
+                "answer_after_write_ms = 1501 is more than margin_ms = 1500",
+            ),
+        ] {
+            let error = read(text).unwrap_err();
+            assert!(error.contains(says), "{text}: {error}");
+        }
+        let c = read("[shadow]\ncpu_share = 1.0\nqueue = 100000\n").unwrap();
+        assert_eq!((c.shadow.cpu_share, c.shadow.queue), (1.0, 100_000));
+        let c = read("margin_ms = 1500\n[store]\nanswer_after_write_ms = 1500\n").unwrap();
+        assert_eq!(c.recorder.answer_after_write, Duration::from_millis(1500));
     }
 
     #[test]

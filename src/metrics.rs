@@ -276,6 +276,11 @@ impl Metrics {
             "lookout_log_dropped_total{{reason=\"store_error\"}} {}",
             log.dropped_store_error
         );
+        let _ = writeln!(
+            out,
+            "# HELP lookout_log_answered_before_written_total Answers that waited for their record's write ([store] answer_after_write_ms) and went before it.\n# TYPE lookout_log_answered_before_written_total counter\nlookout_log_answered_before_written_total {}",
+            log.answered_before_written
+        );
         out.push_str("# HELP lookout_http_cut_total Connections and requests cut off by the HTTP layer's limits, by reason.\n# TYPE lookout_http_cut_total counter\n");
         for (reason, n) in self.cut.lock().expect("metrics").iter() {
             let _ = writeln!(out, "lookout_http_cut_total{{reason=\"{reason}\"}} {n}");
@@ -410,6 +415,7 @@ mod tests {
             retention_removed_by_age: 0,
             retention_removed_by_size: 0,
             refusals_not_recorded: 4,
+            answered_before_written: 0,
         };
         let text = metrics.render(&status, &Default::default());
         for line in [

@@ -99,7 +99,9 @@ impl Exchange {
             "x-lookout-call-id",
             HeaderValue::from_str(&self.id.to_string()).expect("uuid is ascii"),
         );
-        self.record(&state, response.status().as_u16(), answer, error);
+        if let Some(written) = self.record(&state, response.status().as_u16(), answer, error) {
+            state.recorder.wait_written(written).await;
+        }
         response
     }
 
@@ -235,8 +237,15 @@ impl Exchange {
     }
 
     /// Counts the call in `/metrics` and hands its record, built here once, to the
-    /// recorder.
-    fn record(self, state: &AppState, status: u16, answer: Bytes, error: Option<String>) {
+    /// recorder; with `[store] answer_after_write_ms`, a signed call's record comes
+    /// with the receiver its answer waits on.
+    fn record(
+        self,
+        state: &AppState,
+        status: u16,
+        answer: Bytes,
+        error: Option<String>,
+    ) -> Option<tokio::sync::oneshot::Receiver<()>> {
         let elapsed = self.arrived.elapsed();
         let Exchange {
             received_at,
@@ -330,6 +339,12 @@ impl Exchange {
             response_body: answer.to_vec(),
             rules: traces(runs, alerts),
         };
+        let (written, wait) = if accepted && !state.recorder.answer_after_write().is_zero() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         state.recorder.record(store::recorder::Record {
             call,
             keep: if accepted {
@@ -343,7 +358,9 @@ impl Exchange {
                 .map(|s| Arc::from(s.settings.redact_body.as_slice()))
                 .unwrap_or_else(|| Arc::from(Vec::new())),
             refused: !accepted,
+            written,
         });
+        wait
     }
 }
 

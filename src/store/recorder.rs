@@ -32,6 +32,9 @@ pub struct Record {
     /// Refused before the rules ran by a caller not known to be the Estimator
     /// (unsigned, unknown rule set, ...): recorded within `refusals_per_second`.
     pub refused: bool,
+    /// Told once the record is written (dropped unsent when it is not): the answer
+    /// waits on it with `[store] answer_after_write_ms`.
+    pub written: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 pub use crate::config::RecorderSettings as Settings;
@@ -53,6 +56,8 @@ struct Counters {
     retained_by_size: AtomicU64,
     /// Refused calls not recorded: over `refusals_per_second`.
     refusals_not_recorded: AtomicU64,
+    /// Answers that waited for their record's write and went before it (the wait ran out).
+    answered_before_written: AtomicU64,
 }
 
 /// A snapshot of the recorder, for `/metrics`, `/readyz` and the viewer's banner.
@@ -76,6 +81,8 @@ pub struct Status {
     pub retention_removed_by_size: u64,
     /// Refused calls counted but not recorded (over `refusals_per_second`).
     pub refusals_not_recorded: u64,
+    /// With `answer_after_write_ms`: answers that went before their record was written.
+    pub answered_before_written: u64,
 }
 
 pub struct Recorder {
@@ -178,6 +185,27 @@ impl Recorder {
             retention_removed_by_age: c.retained_by_age.load(Ordering::Relaxed),
             retention_removed_by_size: c.retained_by_size.load(Ordering::Relaxed),
             refusals_not_recorded: c.refusals_not_recorded.load(Ordering::Relaxed),
+            answered_before_written: c.answered_before_written.load(Ordering::Relaxed),
+        }
+    }
+
+    /// How long a signed call's answer waits for its record's write (`[store]
+    /// answer_after_write_ms`; zero: not at all).
+    pub fn answer_after_write(&self) -> Duration {
+        self.settings.answer_after_write
+    }
+
+    /// Waits for `written` (from a [`Record`]) up to `answer_after_write`; a wait that
+    /// runs out is counted. A record dropped (queue full, a failed write) ends the wait
+    /// at once: it is counted as dropped already.
+    pub async fn wait_written(&self, written: tokio::sync::oneshot::Receiver<()>) {
+        if tokio::time::timeout(self.settings.answer_after_write, written)
+            .await
+            .is_err()
+        {
+            self.counters
+                .answered_before_written
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -264,11 +292,13 @@ fn write_loop(
             }
         }
         let mut bytes = 0;
+        let mut told: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
         // A panic while one record is encoded or a batch written (a bug) loses that
         // record or batch, counted, and never the writer thread: recording goes on.
         let rows: Vec<Row> = batch
             .into_iter()
-            .filter_map(|record| {
+            .filter_map(|mut record| {
+                told.extend(record.written.take());
                 bytes += record.queued_bytes();
                 let id = record.call.id.clone();
                 let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -299,7 +329,11 @@ fn write_loop(
                 .fetch_add(rows.len() as u64, Ordering::Relaxed);
             false
         });
-        if !written {
+        if written {
+            for answer in told {
+                let _ = answer.send(());
+            }
+        } else {
             // Bases this batch stored are not in the store: later calls must not name them.
             packer.forget_bases();
         }
@@ -321,6 +355,7 @@ fn encode(record: Record, packer: &mut Packer) -> Row {
         parsed,
         redact_body,
         refused: _,
+        written: _,
     } = record;
     let body = std::mem::take(&mut call.request_body);
     let mut body: Vec<u8> = if redact_body.is_empty() || body.is_empty() {

@@ -710,3 +710,80 @@ async fn a_rule_that_read_nothing_edited_is_reused_and_the_trace_says_so() {
         .lines()
         .any(|l| l.starts_with("lookout_rule_reuse_bytes ")));
 }
+
+/// Holds SQLite's write lock on `db` for `hold`, from another connection; returns once
+/// the lock is taken.
+fn hold_write_lock(db: std::path::PathBuf, hold: Duration) -> std::thread::JoinHandle<()> {
+    let (taken, wait) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        taken.send(()).unwrap();
+        std::thread::sleep(hold);
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    wait.recv().unwrap();
+    holder
+}
+
+#[tokio::test]
+async fn with_answer_after_write_a_signed_answer_comes_once_its_record_is_written() {
+    let rules: &[(&str, Files)] = &[("desk", &[("hello.rhai", "info(\"hello\");")])];
+    let app = spawn_app_with(rules, |c| {
+        c.recorder.answer_after_write = Duration::from_millis(1500);
+    })
+    .await;
+    // Warm: the schema is written, the writer idle.
+    let response = app.post_hook("desk", b"{}", None).await;
+    app.recorded(&call_id(&response)).await;
+
+    let db = app.dir.path().join("data/lookout.db");
+    let holder = hold_write_lock(db, Duration::from_millis(400));
+    let started = std::time::Instant::now();
+    let response = app
+        .post_hook("desk", br#"{"estimateID": "E-9"}"#, None)
+        .await;
+    assert_eq!(response.status(), 200);
+    let waited = started.elapsed();
+    let id = call_id(&response);
+    // Its record is in the log the moment the answer is: read once, no waiting.
+    let store = app.state.recorder.store().clone();
+    let found = tokio::task::spawn_blocking(move || store.get(&id).unwrap())
+        .await
+        .unwrap();
+    assert!(found.is_some(), "answered before its record was written");
+    assert!(
+        waited >= Duration::from_millis(300),
+        "{waited:?}: it did not wait for the write"
+    );
+    holder.join().unwrap();
+    assert!(app
+        .metrics()
+        .await
+        .contains("lookout_log_answered_before_written_total 0"));
+
+    // A write slower than the wait: answered at the end of the wait anyway, and counted.
+    let quick = spawn_app_with(rules, |c| {
+        c.recorder.answer_after_write = Duration::from_millis(100);
+    })
+    .await;
+    let response = quick.post_hook("desk", b"{}", None).await;
+    quick.recorded(&call_id(&response)).await;
+    let holder = hold_write_lock(
+        quick.dir.path().join("data/lookout.db"),
+        Duration::from_millis(1500),
+    );
+    let started = std::time::Instant::now();
+    let response = quick.post_hook("desk", b"{}", None).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        started.elapsed()
+    );
+    holder.join().unwrap();
+    assert!(quick
+        .metrics()
+        .await
+        .contains("lookout_log_answered_before_written_total 1"));
+}
