@@ -20,10 +20,18 @@
 #
 # Part 2 (unless RUN_THROUGHPUT=0): calls/s through HAProxy with three instances against
 # one (the other two disabled in HAProxy), wrk with benches/load.lua, a 5 KB estimate,
-# WRK_DURATION each, one after the other in one run.
+# WRK_DURATION each, one after the other in one run, THROUGHPUT_ROUNDS (2) rounds in
+# alternating order; with the CPU each part used per 1000 calls (lookout, HAProxy,
+# PostgreSQL), which says what limits it.
+#
+# The instances run with `[store] answer_after_write_ms = ANSWER_AFTER_WRITE_MS` (1000): an
+# answer waits for its record's commit, so the killed instance's last answers are in the
+# log (with 0 the calls it answered in its last few milliseconds are lost with it), and
+# `[http] max_connections_per_ip = 0` (every connection comes from HAProxy).
 #
 # Knobs: RATE (150), DURATION (30), KILL_AT (8), PUBLISH_AT (18), RUN_THROUGHPUT (1),
-# WRK_DURATION (20s), WRK_CONNECTIONS (32), KEEP (0: remove the temp folder).
+# WRK_DURATION (20s), WRK_CONNECTIONS (32), ANSWER_AFTER_WRITE_MS (1000), KEEP (0: remove
+# the temp folder).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -35,6 +43,7 @@ PUBLISH_AT=${PUBLISH_AT:-18}
 RUN_THROUGHPUT=${RUN_THROUGHPUT:-1}
 WRK_DURATION=${WRK_DURATION:-20s}
 WRK_CONNECTIONS=${WRK_CONNECTIONS:-32}
+ANSWER_AFTER_WRITE_MS=${ANSWER_AFTER_WRITE_MS:-1000}
 KEEP=${KEEP:-0}
 
 log() { printf '[fleet] %s\n' "$*" >&2; }
@@ -82,12 +91,13 @@ export LOOKOUT_KEY_FLEET LOOKOUT_ADMIN_TOKEN
 cat "$TMP/certs/cert.pem" "$TMP/certs/key.pem" >"$TMP/haproxy.pem"
 python3 "$ROOT/benches/edits.py" "$ROOT/rules/samples/multiport-100k.json" "$TMP/edits" 4 32
 
+printf '[store]\nanswer_after_write_ms = %s\n[http]\nmax_connections_per_ip = 0\n' "$ANSWER_AFTER_WRITE_MS" >"$TMP/lookout.toml"
 PORTS=(- "$(free_port)" "$(free_port)" "$(free_port)")
 start_instance() { # n
     local n=$1 rules=$TMP/empty publish=false
     if [ "$n" = 1 ]; then rules=$TMP/rules; publish=true; fi
     LOOKOUT_PUBLISH_FOLDER=$publish RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:${PORTS[$n]}" \
-        --rules "$rules" --certs "$TMP/certs" --data "$TMP/data$n" --store "$STORE_URL" \
+        --config "$TMP/lookout.toml" --rules "$rules" --certs "$TMP/certs" --data "$TMP/data$n" --store "$STORE_URL" \
         --rules-from store >>"$TMP/server$n.log" 2>&1 &
     PIDS[$n]=$!
 }
@@ -112,6 +122,7 @@ write_haproxy() { # servers to enable (e.g. "1 2 3")
 global
     maxconn 4096
     tune.bufsize 262144
+    stats socket $TMP/haproxy.sock mode 600 level user
 defaults
     mode http
     timeout connect 2s
@@ -183,6 +194,21 @@ log "published revision $NEW at +$(( (PUBLISHED_MS - T0) / 1000 )) s: $(tail -n 
 
 wait "$LOADER" || true; LOADER=""
 awk '$1 == "total" { print "[fleet] client: " $0 }' "$TMP/client.log" >&2
+awk '$1 == "window" { print "[fleet] client: " $0 }' "$TMP/client.log" >&2
+# What HAProxy did about the killed instance: retries (wretr) and redispatches (wredis) per
+# server, connection and response errors (econ, eresp).
+python3 - "$TMP/haproxy.sock" <<'EOF' >&2 || true
+import csv, io, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"show stat\n")
+data = b""
+while chunk := s.recv(65536):
+    data += chunk
+rows = list(csv.DictReader(io.StringIO(data.decode().lstrip("# "))))
+for r in rows:
+    if r["pxname"] == "lookout" and r["svname"] != "FRONTEND":
+        print(f"[fleet] haproxy {r['svname']}: {r['stot']} calls, retries {r['wretr']}, redispatched {r['wredis']}, "
+              f"connection errors {r['econ']}, response errors {r['eresp']}, status {r['status']}")
+EOF
 for n in 1 2 3; do kill "${PIDS[$n]}" 2>/dev/null || true; done
 for n in 1 2 3; do wait "${PIDS[$n]}" 2>/dev/null || true; PIDS[$n]=-; done
 psql_do -c "COPY (SELECT id FROM calls) TO STDOUT" >"$TMP/stored"
@@ -220,21 +246,35 @@ if [ "$RUN_THROUGHPUT" = 1 ]; then
     for n in 1 2 3; do wait_ready "$n"; done
     BODY=$ROOT/rules/samples/drybulk-single-cargo.json
     SIGNATURE=$(LOOKOUT_KEY=$LOOKOUT_KEY_FLEET "$BIN" sign --key-env LOOKOUT_KEY "$BODY")
-    for servers in "1 2 3" "1"; do
-        write_haproxy "$servers"
-        start_lb
-        sleep 2
-        wait_for_quiet
-        count=$(wc -w <<<"$servers")
-        LOOKOUT_LOAD_BODY=$BODY LOOKOUT_LOAD_SIGNATURE=$SIGNATURE \
-            wrk -t2 -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" --timeout 10s --latency -s "$ROOT/benches/load.lua" \
-            "$URL/hooks/default" >"$TMP/wrk-$count.txt" 2>&1 || true
-        rps=$(awk '/^Requests\/sec/ { print $2 }' "$TMP/wrk-$count.txt")
-        p99=$(awk '$1 == "99%" { print $2 }' "$TMP/wrk-$count.txt")
-        bad=$(grep -o 'non2xx=[0-9]*' "$TMP/wrk-$count.txt" | cut -d= -f2)
-        log "through HAProxy, $count instance(s): $rps calls/s, p99 $p99, non-2xx ${bad:-?}"
-        echo "throughput: instances=$count calls_per_s=$rps p99=$p99 non2xx=${bad:-?}"
-        stop_lb
+    cpu() { # ticks of: the lookout instances, HAProxy, PostgreSQL
+        local l=0 n
+        for n in 1 2 3; do l=$((l + $(ticks_of "${PIDS[$n]}"))); done
+        echo "$l $(ticks_of "$LB") $(pg_ticks)"
+    }
+    order=("1 2 3" "1")
+    for round in $(seq 1 "${THROUGHPUT_ROUNDS:-2}"); do
+        for servers in "${order[@]}"; do
+            write_haproxy "$servers"
+            start_lb
+            sleep 2
+            wait_for_quiet
+            count=$(wc -w <<<"$servers")
+            read -r l0 h0 p0 < <(cpu)
+            LOOKOUT_LOAD_BODY=$BODY LOOKOUT_LOAD_SIGNATURE=$SIGNATURE \
+                wrk -t2 -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" --timeout 10s --latency -s "$ROOT/benches/load.lua" \
+                "$URL/hooks/default" >"$TMP/wrk-$count-$round.txt" 2>&1 || true
+            read -r l1 h1 p1 < <(cpu)
+            rps=$(awk '/^Requests\/sec/ { print $2 }' "$TMP/wrk-$count-$round.txt")
+            p99=$(awk '$1 == "99%" { print $2 }' "$TMP/wrk-$count-$round.txt")
+            calls=$(grep -o 'requests=[0-9]*' "$TMP/wrk-$count-$round.txt" | cut -d= -f2)
+            bad=$(grep -o 'non2xx=[0-9]*' "$TMP/wrk-$count-$round.txt" | cut -d= -f2)
+            per=$(awk -v l=$((l1 - l0)) -v h=$((h1 - h0)) -v p=$((p1 - p0)) -v n="${calls:-1}" -v t="$CLK_TCK" \
+                'BEGIN { printf "lookout %.2f, haproxy %.2f, postgres %.2f", l / t * 1000 / n, h / t * 1000 / n, p / t * 1000 / n }')
+            log "round $round, through HAProxy, $count instance(s): $rps calls/s, p99 $p99, non-2xx ${bad:-?}; CPU s per 1000 calls: $per"
+            echo "throughput: round=$round instances=$count calls_per_s=$rps p99=$p99 non2xx=${bad:-?} cpu_s_per_1000_calls: $per"
+            stop_lb
+        done
+        order=("${order[1]}" "${order[0]}")
     done
 fi
 # The verdict's line is the last.
