@@ -231,6 +231,10 @@ after = collections.Counter(v for ms, _, v in calls if int(ms) > published + 200
 print(f"[fleet] answered 200: {len(calls)}; not 200: {len(fails)} ({dict(kinds)}), "
       f"{len(in_kill)} within 1 s after the kill, {len(outside)} outside it", file=sys.stderr)
 print(f"[fleet] answers more than 2 s after the publish, by revision: {dict(after)} (new {new})", file=sys.stderr)
+last_old = max((int(ms) for ms, _, v in calls if v == old), default=0)
+first_new = min((int(ms) for ms, _, v in calls if v == new), default=0)
+print(f"[fleet] the publish returned at 0 ms; first answer from the new revision at {first_new - published:+d} ms, "
+      f"last from the old one at {last_old - published:+d} ms", file=sys.stderr)
 if outside:
     print(f"[fleet] non-2xx outside the kill's second: {outside[:10]}", file=sys.stderr)
 if lost:

@@ -1677,3 +1677,108 @@ fn logs_and_replay_have_help_with_examples() {
     );
     assert_exit(&out, 2);
 }
+
+// ---------------------------------------------------------------- publish, candidate
+
+#[test]
+fn publish_stores_revisions_once_and_candidates_are_started_and_discarded() {
+    let pg = lookout::testkit::PgServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    write_files(&rules.join("desk"), &[("tce.rhai", GOOD_RULE)]);
+    let store = format!("--store={}", pg.url);
+    let publish = |extra: &[&str]| {
+        let mut args = vec![
+            "publish",
+            "--rules",
+            "rules",
+            store.as_str(),
+            "--author",
+            "jlee",
+        ];
+        args.extend_from_slice(extra);
+        lookout(dir.path(), &args)
+    };
+    let out = publish(&["-m", "first"]);
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stdout).contains("desk: published version"),
+        "{}",
+        show(&out)
+    );
+    let out = publish(&["-m", "again"]);
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stdout).contains("is the current revision already"),
+        "{}",
+        show(&out)
+    );
+
+    // A rule set that does not compile publishes nothing.
+    write_files(&rules.join("desk"), &[("tce.rhai", "let x = ;")]);
+    let out = publish(&["desk", "-m", "broken"]);
+    assert_exit(&out, 1);
+    assert!(
+        text(&out.stderr).contains("does not compile"),
+        "{}",
+        show(&out)
+    );
+
+    // A candidate: started, listed, discarded; then there is none.
+    write_files(
+        &rules.join("desk"),
+        &[("tce.rhai", "info(\"lower floor\");")],
+    );
+    let out = publish(&["desk", "--candidate", "-m", "try it"]);
+    assert_exit(&out, 0);
+    assert!(text(&out.stdout).contains("candidate"), "{}", show(&out));
+    let out = lookout(dir.path(), &["candidate", store.as_str(), "list"]);
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stdout).contains("desk\t") && text(&out.stdout).contains("0 calls"),
+        "{}",
+        show(&out)
+    );
+    let out = lookout(dir.path(), &["candidate", store.as_str(), "show", "desk"]);
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stdout).contains("0 calls compared"),
+        "{}",
+        show(&out)
+    );
+    let out = lookout(
+        dir.path(),
+        &["candidate", store.as_str(), "discard", "desk"],
+    );
+    assert_exit(&out, 0);
+    let out = lookout(
+        dir.path(),
+        &["candidate", store.as_str(), "discard", "desk"],
+    );
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("has no running candidate"),
+        "{}",
+        show(&out)
+    );
+
+    // With SQLite there is no fleet to publish to: said, exit 2.
+    let out = lookout(
+        dir.path(),
+        &[
+            "publish",
+            "--rules",
+            "rules",
+            "--store",
+            "sqlite:data/lookout.db",
+            "-m",
+            "x",
+        ],
+    );
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("the store is SQLite"),
+        "{}",
+        show(&out)
+    );
+}
