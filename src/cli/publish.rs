@@ -84,39 +84,38 @@ fn open_fleet_store(store: StoreArgs) -> anyhow::Result<Store> {
 
 pub fn publish(args: PublishArgs) -> anyhow::Result<u8> {
     let local = super::local::Local::open(&args.rules)?;
+    let mut problems = local.registry.problems();
     let names: Vec<String> = match &args.ruleset {
-        Some(name) => vec![local.ruleset(name)?.name.clone()],
-        None => {
-            let problems = local.registry.problems();
-            if !problems.is_empty() {
-                for (name, found) in &problems {
-                    for p in found {
-                        eprintln!("{name}: {}", super::local::render(p));
-                    }
-                }
-                eprintln!(
-                    "not published: {} rule set(s) do not compile",
-                    problems.len()
-                );
-                return Ok(super::FOUND);
-            }
-            local
-                .registry
-                .all()
-                .iter()
-                .map(|s| s.name.clone())
-                .collect()
+        Some(name) if problems.contains_key(name) => {
+            problems.retain(|n, _| n == name);
+            vec![name.clone()]
         }
+        Some(name) => vec![local.ruleset(name)?.name.clone()],
+        None => local
+            .registry
+            .all()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect(),
     };
+    if !problems.is_empty() {
+        for found in problems.values() {
+            for p in found {
+                eprintln!("{}", super::local::render(p));
+            }
+        }
+        let named: Vec<String> = problems.keys().map(|n| format!("`{n}`")).collect();
+        eprintln!(
+            "not published: {} does not compile (lookout check)",
+            named.join(", ")
+        );
+        return Ok(super::FOUND);
+    }
     if names.is_empty() {
         bail!("no rule set in {}", args.rules.display());
     }
     // Compiled (above) and tested, every one, before anything is published.
     for name in &names {
-        if local.registry.is_stale(name) {
-            eprintln!("not published: `{name}` does not compile (lookout check)");
-            return Ok(super::FOUND);
-        }
         let code = super::test::run(super::test::TestArgs {
             rules: &args.rules,
             ruleset: Some(name),
