@@ -29,7 +29,10 @@
 # log (with 0 the calls it answered in its last few milliseconds are lost with it), and
 # `[http] max_connections_per_ip = 0` (every connection comes from HAProxy).
 #
-# Knobs: RATE (150), DURATION (30), KILL_AT (8), PUBLISH_AT (18), RUN_THROUGHPUT (1),
+# Part 3 (unless RUN_SHADOW=0): one instance's calls/s and latency without a candidate, with
+# one running in the shadow of every call, and without again (see below).
+#
+# Knobs: RATE (150), DURATION (30), KILL_AT (8), PUBLISH_AT (18), RUN_THROUGHPUT (1), RUN_SHADOW (1),
 # WRK_DURATION (20s), WRK_CONNECTIONS (32), ANSWER_AFTER_WRITE_MS (1000), KEEP (0: remove
 # the temp folder).
 set -euo pipefail
@@ -279,6 +282,47 @@ if [ "$RUN_THROUGHPUT" = 1 ]; then
             stop_lb
         done
         order=("${order[1]}" "${order[0]}")
+    done
+fi
+
+# Part 3 (unless RUN_SHADOW=0): what a running candidate costs the live calls. One instance
+# (instance 1, straight, no HAProxy), wrk as in part 2: without a candidate, with one (the
+# same rules and a comment: every call run again in the shadow, as far as [shadow]
+# cpu_share allows), and without again; calls/s, p99, and the shadow's runs and drops.
+if [ "${RUN_SHADOW:-1}" = 1 ]; then
+    ensure_wrk
+    stop_lb
+    for n in 1 2 3; do [ "${PIDS[$n]}" != - ] || start_instance "$n"; done
+    wait_ready 1
+    BODY=$ROOT/rules/samples/drybulk-single-cargo.json
+    SIGNATURE=$(LOOKOUT_KEY=$LOOKOUT_KEY_FLEET "$BIN" sign --key-env LOOKOUT_KEY "$BODY")
+    DIRECT=https://127.0.0.1:${PORTS[1]}
+    metric() { curl -sS --cacert "$TMP/certs/ca.pem" -H "Authorization: Bearer $LOOKOUT_ADMIN_TOKEN" "$DIRECT/metrics" \
+        | awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print 0 }'; }
+    cp -r "$TMP/rules-next" "$TMP/rules-candidate"
+    printf '\n// a candidate: benches/fleet.sh\n' >>"$TMP/rules-candidate/default/$(ls "$TMP/rules-candidate/default" | grep '\.rhai$' | head -n 1)"
+    for phase in without with again-without; do
+        if [ "$phase" = with ]; then
+            "$BIN" publish default --candidate --rules "$TMP/rules-candidate" --store "$STORE_URL" -m "fleet bench: a candidate" >/dev/null 2>&1
+            sleep 2
+        elif [ "$phase" = again-without ]; then
+            "$BIN" candidate --store "$STORE_URL" discard default >/dev/null
+            sleep 2
+        fi
+        wait_for_quiet
+        runs0=$(metric lookout_shadow_runs_total)
+        drop0=$(( $(metric 'lookout_shadow_dropped_total{reason="queue_full"}') + $(metric 'lookout_shadow_dropped_total{reason="cpu_share"}') ))
+        LOOKOUT_LOAD_BODY=$BODY LOOKOUT_LOAD_SIGNATURE=$SIGNATURE \
+            wrk -t2 -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" --timeout 10s --latency -s "$ROOT/benches/load.lua" \
+            "$DIRECT/hooks/default" >"$TMP/wrk-shadow-$phase.txt" 2>&1 || true
+        runs=$(( $(metric lookout_shadow_runs_total) - runs0 ))
+        drops=$(( $(metric 'lookout_shadow_dropped_total{reason="queue_full"}') + $(metric 'lookout_shadow_dropped_total{reason="cpu_share"}') - drop0 ))
+        rps=$(awk '/^Requests\/sec/ { print $2 }' "$TMP/wrk-shadow-$phase.txt")
+        p50=$(awk '$1 == "50%" { print $2 }' "$TMP/wrk-shadow-$phase.txt")
+        p99=$(awk '$1 == "99%" { print $2 }' "$TMP/wrk-shadow-$phase.txt")
+        bad=$(grep -o 'non2xx=[0-9]*' "$TMP/wrk-shadow-$phase.txt" | cut -d= -f2)
+        log "one instance, $phase a candidate: $rps calls/s, p50 $p50, p99 $p99, non-2xx ${bad:-?}; shadow runs $runs, dropped $drops"
+        echo "shadow: phase=$phase calls_per_s=$rps p50=$p50 p99=$p99 non2xx=${bad:-?} shadow_runs=$runs shadow_dropped=$drops"
     done
 fi
 # The verdict's line is the last.
