@@ -202,19 +202,25 @@ impl Fleet {
                 )),
             }
         }
-        // A rule set no revision names any more is not served.
+        // A rule set no revision names any more is not served (nor one left in the
+        // folder by an earlier run).
         let named: std::collections::HashSet<&str> =
             heads.iter().map(|h| h.ruleset.as_str()).collect();
-        let gone: Vec<String> = followed
-            .installed
-            .keys()
-            .filter(|n| !named.contains(n.as_str()))
-            .cloned()
-            .collect();
-        for name in gone {
-            let _ = std::fs::remove_dir_all(root.join(&name));
-            followed.installed.remove(&name);
-            changed = true;
+        let on_disk: Vec<String> = std::fs::read_dir(&root)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for name in on_disk {
+            if !named.contains(name.as_str()) {
+                let _ = std::fs::remove_dir_all(root.join(&name));
+                followed.installed.remove(&name);
+                changed = true;
+            }
         }
         if changed {
             for name in self.registry.reload() {

@@ -604,7 +604,19 @@ async fn health_and_readiness() {
     assert_eq!(app.get("/healthz").await.status(), 200);
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 200);
-    let ready: Value = ready.json().await.unwrap();
+    let mut ready: Value = ready.json().await.unwrap();
+    // Which revisions are served, as a digest that names nothing.
+    let digest = ready
+        .as_object_mut()
+        .unwrap()
+        .remove("rules_digest")
+        .unwrap();
+    assert!(
+        digest
+            .as_str()
+            .is_some_and(|d| d.len() == 16 && d.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{digest}"
+    );
     assert_eq!(
         ready,
         json!({"ready": true, "problems": [], "rulesets": 1, "log": {"failing": false, "dropped": 0, "queue_depth": 0}})
