@@ -260,6 +260,14 @@ pub struct Assembled {
     pub alerts: Vec<Sent>,
 }
 
+impl Assembled {
+    /// The alerts as the body carries them, in body order (what a replay or a
+    /// candidate's run compares).
+    pub fn wires(&self) -> Vec<Wire> {
+        self.alerts.iter().map(|sent| sent.alert.clone()).collect()
+    }
+}
+
 /// Gives every alert its GUID and serializes the response under the size limit.
 ///
 /// `raised` is in rule order. When everything fits, that order is kept; otherwise the

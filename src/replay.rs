@@ -207,12 +207,7 @@ pub async fn replay_with(
         .collect();
 
     let then = call.answer();
-    let now: Vec<Wire> = evaluation
-        .response
-        .alerts
-        .iter()
-        .map(|sent| sent.alert.clone())
-        .collect();
+    let now = evaluation.response.wires();
     Ok(Replayed {
         call_id: call.id.clone(),
         ruleset: call.ruleset.clone(),

@@ -164,13 +164,17 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<u8> {
         }
         let record = crate::fleet::publish(
             &store,
-            &name,
-            &files,
-            &set.version,
-            &author,
-            &args.message,
-            "cli",
-        )?;
+            crate::fleet::Revision {
+                ruleset: &name,
+                files: &files,
+                author: &author,
+                message: &args.message,
+                action: "cli",
+            },
+            Some(&set.version),
+            local.registry.defaults(),
+        )
+        .map_err(|e| anyhow!(e))?;
         println!(
             "{name}: published version {} (revision {}, was {})",
             record.version,
@@ -244,15 +248,21 @@ pub fn candidate(args: CandidateArgs) -> anyhow::Result<u8> {
         } => {
             let c = running(&ruleset)?;
             let files: revision::Files = serde_json::from_value(c.files.clone())?;
+            // Compiled here again (tests need its folder: the workbench's Promote runs them).
             let record = crate::fleet::publish(
                 &store,
-                &c.ruleset,
-                &files,
-                &c.version,
-                &author(who),
-                &message.unwrap_or_else(|| format!("promoted candidate {}: {}", c.id, c.message)),
-                "promote",
-            )?;
+                crate::fleet::Revision {
+                    ruleset: &c.ruleset,
+                    files: &files,
+                    author: &author(who),
+                    message: &message
+                        .unwrap_or_else(|| format!("promoted candidate {}: {}", c.id, c.message)),
+                    action: "promote",
+                },
+                Some(&c.version),
+                &crate::rules::Defaults::default(),
+            )
+            .map_err(|e| anyhow!(e))?;
             store.end_candidate(&c.id, "promoted", crate::clock::now_micros())?;
             println!(
                 "{ruleset}: candidate {} promoted: version {} is the current revision",

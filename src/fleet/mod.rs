@@ -39,6 +39,8 @@ use crate::store::{Instance, Published, Store, StoreError};
 pub const POLL: Duration = Duration::from_secs(1);
 /// How often an instance reports what it serves.
 pub const REPORT_EVERY: Duration = Duration::from_secs(2);
+/// How often the follower reads the current revisions whether or not the mark moved.
+pub const REREAD_EVERY: Duration = Duration::from_secs(30);
 
 /// The folder a fleet instance serves from, under its data folder.
 pub fn rules_root(data: &Path) -> PathBuf {
@@ -63,6 +65,9 @@ pub struct Fleet {
     problems: ArcSwap<Vec<String>>,
     /// The store could not be read on the last pass (the revisions served may be old).
     unreachable: ArcSwap<Option<String>>,
+    /// The current revisions as of the last pass (files left out), for handlers: read
+    /// without the follower's lock, which a pass holds across the store and the disk.
+    heads: ArcSwap<BTreeMap<String, Published>>,
 }
 
 #[derive(Default)]
@@ -71,8 +76,6 @@ struct Followed {
     mark: Option<i64>,
     /// Version written to the folder, per rule set.
     installed: BTreeMap<String, String>,
-    /// The current revisions as of the last pass (files left out).
-    heads: BTreeMap<String, Published>,
 }
 
 impl Fleet {
@@ -95,6 +98,7 @@ impl Fleet {
             follow: Mutex::new(Followed::default()),
             problems: ArcSwap::default(),
             unreachable: ArcSwap::default(),
+            heads: ArcSwap::default(),
         }
     }
 
@@ -118,7 +122,7 @@ impl Fleet {
 
     /// The current revision of each rule set as of the last pass (files left out).
     pub fn heads(&self) -> BTreeMap<String, Published> {
-        self.follow.lock().expect("fleet").heads.clone()
+        self.heads.load().as_ref().clone()
     }
 
     /// One pass: the current revisions and candidates read from the store when its
@@ -142,34 +146,40 @@ impl Fleet {
         if !force && followed.mark == Some(mark) {
             return Ok(());
         }
+        let mut whole = true;
         if self.settings.rules_from_store {
             let heads = self.store.revision_heads()?;
-            self.install(followed, &heads);
-            followed.heads = heads
-                .into_iter()
-                .map(|h| {
-                    (
-                        h.ruleset.clone(),
-                        Published {
-                            files: serde_json::Value::Null,
-                            ..h
-                        },
-                    )
-                })
-                .collect();
+            whole = self.install(followed, &heads);
+            self.heads.store(Arc::new(
+                heads
+                    .into_iter()
+                    .map(|h| {
+                        (
+                            h.ruleset.clone(),
+                            Published {
+                                files: serde_json::Value::Null,
+                                ..h
+                            },
+                        )
+                    })
+                    .collect(),
+            ));
         }
         let candidates = self.store.candidates(None, true)?;
         self.shadow.follow(candidates, self.registry.defaults());
-        followed.mark = Some(mark);
+        // A revision that could not be written (a full disk, say) is tried again on the
+        // next pass, not only when the store next changes.
+        followed.mark = whole.then_some(mark);
         Ok(())
     }
 
     /// Writes out each current revision not served yet, reloads, and says what still
-    /// differs from the current revisions.
-    fn install(&self, followed: &mut Followed, heads: &[Published]) {
+    /// differs from the current revisions; whether every revision could be written.
+    fn install(&self, followed: &mut Followed, heads: &[Published]) -> bool {
         let root = rules_root(&self.data);
         let mut problems = Vec::new();
         let mut changed = false;
+        let mut whole = true;
         for head in heads {
             let name = &head.ruleset;
             if !ruleset::valid_name(name) {
@@ -196,10 +206,13 @@ impl Fleet {
                         .insert(name.clone(), head.version.clone());
                     changed = true;
                 }
-                Err(e) => problems.push(format!(
-                    "rule set `{name}`: revision {} ({}): {e}",
-                    head.id, head.version
-                )),
+                Err(e) => {
+                    whole = false;
+                    problems.push(format!(
+                        "rule set `{name}`: revision {} ({}): {e}",
+                        head.id, head.version
+                    ))
+                }
             }
         }
         // A rule set no revision names any more is not served (nor one left in the
@@ -267,6 +280,7 @@ impl Fleet {
             tracing::error!("fleet: {problem}");
         }
         self.problems.store(Arc::new(problems));
+        whole
     }
 
     /// Keeps what this instance serves in the store, for the viewer's list of instances.
@@ -293,9 +307,16 @@ impl Fleet {
             .name("lookout-fleet".into())
             .spawn(move || {
                 let mut reported = Instant::now() - REPORT_EVERY;
+                let mut reread = Instant::now();
                 loop {
                     let Some(this) = fleet.upgrade() else { return };
-                    let _ = this.sync(false);
+                    // The mark says when to read; a whole read now and then costs little
+                    // and would mend whatever the mark could not say.
+                    let whole = reread.elapsed() >= REREAD_EVERY;
+                    if whole {
+                        reread = Instant::now();
+                    }
+                    let _ = this.sync(whole);
                     if reported.elapsed() >= REPORT_EVERY {
                         if let Err(e) = this.report() {
                             tracing::debug!("fleet: cannot report this instance: {e}");
@@ -313,19 +334,56 @@ impl Fleet {
     }
 }
 
-/// Records a revision of `ruleset`: its files, their version, who and why. The
-/// previous version is the current revision's, if any.
+/// A revision to record: a rule set's files, who and why.
+pub struct Revision<'a> {
+    pub ruleset: &'a str,
+    pub files: &'a Files,
+    pub author: &'a str,
+    pub message: &'a str,
+    pub action: &'a str,
+}
+
+/// Records a revision. Its version is what its files compile to here, so the version
+/// stored is the one every instance will load; `expected` (the version the publisher
+/// checked, from its folder or draft) must be it, or nothing is stored: a folder that
+/// changed meanwhile, or holds a file a revision cannot keep, would otherwise make every
+/// instance load something else than what was checked. The previous version is the
+/// current revision's, if any.
 pub fn publish(
     store: &Store,
-    ruleset: &str,
-    files: &Files,
-    version: &str,
-    author: &str,
-    message: &str,
-    action: &str,
-) -> Result<Published, StoreError> {
+    revision: Revision<'_>,
+    expected: Option<&str>,
+    defaults: &ruleset::Defaults,
+) -> Result<Published, String> {
+    let Revision {
+        ruleset,
+        files,
+        author,
+        message,
+        action,
+    } = revision;
+    let defaults = ruleset::Defaults {
+        // A revision checks no signature where it is made; each instance reads its keys.
+        secrets: ruleset::Secrets::Optional,
+        ..defaults.clone()
+    };
+    let version = revision::compile(ruleset, files, &defaults)
+        .map_err(|problems| {
+            let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            format!(
+                "`{ruleset}` does not compile as a revision: {}",
+                list.join("; ")
+            )
+        })?
+        .version;
+    if let Some(expected) = expected.filter(|e| *e != version) {
+        return Err(format!(
+            "`{ruleset}`: its files as a revision are version {version}, not the {expected} that was checked (the folder changed meanwhile, or holds a file a revision cannot keep: names are letters, digits, `-`, `_` and `.`); nothing was published"
+        ));
+    }
     let previous = store
-        .revision_heads()?
+        .revision_heads()
+        .map_err(|e| e.to_string())?
         .into_iter()
         .find(|h| h.ruleset == ruleset)
         .map(|h| h.version)
@@ -333,7 +391,7 @@ pub fn publish(
     let record = Published {
         id: crate::ids::new_id().to_string(),
         ruleset: ruleset.to_string(),
-        version: version.to_string(),
+        version,
         previous_version: previous,
         author: author.to_string(),
         at: crate::clock::now_micros(),
@@ -342,14 +400,8 @@ pub fn publish(
         files: serde_json::to_value(files).expect("strings are JSON"),
         seq: 0,
     };
-    store.record_published(&record)?;
-    tracing::info!(
-        ruleset,
-        version,
-        author,
-        action,
-        "fleet: revision published"
-    );
+    store.record_published(&record).map_err(|e| e.to_string())?;
+    tracing::info!(ruleset, version = %record.version, author, action, "fleet: revision published");
     Ok(record)
 }
 
@@ -414,12 +466,15 @@ impl FolderPublisher {
             };
             match publish(
                 &self.store,
-                &set.name,
-                &files,
-                &set.version,
-                &format!("folder on {}", self.instance),
-                &format!("the rules folder changed ({})", set.dir.display()),
-                "folder",
+                Revision {
+                    ruleset: &set.name,
+                    files: &files,
+                    author: &format!("folder on {}", self.instance),
+                    message: &format!("the rules folder changed ({})", set.dir.display()),
+                    action: "folder",
+                },
+                Some(&set.version),
+                folder.defaults(),
             ) {
                 Ok(_) => {
                     last.insert(set.name.clone(), set.version.clone());

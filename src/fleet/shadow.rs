@@ -7,16 +7,19 @@
 //! parsed input (shared, not copied) and the alerts answered.
 //!
 //! Bounded three ways, each dropped call counted in `/metrics`
-//! (`lookout_shadow_dropped_total{reason}`): the queue holds `[shadow] queue` calls
-//! (`queue_full`); runs may take `[shadow] cpu_share` of one core, measured over the
-//! last second (`cpu_share`: a call offered past it is not run); and they run on one
+//! (`lookout_shadow_dropped_total{reason}`): the queue holds `[shadow] queue` calls and
+//! 64 MiB of their bodies (`queue_full`); runs may take `[shadow] cpu_share` of one core
+//! in each one-second window (`cpu_share`: a call offered, or reached in the queue, once
+//! the window's share is spent is not run; a run that starts within the share finishes,
+//! so a window can overrun by one run, itself bounded by the candidate's budget); and
+//! they run on one
 //! thread of their own at nice +10, so the kernel gives the live rule pool a core
 //! first. Each run has the candidate's own budget; its answer is compared with the
 //! live one as a replay compares (by GUID, then by message) and written in batches
 //! (`store::ShadowCall`), next to the live call's record.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -69,8 +72,13 @@ pub struct Shadow {
     failed: ArcSwap<HashMap<String, String>>,
     jobs: crossbeam_channel::Sender<Job>,
     spent: Arc<Mutex<Window>>,
+    /// Request bodies held by queued jobs, bytes.
+    queued_bytes: Arc<AtomicUsize>,
     pub counts: Arc<Counts>,
 }
+
+/// Request bodies the queue may hold in all; past it a call is dropped as `queue_full`.
+pub const QUEUE_BYTES: usize = 64 << 20;
 
 /// Time spent on shadow runs in the current one-second window.
 struct Window {
@@ -88,10 +96,13 @@ impl Shadow {
             spent: Duration::ZERO,
         }));
         let counts = Arc::new(Counts::default());
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
         let worker = Worker {
             pool,
             store,
+            share: settings.cpu_share,
             spent: spent.clone(),
+            queued_bytes: queued_bytes.clone(),
             counts: counts.clone(),
         };
         std::thread::Builder::new()
@@ -103,6 +114,7 @@ impl Shadow {
             failed: ArcSwap::default(),
             jobs,
             spent,
+            queued_bytes,
             counts,
         }))
     }
@@ -120,28 +132,26 @@ impl Shadow {
     /// Queues a job, or drops it (counted) when the queue is full or the runs have
     /// taken their share of the last second. Never blocks.
     pub fn offer(&self, job: Job) {
-        if self.over_share() {
+        if over_share(&self.spent, self.settings.cpu_share) {
             self.counts
                 .dropped_cpu_share
                 .fetch_add(1, Ordering::Relaxed);
             return;
         }
+        let size = job.body.len();
+        if self.queued_bytes.fetch_add(size, Ordering::Relaxed) + size > QUEUE_BYTES {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            self.counts
+                .dropped_queue_full
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         if self.jobs.try_send(job).is_err() {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
             self.counts
                 .dropped_queue_full
                 .fetch_add(1, Ordering::Relaxed);
         }
-    }
-
-    fn over_share(&self) -> bool {
-        let mut window = self.spent.lock().expect("shadow window");
-        let elapsed = window.started.elapsed();
-        if elapsed >= Duration::from_secs(1) {
-            window.started = Instant::now();
-            window.spent = Duration::ZERO;
-            return false;
-        }
-        window.spent > Duration::from_secs(1).mul_f64(self.settings.cpu_share)
     }
 
     /// Runs exactly the candidates given (the store's running ones): new ones are
@@ -151,6 +161,13 @@ impl Shadow {
         let mut running = HashMap::new();
         let mut failed = HashMap::new();
         for candidate in candidates {
+            if !rules::ruleset::valid_name(&candidate.ruleset) {
+                failed.insert(
+                    candidate.id.clone(),
+                    "its rule set's name cannot be served (not a name for /hooks/<name>)".into(),
+                );
+                continue;
+            }
             if let Some(same) = current
                 .get(&candidate.ruleset)
                 .filter(|r| r.id == candidate.id)
@@ -225,10 +242,24 @@ fn scrubbed(answer: &[u8], body: &[u8], redact_body: &[String]) -> String {
     }
 }
 
+/// Whether the shadow runs have taken their share of the current one-second window
+/// (a new window starts once a second has passed).
+fn over_share(spent: &Mutex<Window>, share: f64) -> bool {
+    let mut window = spent.lock().expect("shadow window");
+    if window.started.elapsed() >= Duration::from_secs(1) {
+        window.started = Instant::now();
+        window.spent = Duration::ZERO;
+        return false;
+    }
+    window.spent > Duration::from_secs(1).mul_f64(share)
+}
+
 struct Worker {
     pool: Pool,
     store: Store,
+    share: f64,
     spent: Arc<Mutex<Window>>,
+    queued_bytes: Arc<AtomicUsize>,
     counts: Arc<Counts>,
 }
 
@@ -256,9 +287,19 @@ impl Worker {
             });
             match queue.recv_timeout(wait) {
                 Ok(job) => {
-                    let row = runtime.block_on(self.run_one(job));
-                    batch.push(row);
-                    oldest.get_or_insert_with(Instant::now);
+                    self.queued_bytes
+                        .fetch_sub(job.body.len(), Ordering::Relaxed);
+                    // Checked again here: what was queued before the share ran out is
+                    // not run past it either.
+                    if over_share(&self.spent, self.share) {
+                        self.counts
+                            .dropped_cpu_share
+                            .fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        let row = runtime.block_on(self.run_one(job));
+                        batch.push(row);
+                        oldest.get_or_insert_with(Instant::now);
+                    }
                 }
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
@@ -284,12 +325,7 @@ impl Worker {
             window.spent += took;
         }
         self.counts.runs.fetch_add(1, Ordering::Relaxed);
-        let now: Vec<Wire> = evaluation
-            .response
-            .alerts
-            .iter()
-            .map(|sent| sent.alert.clone())
-            .collect();
+        let now = evaluation.response.wires();
         let changes = compare(&job.live, &now);
         let count = |f: fn(&Change) -> bool| changes.iter().filter(|c| f(c)).count() as u32;
         ShadowCall {

@@ -99,8 +99,17 @@ impl Exchange {
             "x-lookout-call-id",
             HeaderValue::from_str(&self.id.to_string()).expect("uuid is ascii"),
         );
+        // The wait for the record's write never takes the answer past the rule set's
+        // budget (its own margin may be smaller than the server's).
+        let budget_end = self
+            .ruleset
+            .as_ref()
+            .map(|s| self.arrived + s.settings.budget);
         if let Some(written) = self.record(&state, response.status().as_u16(), answer, error) {
-            state.recorder.wait_written(written).await;
+            let left = budget_end
+                .map(|end| end.saturating_duration_since(Instant::now()))
+                .unwrap_or_default();
+            state.recorder.wait_written(written, left).await;
         }
         response
     }
@@ -189,12 +198,7 @@ impl Exchange {
                 call_id: self.id,
                 live_version: ruleset.version.clone(),
                 input,
-                live: evaluation
-                    .response
-                    .alerts
-                    .iter()
-                    .map(|sent| sent.alert.clone())
-                    .collect(),
+                live: evaluation.response.wires(),
                 live_us: 0,
                 body: self.body.clone(),
                 redact_body: Arc::from(ruleset.settings.redact_body.as_slice()),

@@ -242,6 +242,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// The channel instances LISTEN on for new revisions and candidates.
 const REVISIONS_CHANNEL: &str = "lookout_revisions";
 
+/// The advisory lock every transaction that takes a `fleet_seq` number holds until it
+/// commits: numbers are then visible in the order they were taken, so a follower that saw
+/// the highest number has seen every row below it.
+const FLEET_LOCK: i64 = 0x006c_6f6f_6b66_6c74;
+
 /// The advisory lock every lookout takes while it checks and migrates the schema
 /// (any constant, the same in every version: the bytes of "lookout").
 const MIGRATION_LOCK: i64 = 0x006c_6f6f_6b6f_7574;
@@ -1038,12 +1043,12 @@ impl Backend for Postgres {
 
     fn record_published(&self, p: &Published) -> Result<(), StoreError> {
         let files = p.files.to_string();
-        // Safe to run twice (`with_client` may): the same id is kept once. Publishes of
-        // one rule set are stored one at a time (the lock), so `seq` follows commits;
-        // the NOTIFY reaches listeners at the commit.
+        // Safe to run twice (`with_client` may): the same id is kept once. Revisions are
+        // stored one at a time (the lock), so `seq` follows commits; the NOTIFY reaches
+        // listeners at the commit.
         self.with_client(|client| {
             let mut tx = client.transaction()?;
-            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&p.ruleset])?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FLEET_LOCK])?;
             tx.execute(
                 "INSERT INTO published (id, ruleset, version, previous_version, author, at, message, action, files)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
@@ -1141,11 +1146,13 @@ impl Backend for Postgres {
         let files = c.files.to_string();
         self.with_client(|client| {
             let mut tx = client.transaction()?;
-            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&c.ruleset])?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FLEET_LOCK])?;
+            // `id <> $3`: run twice (a retry after a commit that went through), the
+            // candidate just started is not the one replaced.
             tx.execute(
                 "UPDATE candidates SET ended_at = $1, outcome = 'replaced', seq = nextval('fleet_seq')
-                 WHERE ruleset = $2 AND ended_at IS NULL",
-                &[&c.started_at, &c.ruleset],
+                 WHERE ruleset = $2 AND ended_at IS NULL AND id <> $3",
+                &[&c.started_at, &c.ruleset, &c.id],
             )?;
             tx.execute(
                 "INSERT INTO candidates (id, ruleset, version, author, message, files, started_at)
@@ -1160,6 +1167,7 @@ impl Backend for Postgres {
     fn end_candidate(&self, id: &str, outcome: &str, at: i64) -> Result<bool, StoreError> {
         self.with_client(|client| {
             let mut tx = client.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FLEET_LOCK])?;
             let n = tx.execute(
                 "UPDATE candidates SET ended_at = $1, outcome = $2, seq = nextval('fleet_seq')
                  WHERE id = $3 AND ended_at IS NULL",

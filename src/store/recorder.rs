@@ -195,11 +195,11 @@ impl Recorder {
         self.settings.answer_after_write
     }
 
-    /// Waits for `written` (from a [`Record`]) up to `answer_after_write`; a wait that
-    /// runs out is counted. A record dropped (queue full, a failed write) ends the wait
-    /// at once: it is counted as dropped already.
-    pub async fn wait_written(&self, written: tokio::sync::oneshot::Receiver<()>) {
-        if tokio::time::timeout(self.settings.answer_after_write, written)
+    /// Waits for `written` (from a [`Record`]) up to `answer_after_write`, and never
+    /// longer than `left`; a wait that runs out is counted. A record dropped (queue full,
+    /// a failed write) ends the wait at once: it is counted as dropped already.
+    pub async fn wait_written(&self, written: tokio::sync::oneshot::Receiver<()>, left: Duration) {
+        if tokio::time::timeout(self.settings.answer_after_write.min(left), written)
             .await
             .is_err()
         {
@@ -298,14 +298,17 @@ fn write_loop(
         let rows: Vec<Row> = batch
             .into_iter()
             .filter_map(|mut record| {
-                told.extend(record.written.take());
+                let written = record.written.take();
                 bytes += record.queued_bytes();
                 let id = record.call.id.clone();
                 let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     encode(record, &mut packer)
                 }));
                 match encoded {
-                    Ok(row) => Some(row),
+                    Ok(row) => {
+                        told.extend(written);
+                        Some(row)
+                    }
                     Err(_) => {
                         tracing::error!(call = %id, "encoding the record panicked (a bug in lookout); it is dropped and counted");
                         counters.dropped_failed.fetch_add(1, Ordering::Relaxed);

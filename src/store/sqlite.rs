@@ -937,9 +937,9 @@ impl Backend for Sqlite {
         tx.execute(
             &format!(
                 "UPDATE candidates SET ended_at = ?1, outcome = 'replaced', seq = {NEXT_SEQ}
-             WHERE ruleset = ?2 AND ended_at IS NULL"
+             WHERE ruleset = ?2 AND ended_at IS NULL AND id <> ?3"
             ),
-            params![c.started_at, c.ruleset],
+            params![c.started_at, c.ruleset, c.id],
         )
         .map_err(&err)?;
         tx.execute(

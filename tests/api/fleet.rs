@@ -59,10 +59,16 @@ async fn read<T: Send + 'static>(
 async fn publish(app: &TestApp, files: &RevisionFiles, action: &str) -> String {
     let (store, files, action) = (store(app), files.clone(), action.to_string());
     tokio::task::spawn_blocking(move || {
-        let version = version_of(&files);
-        lookout::fleet::publish(&store, "desk", &files, &version, "ops", "test", &action)
-            .unwrap()
-            .version
+        let revision = lookout::fleet::Revision {
+            ruleset: "desk",
+            files: &files,
+            author: "ops",
+            message: "test",
+            action: &action,
+        };
+        let record = lookout::fleet::publish(&store, revision, None, &Defaults::default()).unwrap();
+        assert_eq!(record.version, version_of(&files));
+        record.version
     })
     .await
     .unwrap()
@@ -251,6 +257,28 @@ async fn an_instance_that_cannot_serve_the_current_revision_is_not_ready_and_say
         .metrics()
         .await
         .contains("lookout_fleet_revision_problems 1"));
+
+    // A revision whose files are not the version its publisher checked is refused, and
+    // nothing is stored.
+    let s = store(&a);
+    let refused = tokio::task::spawn_blocking(move || {
+        let files = files(V2);
+        let revision = lookout::fleet::Revision {
+            ruleset: "desk",
+            files: &files,
+            author: "ops",
+            message: "checked something else",
+            action: "cli",
+        };
+        lookout::fleet::publish(&s, revision, Some("ffffffffffffffff"), &Defaults::default())
+    })
+    .await
+    .unwrap();
+    assert!(refused.unwrap_err().contains("nothing was published"));
+    assert_eq!(
+        read(&a, |s| s.revision_heads().unwrap()).await[0].version,
+        "0123456789abcdef"
+    );
 
     // The next good revision makes it ready again.
     let v2 = publish(&a, &files(V2), "cli").await;

@@ -786,4 +786,32 @@ async fn with_answer_after_write_a_signed_answer_comes_once_its_record_is_writte
         .metrics()
         .await
         .contains("lookout_log_answered_before_written_total 1"));
+
+    // Never past the rule set's own budget, whatever the server's wait.
+    let short: &[(&str, Files)] = &[(
+        "desk",
+        &[
+            ("hello.rhai", "info(\"hello\");"),
+            ("ruleset.toml", "budget_ms = 300\nmargin_ms = 100\n"),
+        ],
+    )];
+    let tight = spawn_app_with(short, |c| {
+        c.recorder.answer_after_write = Duration::from_millis(1500);
+    })
+    .await;
+    let response = tight.post_hook("desk", b"{}", None).await;
+    tight.recorded(&call_id(&response)).await;
+    let holder = hold_write_lock(
+        tight.dir.path().join("data/lookout.db"),
+        Duration::from_millis(2000),
+    );
+    let started = std::time::Instant::now();
+    let response = tight.post_hook("desk", b"{}", None).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        started.elapsed()
+    );
+    holder.join().unwrap();
 }

@@ -1762,6 +1762,24 @@ fn publish_stores_revisions_once_and_candidates_are_started_and_discarded() {
         show(&out)
     );
 
+    // A file the folder loads but a revision cannot keep (a name with a space): refused,
+    // since every instance would load something else than what was checked.
+    write_files(
+        &rules.join("desk"),
+        &[
+            ("tce.rhai", GOOD_RULE),
+            ("data/floor table.json", "{\"tce\": 1}"),
+        ],
+    );
+    let out = publish(&["desk", "-m", "with a file a revision cannot keep"]);
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("nothing was published"),
+        "{}",
+        show(&out)
+    );
+    std::fs::remove_file(rules.join("desk/data/floor table.json")).unwrap();
+
     // With SQLite there is no fleet to publish to: said, exit 2.
     let out = lookout(
         dir.path(),

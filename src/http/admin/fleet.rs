@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `GET /admin/fleet` | author | the page: instances, current revisions, candidates |
 //! | `GET /admin/fleet/candidates/{id}?kind=` | author | the page: one candidate's calls of a kind |
-//! | `GET /admin/api/instances` | viewer | every instance that reported: what it serves, when it was seen, its problems; the current revisions |
+//! | `GET /admin/api/instances` | author | every instance that reported: what it serves, when it was seen, its problems; the current revisions |
 //! | `GET /admin/api/candidates?ruleset=` | author | candidates (a rule set's, ended ones too; or every running one) with their summaries |
 //! | `GET /admin/api/candidates/{id}` | author | one candidate, its summary and files |
 //! | `GET /admin/api/candidates/{id}/calls?kind=&limit=` | author | the calls behind one number of the summary |
@@ -284,13 +284,7 @@ pub async fn start(
             "the candidate is the live version {version}: nothing to compare"
         )));
     }
-    let mut files = files_on_disk(&state, &request.ruleset).await?;
-    for (path, text) in changes {
-        match text {
-            Some(text) => files.insert(path, text),
-            None => files.remove(&path),
-        };
-    }
+    let files = super::workbench::files_after(&state, &request.ruleset, changes).await?;
     let candidate = Candidate {
         id: crate::ids::new_id().to_string(),
         ruleset: request.ruleset.clone(),

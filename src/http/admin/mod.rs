@@ -75,7 +75,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/events/{id}", get(pages::event))
         .route("/admin/api/events", get(api::events))
         .route("/admin/api/events/{id}", get(api::event))
-        .route("/admin/api/instances", get(fleet::instances))
         .route("/admin/{*rest}", any(not_found));
     let authoring = Router::new()
         .route("/admin/rules", get(pages::rules))
@@ -127,6 +126,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/api/compare", get(publish::compare))
         .route("/admin/api/rulesets/{name}/activity", get(activity::api))
         .route("/admin/fleet", get(fleet::page))
+        .route("/admin/api/instances", get(fleet::instances))
         .route("/admin/fleet/candidates/{id}", get(fleet::calls_page))
         .route("/admin/api/candidates", get(fleet::candidates))
         .route("/admin/api/candidates/{id}", get(fleet::candidate))

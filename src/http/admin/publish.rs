@@ -531,27 +531,35 @@ async fn publish_revision(
     action: &str,
 ) -> Result<Response, Response> {
     let api = |e: ApiError| e.into_response();
-    let mut files = files_on_disk(state, ruleset).await.map_err(api)?;
-    for (path, text) in changes {
-        match text {
-            Some(text) => files.insert(path, text),
-            None => files.remove(&path),
-        };
-    }
+    let files = super::workbench::files_after(state, ruleset, changes)
+        .await
+        .map_err(api)?;
     let (store, name, author, kind) = (
         state.recorder.store().clone(),
         ruleset.to_string(),
         auth.user().name.clone(),
         action.to_string(),
     );
-    let fleet = state.fleet.clone();
-    let record = blocking(move || {
-        let record =
-            crate::fleet::publish(&store, &name, &files, &version, &author, &message, &kind)?;
-        fleet.sync(false)?;
-        Ok(record)
+    let (fleet, defaults) = (state.fleet.clone(), state.registry.defaults().clone());
+    let record = tokio::task::spawn_blocking(move || {
+        let record = crate::fleet::publish(
+            &store,
+            crate::fleet::Revision {
+                ruleset: &name,
+                files: &files,
+                author: &author,
+                message: &message,
+                action: &kind,
+            },
+            Some(&version),
+            &defaults,
+        )
+        .map_err(ApiError::Conflict)?;
+        fleet.sync(false).map_err(ApiError::from)?;
+        Ok::<_, ApiError>(record)
     })
     .await
+    .map_err(|e| api(ApiError::Failed(format!("publishing panicked: {e}"))))?
     .map_err(api)?;
     if let Some(id) = from_draft {
         let store = state.recorder.store().clone();

@@ -147,6 +147,23 @@ pub(super) async fn files_on_disk(
     Ok(files)
 }
 
+/// Every file of the live rule set `name` once `changes` are applied (a revision's or a
+/// candidate's files).
+pub(super) async fn files_after(
+    state: &AppState,
+    name: &str,
+    changes: Changes,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut files = files_on_disk(state, name).await?;
+    for (path, text) in changes {
+        match text {
+            Some(text) => files.insert(path, text),
+            None => files.remove(&path),
+        };
+    }
+    Ok(files)
+}
+
 /// The live rule set `name` with `changes` laid over it, compiled on a blocking thread.
 async fn compile_draft(
     state: &AppState,
