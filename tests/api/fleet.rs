@@ -373,6 +373,9 @@ async fn a_candidate_runs_after_the_answer_and_its_differences_are_summed_up() {
             .all(|c| list.contains(&format!("/admin/calls/{c}"))),
         "{list}"
     );
+    // The candidate's answer beside each call.
+    assert!(list.contains("TCE below 12,000"), "{list}");
+    assert!(list.contains("checked by the candidate"), "{list}");
     let bad = app
         .client
         .get(app.url(&format!("/admin/api/candidates/{id}/calls?kind=nope")))

@@ -556,7 +556,22 @@ struct CandidateCallsPage {
     id: String,
     ruleset: String,
     kind: String,
-    calls: Vec<(String, String, String)>,
+    /// (call id, what changed, times, the candidate's alerts).
+    calls: Vec<(String, String, String, String)>,
+}
+
+/// A candidate's answer as one line: each alert's type and message.
+fn alerts_line(answer: &str) -> String {
+    match serde_json::from_str::<Vec<crate::alerts::Wire>>(answer) {
+        Ok(alerts) if alerts.is_empty() => "no alerts".into(),
+        Ok(alerts) => alerts
+            .iter()
+            .map(|a| format!("{}: {}", a.alert_type.as_str(), a.message))
+            .collect::<Vec<_>>()
+            .join(" · "),
+        Err(_) if answer.is_empty() => "(not kept: the body could not be read to redact it)".into(),
+        Err(_) => "(not a list of alerts)".into(),
+    }
 }
 
 /// `GET /admin/fleet/candidates/{id}?kind=`: the calls behind one number.
@@ -605,6 +620,7 @@ pub async fn calls_page(
                         c.live_us as f64 / 1e3,
                         c.candidate_us as f64 / 1e3
                     ),
+                    alerts_line(&c.answer),
                 )
             })
             .collect(),
