@@ -22,7 +22,6 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -90,11 +89,10 @@ pub struct Acme {
     tokens: Mutex<HashMap<String, String>>,
     /// Wakes the task for a renewal now (tests, operators).
     renew: tokio::sync::Notify,
-    issued: AtomicBool,
-    renewals: AtomicU64,
-    failures: AtomicU64,
-    last_error: Mutex<Option<(String, i64)>>,
-    next_attempt: Mutex<Option<i64>>,
+    /// Everything [`Acme::status`] reports but the certificate's expiry, under one lock so
+    /// that a reader never sees an outcome half written (a failure counted, its reason not
+    /// yet kept).
+    progress: Mutex<Status>,
 }
 
 impl std::fmt::Debug for Acme {
@@ -135,16 +133,15 @@ impl Acme {
             ),
         }
         let acme = Arc::new(Acme {
-            issued: AtomicBool::new(cached == Cached::Serving),
+            progress: Mutex::new(Status {
+                issued: cached == Cached::Serving,
+                ..Status::default()
+            }),
             settings,
             dir: dir.to_path_buf(),
             certs: certs.clone(),
             tokens: Mutex::default(),
             renew: tokio::sync::Notify::new(),
-            renewals: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
-            last_error: Mutex::new(None),
-            next_attempt: Mutex::new(None),
         });
         Ok((acme, certs, cached))
     }
@@ -160,16 +157,14 @@ impl Acme {
     }
 
     pub fn status(&self) -> Status {
-        let last = self.last_error.lock().expect("acme status").clone();
         Status {
-            issued: self.issued.load(Ordering::Relaxed),
             not_after: self.certs.not_after(),
-            renewals: self.renewals.load(Ordering::Relaxed),
-            failures: self.failures.load(Ordering::Relaxed),
-            last_error_at: last.as_ref().map(|(_, at)| *at),
-            last_error: last.map(|(e, _)| e),
-            next_attempt_at: *self.next_attempt.lock().expect("acme status"),
+            ..self.progress().clone()
         }
+    }
+
+    fn progress(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.progress.lock().expect("acme status")
     }
 
     /// Runs the ordering and renewal loop until the runtime stops.
@@ -189,8 +184,7 @@ impl Acme {
             } else {
                 self.until_due(account.as_ref()).await
             };
-            *self.next_attempt.lock().expect("acme status") =
-                Some(unix_now() + wait.as_secs() as i64);
+            self.progress().next_attempt_at = Some(unix_now() + wait.as_secs() as i64);
             if !wait.is_zero() {
                 tracing::info!(
                     in_seconds = wait.as_secs(),
@@ -206,21 +200,24 @@ impl Acme {
             match self.obtain(&mut account).await {
                 Ok(()) => {
                     failed_in_a_row = 0;
-                    self.renewals.fetch_add(1, Ordering::Relaxed);
-                    self.issued.store(true, Ordering::Relaxed);
-                    *self.last_error.lock().expect("acme status") = None;
+                    let mut progress = self.progress();
+                    progress.renewals += 1;
+                    progress.issued = true;
+                    progress.last_error = None;
+                    progress.last_error_at = None;
                 }
                 Err(err) => {
                     failed_in_a_row = failed_in_a_row.saturating_add(1);
-                    self.failures.fetch_add(1, Ordering::Relaxed);
                     // A broken account (deleted, key refused) is made again next time.
                     account = None;
                     tracing::error!(
                         attempt = failed_in_a_row,
                         "ACME: no certificate obtained, still serving the current one: {err}"
                     );
-                    *self.last_error.lock().expect("acme status") =
-                        Some((err.to_string(), unix_now()));
+                    let mut progress = self.progress();
+                    progress.failures += 1;
+                    progress.last_error = Some(err.to_string());
+                    progress.last_error_at = Some(unix_now());
                 }
             }
         }
@@ -230,7 +227,7 @@ impl Acme {
     /// one; else a time in the directory's ARI window where it has one, else
     /// `renew_before` ahead of expiry.
     async fn until_due(&self, account: Option<&Account>) -> Duration {
-        if !self.issued.load(Ordering::Relaxed) {
+        if !self.progress().issued {
             return Duration::ZERO;
         }
         let Some(not_after) = self.certs.not_after() else {
