@@ -658,9 +658,12 @@ const WB_RULE: &str = "// Laden speed over the warranty.\nlet speed = estimate.s
 /// logged call and sees the changed card, runs the tests and saves the draft (no publish
 /// button); a publisher writes a new rule and its test from nothing in the page, runs the
 /// tests and publishes, and the next webhook call is answered by it; they roll back, and
-/// the call is answered as before; a viewer is refused.
+/// the call is answered as before; they run a change as a candidate on three live calls,
+/// read its difference on the Fleet page and the calls behind it, and promote it (the next
+/// call is answered by it); an author sees the Fleet page without promote/discard; a
+/// viewer is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_workbench_in_headless_chromium_edits_tries_tests_publishes_and_rolls_back() {
+async fn the_workbench_in_headless_chromium_edits_tries_tests_publishes_and_tries_a_candidate() {
     preflight();
     let _one = ONE_BROWSER.lock().await;
     use lookout::secrets::{AdminToken, Role, UserAccount};
@@ -742,37 +745,72 @@ async fn the_workbench_in_headless_chromium_edits_tries_tests_publishes_and_roll
             "newTest": {"file": "tests/eta.json", "source": "{\"estimate\": {\"speed\": 1}, \"rules\": [\"eta_check\"], \"expect\": {\"count\": 1}}\n"},
         },
     });
-    let published = std::cell::Cell::new(false);
+    // The browser says what it did on stdout; each line is checked here against the
+    // webhook's answers (and, for the candidate, its shadow runs) before it goes on.
+    let seen = std::cell::RefCell::new(Vec::<String>::new());
     run_browser("workbench.mjs", config, |line| {
-        let (app, published, answer, fixed_in) = (&app, &published, &answer, "speed > 13");
+        let (app, seen, answer, before) = (&app, &seen, &answer, &before);
         async move {
-            if line != "published" {
-                eprintln!("node: {line}");
-                return None;
+            match line.as_str() {
+                "published" => {
+                    // The publisher's draft is live: the next call is answered by it, the
+                    // new rule (file-name order) first.
+                    assert_eq!(answer(app).await, ["ETA checked", new_message]);
+                    assert!(app.rules_dir("desk").join("tests/eta.json").exists());
+                    let on_disk =
+                        std::fs::read_to_string(app.rules_dir("desk").join("speed.rhai"))
+                            .unwrap();
+                    assert!(on_disk.contains("speed > 13"), "{on_disk}");
+                }
+                "rolled back" => {
+                    // Answered as before the publish; the new rule and test are gone.
+                    assert_eq!(&answer(app).await, before);
+                    assert!(!app.rules_dir("desk").join("eta_check.rhai").exists());
+                    assert!(!app.rules_dir("desk").join("tests/eta.json").exists());
+                }
+                "candidate" => {
+                    // Three calls, answered by the live rules; the candidate runs after
+                    // each answer is sent, and the Fleet page has them once recorded.
+                    for _ in 0..3 {
+                        assert_eq!(&answer(app).await, before);
+                    }
+                    eventually(Duration::from_secs(10), || async {
+                        app.api_get("/admin/api/candidates?ruleset=desk", TOKEN)
+                            .await[0]["summary"]["calls"]
+                            == 3
+                    })
+                    .await;
+                }
+                "promoted" => {
+                    assert_eq!(answer(app).await, [new_message]);
+                    let running = app
+                        .api_get("/admin/api/candidates?ruleset=desk", TOKEN)
+                        .await;
+                    assert_eq!(running[0]["outcome"], "promoted", "{running}");
+                }
+                _ => {
+                    eprintln!("node: {line}");
+                    return None;
+                }
             }
-            // The publisher's draft is live: the next call is answered by it, the new rule
-            // (file-name order) first.
-            assert_eq!(answer(app).await, ["ETA checked", new_message]);
-            assert!(app.rules_dir("desk").join("tests/eta.json").exists());
-            let on_disk =
-                std::fs::read_to_string(app.rules_dir("desk").join("speed.rhai")).unwrap();
-            assert!(on_disk.contains(fixed_in), "{on_disk}");
-            published.set(true);
+            seen.borrow_mut().push(line);
             Some(&b"checked\n"[..])
         }
     })
     .await;
-    assert!(published.get(), "the browser test never published");
-    // Rolled back: answered as before the publish; the new rule and test are gone.
-    assert_eq!(answer(&app).await, before);
-    assert!(!app.rules_dir("desk").join("eta_check.rhai").exists());
-    assert!(!app.rules_dir("desk").join("tests/eta.json").exists());
+    assert_eq!(
+        *seen.borrow(),
+        ["published", "rolled back", "candidate", "promoted"],
+        "the browser test stopped early"
+    );
     for name in [
         "workbench-activity",
         "workbench-error",
         "workbench-try",
         "workbench-published",
         "workbench-compare",
+        "workbench-fleet",
+        "workbench-candidate-calls",
     ] {
         let file = shots.join(format!("{name}.png"));
         let bytes = std::fs::read(&file).unwrap_or_default();

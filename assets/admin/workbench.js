@@ -252,6 +252,23 @@
     }
   }
 
+  /// Runs the draft as a candidate beside the live rules on the calls to come (after
+  /// each answer is sent); the Fleet page sums up what it would change.
+  async function startCandidate() {
+    const message = $('publish-message').value;
+    const { status, body } = await api('POST', '/admin/api/candidates', { ruleset, files: changes(), message });
+    const out = $('publish-result');
+    out.replaceChildren();
+    if (status === 201) {
+      out.className = '';
+      out.append(`Candidate ${body.version} runs beside version ${body.live_version} on the calls to come: `,
+        el('a', { href: `/admin/fleet#candidate-${body.id}`, id: 'candidate-link', textContent: 'see what it changes on the Fleet page' }), '.');
+    } else {
+      out.className = 'error-text';
+      out.textContent = (body && body.error) || `starting a candidate answered ${status}`;
+    }
+  }
+
   async function loadVersions() {
     const { status, body } = await api('GET', `/admin/api/rulesets/${encodeURIComponent(ruleset)}/versions`);
     const list = $('versions');
@@ -393,6 +410,7 @@
   $('delete-file').addEventListener('click', toggleDelete);
   $('save-draft').addEventListener('click', saveDraft);
   if ($('publish')) $('publish').addEventListener('click', publish);
+  if ($('start-candidate')) $('start-candidate').addEventListener('click', startCandidate);
 
   (async () => {
     await loadFiles();

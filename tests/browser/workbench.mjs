@@ -6,9 +6,14 @@
 //   tries the draft on a logged call and sees the changed card, runs the tests, saves the
 //   draft, and has no publish button; a publisher adds a new rule and its test from
 //   nothing, runs the tests and publishes (the test checks the live answer on
-//   stdin/stdout: `published` → `checked`), and rolls back; a viewer is refused.
+//   stdin/stdout: `published` → `checked`), and rolls back (`rolled back` → `checked`);
+//   they run a change as a candidate beside the live rules (`candidate` → `checked` once
+//   the test sent three calls and their shadow runs are recorded), read the difference on
+//   the Fleet page and the calls behind it, and promote it (`promoted` → `checked`); an
+//   author sees the Fleet page without its buttons; a viewer is refused.
 //
-// Protocol on stdout: `screenshot <path>`, `published`; on stdin: `checked`. Everything for
+// Protocol on stdout: `screenshot <path>`, `published`, `rolled back`, `candidate`,
+// `promoted`; on stdin: `checked` after each. Everything for
 // people goes to stderr; a failed check ends with exit code 1 and `FAILED step ...`.
 
 import { chromium } from 'playwright-core';
@@ -214,6 +219,8 @@ async function run() {
   await pub.page.click('#versions li:nth-child(2) button');
   await until('rolled back', () => text(pub.page, '#publish-result'), (t) => t.includes('Rolled back'));
   await until('the editor shows the live rule again', () => text(pub.page, '#editor .cm-content'), (t) => t.includes(E.ruleMarker) && !t.includes(E.newMessage));
+  protocol('rolled back');
+  check((await nextLine(20_000)) === 'checked', 'the test did not confirm the rolled-back answer');
   // The publish compared with the live rules now: what the rollback took away.
   await until('the versions list the rollback', () => pub.page.$$eval('#versions li', (n) => n.length), (n) => n === 3);
   const compare = await pub.page.$$('#versions li:nth-child(2) button');
@@ -222,6 +229,37 @@ async function run() {
   const removed = await pub.page.$$eval('#compare-result .del', (n) => n.map((x) => x.textContent).join(''));
   check(removed.includes(E.newRule.source.trim()), `the removed lines are ${JSON.stringify(removed)}`);
   await shot(pub.page, 'workbench-compare');
+  noProblems();
+
+  begin('(f2) the publisher tries the change as a candidate on live calls, reads the difference, promotes it');
+  await replaceText(pub.page, E.fixed);
+  await until('it compiles', () => text(pub.page, '#check-status'), (t) => t === 'compiles');
+  await pub.page.fill('#publish-message', 'Warn from 13 knots: what would it change?');
+  await pub.page.click('#start-candidate');
+  await until('the candidate runs', () => text(pub.page, '#publish-result'), (t) => t.includes('runs beside version'));
+  protocol('candidate');
+  check((await nextLine(30_000)) === 'checked', 'the test did not see the candidate run on 3 calls');
+  await Promise.all([pub.page.waitForNavigation(), pub.page.click('#candidate-link')]);
+  const numbers = await pub.page.$$eval('.candidate .shadow-summary a', (n) => n.map((x) => x.textContent.trim()));
+  for (const want of ['3 calls compared', '3 answers changed', '3 alerts changed', '0 alerts added', '0 GUID changes', '0 rule errors']) {
+    check(numbers.includes(want), `the Fleet page says ${JSON.stringify(numbers)}, not "${want}"`);
+  }
+  await shot(pub.page, 'workbench-fleet');
+  // The calls behind "answers changed", the candidate's answer beside each.
+  await Promise.all([pub.page.waitForNavigation(), pub.page.click('.candidate .shadow-summary a[href$="kind=changed"]')]);
+  const answers = await pub.page.$$eval('#shadow-calls .candidate-answer', (n) => n.map((x) => x.textContent));
+  check(answers.length === 3 && answers.every((a) => a === `PermanentWarning: ${E.newMessage}`), `the candidate's answers are ${JSON.stringify(answers)}`);
+  await shot(pub.page, 'workbench-candidate-calls');
+  // The author sees the same summary and no buttons that need the publisher role.
+  await page.goto(`${cfg.base}/admin/fleet`);
+  check((await page.$$('.candidate button')).length === 0, 'an author is offered promote/discard');
+  check((await text(page, '.candidate')).includes('A publisher can promote'), 'the author is not told who can promote');
+  await pub.page.goto(`${cfg.base}/admin/fleet`);
+  await Promise.all([pub.page.waitForNavigation(), pub.page.click('.candidate button.promote')]);
+  check(new URL(pub.page.url()).pathname === '/admin/fleet', `promoting landed on ${pub.page.url()}`);
+  check(await pub.page.$('#no-candidates') !== null, 'the promoted candidate is still listed as running');
+  protocol('promoted');
+  check((await nextLine(20_000)) === 'checked', 'the test did not confirm the promoted answer');
   noProblems();
 
   begin('(g) a viewer is refused the workbench');

@@ -428,6 +428,8 @@ struct FleetPage {
     banner: Option<String>,
     rules_banner: Option<String>,
     rules_from: String,
+    /// Promote and discard buttons (the publisher role).
+    can_publish: bool,
     heads: Vec<(String, String, String)>,
     instances: Vec<InstanceRow>,
     candidates: Vec<CandidateRow>,
@@ -471,6 +473,7 @@ pub async fn page(
         who: super::pages::who(&auth),
         banner: super::pages::banner(&state),
         rules_banner: super::pages::rules_banner(&state),
+        can_publish: auth.user().role >= super::auth::Role::Publisher,
         rules_from: if state.fleet.serves_store() {
             "the newest revision of each rule set in the shared store".into()
         } else {
