@@ -149,21 +149,23 @@ impl Fleet {
         let mut whole = true;
         if self.settings.rules_from_store {
             let heads = self.store.revision_heads()?;
-            whole = self.install(followed, &heads);
+            // The store's current revisions are known before this instance serves them:
+            // once it answers from a revision, /readyz names that revision as current.
             self.heads.store(Arc::new(
                 heads
-                    .into_iter()
+                    .iter()
                     .map(|h| {
                         (
                             h.ruleset.clone(),
                             Published {
                                 files: serde_json::Value::Null,
-                                ..h
+                                ..h.clone()
                             },
                         )
                     })
                     .collect(),
             ));
+            whole = self.install(followed, &heads);
         }
         let candidates = self.store.candidates(None, true)?;
         self.shadow.follow(candidates, self.registry.defaults());

@@ -8,7 +8,7 @@
 //! recording resumes by itself when the store comes back. A second thread applies
 //! retention in the background.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -49,15 +49,23 @@ struct Counters {
     /// Dropped because the store kept refusing the write.
     dropped_failed: AtomicU64,
     queued_bytes: AtomicUsize,
-    failing: AtomicBool,
-    write_errors: AtomicU64,
-    last_error: Mutex<Option<(String, i64)>>,
+    /// Whether writes fail, and why, under one lock: a reader never sees a failure
+    /// counted without its reason, or writes counted while the store still shows failing.
+    health: Mutex<Health>,
     retained_by_age: AtomicU64,
     retained_by_size: AtomicU64,
     /// Refused calls not recorded: over `refusals_per_second`.
     refusals_not_recorded: AtomicU64,
     /// Answers that waited for their record's write and went before it (the wait ran out).
     answered_before_written: AtomicU64,
+}
+
+#[derive(Default)]
+struct Health {
+    /// True while the last write attempt failed.
+    failing: bool,
+    write_errors: u64,
+    last_error: Option<(String, i64)>,
 }
 
 /// A snapshot of the recorder, for `/metrics`, `/readyz` and the viewer's banner.
@@ -163,23 +171,24 @@ impl Recorder {
 
     pub fn status(&self) -> Status {
         let c = &self.counters;
-        let (last_error, last_error_at) = match c.last_error.lock().expect("error").clone() {
-            Some((e, at)) => (Some(e), Some(at)),
-            None => (None, None),
+        let (failing, write_errors, last_error, last_error_at) = {
+            let health = c.health.lock().expect("health");
+            let (e, at) = health.last_error.clone().unzip();
+            (health.failing, health.write_errors, e, at)
         };
         let full = c.dropped_full.load(Ordering::Relaxed);
         let failed = c.dropped_failed.load(Ordering::Relaxed);
         Status {
             store: self.store.describe(),
             accepted: c.accepted.load(Ordering::Relaxed),
-            written: c.written.load(Ordering::Relaxed),
+            written: c.written.load(Ordering::Acquire),
             dropped: full + failed,
             dropped_queue_full: full,
             dropped_store_error: failed,
             queue_depth: self.depth.len(),
             queue_bytes: c.queued_bytes.load(Ordering::Relaxed),
-            failing: c.failing.load(Ordering::Relaxed),
-            write_errors: c.write_errors.load(Ordering::Relaxed),
+            failing,
+            write_errors,
             last_error,
             last_error_at,
             retention_removed_by_age: c.retained_by_age.load(Ordering::Relaxed),
@@ -215,7 +224,7 @@ impl Recorder {
         let c = &self.counters;
         let target = c.accepted.load(Ordering::Relaxed);
         loop {
-            let done = c.written.load(Ordering::Relaxed)
+            let done = c.written.load(Ordering::Acquire)
                 + c.dropped_full.load(Ordering::Relaxed)
                 + c.dropped_failed.load(Ordering::Relaxed);
             if done >= target {
@@ -419,19 +428,25 @@ fn write_with_retries(
     for attempt in 1..=settings.attempts.max(1) {
         match store.write(rows) {
             Ok(()) => {
+                // Healthy again before the rows count as written: whoever waits for them
+                // (flush) then sees the store as it is.
+                let was_failing =
+                    std::mem::replace(&mut counters.health.lock().expect("health").failing, false);
                 counters
                     .written
-                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
-                if counters.failing.swap(false, Ordering::Relaxed) {
+                    .fetch_add(rows.len() as u64, Ordering::Release);
+                if was_failing {
                     tracing::info!(store = %store.describe(), "the log is recording again");
                 }
                 return true;
             }
             Err(err) => {
-                counters.write_errors.fetch_add(1, Ordering::Relaxed);
-                let was_failing = counters.failing.swap(true, Ordering::Relaxed);
-                *counters.last_error.lock().expect("error") =
-                    Some((err.to_string(), crate::clock::now_micros()));
+                let was_failing = {
+                    let mut health = counters.health.lock().expect("health");
+                    health.write_errors += 1;
+                    health.last_error = Some((err.to_string(), crate::clock::now_micros()));
+                    std::mem::replace(&mut health.failing, true)
+                };
                 if !was_failing {
                     tracing::error!(store = %store.describe(), attempt, "cannot write the log: {err}");
                 }

@@ -178,7 +178,7 @@ async fn a_revision_reaches_every_instance_within_two_seconds_and_rolls_back() {
     assert_eq!(actions, ["folder", "rollback", "cli", "folder"]);
 
     // The viewer shows which revision each instance serves.
-    eventually(Duration::from_secs(5), || async {
+    eventually(Duration::from_secs(10), || async {
         let list = a.api_get("/admin/api/instances", TOKEN).await;
         let instances = list["instances"].as_array().unwrap().clone();
         instances.len() == 2
@@ -208,7 +208,8 @@ async fn an_instance_that_cannot_serve_the_current_revision_is_not_ready_and_say
 
     let v1 = publish(&a, &files(V1), "cli").await;
     all_serve(&[&a], &v1).await;
-    assert_eq!(readyz(&a, false).await.0, 200);
+    // Ready once the pass that swapped it in has said so (a moment after it serves).
+    eventually(SPREAD, || async { readyz(&a, false).await.0 == 200 }).await;
 
     // A revision stored without the checks a publish makes (as by a lookout that
     // compiles differently): it does not compile here.
@@ -283,7 +284,7 @@ async fn an_instance_that_cannot_serve_the_current_revision_is_not_ready_and_say
     // The next good revision makes it ready again.
     let v2 = publish(&a, &files(V2), "cli").await;
     all_serve(&[&a], &v2).await;
-    assert_eq!(readyz(&a, false).await.0, 200);
+    eventually(SPREAD, || async { readyz(&a, false).await.0 == 200 }).await;
 }
 
 const LIVE: &[(&str, &str)] = &[(

@@ -349,8 +349,13 @@ async fn rule_sets_do_not_follow_links_and_readyz_quotes_no_file() {
     std::fs::create_dir_all(desk.join("data")).unwrap();
     std::os::unix::fs::symlink(&key, desk.join("data/k.csv")).unwrap();
     std::os::unix::fs::symlink(&key, desk.join("key.rhai")).unwrap();
+    // Until a reload has seen both links (one may come before the other is made).
     eventually(Duration::from_secs(5), || async {
-        app.get("/readyz").await.status() == 503
+        let ready = app.get("/readyz").await;
+        ready.status() == 503 && {
+            let text = ready.text().await.unwrap();
+            text.contains("desk/data/k.csv") && text.contains("desk/key.rhai")
+        }
     })
     .await;
 

@@ -17,14 +17,22 @@ async fn shipped() -> TestApp {
     std::env::set_var("LOOKOUT_TEST_WEBHOOK_KEY_NEW", KEY_NEW);
     let app = spawn_app_with(&[], |c| c.max_request_bytes = 2 << 20).await;
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/default");
-    copy_dir(&repo, &app.rules_dir("default"));
-    copy_dir(&repo, &app.rules_dir("signed"));
-    let toml = app.rules_dir("signed").join("ruleset.toml");
-    let mut text = std::fs::read_to_string(&toml).unwrap();
-    text.push_str("\napi_keys = [\"env:LOOKOUT_TEST_WEBHOOK_KEY_OLD\", \"env:LOOKOUT_TEST_WEBHOOK_KEY_NEW\"]\n");
-    std::fs::write(&toml, text).unwrap();
+    // Each made whole beside the rules folder and moved in by one rename, so the watcher
+    // never loads a half-copied folder (or `signed` before its keys).
+    for (name, keys) in [("default", false), ("signed", true)] {
+        let staged = app.dir.path().join(format!("staged-{name}"));
+        copy_dir(&repo, &staged);
+        if keys {
+            let toml = staged.join("ruleset.toml");
+            let mut text = std::fs::read_to_string(&toml).unwrap();
+            text.push_str("\napi_keys = [\"env:LOOKOUT_TEST_WEBHOOK_KEY_OLD\", \"env:LOOKOUT_TEST_WEBHOOK_KEY_NEW\"]\n");
+            std::fs::write(&toml, text).unwrap();
+        }
+        std::fs::rename(&staged, app.rules_dir(name)).unwrap();
+    }
     eventually(Duration::from_secs(5), || async {
-        app.readyz_as_admin().await["rulesets"]["signed"].is_object()
+        let ready = app.readyz_as_admin().await;
+        ready["rulesets"]["signed"].is_object() && ready["rulesets"]["default"].is_object()
     })
     .await;
     app
@@ -392,6 +400,9 @@ async fn runaway_rules_are_stopped_before_the_deadline_and_the_server_carries_on
             ],
         )])
         .await;
+        // The connection made first: the time measured is the call's, not a handshake's.
+        let warm = app.client.get(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(warm.status(), 200);
         let started = Instant::now();
         let (status, alerts) = app.post_json("desk", &json!({"estimateID": "E1"})).await;
         let took = started.elapsed();
@@ -664,7 +675,12 @@ async fn graceful_shutdown_lets_calls_in_flight_finish() {
     .await;
     let (client, url) = (app.client.clone(), app.url("/hooks/desk"));
     let in_flight = tokio::spawn(async move { client.post(url).body("{}").send().await.unwrap() });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Stopped while the call is in its handler (it holds a permit), not before it arrived.
+    let all = app.state.config.max_concurrent_calls;
+    eventually(Duration::from_secs(5), || async {
+        app.state.permits.available_permits() < all
+    })
+    .await;
     app.stopper.stop();
     let response = in_flight.await.unwrap();
     assert_eq!(response.status(), 200);
