@@ -137,6 +137,8 @@ pub enum Command {
     Publish(publish::PublishArgs),
     /// A fleet's candidate revisions: list, show, promote, discard
     Candidate(publish::CandidateArgs),
+    /// Retire a rule set from a fleet: no instance serves it until it is published again
+    Retire(publish::RetireArgs),
     /// Make a new rule set: one rule, two tests and a sample estimate
     #[command(
         after_help = "Example:\n  lookout init rules/drybulk\n  lookout test drybulk\n\nThe folder name is the rule set's name and its URL: /hooks/<name>."
@@ -243,6 +245,7 @@ pub fn run(opts: Opts) -> u8 {
         Command::Replay(args) => replay::run(args),
         Command::Publish(args) => publish::publish(args),
         Command::Candidate(args) => publish::candidate(args),
+        Command::Retire(args) => publish::retire(args),
         Command::Init { dir } => init::run(&dir),
         Command::Sign { key_env, file } => sign::run(&key_env, &file),
         Command::Certs { out, hosts } => certs::run(&out, hosts),

@@ -2,6 +2,7 @@
 //! PostgreSQL store (every instance with `[fleet] rules = "store"` serves them within
 //! about a second), or a candidate run in the shadow of live calls (`--candidate`).
 //! `lookout candidate`: a candidate's summary, promoting it or discarding it.
+//! `lookout retire`: a rule set served by no instance any more.
 //!
 //! A rule set is published only when it compiles and its tests pass (`lookout test`'s
 //! run), and only when its version is not the current revision already.
@@ -62,6 +63,23 @@ pub enum CandidateAction {
     },
     /// Stop the running candidate without publishing it
     Discard { ruleset: String },
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  lookout retire old_desk -m \"the desk moved to desk2\" --config /etc/lookout/lookout.toml\n\nEvery instance stops serving it within about a second (/hooks/<ruleset> answers 404); its\nrunning candidate ends. Publishing it again (lookout publish, or a rollback in the workbench\nof an instance that still has it) brings it back. An instance with [fleet] publish_folder\npublishes its folder's copy again only when that copy changes: remove it there too."
+)]
+pub struct RetireArgs {
+    /// The rule set to retire
+    pub ruleset: String,
+    /// Why: kept with the revision that retires it
+    #[arg(long, short = 'm')]
+    pub message: String,
+    /// Who retires it [default: $USER]
+    #[arg(long)]
+    pub author: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 fn author(given: Option<String>) -> String {
@@ -275,5 +293,16 @@ pub fn candidate(args: CandidateArgs) -> anyhow::Result<u8> {
             println!("{ruleset}: candidate {} discarded", c.id);
         }
     }
+    Ok(super::OK)
+}
+
+pub fn retire(args: RetireArgs) -> anyhow::Result<u8> {
+    let store = open_fleet_store(args.store)?;
+    let record = crate::fleet::retire(&store, &args.ruleset, &author(args.author), &args.message)
+        .map_err(|e| anyhow!(e))?;
+    println!(
+        "{}: retired (was version {}; revision {}): no instance serves it now",
+        record.ruleset, record.previous_version, record.id
+    );
     Ok(super::OK)
 }

@@ -148,7 +148,12 @@ impl Fleet {
         }
         let mut whole = true;
         if self.settings.rules_from_store {
-            let heads = self.store.revision_heads()?;
+            // A rule set whose newest revision retired it is served no more.
+            let (retired, heads): (Vec<Published>, Vec<Published>) = self
+                .store
+                .revision_heads()?
+                .into_iter()
+                .partition(|h| h.action == RETIRE);
             // The store's current revisions are known before this instance serves them:
             // once it answers from a revision, /readyz names that revision as current.
             self.heads.store(Arc::new(
@@ -165,7 +170,7 @@ impl Fleet {
                     })
                     .collect(),
             ));
-            whole = self.install(followed, &heads);
+            whole = self.install(followed, &heads, retired.len());
         }
         let candidates = self.store.candidates(None, true)?;
         self.shadow.follow(candidates, self.registry.defaults());
@@ -177,7 +182,7 @@ impl Fleet {
 
     /// Writes out each current revision not served yet, reloads, and says what still
     /// differs from the current revisions; whether every revision could be written.
-    fn install(&self, followed: &mut Followed, heads: &[Published]) -> bool {
+    fn install(&self, followed: &mut Followed, heads: &[Published], retired: usize) -> bool {
         let root = rules_root(&self.data);
         let mut problems = Vec::new();
         let mut changed = false;
@@ -275,8 +280,10 @@ impl Fleet {
                 }
             ));
         }
-        if heads.is_empty() {
+        if heads.is_empty() && retired == 0 {
             problems.push("no rule revision in the store yet: publish one (`lookout publish`, the workbench, or an instance with [fleet] publish_folder)".into());
+        } else if heads.is_empty() {
+            problems.push(format!("every rule set of the fleet is retired ({retired}): publish one (`lookout publish`, or an instance with [fleet] publish_folder)"));
         }
         for problem in &problems {
             tracing::error!("fleet: {problem}");
@@ -383,11 +390,7 @@ pub fn publish(
             "`{ruleset}`: its files as a revision are version {version}, not the {expected} that was checked (the folder changed meanwhile, or holds a file a revision cannot keep: names are letters, digits, `-`, `_` and `.`); nothing was published"
         ));
     }
-    let previous = store
-        .revision_heads()
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .find(|h| h.ruleset == ruleset)
+    let previous = current(store, ruleset)?
         .map(|h| h.version)
         .unwrap_or_default();
     let record = Published {
@@ -404,6 +407,58 @@ pub fn publish(
     };
     store.record_published(&record).map_err(|e| e.to_string())?;
     tracing::info!(ruleset, version = %record.version, author, action, "fleet: revision published");
+    Ok(record)
+}
+
+/// The action of a revision that retires its rule set: no files, served by no instance
+/// (`/hooks/<name>` is 404 everywhere) until a later revision publishes it again.
+pub const RETIRE: &str = "retire";
+
+/// A rule set's current revision, unless it has none or is retired.
+fn current(store: &Store, ruleset: &str) -> Result<Option<Published>, String> {
+    Ok(store
+        .revision_heads()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|h| h.ruleset == ruleset && h.action != RETIRE))
+}
+
+/// Retires a rule set from the fleet: a revision without files that every instance
+/// follows by no longer serving it; its running candidate, if any, ends as `retired`.
+/// Refused when the rule set has no current revision (never published, or retired).
+pub fn retire(
+    store: &Store,
+    ruleset: &str,
+    author: &str,
+    message: &str,
+) -> Result<Published, String> {
+    let Some(head) = current(store, ruleset)? else {
+        return Err(format!(
+            "`{ruleset}` is not served by the fleet (no current revision: never published, or retired already); nothing was retired"
+        ));
+    };
+    let record = Published {
+        id: crate::ids::new_id().to_string(),
+        ruleset: ruleset.to_string(),
+        version: String::new(),
+        previous_version: head.version,
+        author: author.to_string(),
+        at: crate::clock::now_micros(),
+        message: message.to_string(),
+        action: RETIRE.to_string(),
+        files: serde_json::json!({}),
+        seq: 0,
+    };
+    store.record_published(&record).map_err(|e| e.to_string())?;
+    for candidate in store
+        .candidates(Some(ruleset), true)
+        .map_err(|e| e.to_string())?
+    {
+        store
+            .end_candidate(&candidate.id, "retired", crate::clock::now_micros())
+            .map_err(|e| e.to_string())?;
+    }
+    tracing::info!(ruleset, was = %record.previous_version, author, "fleet: rule set retired");
     Ok(record)
 }
 

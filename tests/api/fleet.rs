@@ -287,6 +287,158 @@ async fn an_instance_that_cannot_serve_the_current_revision_is_not_ready_and_say
     eventually(SPREAD, || async { readyz(&a, false).await.0 == 200 }).await;
 }
 
+/// Publishes `files` as rule set `name` (the `publish` above is `desk`'s).
+async fn publish_as(app: &TestApp, name: &'static str, files: &RevisionFiles) -> String {
+    let (store, files) = (store(app), files.clone());
+    tokio::task::spawn_blocking(move || {
+        let revision = lookout::fleet::Revision {
+            ruleset: name,
+            files: &files,
+            author: "ops",
+            message: "test",
+            action: "cli",
+        };
+        lookout::fleet::publish(&store, revision, None, &Defaults::default())
+            .unwrap()
+            .version
+    })
+    .await
+    .unwrap()
+}
+
+async fn retire(app: &TestApp, name: &'static str) -> Result<lookout::store::Published, String> {
+    let store = store(app);
+    tokio::task::spawn_blocking(move || lookout::fleet::retire(&store, name, "ops", "moved"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_retired_rule_set_is_served_nowhere_until_it_is_published_again() {
+    let pg = PgServer::start();
+    let a = member(&pg.url, &[], false).await;
+    let b = member(&pg.url, &[], false).await;
+    let v1 = publish(&a, &files(V1), "cli").await;
+    publish_as(&a, "ops", &files(&[("r.rhai", "info(\"ops\");")])).await;
+    all_serve(&[&a, &b], &v1).await;
+    let started = start_candidate(&a, "info(\"a candidate\");").await;
+    assert_eq!(started.status(), 201);
+
+    let record = retire(&a, "desk").await.unwrap();
+    assert_eq!(record.previous_version, v1);
+    // Within the spread, no instance serves it; the other rule set is untouched and
+    // every instance stays ready.
+    for app in [&a, &b] {
+        eventually(SPREAD + Duration::from_millis(500), || async {
+            app.post_hook("desk", b"{}", None).await.status() == 404
+        })
+        .await;
+        assert_eq!(app.post_hook("ops", b"{}", None).await.status(), 200);
+        eventually(SPREAD, || async { readyz(app, false).await.0 == 200 }).await;
+        let (_, admin) = readyz(app, true).await;
+        assert!(admin["current_revisions"].get("desk").is_none(), "{admin}");
+        assert!(admin["rulesets"].get("desk").is_none(), "{admin}");
+    }
+    assert_eq!(
+        readyz(&a, false).await.1["rules_digest"],
+        readyz(&b, false).await.1["rules_digest"]
+    );
+    // Its running candidate ended with it.
+    let candidates = a.api_get("/admin/api/candidates?ruleset=desk", TOKEN).await;
+    assert_eq!(candidates[0]["outcome"], "retired", "{candidates}");
+    // Retiring it again, or a rule set never published, is refused.
+    for name in ["desk", "nothing"] {
+        let refused = retire(&a, name).await.unwrap_err();
+        assert!(refused.contains("is not served by the fleet"), "{refused}");
+    }
+    // The retiring revision cannot be rolled back to: it has no files.
+    let response = a
+        .client
+        .post(a.url("/admin/api/rollback"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"ruleset": "desk", "to": record.id, "message": "undo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert!(
+        error["error"].as_str().unwrap().contains("retired the rule set"),
+        "{error}"
+    );
+
+    // With every rule set retired the fleet serves nothing, and says so. (This one by
+    // the API the Fleet page's form uses; a reason is required.)
+    let retire_api = |message: &str| {
+        a.client
+            .post(a.url("/admin/api/rulesets/ops/retire"))
+            .bearer_auth(TOKEN)
+            .json(&json!({ "message": message }))
+            .send()
+    };
+    assert_eq!(retire_api(" ").await.unwrap().status(), 400);
+    let response = retire_api("ops moved too").await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["ruleset"], "ops", "{body}");
+    assert_eq!(retire_api("again").await.unwrap().status(), 409);
+    eventually(SPREAD, || async { readyz(&b, false).await.0 == 503 }).await;
+    let (_, admin) = readyz(&b, true).await;
+    assert!(
+        admin["problems"].to_string().contains("every rule set of the fleet is retired"),
+        "{admin}"
+    );
+
+    // Published again: served everywhere, ready.
+    let v2 = publish(&a, &files(V2), "cli").await;
+    all_serve(&[&a, &b], &v2).await;
+    eventually(SPREAD, || async { readyz(&b, false).await.0 == 200 }).await;
+    let actions: Vec<String> = read(&a, |s| s.published("desk").unwrap())
+        .await
+        .into_iter()
+        .map(|p| p.action)
+        .collect();
+    assert_eq!(actions, ["cli", "retire", "cli"]);
+
+    // The Fleet page offers it to a publisher; its form retires it and comes back.
+    let page = a.page_as("/admin/fleet", TOKEN).await;
+    assert!(page.contains(r#"action="/admin/fleet/rulesets/desk/retire""#), "{page}");
+    let response = plain_client(&a)
+        .post(a.url("/admin/fleet/rulesets/desk/retire"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("message=the+desk+moved+again")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/admin/fleet");
+    eventually(SPREAD, || async {
+        b.post_hook("desk", b"{}", None).await.status() == 404
+    })
+    .await;
+
+    // An instance serving its rules folder has no fleet to retire from: it says what to do.
+    let single = spawn_app_with(&[("desk", V1)], |c| {
+        c.admin_token = Some(lookout::secrets::AdminToken::new(TOKEN));
+    })
+    .await;
+    let response = single
+        .client
+        .post(single.url("/admin/api/rulesets/desk/retire"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"message": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    let error: Value = response.json().await.unwrap();
+    assert!(
+        error["error"].as_str().unwrap().contains("remove its folder"),
+        "{error}"
+    );
+}
+
 const LIVE: &[(&str, &str)] = &[(
     "tce.rhai",
     "let tce = get(estimate, \"tce\", 0); if tce < 10000 { warning(\"TCE below 10,000\").key(\"floor\"); }",

@@ -1780,6 +1780,36 @@ fn publish_stores_revisions_once_and_candidates_are_started_and_discarded() {
     );
     std::fs::remove_file(rules.join("desk/data/floor table.json")).unwrap();
 
+    // Retired: served by no instance; retiring it again is refused; publishing it again
+    // brings it back (after nothing).
+    let retire = || {
+        lookout(
+            dir.path(),
+            &["retire", "desk", store.as_str(), "-m", "the desk moved", "--author", "jlee"],
+        )
+    };
+    let out = retire();
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stdout).contains("desk: retired (was version "),
+        "{}",
+        show(&out)
+    );
+    let out = retire();
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("`desk` is not served by the fleet"),
+        "{}",
+        show(&out)
+    );
+    let out = publish(&["desk", "-m", "back"]);
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stdout).contains("desk: published version") && text(&out.stdout).contains("was none"),
+        "{}",
+        show(&out)
+    );
+
     // With SQLite there is no fleet to publish to: said, exit 2.
     let out = lookout(
         dir.path(),
@@ -1792,6 +1822,16 @@ fn publish_stores_revisions_once_and_candidates_are_started_and_discarded() {
             "-m",
             "x",
         ],
+    );
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("the store is SQLite"),
+        "{}",
+        show(&out)
+    );
+    let out = lookout(
+        dir.path(),
+        &["retire", "desk", "--store", "sqlite:data/lookout.db", "-m", "x"],
     );
     assert_exit(&out, 2);
     assert!(

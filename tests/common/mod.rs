@@ -448,3 +448,18 @@ pub fn messages(alerts: &serde_json::Value) -> Vec<&str> {
         .map(|a| a["message"].as_str().unwrap())
         .collect()
 }
+
+/// A client of `app` that follows no redirects and keeps no cookies: each test says what
+/// it sends.
+pub fn plain_client(app: &TestApp) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(
+        &std::fs::read(app.dir.path().join("certs/ca.pem")).unwrap(),
+    )
+    .unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}

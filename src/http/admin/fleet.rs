@@ -13,6 +13,7 @@
 //! | `POST /admin/api/candidates` | publisher | `{"ruleset", "draft": id \| "files": {...}, "message"}`: compiled, then run beside the live revision |
 //! | `POST /admin/api/candidates/{id}/promote` | publisher | `{"message"?}`: published as the rule set's revision (compiled and tested as any publish) |
 //! | `POST /admin/api/candidates/{id}/discard` | publisher | stopped |
+//! | `POST /admin/api/rulesets/{name}/retire` | publisher | `{"message"}`: served by no instance until published again (a fleet only) |
 
 use std::collections::BTreeMap;
 
@@ -393,6 +394,86 @@ pub async fn promote(
         }
     }
     answer
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetireRequest {
+    message: String,
+    /// The page's form carries its CSRF token as a field.
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+/// `POST /admin/api/rulesets/{name}/retire`: a revision that retires the rule set, after
+/// which no instance of the fleet serves it (`fleet::retire`).
+pub async fn retire(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    UrlPath(name): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: RetireRequest = crate::nesting::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the request does not read ({e}); send {{\"message\": \"why\"}}"
+        ))
+    })?;
+    retire_as(&state, &auth, name, request).await
+}
+
+async fn retire_as(
+    state: &AppState,
+    auth: &Auth,
+    name: String,
+    request: RetireRequest,
+) -> Result<Response, ApiError> {
+    let _ = request.csrf;
+    if !state.fleet.serves_store() {
+        return Err(ApiError::Conflict(format!(
+            "this instance serves its rules folder ({}), not a fleet's revisions: to stop serving `{name}`, remove its folder",
+            state.config.rules.display()
+        )));
+    }
+    let message = request.message.trim().to_string();
+    if message.is_empty() || message.len() > 2000 {
+        return Err(ApiError::BadRequest(
+            "retiring a rule set needs a \"message\" saying why (at most 2,000 characters)".into(),
+        ));
+    }
+    let (store, fleet, who) = (
+        state.recorder.store().clone(),
+        state.fleet.clone(),
+        auth.user().name.clone(),
+    );
+    let retired = super::blocking(move || {
+        let outcome = crate::fleet::retire(&store, &name, &who, &message);
+        fleet.sync(false)?;
+        Ok(outcome)
+    })
+    .await?
+    .map_err(ApiError::Conflict)?;
+    Ok(Json(serde_json::json!({
+        "ruleset": retired.ruleset,
+        "revision": retired.id,
+        "was": retired.previous_version,
+    }))
+    .into_response())
+}
+
+/// `POST /admin/fleet/rulesets/{name}/retire` (the page's form).
+pub async fn retire_form(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    UrlPath(name): UrlPath<String>,
+    form: Result<axum::Form<RetireRequest>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let answer = match form {
+        Ok(axum::Form(request)) => retire_as(&state, &auth, name, request).await,
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "the form does not read ({e}); it needs a message saying why"
+        ))),
+    };
+    after_form(answer.unwrap_or_else(|e| e.into_response())).await
 }
 
 /// `POST /admin/api/candidates/{id}/discard`.

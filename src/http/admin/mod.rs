@@ -161,6 +161,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/admin/fleet/candidates/{id}/discard",
             post(fleet::discard_form),
         )
+        .route("/admin/api/rulesets/{name}/retire", post(fleet::retire))
+        .route(
+            "/admin/fleet/rulesets/{name}/retire",
+            post(fleet::retire_form),
+        )
         .route_layer(middleware::from_fn(|request, next| {
             auth::at_least(auth::Role::Publisher, request, next)
         }));

@@ -288,6 +288,12 @@ pub async fn rollback(
                 target.id, target.ruleset, request.ruleset
             )));
         }
+        if target.action == crate::fleet::RETIRE {
+            return Err(ApiError::BadRequest(format!(
+                "revision {} retired the rule set and has no files: roll back to one that has",
+                target.id
+            )));
+        }
         let files: BTreeMap<String, String> = serde_json::from_value(target.files)
             .map_err(|e| ApiError::Failed(format!("publish {} does not read: {e}", target.id)))?;
         // That version's files, and every file there now that it did not have, removed.
