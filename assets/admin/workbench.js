@@ -276,6 +276,11 @@
     if (status !== 200) return;
     for (const v of body) {
       const when = new Date(v.at / 1000).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+      if (v.action === 'retire') {
+        // Retired from the fleet: no files to roll back to or compare.
+        list.append(el('li', { textContent: `${when} retired from the fleet (was ${v.previous_version}) by ${v.author}: ${v.message}` }));
+        continue;
+      }
       const item = el('li', { textContent: `${when} ${v.action} ${v.version} by ${v.author}: ${v.message} ` });
       if ($('publish')) {
         const back = el('button', { type: 'button', textContent: 'Roll back to this' });

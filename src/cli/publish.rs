@@ -67,7 +67,7 @@ pub enum CandidateAction {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  lookout retire old_desk -m \"the desk moved to desk2\" --config /etc/lookout/lookout.toml\n\nEvery instance stops serving it within about a second (/hooks/<ruleset> answers 404); its\nrunning candidate ends. Publishing it again (lookout publish, or a rollback in the workbench\nof an instance that still has it) brings it back. An instance with [fleet] publish_folder\npublishes its folder's copy again only when that copy changes: remove it there too."
+    after_help = "Example:\n  lookout retire old_desk -m \"the desk moved to desk2\" --config /etc/lookout/lookout.toml\n\nEvery instance that follows the store ([fleet] rules = \"store\") stops serving it within about a\nsecond (/hooks/<ruleset> answers 404); its running candidate ends. `lookout publish` of it\nbrings it back. An instance with [fleet] publish_folder publishes its folder's copy again\nonly when that copy changes: remove it there too."
 )]
 pub struct RetireArgs {
     /// The rule set to retire
@@ -298,8 +298,7 @@ pub fn candidate(args: CandidateArgs) -> anyhow::Result<u8> {
 
 pub fn retire(args: RetireArgs) -> anyhow::Result<u8> {
     let store = open_fleet_store(args.store)?;
-    let record = crate::fleet::retire(&store, &args.ruleset, &author(args.author), &args.message)
-        .map_err(|e| anyhow!(e))?;
+    let record = crate::fleet::retire(&store, &args.ruleset, &author(args.author), &args.message)?;
     println!(
         "{}: retired (was version {}; revision {}): no instance serves it now",
         record.ruleset, record.previous_version, record.id

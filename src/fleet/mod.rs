@@ -68,6 +68,8 @@ pub struct Fleet {
     /// The current revisions as of the last pass (files left out), for handlers: read
     /// without the follower's lock, which a pass holds across the store and the disk.
     heads: ArcSwap<BTreeMap<String, Published>>,
+    /// Rule sets whose current revision retired them: served by no instance.
+    retired: ArcSwap<Vec<String>>,
 }
 
 #[derive(Default)]
@@ -99,6 +101,7 @@ impl Fleet {
             problems: ArcSwap::default(),
             unreachable: ArcSwap::default(),
             heads: ArcSwap::default(),
+            retired: ArcSwap::default(),
         }
     }
 
@@ -118,6 +121,11 @@ impl Fleet {
     /// The last pass could not read the store: the revisions served may be old.
     pub fn unreachable(&self) -> Option<String> {
         self.unreachable.load().as_ref().clone()
+    }
+
+    /// The rule sets retired from the fleet, as of the last pass.
+    pub fn retired(&self) -> Vec<String> {
+        self.retired.load().as_ref().clone()
     }
 
     /// The current revision of each rule set as of the last pass (files left out).
@@ -170,7 +178,9 @@ impl Fleet {
                     })
                     .collect(),
             ));
-            whole = self.install(followed, &heads, retired.len());
+            self.retired
+                .store(Arc::new(retired.into_iter().map(|r| r.ruleset).collect()));
+            whole = self.install(followed, &heads);
         }
         let candidates = self.store.candidates(None, true)?;
         self.shadow.follow(candidates, self.registry.defaults());
@@ -182,7 +192,7 @@ impl Fleet {
 
     /// Writes out each current revision not served yet, reloads, and says what still
     /// differs from the current revisions; whether every revision could be written.
-    fn install(&self, followed: &mut Followed, heads: &[Published], retired: usize) -> bool {
+    fn install(&self, followed: &mut Followed, heads: &[Published]) -> bool {
         let root = rules_root(&self.data);
         let mut problems = Vec::new();
         let mut changed = false;
@@ -280,10 +290,10 @@ impl Fleet {
                 }
             ));
         }
-        if heads.is_empty() && retired == 0 {
+        // Every rule set retired is a choice, not a fault: the instance stays ready (its
+        // port event intake needs no rule set).
+        if heads.is_empty() && self.retired.load().is_empty() {
             problems.push("no rule revision in the store yet: publish one (`lookout publish`, the workbench, or an instance with [fleet] publish_folder)".into());
-        } else if heads.is_empty() {
-            problems.push(format!("every rule set of the fleet is retired ({retired}): publish one (`lookout publish`, or an instance with [fleet] publish_folder)"));
         }
         for problem in &problems {
             tracing::error!("fleet: {problem}");
@@ -390,7 +400,8 @@ pub fn publish(
             "`{ruleset}`: its files as a revision are version {version}, not the {expected} that was checked (the folder changed meanwhile, or holds a file a revision cannot keep: names are letters, digits, `-`, `_` and `.`); nothing was published"
         ));
     }
-    let previous = current(store, ruleset)?
+    let previous = current(store, ruleset)
+        .map_err(|e| e.to_string())?
         .map(|h| h.version)
         .unwrap_or_default();
     let record = Published {
@@ -415,27 +426,35 @@ pub fn publish(
 pub const RETIRE: &str = "retire";
 
 /// A rule set's current revision, unless it has none or is retired.
-fn current(store: &Store, ruleset: &str) -> Result<Option<Published>, String> {
+fn current(store: &Store, ruleset: &str) -> Result<Option<Published>, StoreError> {
     Ok(store
-        .revision_heads()
-        .map_err(|e| e.to_string())?
+        .revision_heads()?
         .into_iter()
         .find(|h| h.ruleset == ruleset && h.action != RETIRE))
+}
+
+/// Why a rule set was not retired.
+#[derive(Debug, thiserror::Error)]
+pub enum RetireError {
+    #[error("`{0}` is not served by the fleet (no current revision: never published, or retired already); nothing was retired")]
+    NotServed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Retires a rule set from the fleet: a revision without files that every instance
 /// follows by no longer serving it; its running candidate, if any, ends as `retired`.
 /// Refused when the rule set has no current revision (never published, or retired).
+/// Like a publish, it is the last word: a publish stored at the same moment is retired
+/// with it when the retire is stored after it.
 pub fn retire(
     store: &Store,
     ruleset: &str,
     author: &str,
     message: &str,
-) -> Result<Published, String> {
+) -> Result<Published, RetireError> {
     let Some(head) = current(store, ruleset)? else {
-        return Err(format!(
-            "`{ruleset}` is not served by the fleet (no current revision: never published, or retired already); nothing was retired"
-        ));
+        return Err(RetireError::NotServed(ruleset.to_string()));
     };
     let record = Published {
         id: crate::ids::new_id().to_string(),
@@ -449,14 +468,9 @@ pub fn retire(
         files: serde_json::json!({}),
         seq: 0,
     };
-    store.record_published(&record).map_err(|e| e.to_string())?;
-    for candidate in store
-        .candidates(Some(ruleset), true)
-        .map_err(|e| e.to_string())?
-    {
-        store
-            .end_candidate(&candidate.id, "retired", crate::clock::now_micros())
-            .map_err(|e| e.to_string())?;
+    store.record_published(&record)?;
+    for candidate in store.candidates(Some(ruleset), true)? {
+        store.end_candidate(&candidate.id, "retired", crate::clock::now_micros())?;
     }
     tracing::info!(ruleset, was = %record.previous_version, author, "fleet: rule set retired");
     Ok(record)

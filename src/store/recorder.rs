@@ -171,17 +171,20 @@ impl Recorder {
 
     pub fn status(&self) -> Status {
         let c = &self.counters;
+        // The counts first, then the health they follow: rows counted as written (or
+        // dropped after failed writes) were so after the health they came with was set.
+        let written = c.written.load(Ordering::Acquire);
+        let full = c.dropped_full.load(Ordering::Relaxed);
+        let failed = c.dropped_failed.load(Ordering::Acquire);
         let (failing, write_errors, last_error, last_error_at) = {
             let health = c.health.lock().expect("health");
             let (e, at) = health.last_error.clone().unzip();
             (health.failing, health.write_errors, e, at)
         };
-        let full = c.dropped_full.load(Ordering::Relaxed);
-        let failed = c.dropped_failed.load(Ordering::Relaxed);
         Status {
             store: self.store.describe(),
             accepted: c.accepted.load(Ordering::Relaxed),
-            written: c.written.load(Ordering::Acquire),
+            written,
             dropped: full + failed,
             dropped_queue_full: full,
             dropped_store_error: failed,
@@ -226,7 +229,7 @@ impl Recorder {
         loop {
             let done = c.written.load(Ordering::Acquire)
                 + c.dropped_full.load(Ordering::Relaxed)
-                + c.dropped_failed.load(Ordering::Relaxed);
+                + c.dropped_failed.load(Ordering::Acquire);
             if done >= target {
                 return true;
             }
@@ -458,7 +461,7 @@ fn write_with_retries(
         }
     }
     let n = rows.len() as u64;
-    let before = counters.dropped_failed.fetch_add(n, Ordering::Relaxed);
+    let before = counters.dropped_failed.fetch_add(n, Ordering::Release);
     // While the store stays down this happens every batch: say so when the total
     // reaches the next power of two, not every time.
     if before == 0 || before.ilog2() != (before + n).ilog2() {

@@ -308,9 +308,11 @@ async fn publish_as(app: &TestApp, name: &'static str, files: &RevisionFiles) ->
 
 async fn retire(app: &TestApp, name: &'static str) -> Result<lookout::store::Published, String> {
     let store = store(app);
-    tokio::task::spawn_blocking(move || lookout::fleet::retire(&store, name, "ops", "moved"))
-        .await
-        .unwrap()
+    tokio::task::spawn_blocking(move || {
+        lookout::fleet::retire(&store, name, "ops", "moved").map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -367,8 +369,9 @@ async fn a_retired_rule_set_is_served_nowhere_until_it_is_published_again() {
         "{error}"
     );
 
-    // With every rule set retired the fleet serves nothing, and says so. (This one by
-    // the API the Fleet page's form uses; a reason is required.)
+    // With every rule set retired the fleet serves none and stays ready (its port event
+    // intake needs no rule set). (This one by the API the Fleet page's form uses; a
+    // reason is required.)
     let retire_api = |message: &str| {
         a.client
             .post(a.url("/admin/api/rulesets/ops/retire"))
@@ -382,12 +385,50 @@ async fn a_retired_rule_set_is_served_nowhere_until_it_is_published_again() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["ruleset"], "ops", "{body}");
     assert_eq!(retire_api("again").await.unwrap().status(), 409);
-    eventually(SPREAD, || async { readyz(&b, false).await.0 == 503 }).await;
-    let (_, admin) = readyz(&b, true).await;
-    assert!(
-        admin["problems"].to_string().contains("every rule set of the fleet is retired"),
-        "{admin}"
-    );
+    eventually(SPREAD, || async {
+        b.post_hook("ops", b"{}", None).await.status() == 404
+    })
+    .await;
+    let (status, admin) = readyz(&b, true).await;
+    assert_eq!(status, 200, "{admin}");
+    assert_eq!(admin["current_revisions"], json!({}), "{admin}");
+    // The Fleet page lists what is retired; an instance serving none of it is current.
+    eventually(Duration::from_secs(10), || async {
+        let list = a.api_get("/admin/api/instances", TOKEN).await;
+        list["retired"] == json!(["desk", "ops"])
+            && list["instances"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["current"] == true && i["serving"] == json!({}))
+    })
+    .await;
+    assert!(a
+        .page_as("/admin/fleet", TOKEN)
+        .await
+        .contains("Retired (served by no instance until published again): desk, ops."));
+    // One that still serves a retired rule set (an old lookout, say) is not current.
+    read(&a, |s| {
+        let now = lookout::clock::now_micros();
+        s.report_instance(&lookout::store::Instance {
+            name: "stale:1".into(),
+            started_at: now,
+            seen_at: now,
+            serving: json!({"desk": "0123456789abcdef"}),
+            problems: vec![],
+        })
+        .unwrap()
+    })
+    .await;
+    let list = a.api_get("/admin/api/instances", TOKEN).await;
+    let stale = list["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "stale:1")
+        .unwrap()
+        .clone();
+    assert_eq!(stale["current"], false, "{list}");
 
     // Published again: served everywhere, ready.
     let v2 = publish(&a, &files(V2), "cli").await;

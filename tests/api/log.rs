@@ -486,7 +486,7 @@ async fn retention_removes_old_calls_in_the_background() {
     eventually(Duration::from_secs(10), || async {
         app.metrics()
             .await
-            .contains("lookout_log_retention_removed_total 1")
+            .contains("lookout_log_retention_removed_total 1\n")
     })
     .await;
     let store = app.state.recorder.store().clone();

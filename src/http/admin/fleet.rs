@@ -13,7 +13,8 @@
 //! | `POST /admin/api/candidates` | publisher | `{"ruleset", "draft": id \| "files": {...}, "message"}`: compiled, then run beside the live revision |
 //! | `POST /admin/api/candidates/{id}/promote` | publisher | `{"message"?}`: published as the rule set's revision (compiled and tested as any publish) |
 //! | `POST /admin/api/candidates/{id}/discard` | publisher | stopped |
-//! | `POST /admin/api/rulesets/{name}/retire` | publisher | `{"message"}`: served by no instance until published again (a fleet only) |
+//! | `POST /admin/api/rulesets/{name}/retire` | publisher | `{"message"}`: served by no instance following the store until published again (409 on an instance serving its rules folder) |
+//! | `POST /admin/fleet/rulesets/{name}/retire` | publisher | the page's form (`message`, `csrf`), then back to the page |
 
 use std::collections::BTreeMap;
 
@@ -40,7 +41,8 @@ struct InstanceView {
     instance: Instance,
     /// Heard from within the last 30 s.
     up: bool,
-    /// Serves every current revision (always true with the rules folder).
+    /// Serves every current revision and no retired rule set (always true with the rules
+    /// folder).
     current: bool,
 }
 
@@ -48,13 +50,14 @@ async fn instances_now(state: &AppState) -> Result<Vec<InstanceView>, ApiError> 
     let store = state.recorder.store().clone();
     let instances = super::blocking(move || store.instances()).await?;
     let heads = state.fleet.heads();
+    let retired = state.fleet.retired();
     let now = crate::clock::now_micros();
     Ok(instances
         .into_iter()
         .map(|instance| {
             let current = heads.iter().all(|(name, head)| {
                 instance.serving.get(name).and_then(|v| v.as_str()) == Some(head.version.as_str())
-            });
+            }) && retired.iter().all(|name| instance.serving.get(name).is_none());
             InstanceView {
                 up: now - instance.seen_at < GONE_AFTER_US,
                 current,
@@ -81,6 +84,7 @@ pub async fn instances(State(state): State<AppState>) -> Result<Response, ApiErr
     Ok(Json(serde_json::json!({
         "rules_from": if state.fleet.serves_store() { "store" } else { "folder" },
         "current_revisions": heads,
+        "retired": state.fleet.retired(),
         "instances": instances,
     }))
     .into_response())
@@ -445,13 +449,25 @@ async fn retire_as(
         state.fleet.clone(),
         auth.user().name.clone(),
     );
-    let retired = super::blocking(move || {
+    let outcome = super::blocking(move || {
         let outcome = crate::fleet::retire(&store, &name, &who, &message);
-        fleet.sync(false)?;
+        // Stored: followers (this one included) catch up within a second even when this
+        // pass cannot read the store now.
+        if outcome.is_ok() {
+            if let Err(e) = fleet.sync(false) {
+                tracing::warn!("fleet: retired, but this instance could not follow at once: {e}");
+            }
+        }
         Ok(outcome)
     })
-    .await?
-    .map_err(ApiError::Conflict)?;
+    .await?;
+    let retired = match outcome {
+        Ok(retired) => retired,
+        Err(e @ crate::fleet::RetireError::NotServed(_)) => {
+            return Err(ApiError::Conflict(e.to_string()))
+        }
+        Err(crate::fleet::RetireError::Store(e)) => return Err(e.into()),
+    };
     Ok(Json(serde_json::json!({
         "ruleset": retired.ruleset,
         "revision": retired.id,
@@ -512,6 +528,7 @@ struct FleetPage {
     /// Promote and discard buttons (the publisher role).
     can_publish: bool,
     heads: Vec<(String, String, String)>,
+    retired: Vec<String>,
     instances: Vec<InstanceRow>,
     candidates: Vec<CandidateRow>,
 }
@@ -572,6 +589,7 @@ pub async fn page(
                 )
             })
             .collect(),
+        retired: state.fleet.retired(),
         instances: instances
             .into_iter()
             .map(|i| InstanceRow {
