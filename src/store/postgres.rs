@@ -1371,35 +1371,47 @@ fn add_activity(tx: &mut postgres::Transaction<'_>, rows: &[&Row]) -> Result<(),
             .map(|r| (r.ruleset.as_str(), r.received_at, r.runs.as_slice())),
     );
     for (key, tally) in &tallies {
+        // The hour's first writer inserts its tally; a concurrent one waits on that insert
+        // (ON CONFLICT waits for the inserting transaction), then finds the row and adds to
+        // it under its lock. A plain SELECT ... FOR UPDATE locks nothing while the row does
+        // not exist, so two instances' first calls of an hour both inserted, and one failed.
+        let fresh = activity::Stored::merged(None, tally);
+        let inserted = tx.execute(
+            "INSERT INTO rule_activity (ruleset, hour, rule, calls, alerts, errors, timeouts, durations) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (ruleset, hour, rule) DO NOTHING",
+            &[
+                &key.ruleset,
+                &key.hour,
+                &key.rule,
+                &fresh.calls,
+                &fresh.alerts,
+                &fresh.errors,
+                &fresh.timeouts,
+                &fresh.durations,
+            ],
+        )?;
+        if inserted == 1 {
+            continue;
+        }
         let existing = tx
-            .query_opt(
+            .query_one(
                 "SELECT calls, alerts, errors, timeouts, durations FROM rule_activity WHERE ruleset = $1 AND hour = $2 AND rule = $3 FOR UPDATE",
                 &[&key.ruleset, &key.hour, &key.rule],
-            )?
-            .map(|r| stored_activity(&r, 0));
-        let found = existing.is_some();
-        let sum = activity::Stored::merged(existing, tally);
-        let values: [&(dyn ToSql + Sync); 8] = [
-            &key.ruleset,
-            &key.hour,
-            &key.rule,
-            &sum.calls,
-            &sum.alerts,
-            &sum.errors,
-            &sum.timeouts,
-            &sum.durations,
-        ];
-        if found {
-            tx.execute(
-                "UPDATE rule_activity SET calls = $4, alerts = $5, errors = $6, timeouts = $7, durations = $8 WHERE ruleset = $1 AND hour = $2 AND rule = $3",
-                &values,
-            )?;
-        } else {
-            tx.execute(
-                "INSERT INTO rule_activity (ruleset, hour, rule, calls, alerts, errors, timeouts, durations) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &values,
-            )?;
-        }
+            )
+            .map(|r| stored_activity(&r, 0))?;
+        let sum = activity::Stored::merged(Some(existing), tally);
+        tx.execute(
+            "UPDATE rule_activity SET calls = $4, alerts = $5, errors = $6, timeouts = $7, durations = $8 WHERE ruleset = $1 AND hour = $2 AND rule = $3",
+            &[
+                &key.ruleset,
+                &key.hour,
+                &key.rule,
+                &sum.calls,
+                &sum.alerts,
+                &sum.errors,
+                &sum.timeouts,
+                &sum.durations,
+            ],
+        )?;
     }
     Ok(())
 }
@@ -1607,6 +1619,49 @@ mod tests {
             err.contains("schema is version 99, newer than this lookout knows"),
             "{err}"
         );
+    }
+
+    /// Two instances' first calls of an hour for the same rule, at the same moment: both
+    /// counted (the hour's row was inserted by both, and one write failed).
+    #[test]
+    fn two_instances_add_to_a_new_hours_activity_at_once() {
+        let (server, first) = store();
+        let second = Postgres::open(&server.url).unwrap();
+        // Early in this hour, so every call falls in it.
+        let at = super::super::activity::hour_of(now_micros()) + 1000;
+        let call = |n: usize, rule: &str| {
+            let mut call = super::super::tests::sample_call(
+                &crate::ids::new_id().to_string(),
+                at + n as i64,
+            );
+            call.rules.truncate(1);
+            call.rules[0].rule = rule.into();
+            Row::encode(&call, &mut Packer::default())
+        };
+        let rounds = 40;
+        let barrier = std::sync::Barrier::new(2);
+        let failed = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for (side, store) in [&first, &second].into_iter().enumerate() {
+                let (barrier, failed) = (&barrier, &failed);
+                s.spawn(move || {
+                    for round in 0..rounds {
+                        let row = call(round * 2 + side, &format!("rule{round}"));
+                        barrier.wait();
+                        // Kept, not unwrapped: the other side must reach the next barrier.
+                        if let Err(e) = store.write(&[row]) {
+                            failed.lock().unwrap().push(e.to_string());
+                        }
+                    }
+                });
+            }
+        });
+        assert!(failed.lock().unwrap().is_empty(), "{:?}", failed.lock().unwrap());
+        let rows = first
+            .activity("default", at - super::super::activity::HOUR_US)
+            .unwrap();
+        assert_eq!(rows.len(), rounds, "{rows:?}");
+        assert!(rows.iter().all(|(_, s)| s.calls == 2), "{rows:?}");
     }
 
     #[test]
