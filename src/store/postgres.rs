@@ -1371,33 +1371,43 @@ fn add_activity(tx: &mut postgres::Transaction<'_>, rows: &[&Row]) -> Result<(),
             .map(|r| (r.ruleset.as_str(), r.received_at, r.runs.as_slice())),
     );
     for (key, tally) in &tallies {
-        // The hour's first writer inserts its tally; a concurrent one waits on that insert
-        // (ON CONFLICT waits for the inserting transaction), then finds the row and adds to
-        // it under its lock. A plain SELECT ... FOR UPDATE locks nothing while the row does
-        // not exist, so two instances' first calls of an hour both inserted, and one failed.
-        let fresh = activity::Stored::merged(None, tally);
-        let inserted = tx.execute(
-            "INSERT INTO rule_activity (ruleset, hour, rule, calls, alerts, errors, timeouts, durations) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (ruleset, hour, rule) DO NOTHING",
-            &[
-                &key.ruleset,
-                &key.hour,
-                &key.rule,
-                &fresh.calls,
-                &fresh.alerts,
-                &fresh.errors,
-                &fresh.timeouts,
-                &fresh.durations,
-            ],
-        )?;
-        if inserted == 1 {
-            continue;
-        }
-        let existing = tx
-            .query_one(
+        let lock = |tx: &mut postgres::Transaction<'_>| {
+            tx.query_opt(
                 "SELECT calls, alerts, errors, timeouts, durations FROM rule_activity WHERE ruleset = $1 AND hour = $2 AND rule = $3 FOR UPDATE",
                 &[&key.ruleset, &key.hour, &key.rule],
             )
-            .map(|r| stored_activity(&r, 0))?;
+            .map(|r| r.map(|r| stored_activity(&r, 0)))
+        };
+        let existing = match lock(tx)? {
+            Some(found) => found,
+            None => {
+                // The hour's first call of this rule here. The SELECT locked nothing, so
+                // another instance may be inserting the same row: ON CONFLICT waits for its
+                // transaction, and when it wins this one adds to its row under the lock.
+                let fresh = activity::Stored::merged(None, tally);
+                let inserted = tx.execute(
+                    "INSERT INTO rule_activity (ruleset, hour, rule, calls, alerts, errors, timeouts, durations) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (ruleset, hour, rule) DO NOTHING",
+                    &[
+                        &key.ruleset,
+                        &key.hour,
+                        &key.rule,
+                        &fresh.calls,
+                        &fresh.alerts,
+                        &fresh.errors,
+                        &fresh.timeouts,
+                        &fresh.durations,
+                    ],
+                )?;
+                if inserted == 1 {
+                    continue;
+                }
+                match lock(tx)? {
+                    Some(found) => found,
+                    // Inserted and removed meanwhile (retention of a week-old hour): none.
+                    None => continue,
+                }
+            }
+        };
         let sum = activity::Stored::merged(Some(existing), tally);
         tx.execute(
             "UPDATE rule_activity SET calls = $4, alerts = $5, errors = $6, timeouts = $7, durations = $8 WHERE ruleset = $1 AND hour = $2 AND rule = $3",
