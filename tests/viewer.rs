@@ -758,8 +758,7 @@ async fn the_workbench_in_headless_chromium_edits_tries_tests_publishes_and_trie
                     assert_eq!(answer(app).await, ["ETA checked", new_message]);
                     assert!(app.rules_dir("desk").join("tests/eta.json").exists());
                     let on_disk =
-                        std::fs::read_to_string(app.rules_dir("desk").join("speed.rhai"))
-                            .unwrap();
+                        std::fs::read_to_string(app.rules_dir("desk").join("speed.rhai")).unwrap();
                     assert!(on_disk.contains("speed > 13"), "{on_disk}");
                 }
                 "rolled back" => {

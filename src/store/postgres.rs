@@ -1640,10 +1640,8 @@ mod tests {
         // Early in this hour, so every call falls in it.
         let at = super::super::activity::hour_of(now_micros()) + 1000;
         let call = |n: usize, rule: &str| {
-            let mut call = super::super::tests::sample_call(
-                &crate::ids::new_id().to_string(),
-                at + n as i64,
-            );
+            let mut call =
+                super::super::tests::sample_call(&crate::ids::new_id().to_string(), at + n as i64);
             call.rules.truncate(1);
             call.rules[0].rule = rule.into();
             Row::encode(&call, &mut Packer::default())
@@ -1666,7 +1664,11 @@ mod tests {
                 });
             }
         });
-        assert!(failed.lock().unwrap().is_empty(), "{:?}", failed.lock().unwrap());
+        assert!(
+            failed.lock().unwrap().is_empty(),
+            "{:?}",
+            failed.lock().unwrap()
+        );
         let rows = first
             .activity("default", at - super::super::activity::HOUR_US)
             .unwrap();

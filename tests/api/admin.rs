@@ -2915,7 +2915,8 @@ async fn each_rules_activity_is_counted_from_the_log_and_shown_in_the_workbench(
     assert!(p50 > 0 && p50 <= p99, "{speed}");
     let hours = speed["hours"].as_array().unwrap();
     assert_eq!(hours.len(), 168);
-    let calls = |hours: &[Value]| -> u64 { hours.iter().map(|h| h["calls"].as_u64().unwrap()).sum() };
+    let calls =
+        |hours: &[Value]| -> u64 { hours.iter().map(|h| h["calls"].as_u64().unwrap()).sum() };
     // This hour is the last (or the one before it, when an hour began during the test).
     assert_eq!(calls(&hours[166..]), 3, "{hours:?}");
     assert_eq!(calls(&hours[..166]), 0);
@@ -2990,7 +2991,11 @@ async fn every_route_refuses_the_roles_below_the_one_it_needs() {
             Role::Viewer,
         ),
         (Method::GET, format!("/admin/events/{nobody}"), Role::Viewer),
-        (Method::GET, format!("/admin/api/events/{nobody}"), Role::Viewer),
+        (
+            Method::GET,
+            format!("/admin/api/events/{nobody}"),
+            Role::Viewer,
+        ),
         (Method::GET, "/admin/no-such-page".into(), Role::Viewer),
         (Method::GET, "/admin/api/status".into(), Role::Viewer),
         (Method::GET, "/admin/api/me".into(), Role::Viewer),
@@ -3070,7 +3075,11 @@ async fn every_route_refuses_the_roles_below_the_one_it_needs() {
             format!("/admin/api/candidates/{nobody}/calls"),
             Role::Author,
         ),
-        (Method::POST, "/admin/api/candidates".into(), Role::Publisher),
+        (
+            Method::POST,
+            "/admin/api/candidates".into(),
+            Role::Publisher,
+        ),
         (
             Method::POST,
             format!("/admin/api/candidates/{nobody}/promote"),
@@ -3108,7 +3117,8 @@ async fn every_route_refuses_the_roles_below_the_one_it_needs() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/admin/mod.rs"),
     )
     .unwrap();
-    let guarded = &source[source.find("let seeing").unwrap()..source.find("let protected").unwrap()];
+    let guarded =
+        &source[source.find("let seeing").unwrap()..source.find("let protected").unwrap()];
     let templates: Vec<&str> = guarded
         .split('"')
         .skip(1)
@@ -3118,7 +3128,8 @@ async fn every_route_refuses_the_roles_below_the_one_it_needs() {
     assert!(templates.len() >= 40, "{templates:?}");
     let matches = |template: &str, path: &str| {
         let path = path.split('?').next().unwrap();
-        let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+        let (t, p): (Vec<&str>, Vec<&str>) =
+            (template.split('/').collect(), path.split('/').collect());
         t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| t == p || t.starts_with('{'))
     };
     for template in templates {

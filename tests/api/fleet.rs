@@ -365,7 +365,10 @@ async fn a_retired_rule_set_is_served_nowhere_until_it_is_published_again() {
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert!(
-        error["error"].as_str().unwrap().contains("retired the rule set"),
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("retired the rule set"),
         "{error}"
     );
 
@@ -443,7 +446,10 @@ async fn a_retired_rule_set_is_served_nowhere_until_it_is_published_again() {
 
     // The Fleet page offers it to a publisher; its form retires it and comes back.
     let page = a.page_as("/admin/fleet", TOKEN).await;
-    assert!(page.contains(r#"action="/admin/fleet/rulesets/desk/retire""#), "{page}");
+    assert!(
+        page.contains(r#"action="/admin/fleet/rulesets/desk/retire""#),
+        "{page}"
+    );
     let response = plain_client(&a)
         .post(a.url("/admin/fleet/rulesets/desk/retire"))
         .bearer_auth(TOKEN)
@@ -475,7 +481,10 @@ async fn a_retired_rule_set_is_served_nowhere_until_it_is_published_again() {
     assert_eq!(response.status(), 409);
     let error: Value = response.json().await.unwrap();
     assert!(
-        error["error"].as_str().unwrap().contains("remove its folder"),
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("remove its folder"),
         "{error}"
     );
 }

@@ -1785,7 +1785,15 @@ fn publish_stores_revisions_once_and_candidates_are_started_and_discarded() {
     let retire = || {
         lookout(
             dir.path(),
-            &["retire", "desk", store.as_str(), "-m", "the desk moved", "--author", "jlee"],
+            &[
+                "retire",
+                "desk",
+                store.as_str(),
+                "-m",
+                "the desk moved",
+                "--author",
+                "jlee",
+            ],
         )
     };
     let out = retire();
@@ -1805,7 +1813,8 @@ fn publish_stores_revisions_once_and_candidates_are_started_and_discarded() {
     let out = publish(&["desk", "-m", "back"]);
     assert_exit(&out, 0);
     assert!(
-        text(&out.stdout).contains("desk: published version") && text(&out.stdout).contains("was none"),
+        text(&out.stdout).contains("desk: published version")
+            && text(&out.stdout).contains("was none"),
         "{}",
         show(&out)
     );
@@ -1831,7 +1840,14 @@ fn publish_stores_revisions_once_and_candidates_are_started_and_discarded() {
     );
     let out = lookout(
         dir.path(),
-        &["retire", "desk", "--store", "sqlite:data/lookout.db", "-m", "x"],
+        &[
+            "retire",
+            "desk",
+            "--store",
+            "sqlite:data/lookout.db",
+            "-m",
+            "x",
+        ],
     );
     assert_exit(&out, 2);
     assert!(

@@ -57,7 +57,9 @@ async fn instances_now(state: &AppState) -> Result<Vec<InstanceView>, ApiError> 
         .map(|instance| {
             let current = heads.iter().all(|(name, head)| {
                 instance.serving.get(name).and_then(|v| v.as_str()) == Some(head.version.as_str())
-            }) && retired.iter().all(|name| instance.serving.get(name).is_none());
+            }) && retired
+                .iter()
+                .all(|name| instance.serving.get(name).is_none());
             InstanceView {
                 up: now - instance.seen_at < GONE_AFTER_US,
                 current,
