@@ -1387,16 +1387,7 @@ fn add_activity(tx: &mut postgres::Transaction<'_>, rows: &[&Row]) -> Result<(),
                 let fresh = activity::Stored::merged(None, tally);
                 let inserted = tx.execute(
                     "INSERT INTO rule_activity (ruleset, hour, rule, calls, alerts, errors, timeouts, durations) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (ruleset, hour, rule) DO NOTHING",
-                    &[
-                        &key.ruleset,
-                        &key.hour,
-                        &key.rule,
-                        &fresh.calls,
-                        &fresh.alerts,
-                        &fresh.errors,
-                        &fresh.timeouts,
-                        &fresh.durations,
-                    ],
+                    &activity_row(key, &fresh),
                 )?;
                 if inserted == 1 {
                     continue;
@@ -1411,19 +1402,27 @@ fn add_activity(tx: &mut postgres::Transaction<'_>, rows: &[&Row]) -> Result<(),
         let sum = activity::Stored::merged(Some(existing), tally);
         tx.execute(
             "UPDATE rule_activity SET calls = $4, alerts = $5, errors = $6, timeouts = $7, durations = $8 WHERE ruleset = $1 AND hour = $2 AND rule = $3",
-            &[
-                &key.ruleset,
-                &key.hour,
-                &key.rule,
-                &sum.calls,
-                &sum.alerts,
-                &sum.errors,
-                &sum.timeouts,
-                &sum.durations,
-            ],
+            &activity_row(key, &sum),
         )?;
     }
     Ok(())
+}
+
+/// An activity row's parameters, in the order the INSERT and UPDATE above name them.
+fn activity_row<'a>(
+    key: &'a activity::Key,
+    s: &'a activity::Stored,
+) -> [&'a (dyn ToSql + Sync); 8] {
+    [
+        &key.ruleset,
+        &key.hour,
+        &key.rule,
+        &s.calls,
+        &s.alerts,
+        &s.errors,
+        &s.timeouts,
+        &s.durations,
+    ]
 }
 
 /// The activity columns from `first` on: calls, alerts, errors, timeouts, durations.

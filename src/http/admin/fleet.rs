@@ -406,8 +406,10 @@ pub async fn promote(
 #[serde(deny_unknown_fields)]
 pub struct RetireRequest {
     message: String,
-    /// The page's form carries its CSRF token as a field.
+    /// The page's form carries its CSRF token as a field (checked by `auth::require`
+    /// before this reads the form; accepted here only so the form deserializes).
     #[serde(default)]
+    #[allow(dead_code)]
     csrf: Option<String>,
 }
 
@@ -433,7 +435,6 @@ async fn retire_as(
     name: String,
     request: RetireRequest,
 ) -> Result<Response, ApiError> {
-    let _ = request.csrf;
     if !state.fleet.serves_store() {
         return Err(ApiError::Conflict(format!(
             "this instance serves its rules folder ({}), not a fleet's revisions: to stop serving `{name}`, remove its folder",
